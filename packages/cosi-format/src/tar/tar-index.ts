@@ -96,10 +96,13 @@ class BlockReader {
   private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
 
-  constructor(
-    private readonly source: ByteSource,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
+  private readonly source: ByteSource;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(source: ByteSource, signal: AbortSignal | undefined) {
+    this.source = source;
+    this.signal = signal;
+  }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (offset >= this.windowStart && offset + length <= this.windowStart + this.window.length) {
