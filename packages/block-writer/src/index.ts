@@ -1,0 +1,48 @@
+export {
+  type BlockTarget,
+  type CreateFileTargetOptions,
+  createFileTarget,
+  type OpenBlockTargetOptions,
+  openBlockTarget,
+} from './block-target.ts';
+export { STEP_CHANNEL, WARNING_CHANNEL, type BlockWriterStep, type BlockWriterWarning } from './diagnostics.ts';
+export {
+  type ConsideredDisk,
+  type DiscoverDisksOptions,
+  type DiskSelection,
+  type DiskSelectionRequest,
+  describeDiskSelection,
+  discoverDisks,
+  selectDisk,
+  TRIDENT_DISK_PREFIXES,
+} from './discovery.ts';
+export { BlockWriterError, type BlockWriterErrorCode, type BlockWriterErrorDetails, isBlockWriterError } from './errors.ts';
+export { type DecodedGpt, decodeGptRegion, formatGuid, type GptHeader, type GptPartition } from './gpt.ts';
+export {
+  type GrowFilesystemRequest,
+  type GrowFilesystemsOptions,
+  type GrowResult,
+  growFilesystem,
+  growShrunkFilesystems,
+  type PartitionRange,
+  type WrittenImage,
+} from './grow.ts';
+export { type RereadOptions, type RereadResult, rereadPartitionTable } from './reread.ts';
+export {
+  checkTargetSafety,
+  inspectTarget,
+  type SafetyProblem,
+  type SafetyReport,
+  type SafetyRequirements,
+} from './safety.ts';
+export { type BlockDeviceInfo, type PartitionInfo, partitionDevicePath } from './sysfs.ts';
+export {
+  DEFAULT_WIPE_BYTES,
+  readGpt,
+  type WipeOptions,
+  type WriteGptOptions,
+  type WrittenGpt,
+  type WrittenPartition,
+  wipeSignatures,
+  writeGpt,
+} from './write-gpt.ts';
