@@ -1,3 +1,5 @@
+import type { Finding } from './validation/findings.ts';
+
 /**
  * Every failure this package raises is a `CosiError` with a stable `code`; callers match on the
  * code, never on the message. Messages say what was wrong, where (member, JSON path, byte offset)
@@ -37,6 +39,8 @@ export interface CosiErrorDetails {
   path?: string;
   /** Byte offset in the COSI file. */
   offset?: number;
+  /** Validation findings behind a COSI_METADATA_INVALID error. */
+  findings?: readonly Finding[];
   cause?: unknown;
 }
 
@@ -46,6 +50,7 @@ export class CosiError extends Error {
   readonly member: string | undefined;
   readonly path: string | undefined;
   readonly offset: number | undefined;
+  readonly findings: readonly Finding[];
 
   constructor(code: CosiErrorCode, message: string, details: CosiErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -53,6 +58,7 @@ export class CosiError extends Error {
     this.member = details.member;
     this.path = details.path;
     this.offset = details.offset;
+    this.findings = details.findings ?? [];
   }
 }
 

@@ -1,0 +1,75 @@
+import type { ByteSource } from '../byte-source.ts';
+import { isCosiError } from '../errors.ts';
+import { type Gpt, type LbaSize, parseGpt } from '../gpt/gpt.ts';
+import type { CosiMetadata } from '../metadata/schema.ts';
+import type { TarIndex } from '../tar/tar-index.ts';
+import type { Finding } from '../validation/findings.ts';
+import type { ZstdDecoder } from '../zstd.ts';
+import { decodeImage, describeMismatch } from './image-stream.ts';
+
+/** Real primary-GPT regions are tens of KiB; anything past this is not a partition table. */
+const GPT_REGION_LIMIT = 64 * 1024 * 1024;
+
+export interface DecodedGptRegion {
+  table: Gpt | undefined;
+  bytes: Uint8Array | undefined;
+  decodedLength: number | undefined;
+  findings: Finding[];
+}
+
+/**
+ * Decodes `gptRegions[0]` and parses it as stream-disk needs it (reference cosi-format.md §2.4):
+ * the compressed member must hash to its sha384, decode to exactly its uncompressedSize, and hold
+ * a GPT with valid CRCs at the declared LBA size.
+ */
+export async function decodeGptRegion(
+  source: ByteSource,
+  index: TarIndex,
+  metadata: CosiMetadata,
+  options: { decoder: ZstdDecoder; signal?: AbortSignal | undefined },
+): Promise<DecodedGptRegion> {
+  const findings: Finding[] = [];
+  const fail = (code: string, message: string): DecodedGptRegion => {
+    findings.push({ code, severity: 'error', path: 'disk.gptRegions[0].image', message });
+    return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
+  };
+  const disk = metadata.disk;
+  const region = disk?.gptRegions?.[0];
+  if (!disk || !region || region.type !== 'primary-gpt') return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
+  if (disk.lbaSize !== 512 && disk.lbaSize !== 4096) return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
+  const entry = index.byPath.get(region.image.path);
+  if (!entry || entry.type !== 'file') return fail('COSI_GPT_MISSING', `the primary-GPT image "${region.image.path}" is not in the archive`);
+
+  const chunks: Uint8Array[] = [];
+  let decoded;
+  try {
+    decoded = await decodeImage(source, entry, {
+      decoder: options.decoder,
+      maxWindowLog: metadata.compression?.maxWindowLog,
+      limit: Math.min(GPT_REGION_LIMIT, Math.max(region.image.uncompressedSize, 2 * disk.lbaSize)),
+      sink: (chunk) => {
+        chunks.push(chunk);
+      },
+      signal: options.signal,
+    });
+  } catch (error) {
+    if (isCosiError(error, 'COSI_IMAGE_CORRUPT')) return fail('COSI_GPT_CORRUPT', `primary-GPT image: ${error.message}`);
+    throw error;
+  }
+  if (decoded.overLimit) {
+    return fail('COSI_GPT_SIZE_MISMATCH', `the primary-GPT image decodes to more than its uncompressedSize ${region.image.uncompressedSize}`);
+  }
+  const mismatch = describeMismatch(region.image, decoded);
+  if (mismatch) return fail(mismatch.field === 'sha384' ? 'COSI_GPT_HASH_MISMATCH' : 'COSI_GPT_SIZE_MISMATCH', mismatch.message);
+  const bytes = Buffer.concat(chunks);
+  try {
+    const table = parseGpt(bytes, { lbaSize: disk.lbaSize as LbaSize, diskSize: disk.size });
+    return { table, bytes, decodedLength: bytes.length, findings };
+  } catch (error) {
+    if (isCosiError(error, 'COSI_GPT_INVALID')) {
+      findings.push({ code: 'COSI_GPT_INVALID', severity: 'error', path: 'disk.gptRegions[0].image', message: error.message });
+      return { table: undefined, bytes, decodedLength: bytes.length, findings };
+    }
+    throw error;
+  }
+}

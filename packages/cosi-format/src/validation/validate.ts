@@ -1,0 +1,51 @@
+import { checkContainerRules } from './container-rules.ts';
+import type { ValidationContext } from './context.ts';
+import { FindingList, toReport, type ValidationProfile, type ValidationReport } from './findings.ts';
+import { checkSpecRules } from './spec-rules.ts';
+import { checkTridentRules } from './trident-rules.ts';
+
+/**
+ * Validates parsed metadata, and whatever else the context holds (tar index, decoded GPT), against
+ * one profile. Pure: the reader gathers the context.
+ */
+export function validateCosiContext(context: ValidationContext, profile: ValidationProfile): ValidationReport {
+  const findings = new FindingList();
+  if (profile === 'trident') checkTridentRules(context, findings);
+  else checkSpecRules(context, findings);
+  checkContainerRules(context, profile, findings);
+  warnOnRegionOrder(context, findings);
+  return toReport(profile, dedupe(findings));
+}
+
+/**
+ * COSI 1.2 says regions follow the disk's physical order. Image Customizer writes them in
+ * partition-number order, so for both profiles this is a warning, not an error.
+ */
+function warnOnRegionOrder({ parsed, gpt }: ValidationContext, findings: FindingList): void {
+  const table = gpt?.table;
+  if (!table) return;
+  let previousStart = -1;
+  (parsed.metadata.disk?.gptRegions ?? []).forEach((region, i) => {
+    const partition = table.partitions.find((p) => region.type === 'partition' && p.number === region.number);
+    if (!partition) return;
+    if (partition.firstLba < previousStart) {
+      findings.warn(
+        'COSI_REGION_ORDER',
+        `disk.gptRegions[${i}]`,
+        `the region for partition ${region.number} is listed after a partition that starts later on the disk (regions should follow LBA order)`,
+      );
+    }
+    previousStart = Math.max(previousStart, partition.firstLba);
+  });
+}
+
+/** The GPT findings can reach a report twice (profile rules and shared context); keep one of each. */
+function dedupe(findings: FindingList): FindingList['items'] {
+  const seen = new Set<string>();
+  return findings.items.filter((finding) => {
+    const key = `${finding.severity}|${finding.code}|${finding.path}|${finding.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
