@@ -1,0 +1,27 @@
+/** The root `HostConfiguration` schema and the types derived from it. */
+import type * as z from 'zod';
+import { opt, struct } from '../scalars.ts';
+import { ManagementOsSchema, OsSchema } from './os.ts';
+import { HealthSchema, ImageSchema, InternalParamsSchema, ScriptsSchema, TridentSchema } from './sections.ts';
+import { FileSystemSchema, StorageSchema } from './storage.ts';
+
+export const HostConfigurationSchema = struct({
+  trident: TridentSchema.prefault({}),
+  storage: StorageSchema.prefault({}),
+  scripts: ScriptsSchema.prefault({}),
+  os: OsSchema.prefault({}),
+  managementOs: ManagementOsSchema.prefault({}),
+  internalParams: InternalParamsSchema.prefault({}),
+  image: opt(ImageSchema),
+  health: HealthSchema.prefault({}),
+});
+
+/** A parsed Host Configuration with every default materialised. */
+export type HostConfiguration = z.output<typeof HostConfigurationSchema>;
+/** What a user may write (before defaults). */
+export type HostConfigurationInput = z.input<typeof HostConfigurationSchema>;
+export type Storage = HostConfiguration['storage'];
+export type Disk = Storage['disks'][number];
+export type Partition = Disk['partitions'][number];
+export type FileSystem = z.output<typeof FileSystemSchema>;
+export type VerityDevice = Storage['verity'][number];

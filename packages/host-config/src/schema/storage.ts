@@ -1,0 +1,153 @@
+/** zod schemas for `storage` (reference §1.2). Output types carry the materialised defaults. */
+import * as z from 'zod';
+import { PARTITION_TYPE_NAMES } from '../partition-types.ts';
+import { bool, coded, defList, isUuid, list, oneOf, opt, partitionSize, showValue, str, struct, uint, uuid } from '../scalars.ts';
+import { PlainScalar } from '../yaml-source.ts';
+
+export const partitionType = () =>
+  z.preprocess(
+    (v) => (v instanceof PlainScalar ? v.text : v),
+    z.string().refine((v) => (PARTITION_TYPE_NAMES as readonly string[]).includes(v) || isUuid(v), {
+      error: (iss) =>
+        coded('HC_UNKNOWN_VARIANT', `unknown partition type ${showValue(iss.input)}, expected one of ${PARTITION_TYPE_NAMES.map((t) => `\`${t}\``).join(', ')} or a GPT type UUID`),
+    }),
+  );
+
+export const PartitionSchema = struct({
+  id: str(),
+  size: partitionSize(),
+  type: partitionType().default('linux-generic'),
+  uuid: opt(uuid()),
+  label: opt(str()),
+});
+
+export const AdoptedPartitionSchema = struct({
+  id: str(),
+  matchLabel: opt(str()),
+  matchUuid: opt(uuid()),
+});
+
+export const DiskSchema = struct({
+  id: str(),
+  device: str(),
+  partitionTableType: oneOf(['gpt']),
+  partitions: list(PartitionSchema),
+  adoptedPartitions: defList(AdoptedPartitionSchema),
+});
+
+export const RAID_LEVELS = ['raid0', 'raid1', 'raid5', 'raid6', 'raid10'] as const;
+export const SoftwareRaidArraySchema = struct({
+  id: str(),
+  name: str(),
+  level: oneOf(RAID_LEVELS),
+  devices: list(str()),
+});
+
+export const RaidSchema = struct({
+  software: defList(SoftwareRaidArraySchema),
+  syncTimeout: opt(uint(Number.MAX_SAFE_INTEGER)),
+});
+
+/** PCR names by index (reference §1.2 Pcr values). */
+export const PCR_NAMES = [
+  'platform-code', 'platform-config', 'external-code', 'external-config', 'boot-loader-code', 'boot-loader-config',
+  'host-platform', 'secure-boot-policy', 'pcr8', 'kernel-initrd', 'ima', 'kernel-boot', 'kernel-config', 'sysexts',
+  'shim-policy', 'system-identity', 'debug', 'pcr17', 'pcr18', 'pcr19', 'pcr20', 'pcr21', 'pcr22', 'application-support',
+] as const;
+
+/** A PCR as an integer 0-23 or its name; the output is the PCR index. */
+export const pcr = () =>
+  z.preprocess(
+    (v) => (v instanceof PlainScalar ? v.value : v),
+    z
+      .union([z.number().int().min(0).max(23), z.enum(PCR_NAMES)], {
+        error: (iss) => coded('HC_INVALID_PCR', `invalid PCR ${showValue(iss.input)}: write an integer 0-23 or a PCR name such as \`boot-loader-code\` (4), \`secure-boot-policy\` (7) or \`kernel-boot\` (11)`),
+      })
+      .transform((v) => (typeof v === 'number' ? v : PCR_NAMES.indexOf(v))),
+  );
+
+export const EncryptedVolumeSchema = struct({ id: str(), deviceName: str(), deviceId: str() });
+
+export const EncryptionSchema = struct({
+  volumes: list(EncryptedVolumeSchema),
+  pcrs: list(pcr()),
+  recoveryKeyUrl: opt(str()),
+  clearTpmOnInstall: opt(bool()),
+});
+
+export const AbVolumePairSchema = struct({ id: str(), volumeAId: str(), volumeBId: str() });
+export const AbUpdateSchema = struct({ volumePairs: list(AbVolumePairSchema) });
+
+export const VerityDeviceSchema = struct({
+  id: str(),
+  name: str(),
+  dataDeviceId: str(),
+  hashDeviceId: str(),
+  corruptionOption: oneOf(['io-error', 'ignore', 'panic', 'restart']).default('io-error'),
+});
+
+export const FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'tmpfs', 'auto', 'overlay', 'iso9660'] as const;
+export const NEW_FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'tmpfs', 'overlay'] as const;
+export const ADOPTED_FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'auto', 'iso9660'] as const;
+export type FileSystemType = (typeof FILESYSTEM_TYPES)[number];
+
+const MountPointLongSchema = struct({ path: str(), options: str().default('defaults') });
+
+/** Short form `/var` or long form `{path, options}`; output is always the long form. */
+export const mountPoint = () =>
+  z
+    .union([str(), MountPointLongSchema])
+    .transform((v) => (typeof v === 'string' ? { path: v, options: 'defaults' } : v));
+
+const FileSystemInputSchema = struct({
+  deviceId: opt(str()),
+  source: opt(oneOf(['image', 'new', 'adopted'])),
+  type: opt(oneOf(FILESYSTEM_TYPES)),
+  mountPoint: opt(mountPoint()),
+  overrideEspMount: oneOf(['use-default', 'override', 'block']).default('use-default'),
+});
+
+export const FileSystemSchema = FileSystemInputSchema.superRefine((fs, ctx) => {
+  const source = fs.source ?? 'image';
+  if (source === 'image' && fs.type !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['type'], input: fs.type,
+      message: coded('HC_FS_TYPE_WITH_IMAGE', `a filesystem sourced from the image cannot set \`type\` (got \`${fs.type}\`); the type comes from the image. Remove \`type\`, or set \`source: new\` to create a new filesystem`) });
+  }
+  if (source === 'new' && fs.type !== undefined && !(NEW_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)) {
+    ctx.addIssue({ code: 'custom', path: ['type'], input: fs.type,
+      message: coded('HC_FS_TYPE_INVALID_FOR_SOURCE', `invalid new filesystem type \`${fs.type}\`: a new filesystem can be ${NEW_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`ext4\`)`) });
+  }
+  if (source === 'adopted' && fs.type !== undefined && !(ADOPTED_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)) {
+    ctx.addIssue({ code: 'custom', path: ['type'], input: fs.type,
+      message: coded('HC_FS_TYPE_INVALID_FOR_SOURCE', `invalid adopted filesystem type \`${fs.type}\`: an adopted filesystem can be ${ADOPTED_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`auto\`)`) });
+  }
+  if (fs.overrideEspMount === 'override' && fs.mountPoint === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['overrideEspMount'], input: fs.overrideEspMount,
+      message: coded('HC_ESP_OVERRIDE_WITHOUT_MOUNT', '`overrideEspMount: override` marks this filesystem as the ESP, which needs a mount point: add `mountPoint` (e.g. `/boot/efi`) or remove `overrideEspMount`') });
+  }
+}).transform((fs) => {
+  const source = fs.source ?? 'image';
+  const type = source === 'new' ? (fs.type ?? 'ext4') : source === 'adopted' ? (fs.type ?? 'auto') : undefined;
+  return {
+    ...(fs.deviceId === undefined ? {} : { deviceId: fs.deviceId }),
+    source,
+    ...(type === undefined ? {} : { type }),
+    ...(fs.mountPoint === undefined ? {} : { mountPoint: fs.mountPoint }),
+    overrideEspMount: fs.overrideEspMount,
+  };
+});
+
+/** Swap: a device ID or `{deviceId}`; output is always `{deviceId}`. */
+export const SwapSchema = z
+  .union([str(), struct({ deviceId: str() })])
+  .transform((v) => (typeof v === 'string' ? { deviceId: v } : v));
+
+export const StorageSchema = struct({
+  disks: defList(DiskSchema),
+  encryption: opt(EncryptionSchema),
+  raid: RaidSchema.prefault({}),
+  abUpdate: opt(AbUpdateSchema),
+  filesystems: defList(FileSystemSchema),
+  verity: defList(VerityDeviceSchema),
+  swap: defList(SwapSchema),
+});
