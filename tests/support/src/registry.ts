@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './free-port.ts';
-import { type ManagedProcess, spawnManaged } from './process.ts';
+import { type ManagedProcess, spawnManaged } from './nginx.ts';
 
 export type RegistryAuthMode = 'none' | 'htpasswd' | 'token';
 
