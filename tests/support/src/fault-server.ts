@@ -207,8 +207,9 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
     }
     const socket = res.socket;
     if (fault?.kind === 'reset') {
-      // Let the client drain what was sent before the RST discards its receive queue.
-      await new Promise((r) => setTimeout(r, 5));
+      // An RST makes the kernel discard the client's unread receive queue. Give the client time
+      // to read what was sent, so the fault models "connection lost after byte N".
+      await new Promise((r) => setTimeout(r, 50));
       socket?.resetAndDestroy();
     } else if (fault?.kind === 'short') {
       socket?.end();
