@@ -18,7 +18,8 @@ export class CliError extends Error {
   }
 }
 
-const INVALID_INPUT = /^(COSI_(METADATA|VERSION|HASH|GPT|IMAGE|TAR|MEMBER|BUILD_INPUT|EXTRACT)|HC_|REMOTE_(DIGEST|OCI_LAYERS|OCI_REFERENCE))/u;
+const INVALID_INPUT =
+  /^(COSI_(METADATA|VERSION|HASH|GPT|IMAGE|TAR|MEMBER|BUILD_INPUT|EXTRACT)|HC_|REMOTE_(DIGEST|OCI_LAYERS|OCI_REFERENCE))/u;
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof CliError) return error.exitCode;

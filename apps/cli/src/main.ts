@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
+import { codecSummary } from './codec-info.ts';
 import { hashCommand } from './commands/cosi-hash.ts';
 import { inspectCommand } from './commands/cosi-inspect.ts';
 import { validateCommand } from './commands/cosi-validate.ts';
-import { codecSummary } from './codec-info.ts';
 import { createOutput } from './output.ts';
 
 const USAGE = `Usage: trident <command> [options]
@@ -22,7 +22,9 @@ Common options: --json (machine-readable output), -h/--help.
 Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment failure, 4 interrupted.`;
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -46,14 +48,18 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
   if (values.version || command === 'version') {
     const codec = await codecSummary();
     if (values.json) output.printJson({ version: packageVersion(), node: process.version, zstd: codec });
-    else output.line(`trident ${packageVersion()} (node ${process.version}; zstd codec: ${codec.name}${codec.detail ? `, ${codec.detail}` : ''})`);
+    else
+      output.line(
+        `trident ${packageVersion()} (node ${process.version}; zstd codec: ${codec.name}${codec.detail ? `, ${codec.detail}` : ''})`,
+      );
     return EXIT.ok;
   }
   if (values.help || command === undefined || command === 'help') {
     output.line(USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
-  if (command !== 'cosi') throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "${command}"\n\n${USAGE}`);
+  if (command !== 'cosi')
+    throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "${command}"\n\n${USAGE}`);
   const need = (what: string): string => {
     if (target === undefined) throw new CliError('CLI_MISSING_ARGUMENT', `trident cosi ${sub} needs ${what}`);
     return target;
@@ -77,7 +83,9 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
 
 const controller = new AbortController();
 for (const name of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(name, () => controller.abort(new CliError('CLI_INTERRUPTED', `interrupted by ${name}`, EXIT.interrupted)));
+  process.once(name, () =>
+    controller.abort(new CliError('CLI_INTERRUPTED', `interrupted by ${name}`, EXIT.interrupted)),
+  );
 }
 
 main(process.argv.slice(2), controller.signal).then(
@@ -88,7 +96,8 @@ main(process.argv.slice(2), controller.signal).then(
     const code = (error as { code?: string }).code;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`trident: ${code ? `[${code}] ` : ''}${message}\n`);
-    if (process.env['TRIDENT_DEBUG'] && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    if (process.env['TRIDENT_DEBUG'] && error instanceof Error && error.stack)
+      process.stderr.write(`${error.stack}\n`);
     process.exitCode = exitCodeFor(error);
   },
 );

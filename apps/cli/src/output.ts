@@ -29,7 +29,9 @@ export function formatBytes(bytes: number): string {
 /** A plain text table: columns padded to their widest cell, numbers right-aligned. */
 export function renderTable(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = rows.map((row) => row.map((cell) => String(cell)));
-  const widths = headers.map((header, i) => Math.max(header.length, ...cells.map((row) => row[i]?.length ?? 0)));
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...cells.map((row) => row[i]?.length ?? 0)),
+  );
   const numeric = headers.map((_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === 'number'));
   const format = (row: string[]): string =>
     row

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { CosiError } from './errors.ts';
 
 /**
@@ -49,9 +49,13 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   const { size } = await handle.stat();
   const read = async (offset: number, length: number): Promise<Uint8Array> => {
     if (offset < 0 || length < 0 || offset + length > size) {
-      throw new CosiError('COSI_IO', `${path}: read of ${length} bytes at offset ${offset} is past the end (${size} bytes)`, {
-        offset,
-      });
+      throw new CosiError(
+        'COSI_IO',
+        `${path}: read of ${length} bytes at offset ${offset} is past the end (${size} bytes)`,
+        {
+          offset,
+        },
+      );
     }
     const buffer = Buffer.allocUnsafe(length);
     let done = 0;

@@ -34,7 +34,10 @@ async function onlyCosiErrorsAsync(run: () => Promise<unknown>): Promise<void> {
 
 /** Byte flips, truncations and splices of a valid input: what real corruption looks like. */
 function mutated(base: Uint8Array): fc.Arbitrary<Uint8Array> {
-  const flips = fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 });
+  const flips = fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), {
+    minLength: 1,
+    maxLength: 8,
+  });
   return fc.oneof(
     flips.map((edits) => {
       const copy = Uint8Array.from(base);
@@ -42,7 +45,9 @@ function mutated(base: Uint8Array): fc.Arbitrary<Uint8Array> {
       return copy;
     }),
     fc.nat(base.length).map((length) => base.subarray(0, length)),
-    fc.tuple(fc.nat(base.length), fc.uint8Array({ maxLength: 1024 })).map(([at, junk]) => Buffer.concat([base.subarray(0, at), junk])),
+    fc
+      .tuple(fc.nat(base.length), fc.uint8Array({ maxLength: 1024 }))
+      .map(([at, junk]) => Buffer.concat([base.subarray(0, at), junk])),
   );
 }
 
@@ -66,7 +71,14 @@ describe('fuzzing', () => {
       fc.json().map((json) => new TextEncoder().encode(json)),
       fc.uint8Array({ maxLength: 512 }),
       mutated(base),
-      fc.jsonValue().map((value) => new TextEncoder().encode(JSON.stringify({ ...fixture.metadata, images: [{ ...fixture.metadata['images'][0], image: value }] }))),
+      fc.jsonValue().map((value) =>
+        new TextEncoder().encode(
+          JSON.stringify({
+            ...fixture.metadata,
+            images: [{ ...fixture.metadata['images'][0], image: value }],
+          }),
+        ),
+      ),
     );
     fc.assert(
       fc.property(jsonish, (bytes) => {
@@ -89,15 +101,27 @@ describe('fuzzing', () => {
       lbaSize: 512,
       diskSize: 64 * 1024 * 1024,
       partitions: [
-        { typeGuid: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', partitionGuid: '01234567-89ab-cdef-0123-456789abcdef', firstLba: 2048, lastLba: 4095, name: 'esp' },
+        {
+          typeGuid: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b',
+          partitionGuid: '01234567-89ab-cdef-0123-456789abcdef',
+          firstLba: 2048,
+          lastLba: 4095,
+          name: 'esp',
+        },
       ],
     });
     // Mutations confined to the header and first entries, where parsing decisions happen.
     const head = base.subarray(0, 1024 + 512);
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 2048 }), mutated(head).map((h) => Buffer.concat([h, base.subarray(h.length)]))), (bytes) => {
-        onlyCosiErrors(() => parseGpt(bytes, { lbaSize: 512, diskSize: 64 * 1024 * 1024 }));
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 2048 }),
+          mutated(head).map((h) => Buffer.concat([h, base.subarray(h.length)])),
+        ),
+        (bytes) => {
+          onlyCosiErrors(() => parseGpt(bytes, { lbaSize: 512, diskSize: 64 * 1024 * 1024 }));
+        },
+      ),
       { numRuns: RUNS },
     );
   });

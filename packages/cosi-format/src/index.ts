@@ -1,14 +1,35 @@
 export { type ByteSource, createBufferSource, openFileSource, streamRange } from './byte-source.ts';
 export { CosiError, type CosiErrorCode, isCosiError } from './errors.ts';
-export { detectLbaSize, type Gpt, type GptHeader, type GptPartition, gptRegionLength, type LbaSize, parseGpt, partitionSize } from './gpt/gpt.ts';
+export {
+  detectLbaSize,
+  type Gpt,
+  type GptHeader,
+  type GptPartition,
+  gptRegionLength,
+  type LbaSize,
+  parseGpt,
+  partitionSize,
+} from './gpt/gpt.ts';
 export { guidFromBytes, guidToBytes, normalizeUuid } from './gpt/guid.ts';
-export { ESP_TYPE_GUID, isDpsName, LINUX_GENERIC_TYPE_GUID, partitionTypeInfo, type PartitionTypeInfo } from './gpt/partition-types.ts';
+export {
+  ESP_TYPE_GUID,
+  isDpsName,
+  LINUX_GENERIC_TYPE_GUID,
+  type PartitionTypeInfo,
+  partitionTypeInfo,
+} from './gpt/partition-types.ts';
 export { type ExpectedSha384, formatSha384, parseSha384Spec } from './hash-spec.ts';
 export { metadataSha384, type ParsedMetadata, parseMetadataBytes } from './metadata/parse.ts';
 export * from './metadata/schema.ts';
 export { type CosiReader, type OpenCosiOptions, openCosi } from './reader/open-cosi.ts';
 export type { ImageVerification } from './reader/verify-images.ts';
-export { normalizeMemberPath, readTarIndex, type TarEntry, type TarEntryType, type TarIndex } from './tar/tar-index.ts';
+export {
+  normalizeMemberPath,
+  readTarIndex,
+  type TarEntry,
+  type TarEntryType,
+  type TarIndex,
+} from './tar/tar-index.ts';
 export type { ValidationContext } from './validation/context.ts';
 export type { Finding, ValidationProfile, ValidationReport } from './validation/findings.ts';
 export { validateCosiContext } from './validation/validate.ts';

@@ -23,7 +23,10 @@ export const nodeZlibDecoder: ZstdDecoder = {
     const params: Record<number, number> = {};
     if (options.maxWindowLog !== undefined && options.maxWindowLog !== 0) {
       if (options.maxWindowLog < 10 || options.maxWindowLog > 31) {
-        throw new CosiError('COSI_IMAGE_CORRUPT', `maxWindowLog ${options.maxWindowLog} is outside zstd's range 10..31`);
+        throw new CosiError(
+          'COSI_IMAGE_CORRUPT',
+          `maxWindowLog ${options.maxWindowLog} is outside zstd's range 10..31`,
+        );
       }
       params[constants.ZSTD_d_windowLogMax] = options.maxWindowLog;
     }
@@ -41,7 +44,9 @@ export const nodeZlibDecoder: ZstdDecoder = {
     } catch (error) {
       if (error instanceof CosiError) throw error;
       options.signal?.throwIfAborted();
-      throw new CosiError('COSI_IMAGE_CORRUPT', `zstd data is corrupt: ${(error as Error).message}`, { cause: error });
+      throw new CosiError('COSI_IMAGE_CORRUPT', `zstd data is corrupt: ${(error as Error).message}`, {
+        cause: error,
+      });
     } finally {
       options.signal?.removeEventListener('abort', abort);
       source.destroy();

@@ -3,7 +3,11 @@ import { openInput } from '../open-input.ts';
 import { formatBytes, type Output, renderTable } from '../output.ts';
 
 /** A summary of a COSI file for people (tables) or machines (`--json`). */
-export async function inspectCommand(location: string, output: Output, options: { signal?: AbortSignal }): Promise<number> {
+export async function inspectCommand(
+  location: string,
+  output: Output,
+  options: { signal?: AbortSignal },
+): Promise<number> {
   const source = await openInput(location, options);
   const reader = await openCosi(source, options.signal ? { signal: options.signal } : {});
   try {
@@ -19,7 +23,9 @@ export async function inspectCommand(location: string, output: Output, options: 
     output.line(`  bootloader       ${summary.bootloader}`);
     output.line(`  packages         ${metadata.osPackages?.length ?? 'none listed'}`);
     if (metadata.disk) {
-      output.line(`  disk             ${formatBytes(metadata.disk.size)} (${metadata.disk.size} bytes), ${metadata.disk.type}, LBA ${metadata.disk.lbaSize}`);
+      output.line(
+        `  disk             ${formatBytes(metadata.disk.size)} (${metadata.disk.size} bytes), ${metadata.disk.type}, LBA ${metadata.disk.lbaSize}`,
+      );
     }
     if (metadata.compression) output.line(`  max window log   ${metadata.compression.maxWindowLog}`);
     output.line();
@@ -37,7 +43,9 @@ export async function inspectCommand(location: string, output: Output, options: 
             p.mountPoint ?? '-',
             p.image ? formatBytes(p.image.uncompressedSize) : '-',
             p.image ? formatBytes(p.image.compressedSize) : '-',
-            p.image && p.image.uncompressedSize > 0 ? `${((100 * p.image.compressedSize) / p.image.uncompressedSize).toFixed(1)}%` : '-',
+            p.image && p.image.uncompressedSize > 0
+              ? `${((100 * p.image.compressedSize) / p.image.uncompressedSize).toFixed(1)}%`
+              : '-',
           ]),
         ),
       );
@@ -45,7 +53,14 @@ export async function inspectCommand(location: string, output: Output, options: 
       output.line(
         renderTable(
           ['mount', 'fs', 'uuid', 'image', 'size', 'compressed'],
-          metadata.images.map((fs) => [fs.mountPoint, fs.fsType, fs.fsUuid, fs.image.path, formatBytes(fs.image.uncompressedSize), formatBytes(fs.image.compressedSize)]),
+          metadata.images.map((fs) => [
+            fs.mountPoint,
+            fs.fsType,
+            fs.fsUuid,
+            fs.image.path,
+            formatBytes(fs.image.uncompressedSize),
+            formatBytes(fs.image.compressedSize),
+          ]),
         ),
       );
     }
@@ -66,7 +81,9 @@ interface PartitionSummary {
   fsUuid: string | undefined;
   mountPoint: string | undefined;
   verity: boolean;
-  image: { path: string; compressedSize: number; uncompressedSize: number; sha384: string | undefined } | undefined;
+  image:
+    | { path: string; compressedSize: number; uncompressedSize: number; sha384: string | undefined }
+    | undefined;
 }
 
 async function summarize(reader: CosiReader) {
@@ -75,19 +92,26 @@ async function summarize(reader: CosiReader) {
     metadata.osRelease
       .split('\n')
       .filter((line) => line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).replace(/^"|"$/gu, '')]),
+      .map((line) => [
+        line.slice(0, line.indexOf('=')),
+        line.slice(line.indexOf('=') + 1).replace(/^"|"$/gu, ''),
+      ]),
   );
   let partitions: PartitionSummary[] = [];
   if (metadata.disk?.gptRegions?.length) {
     const gpt = await reader.gpt();
     partitions = gpt.partitions.map((partition) => {
-      const region = metadata.disk?.gptRegions?.find((r) => r.type === 'partition' && r.number === partition.number);
+      const region = metadata.disk?.gptRegions?.find(
+        (r) => r.type === 'partition' && r.number === partition.number,
+      );
       const fs = metadata.images.find((image) => image.image.path === region?.image.path);
       const verityOf = metadata.images.find((image) => image.verity?.image.path === region?.image.path);
       return {
         number: partition.number,
         name: partition.name,
-        type: verityOf ? `${partition.typeName ?? partition.typeGuid} (verity of ${verityOf.mountPoint})` : (partition.typeName ?? partition.typeGuid),
+        type: verityOf
+          ? `${partition.typeName ?? partition.typeGuid} (verity of ${verityOf.mountPoint})`
+          : (partition.typeName ?? partition.typeGuid),
         typeGuid: partition.typeGuid,
         start: partition.firstLba * gpt.lbaSize,
         size: partitionSize(partition, gpt.lbaSize),
@@ -96,7 +120,12 @@ async function summarize(reader: CosiReader) {
         mountPoint: fs?.mountPoint,
         verity: Boolean(fs?.verity),
         image: region
-          ? { path: region.image.path, compressedSize: region.image.compressedSize, uncompressedSize: region.image.uncompressedSize, sha384: region.image.sha384 }
+          ? {
+              path: region.image.path,
+              compressedSize: region.image.compressedSize,
+              uncompressedSize: region.image.uncompressedSize,
+              sha384: region.image.sha384,
+            }
           : undefined,
       };
     });
@@ -110,7 +139,9 @@ async function summarize(reader: CosiReader) {
       ? `${metadata.bootloader.type}${metadata.bootloader.systemdBoot ? ` (${metadata.bootloader.systemdBoot.entries.map((e) => e.type).join(', ')})` : ''}`
       : 'not described',
     packages: metadata.osPackages?.length ?? null,
-    disk: metadata.disk ? { size: metadata.disk.size, lbaSize: metadata.disk.lbaSize, type: metadata.disk.type } : null,
+    disk: metadata.disk
+      ? { size: metadata.disk.size, lbaSize: metadata.disk.lbaSize, type: metadata.disk.type }
+      : null,
     maxWindowLog: metadata.compression?.maxWindowLog ?? null,
     partitions,
     filesystems: metadata.images.map((fs) => ({

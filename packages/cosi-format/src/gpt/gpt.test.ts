@@ -9,10 +9,24 @@ const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 const LINUX = '0fc63daf-8483-4772-8e79-3d69d8477de4';
 const DISK = 64 * 1024 * 1024;
 
-function region(partitions = [
-  { typeGuid: ESP, partitionGuid: '01234567-89ab-cdef-0123-456789abcdef', firstLba: 2048, lastLba: 4095, name: 'EFI System' },
-  { typeGuid: LINUX, partitionGuid: '11234567-89ab-cdef-0123-456789abcdef', firstLba: 4096, lastLba: 8191, name: 'data' },
-]) {
+function region(
+  partitions = [
+    {
+      typeGuid: ESP,
+      partitionGuid: '01234567-89ab-cdef-0123-456789abcdef',
+      firstLba: 2048,
+      lastLba: 4095,
+      name: 'EFI System',
+    },
+    {
+      typeGuid: LINUX,
+      partitionGuid: '11234567-89ab-cdef-0123-456789abcdef',
+      firstLba: 4096,
+      lastLba: 8191,
+      name: 'data',
+    },
+  ],
+) {
   return buildGptRegion({ lbaSize: 512, diskSize: DISK, partitions });
 }
 
@@ -46,7 +60,12 @@ describe('GUIDs', () => {
 
   it('accepts the UUID spellings Trident accepts', () => {
     const canonical = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
-    for (const spelling of ['C12A7328-F81F-11D2-BA4B-00A0C93EC93B', 'c12a7328f81f11d2ba4b00a0c93ec93b', `{${canonical}}`, `urn:uuid:${canonical}`]) {
+    for (const spelling of [
+      'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
+      'c12a7328f81f11d2ba4b00a0c93ec93b',
+      `{${canonical}}`,
+      `urn:uuid:${canonical}`,
+    ]) {
       expect(normalizeUuid(spelling)).toBe(canonical);
     }
     expect(normalizeUuid('not-a-uuid')).toBeUndefined();
@@ -67,7 +86,16 @@ describe('parseGpt', () => {
 
   it('keeps the entry index as the partition number when entries have gaps', () => {
     const gpt = parseGpt(
-      region([{ typeGuid: LINUX, partitionGuid: '21234567-89ab-cdef-0123-456789abcdef', firstLba: 2048, lastLba: 4095, name: 'x', number: 14 } as never]),
+      region([
+        {
+          typeGuid: LINUX,
+          partitionGuid: '21234567-89ab-cdef-0123-456789abcdef',
+          firstLba: 2048,
+          lastLba: 4095,
+          name: 'x',
+          number: 14,
+        } as never,
+      ]),
       { lbaSize: 512 },
     );
     expect(gpt.partitions.map((p) => p.number)).toEqual([14]);
@@ -78,10 +106,10 @@ describe('parseGpt', () => {
     noSig[512] = 0;
     expectInvalid(noSig, /EFI PART/u);
     const badHeader = region();
-    badHeader[512 + 40] ^= 1;
+    badHeader[512 + 40]! ^= 1;
     expectInvalid(badHeader, /header CRC32/u);
     const badEntries = region();
-    badEntries[1024 + 60] ^= 1;
+    badEntries[1024 + 60]! ^= 1;
     expectInvalid(badEntries, /entry array CRC32/u);
     expectInvalid(region().subarray(0, 900), /smaller than 2 LBAs/u);
     expectInvalid(region().subarray(0, 5000), /only 5000 bytes/u);
@@ -89,11 +117,31 @@ describe('parseGpt', () => {
 
   it('rejects overlapping and out-of-range partitions', () => {
     const overlapping = region([
-      { typeGuid: LINUX, partitionGuid: '01234567-89ab-cdef-0123-456789abcdef', firstLba: 2048, lastLba: 5000, name: 'a' },
-      { typeGuid: LINUX, partitionGuid: '11234567-89ab-cdef-0123-456789abcdef', firstLba: 4096, lastLba: 8191, name: 'b' },
+      {
+        typeGuid: LINUX,
+        partitionGuid: '01234567-89ab-cdef-0123-456789abcdef',
+        firstLba: 2048,
+        lastLba: 5000,
+        name: 'a',
+      },
+      {
+        typeGuid: LINUX,
+        partitionGuid: '11234567-89ab-cdef-0123-456789abcdef',
+        firstLba: 4096,
+        lastLba: 8191,
+        name: 'b',
+      },
     ]);
     expectInvalid(overlapping, /overlap/u);
-    const outside = region([{ typeGuid: LINUX, partitionGuid: '01234567-89ab-cdef-0123-456789abcdef', firstLba: 2048, lastLba: 10_000_000, name: 'a' }]);
+    const outside = region([
+      {
+        typeGuid: LINUX,
+        partitionGuid: '01234567-89ab-cdef-0123-456789abcdef',
+        firstLba: 2048,
+        lastLba: 10_000_000,
+        name: 'a',
+      },
+    ]);
     expectInvalid(outside, /outside the usable range/u);
   });
 

@@ -64,7 +64,10 @@ function u64(view: DataView, offset: number, what: string): number {
 }
 
 /** Byte length of the primary-GPT region as COSI defines it, read from the header alone. */
-export function gptRegionLength(header: Pick<GptHeader, 'partitionEntryLba' | 'numberOfEntries' | 'entrySize'>, lbaSize: number): number {
+export function gptRegionLength(
+  header: Pick<GptHeader, 'partitionEntryLba' | 'numberOfEntries' | 'entrySize'>,
+  lbaSize: number,
+): number {
   return header.partitionEntryLba * lbaSize + header.numberOfEntries * header.entrySize;
 }
 
@@ -105,18 +108,29 @@ export function parseGptHeader(bytes: Uint8Array, lbaSize: LbaSize): GptHeader {
     entrySize: view.getUint32(84, true),
     entriesCrc32: view.getUint32(88, true),
   };
-  if (header.currentLba !== 1) throw invalid(`primary header says it lives at LBA ${header.currentLba}, not 1`, at + 24);
-  if (header.entrySize < 128 || header.entrySize % 8 !== 0 || (header.entrySize & (header.entrySize - 1)) !== 0) {
+  if (header.currentLba !== 1)
+    throw invalid(`primary header says it lives at LBA ${header.currentLba}, not 1`, at + 24);
+  if (
+    header.entrySize < 128 ||
+    header.entrySize % 8 !== 0 ||
+    (header.entrySize & (header.entrySize - 1)) !== 0
+  ) {
     throw invalid(`partition entry size ${header.entrySize} is not 128 x 2^n`, at + 84);
   }
   if (header.numberOfEntries * header.entrySize > MAX_ENTRIES_BYTES) {
-    throw invalid(`entry array of ${header.numberOfEntries} x ${header.entrySize} bytes is implausibly large`, at + 80);
+    throw invalid(
+      `entry array of ${header.numberOfEntries} x ${header.entrySize} bytes is implausibly large`,
+      at + 80,
+    );
   }
   if (header.partitionEntryLba < 2) {
     throw invalid(`partition entries at LBA ${header.partitionEntryLba} overlap the header`, at + 72);
   }
   if (header.firstUsableLba > header.lastUsableLba + 1) {
-    throw invalid(`first usable LBA ${header.firstUsableLba} is after last usable LBA ${header.lastUsableLba}`, at + 40);
+    throw invalid(
+      `first usable LBA ${header.firstUsableLba} is after last usable LBA ${header.lastUsableLba}`,
+      at + 40,
+    );
   }
   return header;
 }
@@ -168,7 +182,8 @@ export function parseGpt(bytes: Uint8Array, options: ParseGptOptions): Gpt {
     let name = new TextDecoder('utf-16le').decode(nameBytes);
     const nul = name.indexOf('\0');
     if (nul !== -1) name = name.slice(0, nul);
-    if (lastLba < firstLba) throw invalid(`partition ${index + 1} ends (LBA ${lastLba}) before it starts (LBA ${firstLba})`, at);
+    if (lastLba < firstLba)
+      throw invalid(`partition ${index + 1} ends (LBA ${lastLba}) before it starts (LBA ${firstLba})`, at);
     if (firstLba < header.firstUsableLba || lastLba > header.lastUsableLba) {
       throw invalid(
         `partition ${index + 1} (LBA ${firstLba}..${lastLba}) is outside the usable range ${header.firstUsableLba}..${header.lastUsableLba}`,
@@ -176,7 +191,10 @@ export function parseGpt(bytes: Uint8Array, options: ParseGptOptions): Gpt {
       );
     }
     if (options.diskSize !== undefined && (lastLba + 1) * lbaSize > options.diskSize) {
-      throw invalid(`partition ${index + 1} ends at byte ${(lastLba + 1) * lbaSize}, past the disk size ${options.diskSize}`, at);
+      throw invalid(
+        `partition ${index + 1} ends at byte ${(lastLba + 1) * lbaSize}, past the disk size ${options.diskSize}`,
+        at,
+      );
     }
     partitions.push({
       number: index + 1,
@@ -205,13 +223,17 @@ export function parseGpt(bytes: Uint8Array, options: ParseGptOptions): Gpt {
 /** Finds which LBA size a raw disk image uses, by where the "EFI PART" signature sits. */
 export function detectLbaSize(bytes: Uint8Array): LbaSize | undefined {
   const at = (offset: number): boolean =>
-    bytes.length >= offset + 8 && new TextDecoder('latin1').decode(bytes.subarray(offset, offset + 8)) === SIGNATURE;
+    bytes.length >= offset + 8 &&
+    new TextDecoder('latin1').decode(bytes.subarray(offset, offset + 8)) === SIGNATURE;
   if (at(512)) return 512;
   if (at(4096)) return 4096;
   return undefined;
 }
 
 /** Size in bytes of a partition. */
-export function partitionSize(partition: Pick<GptPartition, 'firstLba' | 'lastLba'>, lbaSize: number): number {
+export function partitionSize(
+  partition: Pick<GptPartition, 'firstLba' | 'lastLba'>,
+  lbaSize: number,
+): number {
   return (partition.lastLba - partition.firstLba + 1) * lbaSize;
 }

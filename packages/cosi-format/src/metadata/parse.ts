@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { FindingList, jsonPath } from '../validation/findings.ts';
-import { scanJson, type JsonScan } from '../validation/json-scan.ts';
+import { type JsonScan, scanJson } from '../validation/json-scan.ts';
 import { type CosiMetadata, type CosiVersion, cosiMetadataSchema, parseVersion } from './schema.ts';
 
 export interface ParsedMetadata {
@@ -10,9 +10,7 @@ export interface ParsedMetadata {
   scan: JsonScan;
 }
 
-export type MetadataParseResult =
-  | ({ ok: true } & ParsedMetadata)
-  | { ok: false; findings: FindingList };
+export type MetadataParseResult = ({ ok: true } & ParsedMetadata) | { ok: false; findings: FindingList };
 
 /** SHA-384 of the metadata.json member bytes: exactly what Trident compares with `image.sha384`. */
 export function metadataSha384(bytes: Uint8Array): string {
@@ -37,7 +35,11 @@ export function parseMetadataBytes(bytes: Uint8Array): MetadataParseResult {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    findings.error('COSI_METADATA_NOT_JSON', '', `metadata.json is not valid JSON: ${(error as Error).message}`);
+    findings.error(
+      'COSI_METADATA_NOT_JSON',
+      '',
+      `metadata.json is not valid JSON: ${(error as Error).message}`,
+    );
     return { ok: false, findings };
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -46,12 +48,20 @@ export function parseMetadataBytes(bytes: Uint8Array): MetadataParseResult {
   }
   const rawVersion = (json as Record<string, unknown>)['version'];
   if (typeof rawVersion !== 'string') {
-    findings.error('COSI_VERSION_FORMAT', 'version', 'version is required and must be a string "MAJOR.MINOR" such as "1.2"');
+    findings.error(
+      'COSI_VERSION_FORMAT',
+      'version',
+      'version is required and must be a string "MAJOR.MINOR" such as "1.2"',
+    );
     return { ok: false, findings };
   }
   const version = parseVersion(rawVersion);
   if (!version) {
-    findings.error('COSI_VERSION_FORMAT', 'version', `version "${rawVersion}" is not in the form "MAJOR.MINOR" (e.g. "1.2")`);
+    findings.error(
+      'COSI_VERSION_FORMAT',
+      'version',
+      `version "${rawVersion}" is not in the form "MAJOR.MINOR" (e.g. "1.2")`,
+    );
     return { ok: false, findings };
   }
   if (version.major !== 1) {
@@ -65,7 +75,9 @@ export function parseMetadataBytes(bytes: Uint8Array): MetadataParseResult {
   const parsed = cosiMetadataSchema.safeParse(json);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const path = jsonPath(...issue.path.map((segment) => (typeof segment === 'number' ? segment : String(segment))));
+      const path = jsonPath(
+        ...issue.path.map((segment) => (typeof segment === 'number' ? segment : String(segment))),
+      );
       const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined');
       findings.error(
         missing ? 'COSI_FIELD_REQUIRED' : 'COSI_FIELD_INVALID',

@@ -35,13 +35,16 @@ export async function decodeGptRegion(
   };
   const disk = metadata.disk;
   const region = disk?.gptRegions?.[0];
-  if (!disk || !region || region.type !== 'primary-gpt') return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
-  if (disk.lbaSize !== 512 && disk.lbaSize !== 4096) return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
+  if (!disk || !region || region.type !== 'primary-gpt')
+    return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
+  if (disk.lbaSize !== 512 && disk.lbaSize !== 4096)
+    return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
   const entry = index.byPath.get(region.image.path);
-  if (!entry || entry.type !== 'file') return fail('COSI_GPT_MISSING', `the primary-GPT image "${region.image.path}" is not in the archive`);
+  if (entry?.type !== 'file')
+    return fail('COSI_GPT_MISSING', `the primary-GPT image "${region.image.path}" is not in the archive`);
 
   const chunks: Uint8Array[] = [];
-  let decoded;
+  let decoded: Awaited<ReturnType<typeof decodeImage>>;
   try {
     decoded = await decodeImage(source, entry, {
       decoder: options.decoder,
@@ -53,21 +56,34 @@ export async function decodeGptRegion(
       signal: options.signal,
     });
   } catch (error) {
-    if (isCosiError(error, 'COSI_IMAGE_CORRUPT')) return fail('COSI_GPT_CORRUPT', `primary-GPT image: ${error.message}`);
+    if (isCosiError(error, 'COSI_IMAGE_CORRUPT'))
+      return fail('COSI_GPT_CORRUPT', `primary-GPT image: ${error.message}`);
     throw error;
   }
   if (decoded.overLimit) {
-    return fail('COSI_GPT_SIZE_MISMATCH', `the primary-GPT image decodes to more than its uncompressedSize ${region.image.uncompressedSize}`);
+    return fail(
+      'COSI_GPT_SIZE_MISMATCH',
+      `the primary-GPT image decodes to more than its uncompressedSize ${region.image.uncompressedSize}`,
+    );
   }
   const mismatch = describeMismatch(region.image, decoded);
-  if (mismatch) return fail(mismatch.field === 'sha384' ? 'COSI_GPT_HASH_MISMATCH' : 'COSI_GPT_SIZE_MISMATCH', mismatch.message);
+  if (mismatch)
+    return fail(
+      mismatch.field === 'sha384' ? 'COSI_GPT_HASH_MISMATCH' : 'COSI_GPT_SIZE_MISMATCH',
+      mismatch.message,
+    );
   const bytes = Buffer.concat(chunks);
   try {
     const table = parseGpt(bytes, { lbaSize: disk.lbaSize as LbaSize, diskSize: disk.size });
     return { table, bytes, decodedLength: bytes.length, findings };
   } catch (error) {
     if (isCosiError(error, 'COSI_GPT_INVALID')) {
-      findings.push({ code: 'COSI_GPT_INVALID', severity: 'error', path: 'disk.gptRegions[0].image', message: error.message });
+      findings.push({
+        code: 'COSI_GPT_INVALID',
+        severity: 'error',
+        path: 'disk.gptRegions[0].image',
+        message: error.message,
+      });
       return { table: undefined, bytes, decodedLength: bytes.length, findings };
     }
     throw error;

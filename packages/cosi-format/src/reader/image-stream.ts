@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type ByteSource, streamRange } from '../byte-source.ts';
 import type { ImageFile } from '../metadata/schema.ts';
 import type { TarEntry } from '../tar/tar-index.ts';
-import { type ZstdDecoder } from '../zstd.ts';
+import type { ZstdDecoder } from '../zstd.ts';
 
 export interface DecodedImage {
   /** SHA-384 (hex) of the compressed member bytes. */
@@ -30,7 +30,12 @@ export async function decodeImage(
   const hash = createHash('sha384');
   let compressedBytes = 0;
   async function* hashed(): AsyncIterable<Uint8Array> {
-    for await (const chunk of streamRange(source, entry.dataOffset, entry.size, options.signal ? { signal: options.signal } : {})) {
+    for await (const chunk of streamRange(
+      source,
+      entry.dataOffset,
+      entry.size,
+      options.signal ? { signal: options.signal } : {},
+    )) {
       hash.update(chunk);
       compressedBytes += chunk.length;
       yield chunk;
@@ -38,7 +43,10 @@ export async function decodeImage(
   }
   let uncompressedBytes = 0;
   let overLimit = false;
-  for await (const chunk of options.decoder.decompress(hashed(), { maxWindowLog: options.maxWindowLog, signal: options.signal })) {
+  for await (const chunk of options.decoder.decompress(hashed(), {
+    maxWindowLog: options.maxWindowLog,
+    signal: options.signal,
+  })) {
     uncompressedBytes += chunk.length;
     if (uncompressedBytes > options.limit) {
       overLimit = true;
@@ -51,7 +59,10 @@ export async function decodeImage(
 }
 
 /** Whether a decoded image matches what the metadata says about it. */
-export function describeMismatch(file: ImageFile, decoded: DecodedImage): { field: 'sha384' | 'uncompressedSize'; message: string } | undefined {
+export function describeMismatch(
+  file: ImageFile,
+  decoded: DecodedImage,
+): { field: 'sha384' | 'uncompressedSize'; message: string } | undefined {
   if (file.sha384 !== undefined && decoded.sha384 !== file.sha384.toLowerCase()) {
     return {
       field: 'sha384',

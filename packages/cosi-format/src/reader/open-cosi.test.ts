@@ -25,31 +25,43 @@ describe('openCosi', () => {
   it('accepts the expected hash as ignored, bare hex (any case) or sha384:hex', async () => {
     const hex = sha384Hex(new TextEncoder().encode(metadataText));
     for (const expected of ['ignored', hex, hex.toUpperCase(), `sha384:${hex}`]) {
-      await expect(openCosi(createBufferSource(fixture.bytes), { expectedSha384: expected })).resolves.toBeDefined();
+      await expect(
+        openCosi(createBufferSource(fixture.bytes), { expectedSha384: expected }),
+      ).resolves.toBeDefined();
     }
   });
 
   it('refuses a metadata hash that does not match, naming both hashes', async () => {
     const wrong = 'ab'.repeat(48);
-    await expect(openCosi(createBufferSource(fixture.bytes), { expectedSha384: wrong })).rejects.toMatchObject({
+    await expect(
+      openCosi(createBufferSource(fixture.bytes), { expectedSha384: wrong }),
+    ).rejects.toMatchObject({
       code: 'COSI_METADATA_HASH_MISMATCH',
       message: expect.stringContaining(wrong),
     });
-    await expect(openCosi(createBufferSource(fixture.bytes), { expectedSha384: 'sha384:abc' })).rejects.toMatchObject({
+    await expect(
+      openCosi(createBufferSource(fixture.bytes), { expectedSha384: 'sha384:abc' }),
+    ).rejects.toMatchObject({
       code: 'COSI_HASH_FORMAT',
     });
   });
 
   it('says when the archive has no metadata', async () => {
-    const bare = buildFixtureCosi({ members: (members) => members.filter((m) => m.name !== 'metadata.json') });
-    await expect(openCosi(createBufferSource(bare.bytes))).rejects.toMatchObject({ code: 'COSI_METADATA_NOT_FOUND' });
+    const bare = buildFixtureCosi({
+      members: (members) => members.filter((m) => m.name !== 'metadata.json'),
+    });
+    await expect(openCosi(createBufferSource(bare.bytes))).rejects.toMatchObject({
+      code: 'COSI_METADATA_NOT_FOUND',
+    });
   });
 
   it('decodes the primary GPT and returns the region bytes verbatim', async () => {
     const reader = await openCosi(createBufferSource(fixture.bytes));
     const gpt = await reader.gpt();
     expect(gpt.partitions.map((p) => p.number)).toEqual([1, 2]);
-    expect(Buffer.compare(Buffer.from(await reader.gptRegionBytes()), Buffer.from(fixture.gptRegion))).toBe(0);
+    expect(Buffer.compare(Buffer.from(await reader.gptRegionBytes()), Buffer.from(fixture.gptRegion))).toBe(
+      0,
+    );
   });
 
   it('refuses GPT access below COSI 1.2', async () => {

@@ -9,7 +9,7 @@ import type { ValidationProfile, ValidationReport } from '../validation/findings
 import { validateCosiContext } from '../validation/validate.ts';
 import { nodeZlibDecoder, type ZstdDecoder } from '../zstd.ts';
 import { type DecodedGptRegion, decodeGptRegion } from './gpt-region.ts';
-import { verifyImages, type ImageVerification } from './verify-images.ts';
+import { type ImageVerification, verifyImages } from './verify-images.ts';
 
 export interface OpenCosiOptions {
   /** Expected metadata hash: `ignored`, 96 hex digits or `sha384:<hex>`. */
@@ -37,7 +37,10 @@ export interface CosiReader {
   gptRegionBytes(options?: { signal?: AbortSignal }): Promise<Uint8Array>;
   validate(profile?: ValidationProfile, options?: { signal?: AbortSignal }): Promise<ValidationReport>;
   /** Reads every image once: hash, decode and length checked against the metadata. */
-  verifyImages(options?: { signal?: AbortSignal; onImage?: (result: ImageVerification) => void }): Promise<ImageVerification[]>;
+  verifyImages(options?: {
+    signal?: AbortSignal;
+    onImage?: (result: ImageVerification) => void;
+  }): Promise<ImageVerification[]>;
   close(): Promise<void>;
 }
 
@@ -46,7 +49,10 @@ export interface CosiReader {
  * one is expected, and parses the metadata. Throws a CosiError when the file cannot be a COSI at
  * all (COSI_METADATA_INVALID carries the findings); validation of the values is `validate()`.
  */
-export async function openCosi(input: ByteSource | string, options: OpenCosiOptions = {}): Promise<CosiReader> {
+export async function openCosi(
+  input: ByteSource | string,
+  options: OpenCosiOptions = {},
+): Promise<CosiReader> {
   const source = typeof input === 'string' ? await openFileSource(input) : input;
   try {
     return await openFromSource(source, options);
@@ -62,21 +68,39 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
   const index = await readTarIndex(source, signal ? { signal } : {});
   const metadataEntry = index.byPath.get('metadata.json');
   if (!metadataEntry) {
-    throw new CosiError('COSI_METADATA_NOT_FOUND', `${source.url}: COSI metadata not found (no "metadata.json" member); is this a COSI file?`);
+    throw new CosiError(
+      'COSI_METADATA_NOT_FOUND',
+      `${source.url}: COSI metadata not found (no "metadata.json" member); is this a COSI file?`,
+    );
   }
   if (metadataEntry.type !== 'file') {
-    throw new CosiError('COSI_MEMBER_NOT_REGULAR', `${source.url}: "metadata.json" is a ${metadataEntry.type}, not a file`, {
-      member: 'metadata.json',
-    });
+    throw new CosiError(
+      'COSI_MEMBER_NOT_REGULAR',
+      `${source.url}: "metadata.json" is a ${metadataEntry.type}, not a file`,
+      {
+        member: 'metadata.json',
+      },
+    );
   }
   if (metadataEntry.size > 64 * 1024 * 1024) {
-    throw new CosiError('COSI_METADATA_INVALID', `${source.url}: metadata.json is ${metadataEntry.size} bytes; refusing more than 64 MiB`, {
-      member: 'metadata.json',
-    });
+    throw new CosiError(
+      'COSI_METADATA_INVALID',
+      `${source.url}: metadata.json is ${metadataEntry.size} bytes; refusing more than 64 MiB`,
+      {
+        member: 'metadata.json',
+      },
+    );
   }
-  const metadataBytes = await source.read(metadataEntry.dataOffset, metadataEntry.size, signal ? { signal } : {});
+  const metadataBytes = await source.read(
+    metadataEntry.dataOffset,
+    metadataEntry.size,
+    signal ? { signal } : {},
+  );
   const sha = metadataSha384(metadataBytes);
-  const expected = typeof options.expectedSha384 === 'string' ? parseSha384Spec(options.expectedSha384) : options.expectedSha384;
+  const expected =
+    typeof options.expectedSha384 === 'string'
+      ? parseSha384Spec(options.expectedSha384)
+      : options.expectedSha384;
   if (expected?.kind === 'sha384' && expected.hex !== sha) {
     throw new CosiError(
       'COSI_METADATA_HASH_MISMATCH',
@@ -88,7 +112,9 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
   if (!result.ok) {
     const first = result.findings.items[0];
     throw new CosiError(
-      result.findings.items.some((f) => f.code === 'COSI_VERSION_UNSUPPORTED') ? 'COSI_VERSION_UNSUPPORTED' : 'COSI_METADATA_INVALID',
+      result.findings.items.some((f) => f.code === 'COSI_VERSION_UNSUPPORTED')
+        ? 'COSI_VERSION_UNSUPPORTED'
+        : 'COSI_METADATA_INVALID',
       `${source.url}: invalid COSI metadata${first ? ` at ${first.path || 'the top level'}: ${first.message}` : ''}`,
       { member: 'metadata.json', findings: result.findings.items, ...(first ? { path: first.path } : {}) },
     );
@@ -101,13 +127,22 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
   };
   const member = (path: string): TarEntry => {
     const entry = index.byPath.get(path.replace(/^\.\//u, ''));
-    if (!entry) throw new CosiError('COSI_MEMBER_NOT_FOUND', `${source.url}: COSI file entry '${path}' not found`, { member: path });
+    if (!entry)
+      throw new CosiError('COSI_MEMBER_NOT_FOUND', `${source.url}: COSI file entry '${path}' not found`, {
+        member: path,
+      });
     if (entry.type !== 'file') {
-      throw new CosiError('COSI_MEMBER_NOT_REGULAR', `${source.url}: COSI entry '${path}' is a ${entry.type}, not a file`, { member: path });
+      throw new CosiError(
+        'COSI_MEMBER_NOT_REGULAR',
+        `${source.url}: COSI entry '${path}' is a ${entry.type}, not a file`,
+        { member: path },
+      );
     }
     return entry;
   };
-  const requireGpt = async (signal?: AbortSignal): Promise<DecodedGptRegion & { table: Gpt; bytes: Uint8Array }> => {
+  const requireGpt = async (
+    signal?: AbortSignal,
+  ): Promise<DecodedGptRegion & { table: Gpt; bytes: Uint8Array }> => {
     if (!versionAtLeast(parsed.version, 1, 2) || !parsed.metadata.disk) {
       throw new CosiError(
         'COSI_GPT_UNAVAILABLE',
@@ -117,10 +152,14 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
     const decoded = await loadGptRegion(signal);
     const problem = decoded.findings[0];
     if (!decoded.table || !decoded.bytes || problem) {
-      throw new CosiError('COSI_GPT_INVALID', `${source.url}: ${problem?.message ?? 'the primary-GPT region cannot be used'}`, {
-        path: 'disk.gptRegions[0]',
-        findings: decoded.findings,
-      });
+      throw new CosiError(
+        'COSI_GPT_INVALID',
+        `${source.url}: ${problem?.message ?? 'the primary-GPT region cannot be used'}`,
+        {
+          path: 'disk.gptRegions[0]',
+          findings: decoded.findings,
+        },
+      );
     }
     return decoded as DecodedGptRegion & { table: Gpt; bytes: Uint8Array };
   };
@@ -146,7 +185,10 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
     },
     async validate(profile = 'trident', validateOptions = {}) {
       const disk = parsed.metadata.disk;
-      const needsGpt = versionAtLeast(parsed.version, 1, 2) && disk?.type === 'gpt' && disk.gptRegions?.[0]?.type === 'primary-gpt';
+      const needsGpt =
+        versionAtLeast(parsed.version, 1, 2) &&
+        disk?.type === 'gpt' &&
+        disk.gptRegions?.[0]?.type === 'primary-gpt';
       const gpt = needsGpt ? await loadGptRegion(validateOptions.signal) : undefined;
       return validateCosiContext({ parsed, tar: index, ...(gpt ? { gpt } : {}) }, profile);
     },

@@ -45,7 +45,11 @@ async function verifyOne(
   path: string,
   signal: AbortSignal | undefined,
 ): Promise<ImageVerification> {
-  const failed = (code: string, message: string, partial: Partial<ImageVerification> = {}): ImageVerification => ({
+  const failed = (
+    code: string,
+    message: string,
+    partial: Partial<ImageVerification> = {},
+  ): ImageVerification => ({
     file,
     path,
     ok: false,
@@ -56,7 +60,8 @@ async function verifyOne(
     finding: { code, severity: 'error', path, message },
   });
   const entry = reader.index.byPath.get(file.path.replace(/^\.\//u, ''));
-  if (!entry || entry.type !== 'file') return failed('COSI_IMAGE_MEMBER_MISSING', `image "${file.path}" is not a regular file in the archive`);
+  if (entry?.type !== 'file')
+    return failed('COSI_IMAGE_MEMBER_MISSING', `image "${file.path}" is not a regular file in the archive`);
   try {
     const decoded = await decodeImage(reader.source, entry, {
       decoder: reader.decoder,
@@ -65,18 +70,27 @@ async function verifyOne(
       signal,
     });
     if (decoded.overLimit) {
-      return failed('COSI_IMAGE_SIZE_MISMATCH', `image "${file.path}" decodes to more than its uncompressedSize ${file.uncompressedSize}`, {
-        compressedBytes: decoded.compressedBytes,
-        uncompressedBytes: decoded.uncompressedBytes,
-      });
+      return failed(
+        'COSI_IMAGE_SIZE_MISMATCH',
+        `image "${file.path}" decodes to more than its uncompressedSize ${file.uncompressedSize}`,
+        {
+          compressedBytes: decoded.compressedBytes,
+          uncompressedBytes: decoded.uncompressedBytes,
+        },
+      );
     }
     const mismatch = describeMismatch(file, decoded);
     if (mismatch) {
-      return failed(mismatch.field === 'sha384' ? 'COSI_IMAGE_HASH_MISMATCH' : 'COSI_IMAGE_SIZE_MISMATCH', mismatch.message, decoded);
+      return failed(
+        mismatch.field === 'sha384' ? 'COSI_IMAGE_HASH_MISMATCH' : 'COSI_IMAGE_SIZE_MISMATCH',
+        mismatch.message,
+        decoded,
+      );
     }
     return { file, path, ok: true, ...decoded, finding: undefined };
   } catch (error) {
-    if (isCosiError(error, 'COSI_IMAGE_CORRUPT')) return failed('COSI_IMAGE_CORRUPT', `image "${file.path}": ${error.message}`);
+    if (isCosiError(error, 'COSI_IMAGE_CORRUPT'))
+      return failed('COSI_IMAGE_CORRUPT', `image "${file.path}": ${error.message}`);
     throw error;
   }
 }

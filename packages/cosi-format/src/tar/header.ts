@@ -32,27 +32,40 @@ function numericField(block: Uint8Array, start: number, length: number, what: st
   const field = block.subarray(start, start + length);
   if (((field[0] ?? 0) & 0x80) !== 0) {
     if ((field[0] ?? 0) & 0x40) {
-      throw new CosiError('COSI_TAR_HEADER_INVALID', `tar header at offset ${at}: negative ${what}`, { offset: at });
+      throw new CosiError('COSI_TAR_HEADER_INVALID', `tar header at offset ${at}: negative ${what}`, {
+        offset: at,
+      });
     }
     let value = (field[0] ?? 0) & 0x7f;
     for (let i = 1; i < field.length; i++) {
       value = value * 256 + (field[i] ?? 0);
       if (value > Number.MAX_SAFE_INTEGER) {
-        throw new CosiError('COSI_TAR_HEADER_INVALID', `tar header at offset ${at}: ${what} is too large`, { offset: at });
+        throw new CosiError('COSI_TAR_HEADER_INVALID', `tar header at offset ${at}: ${what} is too large`, {
+          offset: at,
+        });
       }
     }
     return value;
   }
-  const text = decoder.decode(field).replace(/[\0 ]+$/u, '').replace(/^[ ]+/u, '');
+  const text = decoder
+    .decode(field)
+    .replace(/[\0 ]+$/u, '')
+    .replace(/^[ ]+/u, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/u.test(text)) {
-    throw new CosiError('COSI_TAR_HEADER_INVALID', `tar header at offset ${at}: ${what} field "${text}" is not octal`, {
-      offset: at,
-    });
+    throw new CosiError(
+      'COSI_TAR_HEADER_INVALID',
+      `tar header at offset ${at}: ${what} field "${text}" is not octal`,
+      {
+        offset: at,
+      },
+    );
   }
   const value = Number.parseInt(text, 8);
   if (!Number.isSafeInteger(value)) {
-    throw new CosiError('COSI_TAR_HEADER_INVALID', `tar header at offset ${at}: ${what} is too large`, { offset: at });
+    throw new CosiError('COSI_TAR_HEADER_INVALID', `tar header at offset ${at}: ${what} is too large`, {
+      offset: at,
+    });
   }
   return value;
 }
@@ -85,7 +98,8 @@ export function parseTarHeader(block: Uint8Array, at: number): RawTarHeader {
     );
   }
   const magic = decoder.decode(block.subarray(257, 265));
-  const format = magic === 'ustar\u000000' || magic.startsWith('ustar\0') ? 'ustar' : magic === 'ustar  \0' ? 'gnu' : 'v7';
+  const format =
+    magic === 'ustar\u000000' || magic.startsWith('ustar\0') ? 'ustar' : magic === 'ustar  \0' ? 'gnu' : 'v7';
   let name = cString(block, 0, 100);
   // The 155-byte prefix exists only in POSIX ustar headers; GNU headers use that area for other fields.
   if (format === 'ustar') {
@@ -120,15 +134,23 @@ export function parsePaxRecords(data: Uint8Array, at: number): Map<string, strin
     if (space === -1) break;
     const length = Number.parseInt(new TextDecoder().decode(raw.subarray(position, space)), 10);
     if (!Number.isSafeInteger(length) || length <= space - position || position + length > raw.length) {
-      throw new CosiError('COSI_TAR_EXTENSION_INVALID', `PAX header at offset ${at}: malformed record at byte ${position}`, {
-        offset: at,
-      });
+      throw new CosiError(
+        'COSI_TAR_EXTENSION_INVALID',
+        `PAX header at offset ${at}: malformed record at byte ${position}`,
+        {
+          offset: at,
+        },
+      );
     }
     const record = new TextDecoder().decode(raw.subarray(space + 1, position + length));
     if (!record.endsWith('\n') || !record.includes('=')) {
-      throw new CosiError('COSI_TAR_EXTENSION_INVALID', `PAX header at offset ${at}: malformed record at byte ${position}`, {
-        offset: at,
-      });
+      throw new CosiError(
+        'COSI_TAR_EXTENSION_INVALID',
+        `PAX header at offset ${at}: malformed record at byte ${position}`,
+        {
+          offset: at,
+        },
+      );
     }
     const equals = record.indexOf('=');
     records.set(record.slice(0, equals), record.slice(equals + 1, -1));

@@ -12,9 +12,16 @@ async function expectCode(bytes: Uint8Array, code: string): Promise<void> {
 
 describe('readTarIndex', () => {
   it('indexes ustar members with their data offsets and stops at the end marker', async () => {
-    const bytes = buildTar([{ name: 'cosi-marker' }, { name: 'metadata.json', data: '{}' }, { name: 'images/a', data: 'x'.repeat(600) }], {
-      trailer: new Uint8Array(2048).fill(0x41),
-    });
+    const bytes = buildTar(
+      [
+        { name: 'cosi-marker' },
+        { name: 'metadata.json', data: '{}' },
+        { name: 'images/a', data: 'x'.repeat(600) },
+      ],
+      {
+        trailer: new Uint8Array(2048).fill(0x41),
+      },
+    );
     const result = await index(bytes);
     expect(result.entries.map((e) => [e.path, e.dataOffset, e.size])).toEqual([
       ['cosi-marker', 512, 0],
@@ -41,7 +48,14 @@ describe('readTarIndex', () => {
   it('merges PAX path and size records into the next member', async () => {
     const long = `images/${'d'.repeat(120)}/root.raw.zst`;
     const result = await index(buildTar([{ name: 'short', data: 'abc', pax: { path: long } }]));
-    expect(result.entries[0]).toMatchObject({ path: long, rawName: long, size: 3, extended: true, headerOffset: 0, dataOffset: 1536 });
+    expect(result.entries[0]).toMatchObject({
+      path: long,
+      rawName: long,
+      size: 3,
+      extended: true,
+      headerOffset: 0,
+      dataOffset: 1536,
+    });
   });
 
   it('merges GNU long names', async () => {
@@ -66,7 +80,10 @@ describe('readTarIndex', () => {
 
   it('rejects GNU sparse members', async () => {
     await expectCode(buildTar([{ name: 'images/a', typeflag: 'S' }]), 'COSI_TAR_SPARSE_UNSUPPORTED');
-    await expectCode(buildTar([{ name: 'images/a', pax: { 'GNU.sparse.major': '1' } }]), 'COSI_TAR_SPARSE_UNSUPPORTED');
+    await expectCode(
+      buildTar([{ name: 'images/a', pax: { 'GNU.sparse.major': '1' } }]),
+      'COSI_TAR_SPARSE_UNSUPPORTED',
+    );
   });
 
   it('verifies header checksums', async () => {
@@ -74,12 +91,20 @@ describe('readTarIndex', () => {
   });
 
   it('reports members whose data runs past the end of the file', async () => {
-    await expectCode(buildTar([{ name: 'a', data: 'x', sizeField: 1_000_000 }], { endBlocks: 0 }), 'COSI_TAR_TRUNCATED');
+    await expectCode(
+      buildTar([{ name: 'a', data: 'x', sizeField: 1_000_000 }], { endBlocks: 0 }),
+      'COSI_TAR_TRUNCATED',
+    );
     await expectCode(buildTar([{ name: 'a' }], { endBlocks: 0 }).subarray(0, 300), 'COSI_TAR_TRUNCATED');
   });
 
   it('records links and directories with their types', async () => {
-    const result = await index(buildTar([{ name: 'images', typeflag: '5' }, { name: 'images/l', typeflag: '2' }]));
+    const result = await index(
+      buildTar([
+        { name: 'images', typeflag: '5' },
+        { name: 'images/l', typeflag: '2' },
+      ]),
+    );
     expect(result.entries.map((e) => e.type)).toEqual(['directory', 'symlink']);
   });
 });

@@ -73,20 +73,30 @@ const TYPES: Record<string, TarEntryType> = {
  */
 export function normalizeMemberPath(rawName: string, at: number): string {
   if (rawName.startsWith('/')) {
-    throw new CosiError('COSI_TAR_UNSAFE_PATH', `tar member "${rawName}" at offset ${at} has an absolute path`, {
-      offset: at,
-      member: rawName,
-    });
+    throw new CosiError(
+      'COSI_TAR_UNSAFE_PATH',
+      `tar member "${rawName}" at offset ${at} has an absolute path`,
+      {
+        offset: at,
+        member: rawName,
+      },
+    );
   }
   const parts = rawName.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.includes('..')) {
-    throw new CosiError('COSI_TAR_UNSAFE_PATH', `tar member "${rawName}" at offset ${at} contains a ".." component`, {
-      offset: at,
-      member: rawName,
-    });
+    throw new CosiError(
+      'COSI_TAR_UNSAFE_PATH',
+      `tar member "${rawName}" at offset ${at} contains a ".." component`,
+      {
+        offset: at,
+        member: rawName,
+      },
+    );
   }
   if (parts.length === 0) {
-    throw new CosiError('COSI_TAR_HEADER_INVALID', `tar member at offset ${at} has an empty name`, { offset: at });
+    throw new CosiError('COSI_TAR_HEADER_INVALID', `tar member at offset ${at} has an empty name`, {
+      offset: at,
+    });
   }
   return parts.join('/');
 }
@@ -138,7 +148,9 @@ export async function readTarIndex(source: ByteSource, options: TarIndexOptions 
   let memberStart = 0;
 
   const truncated = (at: number, what: string): CosiError =>
-    new CosiError('COSI_TAR_TRUNCATED', `${source.url}: archive ends inside ${what} at offset ${at}`, { offset: at });
+    new CosiError('COSI_TAR_TRUNCATED', `${source.url}: archive ends inside ${what} at offset ${at}`, {
+      offset: at,
+    });
 
   while (true) {
     options.signal?.throwIfAborted();
@@ -152,12 +164,20 @@ export async function readTarIndex(source: ByteSource, options: TarIndexOptions 
     const block = await reader.read(offset, BLOCK);
     if (isZeroBlock(block)) {
       const second = offset + 2 * BLOCK <= source.size ? await reader.read(offset + BLOCK, BLOCK) : undefined;
-      return { entries, byPath, endOffset: offset, end: second && isZeroBlock(second) ? 'double-zero' : 'single-zero' };
+      return {
+        entries,
+        byPath,
+        endOffset: offset,
+        end: second && isZeroBlock(second) ? 'double-zero' : 'single-zero',
+      };
     }
     const header = parseTarHeader(block, offset);
     const dataOffset = offset + BLOCK;
     if (dataOffset + header.size > source.size) {
-      throw truncated(source.size, `the data of member "${header.name}" (needs ${header.size} bytes at ${dataOffset})`);
+      throw truncated(
+        source.size,
+        `the data of member "${header.name}" (needs ${header.size} bytes at ${dataOffset})`,
+      );
     }
     const nextOffset = dataOffset + roundUp(header.size);
     if (pendingLongName === undefined && pendingLongLink === undefined && pendingPax === undefined) {
@@ -176,9 +196,13 @@ export async function readTarIndex(source: ByteSource, options: TarIndexOptions 
     };
     const once = (already: unknown, what: string): void => {
       if (already !== undefined) {
-        throw new CosiError('COSI_TAR_EXTENSION_INVALID', `two ${what} headers for one member at offset ${offset}`, {
-          offset,
-        });
+        throw new CosiError(
+          'COSI_TAR_EXTENSION_INVALID',
+          `two ${what} headers for one member at offset ${offset}`,
+          {
+            offset,
+          },
+        );
       }
     };
 
@@ -228,13 +252,20 @@ export async function readTarIndex(source: ByteSource, options: TarIndexOptions 
     const paxSize = pendingPax?.get('size');
     if (paxSize !== undefined) {
       if (!/^\d+$/u.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) {
-        throw new CosiError('COSI_TAR_EXTENSION_INVALID', `PAX size "${paxSize}" for "${rawName}" is not a number`, {
-          offset,
-        });
+        throw new CosiError(
+          'COSI_TAR_EXTENSION_INVALID',
+          `PAX size "${paxSize}" for "${rawName}" is not a number`,
+          {
+            offset,
+          },
+        );
       }
       size = Number(paxSize);
       if (dataOffset + size > source.size) {
-        throw truncated(source.size, `the data of member "${rawName}" (needs ${size} bytes at ${dataOffset})`);
+        throw truncated(
+          source.size,
+          `the data of member "${rawName}" (needs ${size} bytes at ${dataOffset})`,
+        );
       }
     }
     const entry: TarEntry = {

@@ -24,7 +24,9 @@ export function sha384Hex(data: Uint8Array): string {
 }
 
 export function zstd(data: Uint8Array, windowLog = 20): Uint8Array {
-  return zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_windowLog]: windowLog } });
+  return zstdCompressSync(data, {
+    params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_windowLog]: windowLog },
+  });
 }
 
 export interface FixtureOptions {
@@ -56,8 +58,20 @@ const DISK_SIZE = 64 * 1024 * 1024;
  */
 export function buildFixtureCosi(options: FixtureOptions = {}): Fixture {
   const partitions: MemoryPartition[] = options.partitions ?? [
-    { typeGuid: ESP_TYPE_GUID, partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000001', firstLba: 2048, lastLba: 2048 + 16383, name: 'esp' },
-    { typeGuid: ROOT_X86_64, partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000002', firstLba: 18432, lastLba: 18432 + 65535, name: 'root' },
+    {
+      typeGuid: ESP_TYPE_GUID,
+      partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000001',
+      firstLba: 2048,
+      lastLba: 2048 + 16383,
+      name: 'esp',
+    },
+    {
+      typeGuid: ROOT_X86_64,
+      partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000002',
+      firstLba: 18432,
+      lastLba: 18432 + 65535,
+      name: 'root',
+    },
   ];
   const gptRegion = buildGptRegion({ lbaSize: 512, diskSize: DISK_SIZE, partitions });
   const raw = new Map<string, Uint8Array>([
@@ -77,7 +91,14 @@ export function buildFixtureCosi(options: FixtureOptions = {}): Fixture {
     osArch: 'x86_64',
     osRelease: 'NAME="Demo Linux"\nID=demo\nVERSION_ID=1.0\n',
     images: [
-      { image: imageFile('images/esp.raw.zst'), mountPoint: '/boot/efi', fsType: 'vfat', fsUuid: 'C3D4-250D', partType: ESP_TYPE_GUID, verity: null },
+      {
+        image: imageFile('images/esp.raw.zst'),
+        mountPoint: '/boot/efi',
+        fsType: 'vfat',
+        fsUuid: 'C3D4-250D',
+        partType: ESP_TYPE_GUID,
+        verity: null,
+      },
       {
         image: imageFile('images/root.raw.zst'),
         mountPoint: '/',

@@ -22,7 +22,12 @@ function octal(value: number, length: number): string {
   return value.toString(8).padStart(length - 1, '0') + '\0';
 }
 
-export function tarHeader(name: string, size: number, typeflag: string, options: { badChecksum?: boolean; gnu?: boolean } = {}): Uint8Array {
+export function tarHeader(
+  name: string,
+  size: number,
+  typeflag: string,
+  options: { badChecksum?: boolean; gnu?: boolean } = {},
+): Uint8Array {
   const block = new Uint8Array(512);
   block.set(encoder.encode(name).subarray(0, 100), 0);
   block.set(encoder.encode(octal(0o400, 8)), 100);
@@ -57,10 +62,14 @@ function paxData(records: Record<string, string>): Uint8Array {
   return encoder.encode(text);
 }
 
-export function buildTar(members: MemoryMember[], options: { endBlocks?: number; trailer?: Uint8Array } = {}): Uint8Array {
+export function buildTar(
+  members: MemoryMember[],
+  options: { endBlocks?: number; trailer?: Uint8Array } = {},
+): Uint8Array {
   const parts: Uint8Array[] = [];
   for (const member of members) {
-    const data = typeof member.data === 'string' ? encoder.encode(member.data) : (member.data ?? new Uint8Array(0));
+    const data =
+      typeof member.data === 'string' ? encoder.encode(member.data) : (member.data ?? new Uint8Array(0));
     if (member.pax) {
       const pax = paxData(member.pax);
       parts.push(tarHeader('PaxHeaders/x', pax.length, 'x'), padded(pax));

@@ -7,7 +7,11 @@ import type { FindingList, ValidationProfile } from './findings.ts';
  * both profiles (Trident fails when it deploys); the rest are spec MUSTs that Trident never checks,
  * so the `trident` profile reports them as warnings at most.
  */
-export function checkContainerRules(context: ValidationContext, profile: ValidationProfile, findings: FindingList): void {
+export function checkContainerRules(
+  context: ValidationContext,
+  profile: ValidationProfile,
+  findings: FindingList,
+): void {
   const { tar, parsed } = context;
   if (!tar) return;
   const strict = profile === 'spec';
@@ -17,7 +21,11 @@ export function checkContainerRules(context: ValidationContext, profile: Validat
   for (const ref of imageFileRefs(context.parsed)) {
     const entry = tar.byPath.get(ref.file.path.replace(/^\.\//u, ''));
     if (!entry) {
-      findings.error('COSI_IMAGE_MEMBER_MISSING', `${ref.path}.path`, `image "${ref.file.path}" is not a member of the archive`);
+      findings.error(
+        'COSI_IMAGE_MEMBER_MISSING',
+        `${ref.path}.path`,
+        `image "${ref.file.path}" is not a member of the archive`,
+      );
       continue;
     }
     if (entry.type !== 'file') {
@@ -39,11 +47,19 @@ export function checkContainerRules(context: ValidationContext, profile: Validat
 
   if (!strict) return;
   const [marker, metadata, third] = tar.entries;
-  if (!marker || marker.path !== 'cosi-marker') {
-    findings.error('COSI_MARKER_NOT_FIRST', 'tar:cosi-marker', 'the first archive member must be "cosi-marker"');
+  if (marker?.path !== 'cosi-marker') {
+    findings.error(
+      'COSI_MARKER_NOT_FIRST',
+      'tar:cosi-marker',
+      'the first archive member must be "cosi-marker"',
+    );
   } else {
     if (marker.type !== 'file' || marker.size !== 0) {
-      findings.error('COSI_MARKER_NOT_EMPTY', 'tar:cosi-marker', '"cosi-marker" must be an empty regular file');
+      findings.error(
+        'COSI_MARKER_NOT_EMPTY',
+        'tar:cosi-marker',
+        '"cosi-marker" must be an empty regular file',
+      );
     }
     if (marker.extended || marker.headerOffset !== 0) {
       findings.error(
@@ -53,8 +69,12 @@ export function checkContainerRules(context: ValidationContext, profile: Validat
       );
     }
   }
-  if (!metadata || metadata.path !== 'metadata.json') {
-    findings.error('COSI_METADATA_NOT_SECOND', 'tar:metadata.json', '"metadata.json" must be the second archive member');
+  if (metadata?.path !== 'metadata.json') {
+    findings.error(
+      'COSI_METADATA_NOT_SECOND',
+      'tar:metadata.json',
+      '"metadata.json" must be the second archive member',
+    );
   }
   const regions = parsed.metadata.disk?.gptRegions ?? [];
   if (versionAtLeast(parsed.version, 1, 2) && regions[0] && third?.path !== regions[0].image.path) {
@@ -66,7 +86,11 @@ export function checkContainerRules(context: ValidationContext, profile: Validat
   }
   for (const entry of tar.entries) {
     if (entry.rawName.startsWith('./')) {
-      findings.error('COSI_MEMBER_NAME_DOT_SLASH', `tar:${entry.path}`, `member name "${entry.rawName}" must not start with "./"`);
+      findings.error(
+        'COSI_MEMBER_NAME_DOT_SLASH',
+        `tar:${entry.path}`,
+        `member name "${entry.rawName}" must not start with "./"`,
+      );
     }
   }
   if (tar.end !== 'double-zero') {

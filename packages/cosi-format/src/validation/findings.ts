@@ -41,7 +41,12 @@ export class FindingList {
 
 export function toReport(profile: ValidationProfile, findings: readonly Finding[]): ValidationReport {
   const errors = findings.filter((finding) => finding.severity === 'error');
-  return { profile, valid: errors.length === 0, errors, warnings: findings.filter((f) => f.severity === 'warning') };
+  return {
+    profile,
+    valid: errors.length === 0,
+    errors,
+    warnings: findings.filter((f) => f.severity === 'warning'),
+  };
 }
 
 /** Formats a JSON path from its segments: `images[1].fsUuid`. */

@@ -43,7 +43,7 @@ const cases: RuleCase[] = [
     spec: ['COSI_OS_ARCH_UNKNOWN', 'osArch'],
   },
   {
-    name: 'fsType outside Trident\'s twelve',
+    name: "fsType outside Trident's twelve",
     options: { mutate: (m) => (m.images[1].fsType = 'erofs') },
     trident: ['COSI_FS_TYPE_UNKNOWN', 'images[1].fsType'],
     spec: null,
@@ -142,7 +142,10 @@ const cases: RuleCase[] = [
     name: 'systemd-boot whose first entry is not a standalone UKI (warning)',
     options: {
       mutate: (m) =>
-        (m.bootloader = { type: 'systemd-boot', systemdBoot: { entries: [{ type: 'config', path: 'a', cmdline: '', kernel: '6.6' }] } }),
+        (m.bootloader = {
+          type: 'systemd-boot',
+          systemdBoot: { entries: [{ type: 'config', path: 'a', cmdline: '', kernel: '6.6' }] },
+        }),
     },
     trident: null,
     spec: null,
@@ -152,7 +155,10 @@ const cases: RuleCase[] = [
     name: 'systemd-boot entry of unknown type',
     options: {
       mutate: (m) =>
-        (m.bootloader = { type: 'systemd-boot', systemdBoot: { entries: [{ type: 'bls', path: 'a', cmdline: '', kernel: '6.6' }] } }),
+        (m.bootloader = {
+          type: 'systemd-boot',
+          systemdBoot: { entries: [{ type: 'bls', path: 'a', cmdline: '', kernel: '6.6' }] },
+        }),
     },
     trident: null,
     spec: ['COSI_SYSTEMD_BOOT_ENTRY_TYPE', 'bootloader.systemdBoot.entries[0].type'],
@@ -231,7 +237,9 @@ const cases: RuleCase[] = [
   },
   {
     name: 'unknown region type (Trident skips it)',
-    options: { mutate: (m) => m.disk.gptRegions.push({ image: m.disk.gptRegions[0].image, type: 'backup-gpt' }) },
+    options: {
+      mutate: (m) => m.disk.gptRegions.push({ image: m.disk.gptRegions[0].image, type: 'backup-gpt' }),
+    },
     trident: null,
     spec: ['COSI_REGION_TYPE_UNKNOWN', 'disk.gptRegions[3].type'],
     warnings: { trident: 'COSI_REGION_TYPE_UNKNOWN' },
@@ -254,7 +262,11 @@ const cases: RuleCase[] = [
   {
     name: 'verity image without its own region',
     options: {
-      mutate: (m) => (m.images[1].verity = { image: { ...m.images[0].image, path: 'images/root-hash.raw.zst' }, roothash: 'ab'.repeat(32) }),
+      mutate: (m) =>
+        (m.images[1].verity = {
+          image: { ...m.images[0].image, path: 'images/root-hash.raw.zst' },
+          roothash: 'ab'.repeat(32),
+        }),
       members: (members) => [...members, { name: 'images/root-hash.raw.zst', data: 'h' }],
     },
     trident: ['COSI_IMAGE_WITHOUT_PARTITION', 'images[1].verity.image'],
@@ -276,8 +288,20 @@ const cases: RuleCase[] = [
     name: 'image larger than its partition',
     options: {
       partitions: [
-        { typeGuid: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000001', firstLba: 2048, lastLba: 2048 + 99, name: 'esp' },
-        { typeGuid: '4f68bce3-e8cd-4db1-96e7-fbcaf984b709', partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000002', firstLba: 18432, lastLba: 18432 + 65535, name: 'root' },
+        {
+          typeGuid: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b',
+          partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000001',
+          firstLba: 2048,
+          lastLba: 2048 + 99,
+          name: 'esp',
+        },
+        {
+          typeGuid: '4f68bce3-e8cd-4db1-96e7-fbcaf984b709',
+          partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000002',
+          firstLba: 18432,
+          lastLba: 18432 + 65535,
+          name: 'root',
+        },
       ],
     },
     trident: null,
@@ -287,8 +311,20 @@ const cases: RuleCase[] = [
     name: 'regions in partition-number order but not LBA order (Image Customizer) is a warning',
     options: {
       partitions: [
-        { typeGuid: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000001', firstLba: 90000, lastLba: 90000 + 16383, name: 'esp' },
-        { typeGuid: '4f68bce3-e8cd-4db1-96e7-fbcaf984b709', partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000002', firstLba: 2048, lastLba: 2048 + 65535, name: 'root' },
+        {
+          typeGuid: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b',
+          partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000001',
+          firstLba: 90000,
+          lastLba: 90000 + 16383,
+          name: 'esp',
+        },
+        {
+          typeGuid: '4f68bce3-e8cd-4db1-96e7-fbcaf984b709',
+          partitionGuid: 'aaaaaaaa-0000-4000-8000-000000000002',
+          firstLba: 2048,
+          lastLba: 2048 + 65535,
+          name: 'root',
+        },
       ],
     },
     trident: null,
@@ -309,7 +345,12 @@ const cases: RuleCase[] = [
   },
   {
     name: 'compressedSize differs from the member size (spec error, Trident warning)',
-    options: { mutate: (m) => { m.images[0].image.compressedSize += 1; m.disk.gptRegions[1].image.compressedSize += 1; } },
+    options: {
+      mutate: (m) => {
+        m.images[0].image.compressedSize += 1;
+        m.disk.gptRegions[1].image.compressedSize += 1;
+      },
+    },
     trident: null,
     spec: ['COSI_COMPRESSED_SIZE_MISMATCH', 'images[0].image.compressedSize'],
     warnings: { trident: 'COSI_COMPRESSED_SIZE_MISMATCH' },
@@ -322,7 +363,10 @@ const cases: RuleCase[] = [
   },
   {
     name: 'image member that is a symlink',
-    options: { members: (members) => members.map((m) => (m.name === 'images/root.raw.zst' ? { name: m.name, typeflag: '2' } : m)) },
+    options: {
+      members: (members) =>
+        members.map((m) => (m.name === 'images/root.raw.zst' ? { name: m.name, typeflag: '2' } : m)),
+    },
     trident: ['COSI_IMAGE_MEMBER_NOT_FILE', 'images[1].image.path'],
     spec: ['COSI_IMAGE_MEMBER_NOT_FILE', 'images[1].image.path'],
   },
@@ -358,7 +402,10 @@ const cases: RuleCase[] = [
   },
   {
     name: 'member name with ./',
-    options: { members: (members) => members.map((m) => (m.name === 'images/esp.raw.zst' ? { ...m, name: './images/esp.raw.zst' } : m)) },
+    options: {
+      members: (members) =>
+        members.map((m) => (m.name === 'images/esp.raw.zst' ? { ...m, name: './images/esp.raw.zst' } : m)),
+    },
     trident: null,
     spec: ['COSI_MEMBER_NAME_DOT_SLASH', 'tar:images/esp.raw.zst'],
   },
@@ -370,25 +417,42 @@ const cases: RuleCase[] = [
   },
   {
     name: 'duplicate JSON key',
-    options: { metadataText: JSON.stringify(buildFixtureCosi().metadata).replace('"osArch":"x86_64"', '"osArch":"x86_64","osArch":"x86_64"') },
+    options: {
+      metadataText: JSON.stringify(buildFixtureCosi().metadata).replace(
+        '"osArch":"x86_64"',
+        '"osArch":"x86_64","osArch":"x86_64"',
+      ),
+    },
     trident: ['COSI_DUPLICATE_KEY', 'osArch'],
     spec: null,
   },
   {
     name: 'size written as 1.0 style number',
-    options: { metadataText: JSON.stringify(buildFixtureCosi().metadata).replace('"lbaSize":512', '"lbaSize":512.0') },
+    options: {
+      metadataText: JSON.stringify(buildFixtureCosi().metadata).replace('"lbaSize":512', '"lbaSize":512.0'),
+    },
     trident: ['COSI_NUMBER_NOT_INTEGER', 'disk.lbaSize'],
     spec: null,
   },
   {
     name: 'version 1.1 carrying disk (valid 1.1; the 1.2 rules do not apply)',
-    options: { mutate: (m) => { m.version = '1.1'; m.disk.lbaSize = 1024; } },
+    options: {
+      mutate: (m) => {
+        m.version = '1.1';
+        m.disk.lbaSize = 1024;
+      },
+    },
     trident: null,
     spec: null,
   },
   {
     name: 'version 1.3 gets the 1.2 rules',
-    options: { mutate: (m) => { m.version = '1.3'; delete m.compression; } },
+    options: {
+      mutate: (m) => {
+        m.version = '1.3';
+        delete m.compression;
+      },
+    },
     trident: ['COSI_COMPRESSION_REQUIRED', 'compression'],
     spec: ['COSI_COMPRESSION_REQUIRED', 'compression'],
   },
@@ -432,13 +496,30 @@ describe('metadata that cannot be parsed', () => {
     ['not an object', '[]', 'COSI_METADATA_INVALID', 'COSI_METADATA_NOT_OBJECT'],
     ['version 2.0', '{"version":"2.0"}', 'COSI_VERSION_UNSUPPORTED', 'COSI_VERSION_UNSUPPORTED'],
     ['version 1.0.0', '{"version":"1.0.0"}', 'COSI_METADATA_INVALID', 'COSI_VERSION_FORMAT'],
-    ['missing osArch', JSON.stringify({ ...buildFixtureCosi().metadata, osArch: undefined }), 'COSI_METADATA_INVALID', 'COSI_FIELD_REQUIRED'],
-    ['images null', JSON.stringify({ ...buildFixtureCosi().metadata, images: null }), 'COSI_METADATA_INVALID', 'COSI_FIELD_INVALID'],
-    ['negative size', JSON.stringify(buildFixtureCosi().metadata).replace('"lbaSize":512', '"lbaSize":-512'), 'COSI_METADATA_INVALID', 'COSI_FIELD_INVALID'],
+    [
+      'missing osArch',
+      JSON.stringify({ ...buildFixtureCosi().metadata, osArch: undefined }),
+      'COSI_METADATA_INVALID',
+      'COSI_FIELD_REQUIRED',
+    ],
+    [
+      'images null',
+      JSON.stringify({ ...buildFixtureCosi().metadata, images: null }),
+      'COSI_METADATA_INVALID',
+      'COSI_FIELD_INVALID',
+    ],
+    [
+      'negative size',
+      JSON.stringify(buildFixtureCosi().metadata).replace('"lbaSize":512', '"lbaSize":-512'),
+      'COSI_METADATA_INVALID',
+      'COSI_FIELD_INVALID',
+    ],
   ])('%s', async (_name, text, errorCode, findingCode) => {
     const fixture = buildFixtureCosi({ metadataText: text });
     const error = await openCosi(createBufferSource(fixture.bytes)).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: errorCode });
-    expect((error as { findings: Array<{ code: string }> }).findings.map((f) => f.code)).toContain(findingCode);
+    expect((error as { findings: Array<{ code: string }> }).findings.map((f) => f.code)).toContain(
+      findingCode,
+    );
   });
 });

@@ -16,7 +16,11 @@ export function checkSpecRules(context: ValidationContext, findings: FindingList
   const v12 = versionAtLeast(version, 1, 2);
 
   if (!(metadata.osArch.toLowerCase() in OS_ARCH_ALIASES)) {
-    findings.error('COSI_OS_ARCH_UNKNOWN', 'osArch', `osArch "${metadata.osArch}" must be x86_64, amd64, x64, arm64 or aarch64`);
+    findings.error(
+      'COSI_OS_ARCH_UNKNOWN',
+      'osArch',
+      `osArch "${metadata.osArch}" must be x86_64, amd64, x64, arm64 or aarch64`,
+    );
   }
   if (metadata.id != null && !HYPHENATED_UUID.test(metadata.id)) {
     findings.error('COSI_ID_INVALID', 'id', `id "${metadata.id}" must be a hyphenated UUID`);
@@ -24,41 +28,76 @@ export function checkSpecRules(context: ValidationContext, findings: FindingList
 
   for (const ref of imageFileRefs(context.parsed)) {
     if (!ref.file.path.startsWith('images/') || ref.file.path.length === 'images/'.length) {
-      findings.error('COSI_IMAGE_PATH_PREFIX', `${ref.path}.path`, `image path "${ref.file.path}" must be under "images/"`);
+      findings.error(
+        'COSI_IMAGE_PATH_PREFIX',
+        `${ref.path}.path`,
+        `image path "${ref.file.path}" must be under "images/"`,
+      );
     }
     const sha = ref.file.sha384;
     if (sha === undefined) {
-      if (v11) findings.error('COSI_SHA384_REQUIRED', `${ref.path}.sha384`, `${ref.path}.sha384 is required from COSI 1.1`);
+      if (v11)
+        findings.error(
+          'COSI_SHA384_REQUIRED',
+          `${ref.path}.sha384`,
+          `${ref.path}.sha384 is required from COSI 1.1`,
+        );
     } else if (!SHA384_HEX.test(sha)) {
-      findings.error('COSI_SHA384_FORMAT', `${ref.path}.sha384`, `${ref.path}.sha384 must be 96 hexadecimal characters`);
+      findings.error(
+        'COSI_SHA384_FORMAT',
+        `${ref.path}.sha384`,
+        `${ref.path}.sha384 must be 96 hexadecimal characters`,
+      );
     }
   }
 
   const uuids = new Map<string, number>();
   metadata.images.forEach((fs, i) => {
     const at = `images[${i}]`;
-    if (fs.fsType === '') findings.error('COSI_FS_TYPE_EMPTY', `${at}.fsType`, 'fsType must name the filesystem (kernel name)');
+    if (fs.fsType === '')
+      findings.error('COSI_FS_TYPE_EMPTY', `${at}.fsType`, 'fsType must name the filesystem (kernel name)');
     if (fs.fsUuid === '') findings.error('COSI_FS_UUID_EMPTY', `${at}.fsUuid`, 'fsUuid must not be empty');
     const first = uuids.get(fs.fsUuid.toLowerCase());
     if (first !== undefined && fs.fsUuid !== '') {
-      findings.error('COSI_DUPLICATE_FS_UUID', `${at}.fsUuid`, `fsUuid "${fs.fsUuid}" is also used by images[${first}]; it must be unique`);
+      findings.error(
+        'COSI_DUPLICATE_FS_UUID',
+        `${at}.fsUuid`,
+        `fsUuid "${fs.fsUuid}" is also used by images[${first}]; it must be unique`,
+      );
     } else uuids.set(fs.fsUuid.toLowerCase(), i);
     if (!HYPHENATED_UUID.test(fs.partType)) {
-      findings.error('COSI_PART_TYPE_INVALID', `${at}.partType`, `partType "${fs.partType}" must be a GPT partition type UUID`);
+      findings.error(
+        'COSI_PART_TYPE_INVALID',
+        `${at}.partType`,
+        `partType "${fs.partType}" must be a GPT partition type UUID`,
+      );
     }
   });
 
   if (v11) {
     const bootloader = metadata.bootloader;
-    if (!bootloader) findings.error('COSI_BOOTLOADER_REQUIRED', 'bootloader', 'bootloader is required from COSI 1.1');
+    if (!bootloader)
+      findings.error('COSI_BOOTLOADER_REQUIRED', 'bootloader', 'bootloader is required from COSI 1.1');
     else if (bootloader.type !== 'systemd-boot' && bootloader.type !== 'grub') {
-      findings.error('COSI_BOOTLOADER_UNKNOWN', 'bootloader.type', `bootloader.type "${bootloader.type}" must be "systemd-boot" or "grub"`);
+      findings.error(
+        'COSI_BOOTLOADER_UNKNOWN',
+        'bootloader.type',
+        `bootloader.type "${bootloader.type}" must be "systemd-boot" or "grub"`,
+      );
     } else if (bootloader.type === 'grub' && bootloader.systemdBoot != null) {
-      findings.error('COSI_GRUB_WITH_SYSTEMD_BOOT', 'bootloader.systemdBoot', 'systemdBoot must be absent or null for grub');
+      findings.error(
+        'COSI_GRUB_WITH_SYSTEMD_BOOT',
+        'bootloader.systemdBoot',
+        'systemdBoot must be absent or null for grub',
+      );
     } else if (bootloader.type === 'systemd-boot') {
       const entries = bootloader.systemdBoot?.entries ?? [];
       if (entries.length === 0) {
-        findings.error('COSI_SYSTEMD_BOOT_EMPTY_ENTRIES', 'bootloader.systemdBoot.entries', 'systemd-boot needs at least one entry');
+        findings.error(
+          'COSI_SYSTEMD_BOOT_EMPTY_ENTRIES',
+          'bootloader.systemdBoot.entries',
+          'systemd-boot needs at least one entry',
+        );
       }
       entries.forEach((entry, i) => {
         if (!SYSTEMD_BOOT_ENTRY_TYPES.has(entry.type)) {
@@ -70,16 +109,28 @@ export function checkSpecRules(context: ValidationContext, findings: FindingList
         }
       });
     }
-    if (metadata.osPackages == null) findings.error('COSI_OS_PACKAGES_REQUIRED', 'osPackages', 'osPackages is required from COSI 1.1');
+    if (metadata.osPackages == null)
+      findings.error('COSI_OS_PACKAGES_REQUIRED', 'osPackages', 'osPackages is required from COSI 1.1');
     (metadata.osPackages ?? []).forEach((pkg, i) => {
-      if (pkg.release == null) findings.error('COSI_PACKAGE_RELEASE_REQUIRED', `osPackages[${i}].release`, `package "${pkg.name}" has no release`);
-      if (pkg.arch == null) findings.error('COSI_PACKAGE_ARCH_REQUIRED', `osPackages[${i}].arch`, `package "${pkg.name}" has no arch`);
+      if (pkg.release == null)
+        findings.error(
+          'COSI_PACKAGE_RELEASE_REQUIRED',
+          `osPackages[${i}].release`,
+          `package "${pkg.name}" has no release`,
+        );
+      if (pkg.arch == null)
+        findings.error(
+          'COSI_PACKAGE_ARCH_REQUIRED',
+          `osPackages[${i}].arch`,
+          `package "${pkg.name}" has no arch`,
+        );
     });
   }
 
   if (!v12) return;
   const compression = metadata.compression;
-  if (!compression) findings.error('COSI_COMPRESSION_REQUIRED', 'compression', 'compression is required from COSI 1.2');
+  if (!compression)
+    findings.error('COSI_COMPRESSION_REQUIRED', 'compression', 'compression is required from COSI 1.2');
   else if (compression.maxWindowLog < 10 || compression.maxWindowLog > 31) {
     findings.error(
       'COSI_MAX_WINDOW_LOG_RANGE',
@@ -92,11 +143,16 @@ export function checkSpecRules(context: ValidationContext, findings: FindingList
     findings.error('COSI_DISK_REQUIRED', 'disk', 'disk is required from COSI 1.2');
     return;
   }
-  if (disk.type !== 'gpt') findings.error('COSI_DISK_NOT_GPT', 'disk.type', `disk.type "${disk.type}" must be "gpt"`);
+  if (disk.type !== 'gpt')
+    findings.error('COSI_DISK_NOT_GPT', 'disk.type', `disk.type "${disk.type}" must be "gpt"`);
   if (disk.lbaSize !== 512 && disk.lbaSize !== 4096) {
     findings.error('COSI_LBA_SIZE', 'disk.lbaSize', `lbaSize ${disk.lbaSize} must be 512 or 4096`);
   } else if (disk.size % disk.lbaSize !== 0) {
-    findings.error('COSI_DISK_SIZE_ALIGNMENT', 'disk.size', `disk.size ${disk.size} is not a multiple of lbaSize ${disk.lbaSize}`);
+    findings.error(
+      'COSI_DISK_SIZE_ALIGNMENT',
+      'disk.size',
+      `disk.size ${disk.size} is not a multiple of lbaSize ${disk.lbaSize}`,
+    );
   }
   checkRegions(context, findings);
 }
@@ -105,11 +161,19 @@ function checkRegions(context: ValidationContext, findings: FindingList): void {
   const { metadata } = context.parsed;
   const regions = metadata.disk?.gptRegions ?? [];
   if (regions.length === 0) {
-    findings.error('COSI_REGIONS_MISSING', 'disk.gptRegions', 'disk.gptRegions must list the primary GPT and the partitions');
+    findings.error(
+      'COSI_REGIONS_MISSING',
+      'disk.gptRegions',
+      'disk.gptRegions must list the primary GPT and the partitions',
+    );
     return;
   }
   if (regions[0]?.type !== 'primary-gpt') {
-    findings.error('COSI_FIRST_REGION_NOT_PRIMARY_GPT', 'disk.gptRegions[0].type', 'the first region must be "primary-gpt"');
+    findings.error(
+      'COSI_FIRST_REGION_NOT_PRIMARY_GPT',
+      'disk.gptRegions[0].type',
+      'the first region must be "primary-gpt"',
+    );
   }
   const byPath = new Map(regions.map((region, i) => [region.image.path, { region, i }]));
   const numbers = new Set<number>();
@@ -118,20 +182,34 @@ function checkRegions(context: ValidationContext, findings: FindingList): void {
     if (i > 0 && region.type === 'primary-gpt') {
       findings.error('COSI_MULTIPLE_PRIMARY_GPT', `${at}.type`, 'exactly one region may be "primary-gpt"');
     } else if (region.type !== 'primary-gpt' && region.type !== 'partition') {
-      findings.error('COSI_REGION_TYPE_UNKNOWN', `${at}.type`, `region type "${region.type}" must be "primary-gpt" or "partition"`);
+      findings.error(
+        'COSI_REGION_TYPE_UNKNOWN',
+        `${at}.type`,
+        `region type "${region.type}" must be "primary-gpt" or "partition"`,
+      );
     } else if (region.type === 'partition') {
-      if (region.number === undefined) findings.error('COSI_REGION_NUMBER_MISSING', `${at}.number`, 'a partition region needs "number"');
-      else if (region.number === 0) findings.error('COSI_PARTITION_NUMBER_ZERO', `${at}.number`, 'partition numbers start at 1');
+      if (region.number === undefined)
+        findings.error('COSI_REGION_NUMBER_MISSING', `${at}.number`, 'a partition region needs "number"');
+      else if (region.number === 0)
+        findings.error('COSI_PARTITION_NUMBER_ZERO', `${at}.number`, 'partition numbers start at 1');
       else if (numbers.has(region.number)) {
-        findings.error('COSI_DUPLICATE_PARTITION_NUMBER', `${at}.number`, `partition number ${region.number} appears twice`);
+        findings.error(
+          'COSI_DUPLICATE_PARTITION_NUMBER',
+          `${at}.number`,
+          `partition number ${region.number} appears twice`,
+        );
       } else numbers.add(region.number);
     }
   });
   for (const ref of imageFileRefs(context.parsed)) {
     if (ref.role === 'region') continue;
     const match = byPath.get(ref.file.path);
-    if (!match || match.region.type !== 'partition') {
-      findings.error('COSI_IMAGE_WITHOUT_PARTITION', ref.path, `image "${ref.file.path}" has no partition region in disk.gptRegions`);
+    if (match?.region.type !== 'partition') {
+      findings.error(
+        'COSI_IMAGE_WITHOUT_PARTITION',
+        ref.path,
+        `image "${ref.file.path}" has no partition region in disk.gptRegions`,
+      );
       continue;
     }
     for (const field of ['compressedSize', 'uncompressedSize', 'sha384'] as const) {
@@ -164,7 +242,11 @@ function checkRegions(context: ValidationContext, findings: FindingList): void {
     const partition = table.partitions.find((p) => p.number === region.number);
     const at = `disk.gptRegions[${i}]`;
     if (!partition) {
-      findings.error('COSI_REGION_PARTITION_NOT_IN_GPT', `${at}.number`, `partition ${region.number} is not in the GPT`);
+      findings.error(
+        'COSI_REGION_PARTITION_NOT_IN_GPT',
+        `${at}.number`,
+        `partition ${region.number} is not in the GPT`,
+      );
       return;
     }
     const capacity = partitionSize(partition, table.lbaSize);
@@ -176,7 +258,11 @@ function checkRegions(context: ValidationContext, findings: FindingList): void {
       );
     }
     if (disk && (partition.lastLba + 1) * table.lbaSize > disk.size) {
-      findings.error('COSI_PARTITION_OUTSIDE_DISK', `${at}.number`, `partition ${region.number} ends past disk.size ${disk.size}`);
+      findings.error(
+        'COSI_PARTITION_OUTSIDE_DISK',
+        `${at}.number`,
+        `partition ${region.number} ends past disk.size ${disk.size}`,
+      );
     }
   });
 }

@@ -28,10 +28,18 @@ export function checkTridentRules(context: ValidationContext, findings: FindingL
 function checkParseRules({ parsed }: ValidationContext, findings: FindingList): void {
   const { metadata, scan } = parsed;
   for (const path of scan.duplicateKeys) {
-    findings.error('COSI_DUPLICATE_KEY', path, `${path} appears twice in the same object; Trident rejects duplicate fields`);
+    findings.error(
+      'COSI_DUPLICATE_KEY',
+      path,
+      `${path} appears twice in the same object; Trident rejects duplicate fields`,
+    );
   }
   for (const path of scan.nonIntegerNumbers) {
-    findings.error('COSI_NUMBER_NOT_INTEGER', path, `${path} is written as a non-integer number; sizes must be plain integers`);
+    findings.error(
+      'COSI_NUMBER_NOT_INTEGER',
+      path,
+      `${path} is written as a non-integer number; sizes must be plain integers`,
+    );
   }
   if (!(metadata.osArch.toLowerCase() in OS_ARCH_ALIASES)) {
     findings.error(
@@ -59,7 +67,11 @@ function checkParseRules({ parsed }: ValidationContext, findings: FindingList): 
   for (const ref of imageFileRefs(parsed)) {
     const sha = ref.file.sha384;
     if (sha === undefined) {
-      findings.error('COSI_SHA384_REQUIRED', `${ref.path}.sha384`, `${ref.path}.sha384 is required (Trident needs it for every version)`);
+      findings.error(
+        'COSI_SHA384_REQUIRED',
+        `${ref.path}.sha384`,
+        `${ref.path}.sha384 is required (Trident needs it for every version)`,
+      );
     } else if (!SHA384_HEX.test(sha)) {
       findings.error(
         'COSI_SHA384_FORMAT',
@@ -83,7 +95,11 @@ function checkParseRules({ parsed }: ValidationContext, findings: FindingList): 
   }
   (metadata.disk?.gptRegions ?? []).forEach((region, i) => {
     if (region.type === 'partition' && region.number === undefined) {
-      findings.error('COSI_REGION_NUMBER_MISSING', `disk.gptRegions[${i}].number`, `partition region ${i} needs a "number"`);
+      findings.error(
+        'COSI_REGION_NUMBER_MISSING',
+        `disk.gptRegions[${i}].number`,
+        `partition region ${i} needs a "number"`,
+      );
     }
   });
 }
@@ -109,14 +125,26 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
       findings.error('COSI_BOOTLOADER_REQUIRED', 'bootloader', 'bootloader is required from COSI 1.1');
     } else if (bootloader.type === 'grub') {
       if (bootloader.systemdBoot != null) {
-        findings.error('COSI_GRUB_WITH_SYSTEMD_BOOT', 'bootloader.systemdBoot', 'a grub bootloader must not carry systemdBoot entries');
+        findings.error(
+          'COSI_GRUB_WITH_SYSTEMD_BOOT',
+          'bootloader.systemdBoot',
+          'a grub bootloader must not carry systemdBoot entries',
+        );
       }
     } else if (bootloader.type === 'systemd-boot') {
       const entries = bootloader.systemdBoot?.entries;
       if (bootloader.systemdBoot == null) {
-        findings.error('COSI_SYSTEMD_BOOT_MISSING_ENTRIES', 'bootloader.systemdBoot', 'systemd-boot requires bootloader.systemdBoot');
+        findings.error(
+          'COSI_SYSTEMD_BOOT_MISSING_ENTRIES',
+          'bootloader.systemdBoot',
+          'systemd-boot requires bootloader.systemdBoot',
+        );
       } else if (entries === undefined || entries.length === 0) {
-        findings.error('COSI_SYSTEMD_BOOT_EMPTY_ENTRIES', 'bootloader.systemdBoot.entries', 'systemd-boot requires at least one entry');
+        findings.error(
+          'COSI_SYSTEMD_BOOT_EMPTY_ENTRIES',
+          'bootloader.systemdBoot.entries',
+          'systemd-boot requires at least one entry',
+        );
       } else if (entries[0]?.type !== 'uki-standalone') {
         findings.warn(
           'COSI_SYSTEMD_BOOT_NOT_UKI',
@@ -124,31 +152,52 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
           `the first systemd-boot entry is "${entries[0]?.type}", not "uki-standalone"`,
         );
       } else if (entries.length > 1) {
-        findings.warn('COSI_SYSTEMD_BOOT_MULTIPLE_ENTRIES', 'bootloader.systemdBoot.entries', 'more than one entry: only the first is used');
+        findings.warn(
+          'COSI_SYSTEMD_BOOT_MULTIPLE_ENTRIES',
+          'bootloader.systemdBoot.entries',
+          'more than one entry: only the first is used',
+        );
       }
     } else {
-      findings.warn('COSI_BOOTLOADER_UNKNOWN', 'bootloader.type', `unknown bootloader type "${bootloader.type}"`);
+      findings.warn(
+        'COSI_BOOTLOADER_UNKNOWN',
+        'bootloader.type',
+        `unknown bootloader type "${bootloader.type}"`,
+      );
     }
 
     const packages = metadata.osPackages;
     if (packages == null) {
       if (osReleaseField(metadata.osRelease, 'VARIANT_ID') !== 'azurecontainerlinux') {
-        findings.error('COSI_OS_PACKAGES_REQUIRED', 'osPackages', 'osPackages is required from COSI 1.1 (use [] when there are none)');
+        findings.error(
+          'COSI_OS_PACKAGES_REQUIRED',
+          'osPackages',
+          'osPackages is required from COSI 1.1 (use [] when there are none)',
+        );
       }
     } else {
       packages.forEach((pkg, i) => {
         if (pkg.release == null) {
-          findings.error('COSI_PACKAGE_RELEASE_REQUIRED', `osPackages[${i}].release`, `package "${pkg.name}" has no release`);
+          findings.error(
+            'COSI_PACKAGE_RELEASE_REQUIRED',
+            `osPackages[${i}].release`,
+            `package "${pkg.name}" has no release`,
+          );
         }
         if (pkg.arch == null) {
-          findings.error('COSI_PACKAGE_ARCH_REQUIRED', `osPackages[${i}].arch`, `package "${pkg.name}" has no arch`);
+          findings.error(
+            'COSI_PACKAGE_ARCH_REQUIRED',
+            `osPackages[${i}].arch`,
+            `package "${pkg.name}" has no arch`,
+          );
         }
       });
     }
   }
 
   if (!versionAtLeast(version, 1, 2)) return;
-  if (!metadata.compression) findings.error('COSI_COMPRESSION_REQUIRED', 'compression', 'compression is required from COSI 1.2');
+  if (!metadata.compression)
+    findings.error('COSI_COMPRESSION_REQUIRED', 'compression', 'compression is required from COSI 1.2');
   const disk = metadata.disk;
   if (!disk) {
     findings.error('COSI_DISK_REQUIRED', 'disk', 'disk is required from COSI 1.2');
@@ -160,7 +209,11 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
   }
   const regions = disk.gptRegions ?? [];
   if (regions.length === 0) {
-    findings.error('COSI_REGIONS_MISSING', 'disk.gptRegions', 'disk.gptRegions must list the primary GPT and the partitions');
+    findings.error(
+      'COSI_REGIONS_MISSING',
+      'disk.gptRegions',
+      'disk.gptRegions must list the primary GPT and the partitions',
+    );
     return;
   }
   if (regions[0]?.type !== 'primary-gpt') {
@@ -172,10 +225,11 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
     return;
   }
 
-  const unmatched = new Map<string, { path: string; file: typeof metadata.images[number]['image'] }>();
+  const unmatched = new Map<string, { path: string; file: (typeof metadata.images)[number]['image'] }>();
   metadata.images.forEach((fs, i) => {
     unmatched.set(fs.image.path, { path: `images[${i}].image`, file: fs.image });
-    if (fs.verity) unmatched.set(fs.verity.image.path, { path: `images[${i}].verity.image`, file: fs.verity.image });
+    if (fs.verity)
+      unmatched.set(fs.verity.image.path, { path: `images[${i}].verity.image`, file: fs.verity.image });
   });
   const numbers = new Set<number>();
   regions.forEach((region, i) => {
@@ -186,12 +240,22 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
       return;
     }
     if (region.type !== 'partition') {
-      findings.warn('COSI_REGION_TYPE_UNKNOWN', `${at}.type`, `region type "${region.type}" is not known; it is skipped`);
+      findings.warn(
+        'COSI_REGION_TYPE_UNKNOWN',
+        `${at}.type`,
+        `region type "${region.type}" is not known; it is skipped`,
+      );
       return;
     }
     const number = region.number ?? 0;
-    if (number === 0) findings.error('COSI_PARTITION_NUMBER_ZERO', `${at}.number`, 'partition numbers start at 1');
-    else if (numbers.has(number)) findings.error('COSI_DUPLICATE_PARTITION_NUMBER', `${at}.number`, `partition number ${number} appears twice`);
+    if (number === 0)
+      findings.error('COSI_PARTITION_NUMBER_ZERO', `${at}.number`, 'partition numbers start at 1');
+    else if (numbers.has(number))
+      findings.error(
+        'COSI_DUPLICATE_PARTITION_NUMBER',
+        `${at}.number`,
+        `partition number ${number} appears twice`,
+      );
     numbers.add(number);
     const match = unmatched.get(region.image.path);
     if (!match) return;
@@ -219,13 +283,21 @@ function checkGptRules({ parsed, gpt }: ValidationContext, findings: FindingList
   const disk = parsed.metadata.disk;
   if (!versionAtLeast(parsed.version, 1, 2) || !disk || !gpt) return;
   if (disk.lbaSize !== 512 && disk.lbaSize !== 4096) {
-    findings.error('COSI_LBA_SIZE', 'disk.lbaSize', `Unsupported LBA size ${disk.lbaSize}: must be 512 or 4096`);
+    findings.error(
+      'COSI_LBA_SIZE',
+      'disk.lbaSize',
+      `Unsupported LBA size ${disk.lbaSize}: must be 512 or 4096`,
+    );
     return;
   }
   const windowLog = parsed.metadata.compression?.maxWindowLog;
   if (windowLog !== undefined && windowLog !== 0 && (windowLog < 10 || windowLog > 31)) {
     // libzstd refuses the parameter itself, so Trident cannot decode anything ("Failed to set max window log").
-    findings.error('COSI_MAX_WINDOW_LOG_RANGE', 'compression.maxWindowLog', `maxWindowLog ${windowLog} is outside zstd's range 10..31 (0 means the default, 27)`);
+    findings.error(
+      'COSI_MAX_WINDOW_LOG_RANGE',
+      'compression.maxWindowLog',
+      `maxWindowLog ${windowLog} is outside zstd's range 10..31 (0 means the default, 27)`,
+    );
     return;
   }
   for (const finding of gpt.findings) findings.items.push(finding);

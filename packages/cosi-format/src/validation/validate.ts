@@ -8,7 +8,10 @@ import { checkTridentRules } from './trident-rules.ts';
  * Validates parsed metadata, and whatever else the context holds (tar index, decoded GPT), against
  * one profile. Pure: the reader gathers the context.
  */
-export function validateCosiContext(context: ValidationContext, profile: ValidationProfile): ValidationReport {
+export function validateCosiContext(
+  context: ValidationContext,
+  profile: ValidationProfile,
+): ValidationReport {
   const findings = new FindingList();
   if (profile === 'trident') checkTridentRules(context, findings);
   else checkSpecRules(context, findings);
