@@ -68,7 +68,13 @@ class OpenTarget implements BlockTarget {
 
   constructor(
     handle: FileHandle,
-    init: { path: string; kind: 'block-device' | 'file'; kernelName: string | undefined; size: number; sectorSize: number },
+    init: {
+      path: string;
+      kind: 'block-device' | 'file';
+      kernelName: string | undefined;
+      size: number;
+      sectorSize: number;
+    },
   ) {
     this.#handle = handle;
     this.path = init.path;
@@ -192,7 +198,10 @@ function openError(path: string, cause: unknown): BlockWriterError {
  * mounted, or whose partitions are, or that another program holds) or an existing disk-image file.
  * Opening does not run the safety checks; call `checkTargetSafety` before writing.
  */
-export async function openBlockTarget(path: string, options: OpenBlockTargetOptions = {}): Promise<BlockTarget> {
+export async function openBlockTarget(
+  path: string,
+  options: OpenBlockTargetOptions = {},
+): Promise<BlockTarget> {
   let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
@@ -292,10 +301,20 @@ export async function createFileTarget(path: string, options: CreateFileTargetOp
   } catch (cause) {
     await handle.close();
     if (cause instanceof BlockWriterError) throw cause;
-    throw new BlockWriterError('BLOCK_IO', `${path}: cannot size the file to ${options.size} bytes (${describeCause(cause)}).`, {
-      device: path,
-      cause,
-    });
+    throw new BlockWriterError(
+      'BLOCK_IO',
+      `${path}: cannot size the file to ${options.size} bytes (${describeCause(cause)}).`,
+      {
+        device: path,
+        cause,
+      },
+    );
   }
-  return new OpenTarget(handle, { path, kind: 'file', kernelName: undefined, size: options.size, sectorSize });
+  return new OpenTarget(handle, {
+    path,
+    kind: 'file',
+    kernelName: undefined,
+    size: options.size,
+    sectorSize,
+  });
 }

@@ -70,7 +70,9 @@ export async function selectDisk(request: DiskSelectionRequest): Promise<DiskSel
   const requirements: SafetyRequirements = {
     requiredSize: request.requiredSize,
     lbaSize: request.lbaSize,
-    ...(request.allowFileSectorSizeMismatch === undefined ? {} : { allowFileSectorSizeMismatch: request.allowFileSectorSizeMismatch }),
+    ...(request.allowFileSectorSizeMismatch === undefined
+      ? {}
+      : { allowFileSectorSizeMismatch: request.allowFileSectorSizeMismatch }),
   };
   if (request.disk !== undefined) {
     const report = await inspectTarget(
@@ -85,19 +87,31 @@ export async function selectDisk(request: DiskSelectionRequest): Promise<DiskSel
       how: 'explicit',
       size: report.size,
       sectorSize: report.sectorSize,
-      considered: [{ path: request.disk, size: report.size, sectorSize: report.sectorSize, selected: true, reasons: [] }],
+      considered: [
+        { path: request.disk, size: report.size, sectorSize: report.sectorSize, selected: true, reasons: [] },
+      ],
     };
   }
   const candidates =
-    request.candidates ?? (await discoverDisks(request.prefixes === undefined ? {} : { prefixes: request.prefixes }));
+    request.candidates ??
+    (await discoverDisks(request.prefixes === undefined ? {} : { prefixes: request.prefixes }));
   // Array.prototype.sort is stable: equal sizes keep discovery order, as Trident's lsblk order.
   const bySize = [...candidates].sort((a, b) => a.size - b.size);
   const considered: ConsideredDisk[] = [];
   let chosen: ConsideredDisk | undefined;
   for (const disk of bySize) {
-    const entry: ConsideredDisk = { path: disk.path, size: disk.size, sectorSize: disk.logicalSectorSize, selected: false, reasons: [] };
+    const entry: ConsideredDisk = {
+      path: disk.path,
+      size: disk.size,
+      sectorSize: disk.logicalSectorSize,
+      selected: false,
+      reasons: [],
+    };
     if (chosen !== undefined) {
-      entry.reasons.push({ code: 'BLOCK_LARGER_THAN_SELECTED', reason: `a smaller suitable disk (${chosen.path}) was selected` });
+      entry.reasons.push({
+        code: 'BLOCK_LARGER_THAN_SELECTED',
+        reason: `a smaller suitable disk (${chosen.path}) was selected`,
+      });
     } else {
       const problems = await inspectBlockDevice(disk, requirements);
       entry.reasons.push(...problems.map((p) => ({ code: p.code, reason: p.reason })));
@@ -112,18 +126,28 @@ export async function selectDisk(request: DiskSelectionRequest): Promise<DiskSel
     const detail =
       considered.length === 0
         ? 'no candidate disks were found'
-        : considered.map((d) => `${d.path} (${d.size} bytes): ${d.reasons.map((r) => r.reason).join('; ')}`).join(' | ');
+        : considered
+            .map((d) => `${d.path} (${d.size} bytes): ${d.reasons.map((r) => r.reason).join('; ')}`)
+            .join(' | ');
     throw new BlockWriterError(
       'BLOCK_NO_SUITABLE_DISK',
       `No block device found with required size of at least ${request.requiredSize} bytes that is safe to write: ${detail}. Attach a suitable disk or pass one explicitly with --disk.`,
     );
   }
-  return { path: chosen.path, how: 'smallest-that-fits', size: chosen.size, sectorSize: chosen.sectorSize, considered };
+  return {
+    path: chosen.path,
+    how: 'smallest-that-fits',
+    size: chosen.size,
+    sectorSize: chosen.sectorSize,
+    considered,
+  };
 }
 
 /** Plain-text lines describing a selection, for `--dry-run` output (printing is the caller's job). */
 export function describeDiskSelection(selection: DiskSelection): string[] {
-  const lines = [`target disk: ${selection.path} (${selection.size} bytes, ${selection.sectorSize}-byte sectors; ${selection.how})`];
+  const lines = [
+    `target disk: ${selection.path} (${selection.size} bytes, ${selection.sectorSize}-byte sectors; ${selection.how})`,
+  ];
   for (const disk of selection.considered) {
     if (disk.selected) continue;
     lines.push(`skipped ${disk.path} (${disk.size} bytes): ${disk.reasons.map((r) => r.reason).join('; ')}`);

@@ -48,10 +48,7 @@ export class BlockWriterError extends Error {
   }
 }
 
-export function isBlockWriterError(
-  value: unknown,
-  code?: BlockWriterErrorCode,
-): value is BlockWriterError {
+export function isBlockWriterError(value: unknown, code?: BlockWriterErrorCode): value is BlockWriterError {
   return value instanceof BlockWriterError && (code === undefined || value.code === code);
 }
 

@@ -5,12 +5,21 @@ import { join } from 'node:path';
 import { loopDeviceSupport } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileTarget, openBlockTarget } from './block-target.ts';
-import { WARNING_CHANNEL, type BlockWriterWarning } from './diagnostics.ts';
+import { type BlockWriterWarning, WARNING_CHANNEL } from './diagnostics.ts';
 import { isBlockWriterError } from './errors.ts';
 import { decodeGptHeader } from './gpt.ts';
 import { growShrunkFilesystems } from './grow.ts';
 import { checkTargetSafety } from './safety.ts';
-import { buildFixtureDisk, extract, type FixtureDisk, fileSha256, MiB, sh, shStatus, streamFixture } from './test-support/fixture-disk.ts';
+import {
+  buildFixtureDisk,
+  extract,
+  type FixtureDisk,
+  fileSha256,
+  MiB,
+  sh,
+  shStatus,
+  streamFixture,
+} from './test-support/fixture-disk.ts';
 import { readGpt, wipeSignatures } from './write-gpt.ts';
 
 let dir: string;
@@ -73,51 +82,66 @@ describe('file targets', () => {
     const backup = decodeGptHeader(bytes.subarray(lastLba * 512, (lastLba + 1) * 512));
     expect(backup.myLba).toBe(lastLba);
     expect(sh('sgdisk', ['-p', path]).toLowerCase()).toContain(fixture.diskGuid);
-    expect(sh('blkid', ['-p', '-O', String(fixture.images[1]?.offset), '-o', 'value', '-s', 'TYPE', path]).trim()).toBe('ext4');
+    expect(
+      sh('blkid', ['-p', '-O', String(fixture.images[1]?.offset), '-o', 'value', '-s', 'TYPE', path]).trim(),
+    ).toBe('ext4');
     const esp = fixture.images[0];
     const root = fixture.images[1];
     if (esp === undefined || root === undefined) throw new Error('fixture');
-    expect(shStatus('fsck.vfat', ['-n', extract(path, esp.offset, esp.size, join(dir, 'esp.check'))]).status).toBe(0);
-    expect(shStatus('e2fsck', ['-fn', extract(path, root.offset, root.size, join(dir, 'root.check'))]).status).toBe(0);
+    expect(
+      shStatus('fsck.vfat', ['-n', extract(path, esp.offset, esp.size, join(dir, 'esp.check'))]).status,
+    ).toBe(0);
+    expect(
+      shStatus('e2fsck', ['-fn', extract(path, root.offset, root.size, join(dir, 'root.check'))]).status,
+    ).toBe(0);
   });
 
-  it.skipIf(!loops.available)('grows the shrunk ext4 through a loop device and leaves vfat with a warning', async () => {
-    const path = join(dir, 'grow.img');
-    const target = await createFileTarget(path, { size: 48 * MiB });
-    const written = await streamFixture(target, fixture);
-    await target.close();
-    const warnings: BlockWriterWarning[] = [];
-    const onWarning = (message: unknown): void => {
-      warnings.push(message as BlockWriterWarning);
-    };
-    diagnosticsChannel.subscribe(WARNING_CHANNEL, onWarning);
-    try {
-      const images = fixture.images.map((image) => {
-        const partition = written.partitions.find((p) => p.number === image.number);
-        return { number: image.number, offset: partition?.offset ?? 0, size: partition?.size ?? 0, imageSize: image.imageSize, fsType: image.fsType };
-      });
-      const kept = await growShrunkFilesystems(path, images, { keepPartitionsAsImaged: true });
-      expect(kept.map((r) => r.reason)).toEqual(['keep-as-imaged', 'keep-as-imaged']);
-      const results = await growShrunkFilesystems(path, images);
-      expect(results.map((r) => [r.number, r.action, r.reason])).toEqual([
-        [1, 'unchanged', 'unsupported-fs-type'],
-        [2, 'grown', 'grown'],
-      ]);
-    } finally {
-      diagnosticsChannel.unsubscribe(WARNING_CHANNEL, onWarning);
-    }
-    expect(warnings.map((w) => w.kind)).toEqual(['filesystem-not-grown']);
-    const root = fixture.images[1];
-    if (root === undefined) throw new Error('fixture');
-    const copy = extract(path, root.offset, root.size, join(dir, 'grown.check'));
-    expect(shStatus('e2fsck', ['-fn', copy]).status).toBe(0);
-    const dump = sh('dumpe2fs', ['-h', copy]);
-    const blocks = Number(/Block count:\s+(\d+)/.exec(dump)?.[1]);
-    const blockSize = Number(/Block size:\s+(\d+)/.exec(dump)?.[1]);
-    expect(blocks * blockSize).toBe(root.size);
-    expect(sh('debugfs', ['-R', 'cat /etc/marker', copy])).toBe(fixture.marker);
-    expect(sh('sgdisk', ['-v', path])).toContain('No problems found');
-  });
+  it.skipIf(!loops.available)(
+    'grows the shrunk ext4 through a loop device and leaves vfat with a warning',
+    async () => {
+      const path = join(dir, 'grow.img');
+      const target = await createFileTarget(path, { size: 48 * MiB });
+      const written = await streamFixture(target, fixture);
+      await target.close();
+      const warnings: BlockWriterWarning[] = [];
+      const onWarning = (message: unknown): void => {
+        warnings.push(message as BlockWriterWarning);
+      };
+      diagnosticsChannel.subscribe(WARNING_CHANNEL, onWarning);
+      try {
+        const images = fixture.images.map((image) => {
+          const partition = written.partitions.find((p) => p.number === image.number);
+          return {
+            number: image.number,
+            offset: partition?.offset ?? 0,
+            size: partition?.size ?? 0,
+            imageSize: image.imageSize,
+            fsType: image.fsType,
+          };
+        });
+        const kept = await growShrunkFilesystems(path, images, { keepPartitionsAsImaged: true });
+        expect(kept.map((r) => r.reason)).toEqual(['keep-as-imaged', 'keep-as-imaged']);
+        const results = await growShrunkFilesystems(path, images);
+        expect(results.map((r) => [r.number, r.action, r.reason])).toEqual([
+          [1, 'unchanged', 'unsupported-fs-type'],
+          [2, 'grown', 'grown'],
+        ]);
+      } finally {
+        diagnosticsChannel.unsubscribe(WARNING_CHANNEL, onWarning);
+      }
+      expect(warnings.map((w) => w.kind)).toEqual(['filesystem-not-grown']);
+      const root = fixture.images[1];
+      if (root === undefined) throw new Error('fixture');
+      const copy = extract(path, root.offset, root.size, join(dir, 'grown.check'));
+      expect(shStatus('e2fsck', ['-fn', copy]).status).toBe(0);
+      const dump = sh('dumpe2fs', ['-h', copy]);
+      const blocks = Number(/Block count:\s+(\d+)/.exec(dump)?.[1]);
+      const blockSize = Number(/Block size:\s+(\d+)/.exec(dump)?.[1]);
+      expect(blocks * blockSize).toBe(root.size);
+      expect(sh('debugfs', ['-R', 'cat /etc/marker', copy])).toBe(fixture.marker);
+      expect(sh('sgdisk', ['-v', path])).toContain('No problems found');
+    },
+  );
 
   it('wipes an old partition table and filesystem signatures at both ends', async () => {
     const path = join(dir, 'old.img');

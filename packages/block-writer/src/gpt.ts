@@ -95,7 +95,9 @@ export function decodeGptHeader(lba: Uint8Array): GptHeader {
   const stored = dv.getUint32(16, true);
   const computed = headerCrc(lba, headerSize);
   if (stored !== computed) {
-    throw invalid(`header CRC32 is 0x${stored.toString(16)} but the header computes to 0x${computed.toString(16)}`);
+    throw invalid(
+      `header CRC32 is 0x${stored.toString(16)} but the header computes to 0x${computed.toString(16)}`,
+    );
   }
   return {
     revision: dv.getUint32(8, true),
@@ -180,7 +182,8 @@ export function decodeGptRegion(region: Uint8Array, lbaSize: number): DecodedGpt
   if (header.numberOfEntries === 0 || header.numberOfEntries > 65536) {
     throw invalid(`number of partition entries ${header.numberOfEntries} is out of range`);
   }
-  if (header.partitionEntryLba < 2) throw invalid(`partition entries at LBA ${header.partitionEntryLba} overlap the header`);
+  if (header.partitionEntryLba < 2)
+    throw invalid(`partition entries at LBA ${header.partitionEntryLba} overlap the header`);
   const entriesStart = header.partitionEntryLba * lbaSize;
   const entriesLength = header.numberOfEntries * header.entrySize;
   if (entriesStart + entriesLength > region.byteLength) {

@@ -70,7 +70,11 @@ async function growExt(device: string, signal: AbortSignal | undefined): Promise
     );
   }
   if (check.exitCode === 1) {
-    publishWarning({ kind: 'filesystem-repaired', device, message: `${device}: e2fsck corrected errors before growing.` });
+    publishWarning({
+      kind: 'filesystem-repaired',
+      device,
+      message: `${device}: e2fsck corrected errors before growing.`,
+    });
   }
   await runToolChecked('resize2fs', [device], device, {
     ...optionalSignal(signal),
@@ -99,7 +103,11 @@ export async function growFilesystem(request: GrowFilesystemRequest): Promise<Gr
       'losetup',
       ['--find', '--show', '--offset', String(partition.offset), '--sizelimit', String(partition.size), disk],
       disk,
-      { ...optionalSignal(request.signal), errorCode: 'BLOCK_RESIZE_FAILED', what: 'attaching a loop device to grow the filesystem (needs root)' },
+      {
+        ...optionalSignal(request.signal),
+        errorCode: 'BLOCK_RESIZE_FAILED',
+        what: 'attaching a loop device to grow the filesystem (needs root)',
+      },
     );
     const loop = attach.stdout.trim();
     try {
@@ -112,7 +120,11 @@ export async function growFilesystem(request: GrowFilesystemRequest): Promise<Gr
     await checkPartitionDevice(disk, device, partition);
     await growExt(device, request.signal);
   }
-  publishStep({ step: 'grow', device: disk, detail: { partition: partition.number, fsType: request.fsType } });
+  publishStep({
+    step: 'grow',
+    device: disk,
+    detail: { partition: partition.number, fsType: request.fsType },
+  });
   return { number: partition.number, action: 'grown', reason: 'grown' };
 }
 

@@ -5,7 +5,12 @@ export {
   type OpenBlockTargetOptions,
   openBlockTarget,
 } from './block-target.ts';
-export { STEP_CHANNEL, WARNING_CHANNEL, type BlockWriterStep, type BlockWriterWarning } from './diagnostics.ts';
+export {
+  type BlockWriterStep,
+  type BlockWriterWarning,
+  STEP_CHANNEL,
+  WARNING_CHANNEL,
+} from './diagnostics.ts';
 export {
   type ConsideredDisk,
   type DiscoverDisksOptions,
@@ -16,7 +21,12 @@ export {
   selectDisk,
   TRIDENT_DISK_PREFIXES,
 } from './discovery.ts';
-export { BlockWriterError, type BlockWriterErrorCode, type BlockWriterErrorDetails, isBlockWriterError } from './errors.ts';
+export {
+  BlockWriterError,
+  type BlockWriterErrorCode,
+  type BlockWriterErrorDetails,
+  isBlockWriterError,
+} from './errors.ts';
 export { type DecodedGpt, decodeGptRegion, formatGuid, type GptHeader, type GptPartition } from './gpt.ts';
 export {
   type GrowFilesystemRequest,

@@ -8,7 +8,15 @@ import { isBlockWriterError } from './errors.ts';
 import { growShrunkFilesystems } from './grow.ts';
 import { rereadPartitionTable } from './reread.ts';
 import { checkTargetSafety, inspectTarget } from './safety.ts';
-import { buildFixtureDisk, type FixtureDisk, fileSha256, MiB, sh, shStatus, streamFixture } from './test-support/fixture-disk.ts';
+import {
+  buildFixtureDisk,
+  type FixtureDisk,
+  fileSha256,
+  MiB,
+  sh,
+  shStatus,
+  streamFixture,
+} from './test-support/fixture-disk.ts';
 import { writeGpt } from './write-gpt.ts';
 
 const support = loopDeviceSupport();
@@ -28,7 +36,10 @@ afterAll(async () => {
 });
 
 let counter = 0;
-async function blankLoop(size: number, options: { sectorSize?: number; readOnly?: boolean } = {}): Promise<{ loop: LoopDevice; file: string }> {
+async function blankLoop(
+  size: number,
+  options: { sectorSize?: number; readOnly?: boolean } = {},
+): Promise<{ loop: LoopDevice; file: string }> {
   const file = join(dir, `disk-${counter++}.img`);
   const target = await createFileTarget(file, { size });
   await target.close();
@@ -46,7 +57,11 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Erro
 }
 
 /** Runs `attempt` against the device and asserts the backing file is byte-identical afterwards. */
-async function expectRefusedUnchanged(file: string, attempt: () => Promise<unknown>, code: string): Promise<Error> {
+async function expectRefusedUnchanged(
+  file: string,
+  attempt: () => Promise<unknown>,
+  code: string,
+): Promise<Error> {
   sh('sync', []);
   const before = fileSha256(file);
   const error = await expectCode(attempt(), code);
@@ -76,15 +91,26 @@ describe.skipIf(!support.available)('loop devices', () => {
     await expectCode(openBlockTarget(loop.path), 'BLOCK_TARGET_BUSY');
     const written = await streamFixture(target, fixture);
     await target.close();
-    const reread = await rereadPartitionTable(loop.path, { partitions: written.partitions.map((p) => p.number) });
+    const reread = await rereadPartitionTable(loop.path, {
+      partitions: written.partitions.map((p) => p.number),
+    });
     expect(reread.partitions.map((p) => p.path)).toEqual([loop.partitionPath(1), loop.partitionPath(2)]);
-    expect(reread.partitions.map((p) => [p.start, p.size])).toEqual(written.partitions.map((p) => [p.offset, p.size]));
+    expect(reread.partitions.map((p) => [p.start, p.size])).toEqual(
+      written.partitions.map((p) => [p.offset, p.size]),
+    );
 
     const verify = sh('sgdisk', ['-v', loop.path]);
     expect(verify).toContain('No problems found');
     expect(verify).not.toMatch(/warning|caution/i);
     for (const p of written.partitions) {
-      const uuid = sh('blkid', ['-p', '-o', 'value', '-s', 'PART_ENTRY_UUID', loop.partitionPath(p.number)]).trim();
+      const uuid = sh('blkid', [
+        '-p',
+        '-o',
+        'value',
+        '-s',
+        'PART_ENTRY_UUID',
+        loop.partitionPath(p.number),
+      ]).trim();
       expect(uuid).toBe(p.partitionGuid);
     }
     expect(sh('blkid', ['-p', '-o', 'value', '-s', 'TYPE', loop.partitionPath(1)]).trim()).toBe('vfat');
@@ -153,13 +179,21 @@ describe.skipIf(!support.available)('loop devices', () => {
 
   it('refuses a too small loop device and writes nothing', async () => {
     const { loop, file } = await blankLoop(24 * MiB);
-    const error = await expectRefusedUnchanged(file, () => attemptStream(loop.path), 'BLOCK_TARGET_TOO_SMALL');
+    const error = await expectRefusedUnchanged(
+      file,
+      () => attemptStream(loop.path),
+      'BLOCK_TARGET_TOO_SMALL',
+    );
     expect(error.message).toContain(loop.path);
   });
 
   it('refuses a 4096-byte-sector device for a 512-byte image, override or not, and writes nothing', async () => {
     const { loop, file } = await blankLoop(48 * MiB, { sectorSize: 4096 });
-    const error = await expectRefusedUnchanged(file, () => attemptStream(loop.path), 'BLOCK_SECTOR_SIZE_MISMATCH');
+    const error = await expectRefusedUnchanged(
+      file,
+      () => attemptStream(loop.path),
+      'BLOCK_SECTOR_SIZE_MISMATCH',
+    );
     expect(error.message).toContain('4096');
     await expectRefusedUnchanged(
       file,
@@ -183,7 +217,9 @@ describe.skipIf(!support.available)('loop devices', () => {
   it('refuses a read-only loop device and writes nothing', async () => {
     const { loop, file } = await blankLoop(48 * MiB, { readOnly: true });
     await expectRefusedUnchanged(file, () => attemptStream(loop.path), 'BLOCK_TARGET_READ_ONLY');
-    expect((await inspectTarget(loop.path, {})).problems.map((p) => p.code)).toEqual(['BLOCK_TARGET_READ_ONLY']);
+    expect((await inspectTarget(loop.path, {})).problems.map((p) => p.code)).toEqual([
+      'BLOCK_TARGET_READ_ONLY',
+    ]);
   });
 
   it('refuses a partition as target', async () => {
@@ -196,7 +232,12 @@ describe.skipIf(!support.available)('loop devices', () => {
   it('refuses a device held by device-mapper', async (context) => {
     const { loop, file } = await blankLoop(48 * MiB);
     const name = `trident-bw-test-${process.pid}`;
-    const created = shStatus('dmsetup', ['create', name, '--table', `0 ${(48 * MiB) / 512} linear ${loop.path} 0`]);
+    const created = shStatus('dmsetup', [
+      'create',
+      name,
+      '--table',
+      `0 ${(48 * MiB) / 512} linear ${loop.path} 0`,
+    ]);
     if (created.status !== 0) context.skip(`device-mapper is not available here: ${created.output.trim()}`);
     try {
       const error = await expectRefusedUnchanged(file, () => attemptStream(loop.path), 'BLOCK_TARGET_HELD');

@@ -46,7 +46,8 @@ export async function rereadPartitionTable(path: string, options: RereadOptions 
     const known = info.partitions.filter((p) => wanted === undefined || wanted.includes(p.number));
     const present: RereadResult['partitions'] = [];
     for (const p of known) {
-      if (await exists(p.path)) present.push({ number: p.number, path: p.path, start: p.start, size: p.size });
+      if (await exists(p.path))
+        present.push({ number: p.number, path: p.path, start: p.start, size: p.size });
     }
     const missingInKernel = (wanted ?? []).filter((n) => !info.partitions.some((p) => p.number === n));
     if (present.length === known.length && missingInKernel.length === 0) {
@@ -65,7 +66,12 @@ export async function rereadPartitionTable(path: string, options: RereadOptions 
       }
       throw new BlockWriterError(
         'BLOCK_PARTITION_NODE_TIMEOUT',
-        `${path}: partition device nodes ${known.filter((p) => !present.some((q) => q.number === p.number)).map((p) => p.path).join(', ')} did not appear within ${options.timeoutMs ?? 10_000} ms; check that udev or devtmpfs is running.`,
+        `${path}: partition device nodes ${known
+          .filter((p) => !present.some((q) => q.number === p.number))
+          .map((p) => p.path)
+          .join(
+            ', ',
+          )} did not appear within ${options.timeoutMs ?? 10_000} ms; check that udev or devtmpfs is running.`,
         { device: path },
       );
     }

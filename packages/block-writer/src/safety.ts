@@ -3,7 +3,13 @@ import { access, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import type { BlockTarget } from './block-target.ts';
 import { BlockWriterError, type BlockWriterErrorCode, describeCause } from './errors.ts';
 import { type MountEntry, readMounts, readSwaps, rootDeviceMajMin, type SwapEntry } from './mounts.ts';
-import { type BlockDeviceInfo, describeHolder, kernelNameOf, readBlockDevice, underlyingDisks } from './sysfs.ts';
+import {
+  type BlockDeviceInfo,
+  describeHolder,
+  kernelNameOf,
+  readBlockDevice,
+  underlyingDisks,
+} from './sysfs.ts';
 
 export interface SafetyRequirements {
   /** Bytes the image needs on the target (COSI `disk.size`). */
@@ -102,12 +108,19 @@ async function blockProblems(
   // The device itself and each partition, by major:minor and by node path.
   const members = [
     { label: `disk ${info.path}`, majMin: info.majMin, path: info.path, holders: info.holders },
-    ...info.partitions.map((p) => ({ label: `partition ${p.path}`, majMin: p.majMin, path: p.path, holders: p.holders })),
+    ...info.partitions.map((p) => ({
+      label: `partition ${p.path}`,
+      majMin: p.majMin,
+      path: p.path,
+      holders: p.holders,
+    })),
   ];
   const mounted: string[] = [];
   for (const mount of state.mounts) {
     const source = await resolvedSource(mount.source);
-    const member = members.find((m) => m.majMin === mount.majMin || (source !== undefined && source === m.path));
+    const member = members.find(
+      (m) => m.majMin === mount.majMin || (source !== undefined && source === m.path),
+    );
     if (member !== undefined) mounted.push(`${member.label} is mounted at ${mount.mountPoint}`);
   }
   if (mounted.length > 0) {
@@ -120,11 +133,14 @@ async function blockProblems(
     .filter((x) => x.member !== undefined)
     .map((x) => `${x.member?.label ?? '?'} is in use as swap`);
   if (swapping.length > 0) {
-    problems.push(problem('BLOCK_TARGET_SWAP', device, swapping.join(', '), 'disable it (swapoff) and retry.'));
+    problems.push(
+      problem('BLOCK_TARGET_SWAP', device, swapping.join(', '), 'disable it (swapoff) and retry.'),
+    );
   }
   const held: string[] = [];
   for (const member of members) {
-    for (const holder of member.holders) held.push(`${member.label} is held by ${await describeHolder(holder)}`);
+    for (const holder of member.holders)
+      held.push(`${member.label} is held by ${await describeHolder(holder)}`);
   }
   if (held.length > 0) {
     problems.push(
@@ -138,7 +154,12 @@ async function blockProblems(
   }
   if (info.readOnly) {
     problems.push(
-      problem('BLOCK_TARGET_READ_ONLY', device, 'the kernel marks it read-only', "clear the flag ('blockdev --setrw') if that is intended, or pick another disk."),
+      problem(
+        'BLOCK_TARGET_READ_ONLY',
+        device,
+        'the kernel marks it read-only',
+        "clear the flag ('blockdev --setrw') if that is intended, or pick another disk.",
+      ),
     );
   }
   problems.push(...sizeProblems(device, info.size, info.logicalSectorSize, 'block-device', requirements));
@@ -213,7 +234,9 @@ async function fileProblems(
   const problems: SafetyProblem[] = [];
   const real = await realpath(device);
   if (state.swaps.some((swap) => swap.majMin === undefined && swap.path === real)) {
-    problems.push(problem('BLOCK_TARGET_SWAP', device, 'the file is in use as swap', 'disable it (swapoff) and retry.'));
+    problems.push(
+      problem('BLOCK_TARGET_SWAP', device, 'the file is in use as swap', 'disable it (swapoff) and retry.'),
+    );
   }
   // Writing under a mounted loop device corrupts the filesystem mounted from it.
   for (const loop of await loopDevicesBackedBy(real)) {
@@ -233,7 +256,12 @@ async function fileProblems(
     await access(device, constants.W_OK);
   } catch (cause) {
     problems.push(
-      problem('BLOCK_TARGET_READ_ONLY', device, `the file is not writable (${describeCause(cause)})`, 'fix its permissions or pick another path.'),
+      problem(
+        'BLOCK_TARGET_READ_ONLY',
+        device,
+        `the file is not writable (${describeCause(cause)})`,
+        'fix its permissions or pick another path.',
+      ),
     );
   }
   problems.push(...sizeProblems(device, size, sectorSize, 'file', requirements));
@@ -253,10 +281,14 @@ export async function inspectTarget(
   try {
     info = await stat(path);
   } catch (cause) {
-    throw new BlockWriterError('BLOCK_TARGET_NOT_FOUND', `${path}: cannot be examined (${describeCause(cause)}); check the path.`, {
-      device: path,
-      cause,
-    });
+    throw new BlockWriterError(
+      'BLOCK_TARGET_NOT_FOUND',
+      `${path}: cannot be examined (${describeCause(cause)}); check the path.`,
+      {
+        device: path,
+        cause,
+      },
+    );
   }
   const state = await readSystemState();
   if (info.isFile()) {
@@ -292,11 +324,18 @@ export async function inspectBlockDevice(
  * (codes BLOCK_TARGET_*, BLOCK_SECTOR_SIZE_MISMATCH). Nothing has been written when it throws.
  * Returns the (empty-problem) report when the target is safe.
  */
-export async function checkTargetSafety(target: BlockTarget, requirements: SafetyRequirements): Promise<SafetyReport> {
+export async function checkTargetSafety(
+  target: BlockTarget,
+  requirements: SafetyRequirements,
+): Promise<SafetyReport> {
   if (target.closed) {
-    throw new BlockWriterError('BLOCK_TARGET_CLOSED', `${target.path}: the target is closed; open it before checking.`, {
-      device: target.path,
-    });
+    throw new BlockWriterError(
+      'BLOCK_TARGET_CLOSED',
+      `${target.path}: the target is closed; open it before checking.`,
+      {
+        device: target.path,
+      },
+    );
   }
   const report =
     target.kind === 'file'
@@ -305,7 +344,13 @@ export async function checkTargetSafety(target: BlockTarget, requirements: Safet
           kind: 'file' as const,
           size: target.size,
           sectorSize: target.sectorSize,
-          problems: await fileProblems(target.path, target.size, target.sectorSize, await readSystemState(), requirements),
+          problems: await fileProblems(
+            target.path,
+            target.size,
+            target.sectorSize,
+            await readSystemState(),
+            requirements,
+          ),
         }
       : await inspectTarget(target.path, requirements);
   const first = report.problems[0];

@@ -1,7 +1,14 @@
 import type { BlockTarget } from './block-target.ts';
 import { publishStep } from './diagnostics.ts';
 import { BlockWriterError } from './errors.ts';
-import { type DecodedGpt, decodeGptHeader, decodeGptRegion, type GptLayout, type GptPartition, layoutGpt } from './gpt.ts';
+import {
+  type DecodedGpt,
+  decodeGptHeader,
+  decodeGptRegion,
+  type GptLayout,
+  type GptPartition,
+  layoutGpt,
+} from './gpt.ts';
 
 export interface WriteGptOptions {
   /** The image's logical block size (COSI `disk.lbaSize`). */
@@ -40,7 +47,10 @@ export interface WipeOptions {
  * @64 KiB, md 1.0 / 0.90 near the end...). Done before any partition data is written, so a run that
  * stops half-way leaves a disk without a partition table instead of an old table over new data.
  */
-export async function wipeSignatures(target: BlockTarget, options: WipeOptions = {}): Promise<Array<[number, number]>> {
+export async function wipeSignatures(
+  target: BlockTarget,
+  options: WipeOptions = {},
+): Promise<Array<[number, number]>> {
   const want = options.bytes ?? DEFAULT_WIPE_BYTES;
   const length = Math.min(want, target.size);
   const aligned = (value: number): number => value - (value % target.sectorSize);
@@ -80,7 +90,11 @@ function checkLbaSize(target: BlockTarget, options: WriteGptOptions): void {
  * and the primary header last, so an interruption here leaves at worst a valid backup GPT that points
  * at complete data.
  */
-export async function writeGpt(target: BlockTarget, region: Uint8Array, options: WriteGptOptions): Promise<WrittenGpt> {
+export async function writeGpt(
+  target: BlockTarget,
+  region: Uint8Array,
+  options: WriteGptOptions,
+): Promise<WrittenGpt> {
   checkLbaSize(target, options);
   const lbaSize = options.lbaSize;
   const decoded = decodeGptRegion(region, lbaSize);
@@ -96,7 +110,11 @@ export async function writeGpt(target: BlockTarget, region: Uint8Array, options:
   await target.writeAt(layout.primaryHeader, lbaSize);
   await target.sync();
   const written = describeLayout(target.path, layout);
-  publishStep({ step: 'gpt-written', device: target.path, detail: { diskGuid: written.diskGuid, partitions: written.partitions.length } });
+  publishStep({
+    step: 'gpt-written',
+    device: target.path,
+    detail: { diskGuid: written.diskGuid, partitions: written.partitions.length },
+  });
   return written;
 }
 
@@ -121,15 +139,22 @@ function describeLayout(device: string, layout: GptLayout): WrittenGpt {
  * Reads and validates the primary GPT on a target, or returns undefined when LBA1 holds no GPT
  * signature. Throws `BLOCK_GPT_INVALID` for a damaged one.
  */
-export async function readGpt(target: BlockTarget, lbaSize = target.sectorSize): Promise<DecodedGpt | undefined> {
+export async function readGpt(
+  target: BlockTarget,
+  lbaSize = target.sectorSize,
+): Promise<DecodedGpt | undefined> {
   const headerLba = await target.readAt(lbaSize, lbaSize);
   if (new TextDecoder('latin1').decode(headerLba.subarray(0, 8)) !== 'EFI PART') return undefined;
   const header = decodeGptHeader(headerLba);
   const end = header.partitionEntryLba * lbaSize + header.numberOfEntries * header.entrySize;
   if (end > target.size) {
-    throw new BlockWriterError('BLOCK_GPT_INVALID', `${target.path}: GPT entry array runs past the end of the disk.`, {
-      device: target.path,
-    });
+    throw new BlockWriterError(
+      'BLOCK_GPT_INVALID',
+      `${target.path}: GPT entry array runs past the end of the disk.`,
+      {
+        device: target.path,
+      },
+    );
   }
   return decodeGptRegion(await target.readAt(end, 0), lbaSize);
 }

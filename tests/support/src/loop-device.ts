@@ -12,8 +12,10 @@ export type LoopSupport = { available: true } | { available: false; reason: stri
 
 /** Whether loop devices can be used here; tests skip with `reason` when not (CI runs as root). */
 export function loopDeviceSupport(): LoopSupport {
-  if (process.getuid?.() !== 0) return { available: false, reason: 'loop-device tests need root (CI runs them as root)' };
-  if (!existsSync('/dev/loop-control')) return { available: false, reason: '/dev/loop-control is missing (no loop driver)' };
+  if (process.getuid?.() !== 0)
+    return { available: false, reason: 'loop-device tests need root (CI runs them as root)' };
+  if (!existsSync('/dev/loop-control'))
+    return { available: false, reason: '/dev/loop-control is missing (no loop driver)' };
   try {
     accessSync('/dev/loop-control', constants.W_OK);
   } catch {

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockTarget } from '../block-target.ts';
 import { checkTargetSafety, type SafetyRequirements } from '../safety.ts';
-import { wipeSignatures, type WrittenGpt, writeGpt } from '../write-gpt.ts';
+import { type WrittenGpt, wipeSignatures, writeGpt } from '../write-gpt.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -38,13 +38,21 @@ export interface FixtureDisk {
 }
 
 export function sh(command: string, args: readonly string[]): string {
-  return execFileSync(command, args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(command, args, {
+    encoding: 'utf8',
+    env: { ...process.env, LC_ALL: 'C' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Like `sh` but returns stdout+stderr and the exit status instead of throwing. */
 export function shStatus(command: string, args: readonly string[]): { status: number; output: string } {
   try {
-    const output = execFileSync(command, args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = execFileSync(command, args, {
+      encoding: 'utf8',
+      env: { ...process.env, LC_ALL: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return { status: 0, output };
   } catch (error) {
     const e = error as { status?: number; stdout?: string; stderr?: string };
@@ -69,8 +77,18 @@ export function buildFixtureDisk(dir: string): FixtureDisk {
   writeFileSync(source, new Uint8Array(0));
   sh('truncate', ['-s', String(diskSize), source]);
   sh('sgdisk', [
-    '-n', '1:2048:+8M', '-t', '1:ef00', '-c', '1:esp',
-    '-n', '2:0:+20M', '-t', '2:8300', '-c', '2:root',
+    '-n',
+    '1:2048:+8M',
+    '-t',
+    '1:ef00',
+    '-c',
+    '1:esp',
+    '-n',
+    '2:0:+20M',
+    '-t',
+    '2:8300',
+    '-c',
+    '2:root',
     source,
   ]);
   const marker = `trident block-writer fixture ${Date.now()}\n`;
@@ -116,13 +134,19 @@ export async function streamFixture(
   fixture: FixtureDisk,
   requirements: SafetyRequirements = {},
 ): Promise<WrittenGpt> {
-  await checkTargetSafety(target, { requiredSize: fixture.diskSize, lbaSize: fixture.lbaSize, ...requirements });
+  await checkTargetSafety(target, {
+    requiredSize: fixture.diskSize,
+    lbaSize: fixture.lbaSize,
+    ...requirements,
+  });
   await wipeSignatures(target);
   for (const image of fixture.images) await target.writeAt(image.bytes, image.offset);
   await target.sync();
   return writeGpt(target, fixture.region, {
     lbaSize: fixture.lbaSize,
-    ...(requirements.allowFileSectorSizeMismatch === undefined ? {} : { allowFileSectorSizeMismatch: requirements.allowFileSectorSizeMismatch }),
+    ...(requirements.allowFileSectorSizeMismatch === undefined
+      ? {}
+      : { allowFileSectorSizeMismatch: requirements.allowFileSectorSizeMismatch }),
   });
 }
 
