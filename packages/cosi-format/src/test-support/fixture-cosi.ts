@@ -40,6 +40,10 @@ export interface FixtureOptions {
   corruptAfterHash?: string;
   partitions?: MemoryPartition[];
   endBlocks?: number;
+  /** Replaces an image's uncompressed content; sizes and hashes in the metadata follow. */
+  rawOverride?: Record<string, Uint8Array>;
+  /** Replaces an image's compressed bytes (e.g. with non-zstd data); sizes and hashes follow. */
+  compressedOverride?: Record<string, Uint8Array>;
 }
 
 export interface Fixture {
@@ -79,7 +83,9 @@ export function buildFixtureCosi(options: FixtureOptions = {}): Fixture {
     ['images/esp.raw.zst', pseudoRandomBytes(96 * 1024, 7)],
     ['images/root.raw.zst', pseudoRandomBytes(200 * 1024, 9)],
   ]);
+  for (const [path, data] of Object.entries(options.rawOverride ?? {})) raw.set(path, data);
   const compressed = new Map([...raw].map(([path, data]) => [path, zstd(data)]));
+  for (const [path, data] of Object.entries(options.compressedOverride ?? {})) compressed.set(path, data);
   const imageFile = (path: string): Record<string, unknown> => ({
     path,
     compressedSize: compressed.get(path)!.length,

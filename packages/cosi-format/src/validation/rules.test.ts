@@ -2,6 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { createBufferSource } from '../byte-source.ts';
 import { openCosi } from '../reader/open-cosi.ts';
 import { buildFixtureCosi, type FixtureOptions } from '../test-support/fixture-cosi.ts';
+
+const gptWithFlippedEntry = (): Uint8Array => {
+  const region = Uint8Array.from(buildFixtureCosi().gptRegion);
+  region[1024 + 60]! ^= 0xff;
+  return region;
+};
+
 import type { ValidationProfile } from './findings.ts';
 
 async function report(options: FixtureOptions, profile: ValidationProfile) {
@@ -412,6 +419,79 @@ const cases: RuleCase[] = [
   {
     name: 'one zero block at the end',
     options: { endBlocks: 1 },
+    trident: null,
+    spec: ['COSI_TAR_END_MARKER', 'tar:'],
+  },
+  {
+    name: 'empty fsType',
+    options: { mutate: (m) => (m.images[1].fsType = '') },
+    trident: ['COSI_FS_TYPE_UNKNOWN', 'images[1].fsType'],
+    spec: ['COSI_FS_TYPE_EMPTY', 'images[1].fsType'],
+  },
+  {
+    name: 'empty fsUuid',
+    options: { mutate: (m) => (m.images[1].fsUuid = '') },
+    trident: null,
+    spec: ['COSI_FS_UUID_EMPTY', 'images[1].fsUuid'],
+  },
+  {
+    name: 'primary-GPT member missing',
+    options: { members: (members) => members.filter((m) => m.name !== 'images/gpt.raw.zst') },
+    trident: ['COSI_GPT_MISSING', 'disk.gptRegions[0].image'],
+    spec: ['COSI_GPT_MISSING', 'disk.gptRegions[0].image'],
+  },
+  {
+    name: 'primary-GPT image that is not zstd',
+    options: {
+      compressedOverride: { 'images/gpt.raw.zst': new TextEncoder().encode('this is not a zstd frame') },
+    },
+    trident: ['COSI_GPT_CORRUPT', 'disk.gptRegions[0].image'],
+    spec: ['COSI_GPT_CORRUPT', 'disk.gptRegions[0].image'],
+  },
+  {
+    name: 'primary GPT with a bad entry CRC',
+    options: { rawOverride: { 'images/gpt.raw.zst': gptWithFlippedEntry() } },
+    trident: ['COSI_GPT_INVALID', 'disk.gptRegions[0].image'],
+    spec: ['COSI_GPT_INVALID', 'disk.gptRegions[0].image'],
+  },
+  {
+    name: 'primary-GPT image longer than the table (Trident tolerates it)',
+    options: {
+      rawOverride: {
+        'images/gpt.raw.zst': Buffer.concat([buildFixtureCosi().gptRegion, new Uint8Array(512)]),
+      },
+    },
+    trident: null,
+    spec: ['COSI_GPT_REGION_LENGTH', 'disk.gptRegions[0].image.uncompressedSize'],
+  },
+  {
+    name: 'image members out of region order (warning)',
+    options: { members: ([a, b, c, esp, root]) => [a!, b!, c!, root!, esp!] },
+    trident: null,
+    spec: null,
+    warnings: { spec: 'COSI_MEMBER_ORDER' },
+  },
+  {
+    name: 'more than one systemd-boot UKI entry (warning)',
+    options: {
+      mutate: (m) =>
+        (m.bootloader = {
+          type: 'systemd-boot',
+          systemdBoot: {
+            entries: [
+              { type: 'uki-standalone', path: 'EFI/Linux/a.efi', cmdline: 'ro', kernel: '6.6' },
+              { type: 'uki-standalone', path: 'EFI/Linux/b.efi', cmdline: 'ro', kernel: '6.6' },
+            ],
+          },
+        }),
+    },
+    trident: null,
+    spec: null,
+    warnings: { trident: 'COSI_SYSTEMD_BOOT_MULTIPLE_ENTRIES' },
+  },
+  {
+    name: 'no end-of-archive marker',
+    options: { endBlocks: 0 },
     trident: null,
     spec: ['COSI_TAR_END_MARKER', 'tar:'],
   },

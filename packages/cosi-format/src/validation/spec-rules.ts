@@ -236,7 +236,6 @@ function checkRegions(context: ValidationContext, findings: FindingList): void {
       `the primary-GPT image holds ${gpt.decodedLength} bytes but the table ends at byte ${table.regionLength}; it must be exactly LBA 0 to the end of the entry array`,
     );
   }
-  const disk = context.parsed.metadata.disk;
   regions.forEach((region, i) => {
     if (region.type !== 'partition' || region.number === undefined) return;
     const partition = table.partitions.find((p) => p.number === region.number);
@@ -255,13 +254,6 @@ function checkRegions(context: ValidationContext, findings: FindingList): void {
         'COSI_UNCOMPRESSED_EXCEEDS_PARTITION',
         `${at}.image.uncompressedSize`,
         `image "${region.image.path}" is ${region.image.uncompressedSize} bytes, larger than partition ${region.number} (${capacity} bytes)`,
-      );
-    }
-    if (disk && (partition.lastLba + 1) * table.lbaSize > disk.size) {
-      findings.error(
-        'COSI_PARTITION_OUTSIDE_DISK',
-        `${at}.number`,
-        `partition ${region.number} ends past disk.size ${disk.size}`,
       );
     }
   });
