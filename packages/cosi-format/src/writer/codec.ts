@@ -30,10 +30,11 @@ export interface ZstdCompressOptions {
   signal?: AbortSignal;
 }
 
+/** Same shape as the reader's `ZstdDecoder` options, so a codec can be passed as `decoder`. */
 export interface ZstdDecompressOptions {
-  /** libzstd `ZSTD_d_windowLogMax`; frames needing a larger window are refused. 0 keeps the default (27). */
-  windowLogMax: number;
-  signal?: AbortSignal;
+  /** libzstd `ZSTD_d_windowLogMax` (metadata `compression.maxWindowLog`); 0 or absent keeps the default (27). */
+  maxWindowLog?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -126,7 +127,7 @@ export function createNodeZstdCodec(): ZstdCodec {
     },
     async *decompress(input, options) {
       const params: Record<number, number> = {};
-      if (options.windowLogMax !== 0) params[zlib.constants.ZSTD_d_windowLogMax] = options.windowLogMax;
+      if (options.maxWindowLog) params[zlib.constants.ZSTD_d_windowLogMax] = options.maxWindowLog;
       for await (const frame of splitZstdFrames(input)) {
         options.signal?.throwIfAborted();
         if (frame.skippable) {

@@ -30,15 +30,16 @@ export async function sparseCopy(source: FileHandle, offset: number, length: num
 /** Writes the non-zero 64 KiB blocks of `data` at `position`, coalescing neighbours into one write. */
 export async function writeNonZero(out: FileHandle, data: Uint8Array, position: number): Promise<void> {
   let runStart = -1;
-  for (let at = 0; at <= data.length; at += BLOCK) {
-    const block = at < data.length ? data.subarray(at, Math.min(at + BLOCK, data.length)) : undefined;
-    const zero = block === undefined || ZERO.subarray(0, block.length).equals(block);
+  for (let at = 0; at < data.length; at += BLOCK) {
+    const block = data.subarray(at, Math.min(at + BLOCK, data.length));
+    const zero = ZERO.subarray(0, block.length).equals(block);
     if (!zero && runStart === -1) runStart = at;
     if (zero && runStart !== -1) {
       await writeAll(out, data.subarray(runStart, at), position + runStart);
       runStart = -1;
     }
   }
+  if (runStart !== -1) await writeAll(out, data.subarray(runStart), position + runStart);
 }
 
 async function writeAll(out: FileHandle, data: Uint8Array, position: number): Promise<void> {
