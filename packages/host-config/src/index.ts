@@ -16,3 +16,7 @@ export {
 export { parseByteCount } from './scalars.ts';
 export { partitionTypeGuid, PARTITION_TYPE_NAMES, ACL_USR_TYPE, type Arch, type PartitionTypeName } from './partition-types.ts';
 export { isReadOnly, normalizeMountPath } from './mount-paths.ts';
+export { blockDeviceSize, checkImageCompatibility, type CosiCheckOptions, type ImageFacts, type ImageFilesystemFacts } from './cosi-checks.ts';
+export { migrateHostConfig, migrateHostConfigOrThrow, type MigrateOptions, type MigrationResult } from './migrate/migrate.ts';
+export { detectEra, type ApiEra, type EraVerdict } from './migrate/detect.ts';
+export { hostConfigJsonSchema, HOST_CONFIG_SCHEMA_ID } from './json-schema.ts';

@@ -5,7 +5,7 @@
 import type * as z from 'zod';
 import { isHostConfigCode, type HostConfigCode } from './codes.ts';
 import type { Finding } from './errors.ts';
-import type { Path } from './path.ts';
+import { formatPath, type Path } from './path.ts';
 import { showValue } from './scalars.ts';
 import { EMPTY, finding, locate, PlainScalar, type SourceDocument } from './yaml-source.ts';
 
@@ -110,29 +110,29 @@ function issueToFindings(issue: Issue, source: SourceDocument, path: Path): Find
     const known = (c?.text ?? '').split(', ').map((k) => k.replace(/`/g, '')).filter((k) => k !== '');
     return issue.keys.map((key) => {
       const keyPath = [...path, key];
-      const section = path.map(String).join('.');
+      const section = formatPath(path);
       if (path.length === 0 && key === 'hostConfiguration') {
         return make('HC_OLD_STYLE_WRAPPER', keyPath, "Old style configuration is not supported: remove the top-level `hostConfiguration:` key and un-indent its contents. " + MIGRATE_HINT, true);
       }
       if (path.length === 0 && key === 'allowedOperations') {
         return make('HC_ALLOWED_OPERATIONS', keyPath, '`allowedOperations` is not part of the Host Configuration: remove it and pass the operations on the command line (`--allowed-operations`).', true);
       }
-      const deprecated = DEPRECATED_KEYS[section]?.[key];
+      const deprecated = DEPRECATED_KEYS[path.map(String).join('.')]?.[key];
       if (deprecated !== undefined) return make('HC_DEPRECATED_FIELD', keyPath, `${deprecated}. ${MIGRATE_HINT}`, true);
       return make('HC_UNKNOWN_FIELD', keyPath,
         `unknown field \`${key}\`${section === '' ? '' : ` in \`${section}\``}, expected one of ${known.map((k) => `\`${k}\``).join(', ')}.${suggestion(key, known)}`, true);
     });
   }
-  if (c !== undefined && issue.code !== 'invalid_union') return [make(c.code, path, `${c.text}.`)];
+  if (!here.found && path.length > 0 && valueAt(source.value, path.slice(0, -1)).found && issue.code !== 'custom') {
+    const parent = formatPath(path.slice(0, -1));
+    return [make('HC_MISSING_FIELD', path, `missing field \`${String(path[path.length - 1])}\`: add it${parent === '' ? '' : ` to \`${parent}\``}.`)];
+  }
   if (c !== undefined) return [make(c.code, path, `${c.text}.`)];
 
   const last = path[path.length - 1];
   const fsField = path.length === 4 && path[0] === 'storage' && path[1] === 'filesystems';
 
   if (issue.code === 'invalid_type') {
-    if (!here.found) {
-      return [make('HC_MISSING_FIELD', path, `missing field \`${String(last)}\`: add it${path.length > 1 ? ` to \`${path.slice(0, -1).map(String).join('.')}\`` : ''}.`)];
-    }
     if (fsField && last === 'source' && here.value !== null && typeof here.value === 'object' && !Array.isArray(here.value)) {
       return [make('HC_DEPRECATED_FIELD', path,
         `the map form of \`source\` is from the older API: write \`source: new\`, \`source: adopted\`, or omit \`source\` for a filesystem from the image. ${MIGRATE_HINT}`)];

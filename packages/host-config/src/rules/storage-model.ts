@@ -172,7 +172,8 @@ export function leafPartitions(graph: StorageGraph, config: HostConfiguration, i
     }
     case 'verity-device': {
       const verity = storage.verity.find((v) => v.id === id);
-      return verity === undefined ? [] : down([verity.dataDeviceId, verity.hashDeviceId]);
+      // The hash device is a special reference checked on its own (step I/J); users see the data.
+      return verity === undefined ? [] : down([verity.dataDeviceId]);
     }
     default:
       return [];

@@ -55,13 +55,16 @@ export const PCR_NAMES = [
   'shim-policy', 'system-identity', 'debug', 'pcr17', 'pcr18', 'pcr19', 'pcr20', 'pcr21', 'pcr22', 'application-support',
 ] as const;
 
+const pcrMessage = (iss: { input?: unknown }): string =>
+  coded('HC_INVALID_PCR', `invalid PCR ${showValue(iss.input)}: write an integer 0-23 or a PCR name such as \`boot-loader-code\` (4), \`secure-boot-policy\` (7) or \`kernel-boot\` (11)`);
+
 /** A PCR as an integer 0-23 or its name; the output is the PCR index. */
 export const pcr = () =>
   z.preprocess(
     (v) => (v instanceof PlainScalar ? v.value : v),
     z
-      .union([z.number().int().min(0).max(23), z.enum(PCR_NAMES)], {
-        error: (iss) => coded('HC_INVALID_PCR', `invalid PCR ${showValue(iss.input)}: write an integer 0-23 or a PCR name such as \`boot-loader-code\` (4), \`secure-boot-policy\` (7) or \`kernel-boot\` (11)`),
+      .union([z.number({ error: pcrMessage }).int({ error: pcrMessage }).min(0, { error: pcrMessage }).max(23, { error: pcrMessage }), z.enum(PCR_NAMES, { error: pcrMessage })], {
+        error: pcrMessage,
       })
       .transform((v) => (typeof v === 'number' ? v : PCR_NAMES.indexOf(v))),
   );
