@@ -189,7 +189,7 @@ describe('file targets', () => {
     expect(sh('sgdisk', ['-v', path])).toContain('No problems found');
   });
 
-  it('checks a closed target and a read-only file', async () => {
+  it('refuses a closed target and a missing path', async () => {
     const path = join(dir, 'ro.img');
     const target = await createFileTarget(path, { size: 48 * MiB });
     await target.close();

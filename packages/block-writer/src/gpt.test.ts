@@ -16,11 +16,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function expectCode(fn: () => unknown, code: string): void {
+function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
   try {
     fn();
   } catch (error) {
     expect(isBlockWriterError(error) ? error.code : error).toBe(code);
+    if (message !== undefined) expect((error as Error).message).toMatch(message);
     return;
   }
   throw new Error(`expected ${code}`);
@@ -47,13 +48,13 @@ describe('decodeGptRegion', () => {
   it('rejects a header with a bad CRC', () => {
     const broken = new Uint8Array(fixture.region);
     broken[512 + 40] = (broken[512 + 40] ?? 0) ^ 1;
-    expectCode(() => decodeGptRegion(broken, 512), 'BLOCK_GPT_INVALID');
+    expectCode(() => decodeGptRegion(broken, 512), 'BLOCK_GPT_INVALID', /header CRC32/);
   });
 
   it('rejects entries whose CRC does not match', () => {
     const broken = new Uint8Array(fixture.region);
     broken[1024 + 60] = (broken[1024 + 60] ?? 0) ^ 1;
-    expectCode(() => decodeGptRegion(broken, 512), 'BLOCK_GPT_INVALID');
+    expectCode(() => decodeGptRegion(broken, 512), 'BLOCK_GPT_INVALID', /entry array CRC32/);
   });
 
   it('rejects a missing protective MBR, a short region and an unsupported LBA size', () => {
@@ -73,7 +74,7 @@ describe('decodeGptRegion', () => {
     dv.setUint32(512 + 88, crc32(region.subarray(1024, 1024 + 128 * 128)), true);
     const header = decodeGptHeaderUnchecked(region);
     region.set(encodeGptHeader(header, 512), 512);
-    expectCode(() => decodeGptRegion(region, 512), 'BLOCK_GPT_INVALID');
+    expectCode(() => decodeGptRegion(region, 512), 'BLOCK_GPT_INVALID', /partitions 1 and 2 overlap/);
   });
 });
 

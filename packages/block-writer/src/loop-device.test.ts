@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLoopScope, type LoopDevice, loopDeviceSupport } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlockTarget, createFileTarget, openBlockTarget } from './block-target.ts';
 import { isBlockWriterError } from './errors.ts';
+import { decodeGptRegion } from './gpt.ts';
 import { growShrunkFilesystems } from './grow.ts';
 import { rereadPartitionTable } from './reread.ts';
 import { checkTargetSafety, inspectTarget } from './safety.ts';
@@ -17,7 +19,7 @@ import {
   shStatus,
   streamFixture,
 } from './test-support/fixture-disk.ts';
-import { writeGpt } from './write-gpt.ts';
+import { wipeSignatures, writeGpt } from './write-gpt.ts';
 
 const support = loopDeviceSupport();
 if (!support.available) console.warn(`skipping loop-device tests: ${support.reason}`);
@@ -129,6 +131,32 @@ describe.skipIf(!support.available)('loop devices', () => {
     expect(blocks * blockSize).toBe(fixture.images[1]?.size);
     const mountPoint = await scope.mount(loop.partitionPath(2), { readOnly: true });
     expect(sh('cat', [join(mountPoint, 'etc', 'marker')])).toBe(fixture.marker);
+  });
+
+  it('replicates a 4096-byte-sector image onto a 4096-byte-sector device', async () => {
+    const { loop: source, file: sourceFile } = await blankLoop(32 * MiB, { sectorSize: 4096 });
+    sh('sgdisk', ['-n', '1:0:+8M', '-t', '1:8300', '-c', '1:data', source.path]);
+    // 4Kn region: MBR, header, 16 KiB of entries = 6 LBAs
+    const region = new Uint8Array(readFileSync(sourceFile).subarray(0, 6 * 4096));
+    const gpt = decodeGptRegion(region, 4096);
+    const first = gpt.partitions[0];
+    if (first === undefined) throw new Error('sgdisk made no partition');
+    const data = randomBytes(MiB);
+    const { loop } = await blankLoop(64 * MiB, { sectorSize: 4096 });
+    const target = await openBlockTarget(loop.path);
+    expect(target.sectorSize).toBe(4096);
+    await checkTargetSafety(target, { requiredSize: 32 * MiB, lbaSize: 4096 });
+    await wipeSignatures(target);
+    await target.writeAt(data, first.firstLba * 4096);
+    const written = await writeGpt(target, region, { lbaSize: 4096 });
+    await target.close();
+    expect(written.totalLbas).toBe((64 * MiB) / 4096);
+    const verify = sh('sgdisk', ['-v', loop.path]);
+    expect(verify).toContain('No problems found');
+    expect(verify).not.toMatch(/warning|caution/i);
+    const reread = await rereadPartitionTable(loop.path, { partitions: [1] });
+    expect(reread.partitions[0]?.start).toBe(first.firstLba * 4096);
+    expect(readFileSync(loop.partitionPath(1)).subarray(0, MiB).equals(data)).toBe(true);
   });
 
   it('refuses a mounted loop device and writes nothing', async () => {

@@ -1,0 +1,202 @@
+import { realpath } from 'node:fs/promises';
+import { BlockWriterError, type BlockWriterErrorCode } from './errors.ts';
+import { type MountEntry, readMounts, readSwaps, rootDeviceMajMin, type SwapEntry } from './mounts.ts';
+import { type BlockDeviceInfo, describeHolder, underlyingDisks } from './sysfs.ts';
+
+/** The rules themselves: what makes a disk unsafe to write. Used by safety.ts and discovery.ts. */
+export interface SafetyRequirements {
+  /** Bytes the image needs on the target (COSI `disk.size`). */
+  requiredSize?: number;
+  /** The image's logical block size (COSI `disk.lbaSize`, 512 or 4096). */
+  lbaSize?: number;
+  /**
+   * THE ONLY OVERRIDE. For regular-file targets only: accept a file whose declared sector size
+   * differs from `lbaSize` (the GPT is then laid out with `lbaSize`). Has no effect on block
+   * devices, whose sector size is a property of the hardware.
+   */
+  allowFileSectorSizeMismatch?: boolean;
+}
+
+export interface SafetyProblem {
+  code: BlockWriterErrorCode;
+  device: string;
+  /** Short reason, e.g. `partition /dev/sdb1 is mounted at /boot`; shown per skipped disk. */
+  reason: string;
+  /** Full message: device, reason and what to do. */
+  message: string;
+  toError(): BlockWriterError;
+}
+
+export interface SafetyReport {
+  device: string;
+  kind: 'block-device' | 'file';
+  size: number;
+  sectorSize: number;
+  /** Problems in the order they are checked; the first is what `checkTargetSafety` throws. */
+  problems: SafetyProblem[];
+}
+
+export function problem(
+  code: BlockWriterErrorCode,
+  device: string,
+  reason: string,
+  remedy: string,
+): SafetyProblem {
+  const message = `${device}: refusing to write: ${reason}; ${remedy}`;
+  return {
+    code,
+    device,
+    reason,
+    message,
+    toError: () => new BlockWriterError(code, message, { device }),
+  };
+}
+
+export interface SystemState {
+  mounts: MountEntry[];
+  swaps: SwapEntry[];
+  rootDisks: Set<string>;
+}
+
+export async function readSystemState(): Promise<SystemState> {
+  const mounts = await readMounts();
+  const swaps = await readSwaps();
+  const rootMajMin = await rootDeviceMajMin(mounts);
+  const rootDisks = rootMajMin === undefined ? new Set<string>() : await underlyingDisks(rootMajMin);
+  return { mounts, swaps, rootDisks };
+}
+
+async function resolvedSource(source: string): Promise<string | undefined> {
+  if (!source.startsWith('/dev/')) return undefined;
+  try {
+    return await realpath(source);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Safety problems of a whole disk (and its partitions) from sysfs and /proc. */
+export async function blockProblems(
+  device: string,
+  info: BlockDeviceInfo,
+  state: SystemState,
+  requirements: SafetyRequirements,
+): Promise<SafetyProblem[]> {
+  const problems: SafetyProblem[] = [];
+  if (info.isPartition) {
+    problems.push(
+      problem(
+        'BLOCK_TARGET_PARTITION',
+        device,
+        `it is partition ${info.name} of /dev/${info.parent ?? '?'}, not a whole disk`,
+        `pass the whole disk (/dev/${info.parent ?? '?'}).`,
+      ),
+    );
+  }
+  if (state.rootDisks.has(info.name)) {
+    problems.push(
+      problem(
+        'BLOCK_TARGET_ROOT',
+        device,
+        'it holds the running root filesystem (/)',
+        'pick another disk; the running OS can never be the target.',
+      ),
+    );
+  }
+  // The device itself and each partition, by major:minor and by node path.
+  const members = [
+    { label: `disk ${info.path}`, majMin: info.majMin, path: info.path, holders: info.holders },
+    ...info.partitions.map((p) => ({
+      label: `partition ${p.path}`,
+      majMin: p.majMin,
+      path: p.path,
+      holders: p.holders,
+    })),
+  ];
+  const mounted: string[] = [];
+  for (const mount of state.mounts) {
+    const source = await resolvedSource(mount.source);
+    const member = members.find(
+      (m) => m.majMin === mount.majMin || (source !== undefined && source === m.path),
+    );
+    if (member !== undefined) mounted.push(`${member.label} is mounted at ${mount.mountPoint}`);
+  }
+  if (mounted.length > 0) {
+    problems.push(
+      problem('BLOCK_TARGET_MOUNTED', device, mounted.join(', '), 'unmount it (umount) and retry.'),
+    );
+  }
+  const swapping = state.swaps
+    .map((swap) => ({ swap, member: members.find((m) => m.majMin === swap.majMin) }))
+    .filter((x) => x.member !== undefined)
+    .map((x) => `${x.member?.label ?? '?'} is in use as swap`);
+  if (swapping.length > 0) {
+    problems.push(
+      problem('BLOCK_TARGET_SWAP', device, swapping.join(', '), 'disable it (swapoff) and retry.'),
+    );
+  }
+  const held: string[] = [];
+  for (const member of members) {
+    for (const holder of member.holders)
+      held.push(`${member.label} is held by ${await describeHolder(holder)}`);
+  }
+  if (held.length > 0) {
+    problems.push(
+      problem(
+        'BLOCK_TARGET_HELD',
+        device,
+        held.join(', '),
+        'stop the device-mapper, LVM or RAID device on it (dmsetup remove, vgchange -an, mdadm --stop) and retry.',
+      ),
+    );
+  }
+  if (info.readOnly) {
+    problems.push(
+      problem(
+        'BLOCK_TARGET_READ_ONLY',
+        device,
+        'the kernel marks it read-only',
+        "clear the flag ('blockdev --setrw') if that is intended, or pick another disk.",
+      ),
+    );
+  }
+  problems.push(...sizeProblems(device, info.size, info.logicalSectorSize, 'block-device', requirements));
+  return problems;
+}
+
+export function sizeProblems(
+  device: string,
+  size: number,
+  sectorSize: number,
+  kind: 'block-device' | 'file',
+  requirements: SafetyRequirements,
+): SafetyProblem[] {
+  const problems: SafetyProblem[] = [];
+  if (requirements.requiredSize !== undefined && size < requirements.requiredSize) {
+    problems.push(
+      problem(
+        'BLOCK_TARGET_TOO_SMALL',
+        device,
+        `it holds ${size} bytes but the image needs at least ${requirements.requiredSize} bytes`,
+        'pick a larger disk.',
+      ),
+    );
+  }
+  const lbaSize = requirements.lbaSize;
+  if (lbaSize !== undefined && sectorSize !== lbaSize) {
+    const overridden = kind === 'file' && requirements.allowFileSectorSizeMismatch === true;
+    if (!overridden) {
+      problems.push(
+        problem(
+          'BLOCK_SECTOR_SIZE_MISMATCH',
+          device,
+          `its logical sector size is ${sectorSize} bytes but the image was built for ${lbaSize}-byte sectors`,
+          kind === 'file'
+            ? `create the file with sectorSize ${lbaSize}, or set allowFileSectorSizeMismatch (CLI: --allow-file-sector-size-mismatch) to lay the GPT out with ${lbaSize}-byte sectors anyway.`
+            : `use an image built for ${sectorSize}-byte sectors or a disk with ${lbaSize}-byte sectors; this check cannot be overridden for block devices.`,
+        ),
+      );
+    }
+  }
+  return problems;
+}
