@@ -114,7 +114,15 @@ export class HttpObject {
       const retryAfterMs = parseRetryAfter(header(response.headers, 'retry-after'));
       throw new TransientFailure(`HTTP ${status}`, { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
     }
-    throw statusError(status, method, response.url.origin === this.original.origin ? this.label : response.url);
+    const where = response.url.origin === this.original.origin ? this.label : response.url;
+    if (this.auth && (status === 401 || status === 403)) {
+      throw new RemoteSourceError(
+        'REMOTE_OCI_AUTH',
+        `${method} ${redactUrl(where)} failed with HTTP ${status}: the registry refused the blob; supply credentials (options or docker config.json) with pull rights`,
+        { url: this.label, status },
+      );
+    }
+    throw statusError(status, method, where);
   }
 
   /** A retry budget for one operation (probe, `stream()`, `read()`). */

@@ -18,6 +18,8 @@ export interface HttpSourceExtras {
   label?: string | undefined;
   expectedSize?: number | undefined;
   digest?: string | undefined;
+  /** Close the client with the source even though it was passed in. */
+  ownsClient?: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function openHttpSource(
   const object = new HttpObject({
     url,
     client,
-    ownsClient: options.client === undefined,
+    ownsClient: extras.ownsClient ?? options.client === undefined,
     auth: extras.auth,
     label: extras.label,
     expectedSize: extras.expectedSize,

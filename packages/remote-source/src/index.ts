@@ -1,6 +1,15 @@
 export * from './errors.ts';
 export * from './diagnostics.ts';
 export type * from './types.ts';
-export { HttpClient, type AuthProvider } from './http-client.ts';
+export * from './media-types.ts';
+export { openSource, type OpenSourceOptions } from './open-source.ts';
 export { openHttpSource, type OpenHttpOptions } from './http-source.ts';
 export { openFileSource } from './file-source.ts';
+export { openOciSource, type OciSource } from './oci-source.ts';
+export { pushOci, type PushOptions, type PushResult } from './oci-push.ts';
+export type { OciOptions } from './oci-registry.ts';
+export { parseOciReference, formatOciReference, type OciReference } from './oci-reference.ts';
+export { loadDockerCredentials, parseChallenge, type RegistryCredentials } from './oci-auth.ts';
+export { hostPlatform } from './oci-resolve.ts';
+export { HttpClient, type AuthProvider } from './http-client.ts';
+export { DEFAULT_RETRY } from './retry.ts';

@@ -16,10 +16,15 @@ export interface RegistryOptions {
   users?: Record<string, string>;
   /** `token` mode: repositories anonymous users may pull (prefix match). Default: everything. */
   anonymousPull?: string[];
-  /** `token` mode: token lifetime in seconds (short values exercise refresh on 401). */
+  /**
+   * `token` mode: token lifetime in seconds. distribution 2.8 allows 60 s of clock-skew leeway
+   * past `exp`, so `-59` gives a token the registry accepts for about one second (refresh tests).
+   */
   tokenTtlSeconds?: number;
   /** Base URL blob GETs are redirected to (the distribution `redirect` storage middleware). */
   redirectBaseUrl?: string;
+  /** Filesystem storage root to use (e.g. a directory nginx serves). Default: inside the temp dir. */
+  storageDir?: string;
 }
 
 export interface TokenRequestLog {
@@ -77,8 +82,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
   const tokenRequests: TokenRequestLog[] = [];
   const closeToken = () => new Promise<void>((r) => (tokenServer ? tokenServer.close(() => r()) : r()));
   try {
-    const storageDir = join(dir, 'storage');
-    await mkdir(storageDir);
+    const storageDir = options.storageDir ?? join(dir, 'storage');
+    await mkdir(storageDir, { recursive: true });
     const port = await freePort();
     let auth = '';
     if (mode === 'htpasswd') {
