@@ -143,7 +143,12 @@ interface Layout {
 }
 
 /** A UEFI GPT (protective MBR, primary and backup headers, 128 x 128-byte entries) for any LBA size. */
-export function encodeGpt(lba: number, totalLbas: number, diskGuid: string, parts: readonly Layout[]): { primary: Uint8Array; backup: Uint8Array; backupOffset: number } {
+export function encodeGpt(
+  lba: number,
+  totalLbas: number,
+  diskGuid: string,
+  parts: readonly Layout[],
+): { primary: Uint8Array; backup: Uint8Array; backupOffset: number } {
   const entryLbas = (128 * 128) / lba;
   const entries = new Uint8Array(128 * 128);
   const ev = new DataView(entries.buffer);
@@ -195,7 +200,8 @@ async function copyInto(disk: string, file: string, offset: number): Promise<voi
       const { bytesRead } = await src.read(buffer, 0, MiB, at);
       if (bytesRead === 0) break;
       // Skip zero chunks: the disk file is sparse and already zero there.
-      if (!buffer.subarray(0, bytesRead).equals(zero.subarray(0, bytesRead))) await dst.write(buffer, 0, bytesRead, offset + at);
+      if (!buffer.subarray(0, bytesRead).equals(zero.subarray(0, bytesRead)))
+        await dst.write(buffer, 0, bytesRead, offset + at);
     }
   } finally {
     await src.close();
@@ -206,7 +212,12 @@ async function copyInto(disk: string, file: string, offset: number): Promise<voi
 export async function createDemoDiskImage(options: DemoDiskOptions): Promise<DemoDiskImage> {
   const lbaSize = options.lbaSize ?? 512;
   const work = await mkdtemp(join(dirname(options.path), '.demo-disk-'));
-  const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(EPOCH), SOURCE_DATE_EPOCH: String(EPOCH), MTOOLS_SKIP_CHECK: '1' };
+  const env = {
+    ...process.env,
+    E2FSPROGS_FAKE_TIME: String(EPOCH),
+    SOURCE_DATE_EPOCH: String(EPOCH),
+    MTOOLS_SKIP_CHECK: '1',
+  };
   try {
     const hashMiB = options.withVerity ? Math.ceil(options.rootMiB / 64) + 1 : 0;
     const dataMiB = options.dataMiB ?? 0;
@@ -214,14 +225,22 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
     const layout: Layout[] = [];
     let next = lbasPerMiB; // first partition at 1 MiB
     const add = (name: string, typeGuid: string, partitionGuid: string, mib: number) => {
-      layout.push({ number: layout.length + 1, name, typeGuid, partitionGuid, firstLba: next, lastLba: next + mib * lbasPerMiB - 1 });
+      layout.push({
+        number: layout.length + 1,
+        name,
+        typeGuid,
+        partitionGuid,
+        firstLba: next,
+        lastLba: next + mib * lbasPerMiB - 1,
+      });
       next += mib * lbasPerMiB;
     };
     add('esp', ESP_TYPE, DEMO_IDS.espPartGuid, options.espMiB);
     add('root', ROOT_X86_64_TYPE, DEMO_IDS.rootPartGuid, options.rootMiB);
     if (hashMiB) add('root-hash', ROOT_X86_64_VERITY_TYPE, DEMO_IDS.hashPartGuid, hashMiB);
     if (dataMiB) add('data', LINUX_GENERIC_TYPE, DEMO_IDS.dataPartGuid, dataMiB);
-    if ((next + 34) * lbaSize > options.sizeMiB * MiB) throw new Error(`partitions need more than ${options.sizeMiB} MiB`);
+    if ((next + 34) * lbaSize > options.sizeMiB * MiB)
+      throw new Error(`partitions need more than ${options.sizeMiB} MiB`);
 
     await rm(options.path, { force: true });
     await writeFile(options.path, '');
@@ -230,7 +249,16 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
     if (lbaSize === 512) {
       const args = ['-o', '-U', DEMO_IDS.diskGuid];
       for (const p of layout) {
-        args.push('-n', `${p.number}:${p.firstLba}:${p.lastLba}`, '-t', `${p.number}:${p.typeGuid}`, '-u', `${p.number}:${p.partitionGuid}`, '-c', `${p.number}:${p.name}`);
+        args.push(
+          '-n',
+          `${p.number}:${p.firstLba}:${p.lastLba}`,
+          '-t',
+          `${p.number}:${p.typeGuid}`,
+          '-u',
+          `${p.number}:${p.partitionGuid}`,
+          '-c',
+          `${p.number}:${p.name}`,
+        );
       }
       await run('sgdisk', [...args, options.path]);
     } else {
@@ -243,16 +271,33 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
 
     // ESP: FAT with a fixed volume id, a dummy grub EFI binary and grub.cfg.
     const esp = join(work, 'esp.img');
-    await run('mkfs.vfat', ['-C', '-i', DEMO_IDS.espVolumeId, '--invariant', '-n', 'ESP', esp, String(options.espMiB * 1024)], { env });
+    await run(
+      'mkfs.vfat',
+      ['-C', '-i', DEMO_IDS.espVolumeId, '--invariant', '-n', 'ESP', esp, String(options.espMiB * 1024)],
+      { env },
+    );
     const espStage = join(work, 'esp');
-    const espFiles = { 'EFI/BOOT/grubx64.efi': 'MZ demo grub', 'EFI/BOOT/grub.cfg': 'search --fs-uuid --set=root\n', ...options.espFiles };
+    const espFiles = {
+      'EFI/BOOT/grubx64.efi': 'MZ demo grub',
+      'EFI/BOOT/grub.cfg': 'search --fs-uuid --set=root\n',
+      ...options.espFiles,
+    };
     await stage(espStage, espFiles);
-    for (const dir of new Set(Object.keys(espFiles).flatMap((f) => f.split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/'))))) {
+    for (const dir of new Set(
+      Object.keys(espFiles).flatMap((f) =>
+        f
+          .split('/')
+          .slice(0, -1)
+          .map((_, i, a) => a.slice(0, i + 1).join('/')),
+      ),
+    )) {
       await run('mmd', ['-D', 's', '-i', esp, `::/${dir}`], { env }).catch(() => undefined);
     }
-    for (const file of Object.keys(espFiles)) await run('mcopy', ['-m', '-o', '-i', esp, join(espStage, file), `::/${file}`], { env });
+    for (const file of Object.keys(espFiles))
+      await run('mcopy', ['-m', '-o', '-i', esp, join(espStage, file), `::/${file}`], { env });
 
-    const osRelease = 'NAME="Demo Linux"\nID=demo\nVERSION_ID="1.0"\nPRETTY_NAME="Demo Linux 1.0 <test & co>"\n';
+    const osRelease =
+      'NAME="Demo Linux"\nID=demo\nVERSION_ID="1.0"\nPRETTY_NAME="Demo Linux 1.0 <test & co>"\n';
     const fstab = [
       `UUID=${DEMO_IDS.rootFsUuid} / ext4 ${options.withVerity ? 'ro' : 'defaults'} 0 1`,
       `UUID=${DEMO_IDS.espFsUuid} /boot/efi vfat umask=0077 0 2`,
@@ -271,7 +316,26 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
     });
     const root = join(work, 'root.img');
     const mkfs = async (dir: string, file: string, uuid: string, label: string, mib: number) =>
-      run('mkfs.ext4', ['-q', '-F', '-d', dir, '-U', uuid, '-L', label, '-b', '4096', '-E', `root_owner=0:0,hash_seed=${uuid}`, file, `${mib}M`], { env });
+      run(
+        'mkfs.ext4',
+        [
+          '-q',
+          '-F',
+          '-d',
+          dir,
+          '-U',
+          uuid,
+          '-L',
+          label,
+          '-b',
+          '4096',
+          '-E',
+          `root_owner=0:0,hash_seed=${uuid}`,
+          file,
+          `${mib}M`,
+        ],
+        { env },
+      );
     await mkfs(rootStage, root, DEMO_IDS.rootFsUuid, 'root', options.rootMiB);
 
     const espPart = layout[0]!;
@@ -291,7 +355,11 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
     if (hashMiB) {
       const hash = join(work, 'hash.img');
       await (await open(hash, 'w')).close();
-      const { stdout } = await run('veritysetup', ['format', root, hash, `--salt=${DEMO_IDS.veritySalt}`, `--uuid=${DEMO_IDS.verityUuid}`], { env });
+      const { stdout } = await run(
+        'veritysetup',
+        ['format', root, hash, `--salt=${DEMO_IDS.veritySalt}`, `--uuid=${DEMO_IDS.verityUuid}`],
+        { env },
+      );
       const roothash = /Root hash:\s*([0-9a-f]+)/u.exec(stdout)?.[1];
       if (!roothash) throw new Error(`veritysetup printed no root hash: ${stdout}`);
       await copyInto(options.path, hash, layout[2]!.firstLba * lbaSize);
@@ -299,7 +367,7 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
     }
     if (dataMiB) {
       const dataStage = join(work, 'data');
-      await stage(dataStage, { 'README': 'data partition\n', 'blob.bin': pseudoRandom(64 * 1024, 7) });
+      await stage(dataStage, { README: 'data partition\n', 'blob.bin': pseudoRandom(64 * 1024, 7) });
       const data = join(work, 'data.img');
       await mkfs(dataStage, data, DEMO_IDS.dataFsUuid, 'data', dataMiB);
       await copyInto(options.path, data, layout[layout.length - 1]!.firstLba * lbaSize);

@@ -71,7 +71,9 @@ async function configEntries(fs: FsReader, dir: string): Promise<SystemdBootEntr
 }
 
 async function standaloneUkis(fs: FsReader): Promise<SystemdBootEntryInfo[]> {
-  const names = ((await fs.listDir('/EFI/Linux')) ?? []).filter((n) => n.toLowerCase().endsWith('.efi')).sort();
+  const names = ((await fs.listDir('/EFI/Linux')) ?? [])
+    .filter((n) => n.toLowerCase().endsWith('.efi'))
+    .sort();
   const entries: SystemdBootEntryInfo[] = [];
   for (const name of names) {
     const bytes = await fs.readFile(`/EFI/Linux/${name}`);

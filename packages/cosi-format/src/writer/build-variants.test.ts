@@ -60,7 +60,13 @@ function rpmHeaderBlob(tags: Array<[number, string]>): Uint8Array {
 
 describe('buildCosi variants', () => {
   test('4096-byte LBA disk: lbaSize detected, GPT region is 2 LBAs + entries, verbatim', async () => {
-    const disk = await createDemoDiskImage({ path: join(dir, '4k.img'), sizeMiB: 48, espMiB: 8, rootMiB: 32, lbaSize: 4096 });
+    const disk = await createDemoDiskImage({
+      path: join(dir, '4k.img'),
+      sizeMiB: 48,
+      espMiB: 8,
+      rootMiB: 32,
+      lbaSize: 4096,
+    });
     const cosi = join(dir, '4k.cosi');
     await buildCosi({ input: disk.path, output: cosi });
     const { metadata, extracted } = await openValidateExtract(cosi, join(dir, 'x-4k'));
@@ -73,7 +79,13 @@ describe('buildCosi variants', () => {
   });
 
   test('verity: data not shrunk, hash partition is verity.image and its own region, veritysetup verifies', async () => {
-    const disk = await createDemoDiskImage({ path: join(dir, 'verity.img'), sizeMiB: 48, espMiB: 8, rootMiB: 32, withVerity: true });
+    const disk = await createDemoDiskImage({
+      path: join(dir, 'verity.img'),
+      sizeMiB: 48,
+      espMiB: 8,
+      rootMiB: 32,
+      withVerity: true,
+    });
     const cosi = join(dir, 'verity.cosi');
     await buildCosi({ input: disk.path, output: cosi, verity: disk.verity! });
     const { metadata, extracted } = await openValidateExtract(cosi, join(dir, 'x-verity'));
@@ -93,8 +105,21 @@ describe('buildCosi variants', () => {
     const sqlite = new DatabaseSync(db);
     sqlite.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)');
     const insert = sqlite.prepare('INSERT INTO Packages (blob) VALUES (?)');
-    insert.run(rpmHeaderBlob([[1000, 'kernel'], [1001, '6.6.44.1'], [1002, '1.azl3'], [1022, 'x86_64']]));
-    insert.run(rpmHeaderBlob([[1000, 'gpg-pubkey'], [1001, '3135ce90'], [1002, '5e6fda74']]));
+    insert.run(
+      rpmHeaderBlob([
+        [1000, 'kernel'],
+        [1001, '6.6.44.1'],
+        [1002, '1.azl3'],
+        [1022, 'x86_64'],
+      ]),
+    );
+    insert.run(
+      rpmHeaderBlob([
+        [1000, 'gpg-pubkey'],
+        [1001, '3135ce90'],
+        [1002, '5e6fda74'],
+      ]),
+    );
     sqlite.close();
     const disk = await createDemoDiskImage({
       path: join(dir, 'uki.img'),
@@ -108,7 +133,16 @@ describe('buildCosi variants', () => {
     const result = await buildCosi({ input: disk.path, output: cosi });
     expect(result.metadata.bootloader).toEqual({
       type: 'systemd-boot',
-      systemdBoot: { entries: [{ type: 'uki-standalone', path: 'EFI/Linux/azl.efi', cmdline: 'root=PARTUUID=x ro quiet', kernel: '6.6.44.1-1.azl3' }] },
+      systemdBoot: {
+        entries: [
+          {
+            type: 'uki-standalone',
+            path: 'EFI/Linux/azl.efi',
+            cmdline: 'root=PARTUUID=x ro quiet',
+            kernel: '6.6.44.1-1.azl3',
+          },
+        ],
+      },
     });
     expect(result.metadata.osPackages).toEqual([
       { name: 'kernel', version: '6.6.44.1', release: '1.azl3', arch: 'x86_64' },
@@ -118,9 +152,19 @@ describe('buildCosi variants', () => {
   });
 
   test('seekable option: independent frames plus a seek table; zstd CLI decodes the same bytes', async () => {
-    const disk = await createDemoDiskImage({ path: join(dir, 'seek.img'), sizeMiB: 48, espMiB: 8, rootMiB: 32 });
+    const disk = await createDemoDiskImage({
+      path: join(dir, 'seek.img'),
+      sizeMiB: 48,
+      espMiB: 8,
+      rootMiB: 32,
+    });
     const cosi = join(dir, 'seek.cosi');
-    await buildCosi({ input: disk.path, output: cosi, shrink: false, compression: { seekableFrameSize: 1024 * 1024 } });
+    await buildCosi({
+      input: disk.path,
+      output: cosi,
+      shrink: false,
+      compression: { seekableFrameSize: 1024 * 1024 },
+    });
     const { index, extracted } = await openValidateExtract(cosi, join(dir, 'x-seek'));
     const member = index.byPath.get('images/partition-2.raw.zst')!;
     const compressed = await readRange(cosi, member.dataOffset, member.size);
@@ -142,7 +186,12 @@ describe('buildCosi variants', () => {
     expect(isCosiError(error, 'COSI_BUILD_INPUT')).toBe(true);
     expect(String(error)).toMatch(/not a usable GPT disk image/u);
     // A damaged table is refused too, with the GPT parser's reason as the cause.
-    const disk = await createDemoDiskImage({ path: join(dir, 'bad.img'), sizeMiB: 48, espMiB: 8, rootMiB: 32 });
+    const disk = await createDemoDiskImage({
+      path: join(dir, 'bad.img'),
+      sizeMiB: 48,
+      espMiB: 8,
+      rootMiB: 32,
+    });
     const handle = await import('node:fs/promises').then((fs) => fs.open(disk.path, 'r+'));
     await handle.write(Buffer.from([0xff]), 0, 1, 1024 + 8);
     await handle.close();

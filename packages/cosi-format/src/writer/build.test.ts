@@ -1,7 +1,12 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoDiskImage, DEMO_IDS, DEMO_PACKAGES, type DemoDiskImage } from '@trident/test-support/disk-image';
+import {
+  createDemoDiskImage,
+  DEMO_IDS,
+  DEMO_PACKAGES,
+  type DemoDiskImage,
+} from '@trident/test-support/disk-image';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildCosi } from './build.ts';
 import { debugfsCat, exec, growCopy, openValidateExtract, readRange } from './test-helpers.ts';
@@ -11,7 +16,13 @@ let disk: DemoDiskImage;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cosi-build-'));
-  disk = await createDemoDiskImage({ path: join(dir, 'disk.img'), sizeMiB: 80, espMiB: 8, rootMiB: 40, dataMiB: 16 });
+  disk = await createDemoDiskImage({
+    path: join(dir, 'disk.img'),
+    sizeMiB: 80,
+    espMiB: 8,
+    rootMiB: 40,
+    dataMiB: 16,
+  });
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -62,7 +73,15 @@ describe('buildCosi on a 512-byte-LBA disk (ESP, ext4 root, fstab-mounted data)'
       'images/partition-3.raw.zst',
     ]);
     for (const e of index.entries) {
-      expect([e.type, e.mode, e.uid, e.gid, e.mtime, e.format, e.extended]).toEqual(['file', 0o400, 0, 0, 0, 'ustar', false]);
+      expect([e.type, e.mode, e.uid, e.gid, e.mtime, e.format, e.extended]).toEqual([
+        'file',
+        0o400,
+        0,
+        0,
+        0,
+        'ustar',
+        false,
+      ]);
     }
     expect(index.end).toBe('double-zero');
     const head = await readRange(cosi, 0, 512);
@@ -72,7 +91,7 @@ describe('buildCosi on a 512-byte-LBA disk (ESP, ext4 root, fstab-mounted data)'
     expect(stdout.split('\n')[0]).toMatch(/^-r-------- 0\/0 +0 1970-01-01 00:00 cosi-marker$/u);
   });
 
-  test('the GPT region is the disk\'s first bytes, verbatim; unshrunk partitions are byte-identical', async () => {
+  test("the GPT region is the disk's first bytes, verbatim; unshrunk partitions are byte-identical", async () => {
     const { extracted } = await openValidateExtract(cosi, join(dir, 'x-bytes'));
     const gpt = await readFile(extracted.get('images/primary-gpt.raw.zst')!.file);
     expect(gpt.length).toBe(512 + 512 + 128 * 128);
@@ -89,7 +108,14 @@ describe('buildCosi on a 512-byte-LBA disk (ESP, ext4 root, fstab-mounted data)'
     await exec('e2fsck', ['-f', '-n', file]);
     const grown = await growCopy(file, disk.root.size);
     const original = join(dir, 'root-original.img');
-    await exec('dd', [`if=${disk.path}`, `of=${original}`, 'bs=1M', `skip=${disk.root.offset / 1048576}`, `count=${disk.root.size / 1048576}`, 'status=none']);
+    await exec('dd', [
+      `if=${disk.path}`,
+      `of=${original}`,
+      'bs=1M',
+      `skip=${disk.root.offset / 1048576}`,
+      `count=${disk.root.size / 1048576}`,
+      'status=none',
+    ]);
     for (const path of ['/opt/payload.bin', '/etc/os-release', '/var/lib/dpkg/status', '/opt/text.txt']) {
       expect((await debugfsCat(grown, path)).equals(await debugfsCat(original, path)), path).toBe(true);
     }
@@ -103,7 +129,12 @@ describe('buildCosi on a 512-byte-LBA disk (ESP, ext4 root, fstab-mounted data)'
 
   test('shrink: false keeps every partition byte-identical', async () => {
     const raw = join(dir, 'raw.cosi');
-    await buildCosi({ input: disk.path, output: raw, shrink: false, compression: { level: 3, windowLog: 20 } });
+    await buildCosi({
+      input: disk.path,
+      output: raw,
+      shrink: false,
+      compression: { level: 3, windowLog: 20 },
+    });
     const { metadata, extracted } = await openValidateExtract(raw, join(dir, 'x-raw'));
     expect(metadata.compression).toEqual({ maxWindowLog: 20 });
     for (const p of disk.partitions) {

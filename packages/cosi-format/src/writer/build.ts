@@ -79,7 +79,12 @@ function uuidFromDigest(hex: string): string {
 }
 
 function imageFile(image: CompressedImage) {
-  return { path: image.path, compressedSize: image.compressedSize, uncompressedSize: image.uncompressedSize, sha384: image.sha384 };
+  return {
+    path: image.path,
+    compressedSize: image.compressedSize,
+    uncompressedSize: image.uncompressedSize,
+    sha384: image.sha384,
+  };
 }
 
 /** COSI 1.2 §2.6: shrink only when the filesystem starts at the partition start (probed there) and
@@ -99,17 +104,25 @@ export async function buildCosi(options: BuildCosiOptions): Promise<BuildCosiRes
   const compress: ZstdCompressOptions = {
     level: options.compression?.level ?? DEFAULT_COMPRESSION.level,
     windowLog: options.compression?.windowLog ?? DEFAULT_COMPRESSION.windowLog,
-    longDistanceMatching: options.compression?.longDistanceMatching ?? DEFAULT_COMPRESSION.longDistanceMatching,
-    ...(options.compression?.seekableFrameSize === undefined ? {} : { seekableFrameSize: options.compression.seekableFrameSize }),
+    longDistanceMatching:
+      options.compression?.longDistanceMatching ?? DEFAULT_COMPRESSION.longDistanceMatching,
+    ...(options.compression?.seekableFrameSize === undefined
+      ? {}
+      : { seekableFrameSize: options.compression.seekableFrameSize }),
     ...(options.signal ? { signal: options.signal } : {}),
   };
-  const verity = options.verity === undefined ? [] : Array.isArray(options.verity) ? options.verity : [options.verity];
+  const verity =
+    options.verity === undefined ? [] : Array.isArray(options.verity) ? options.verity : [options.verity];
 
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(options.input, 'r');
   } catch (cause) {
-    throw new CosiError('COSI_BUILD_INPUT', `cannot open disk image ${options.input}: ${(cause as Error).message}`, { cause });
+    throw new CosiError(
+      'COSI_BUILD_INPUT',
+      `cannot open disk image ${options.input}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   const scratch = await mkdtemp(join(options.scratchDir ?? dirname(options.output), '.cosi-build-'));
   try {
@@ -117,7 +130,8 @@ export async function buildCosi(options: BuildCosiOptions): Promise<BuildCosiRes
     const byNumber = new Map(disk.partitions.map((p) => [p.gpt.number, p]));
     for (const v of verity) {
       for (const n of [v.dataPartition, v.hashPartition]) {
-        if (!byNumber.has(n)) throw new CosiError('COSI_BUILD_INPUT', `verity names partition ${n}, which is not in the GPT`);
+        if (!byNumber.has(n))
+          throw new CosiError('COSI_BUILD_INPUT', `verity names partition ${n}, which is not in the GPT`);
       }
     }
     buildChannel.publish({ stage: 'scanned', partitions: disk.partitions.length, lbaSize: disk.gpt.lbaSize });
@@ -145,16 +159,34 @@ export async function buildCosi(options: BuildCosiOptions): Promise<BuildCosiRes
       let range: FileRange = { path: options.input, offset: p.offset, length: p.size };
       const ext = p.fs?.fsType === 'ext2' || p.fs?.fsType === 'ext3' || p.fs?.fsType === 'ext4';
       // Verity data must stay byte-identical to what the hash tree covers.
-      if ((options.shrink ?? true) && ext && !verityPartitions.has(n) && !p.verityHash && coversPartition(p)) {
+      if (
+        (options.shrink ?? true) &&
+        ext &&
+        !verityPartitions.has(n) &&
+        !p.verityHash &&
+        coversPartition(p)
+      ) {
         const copy = join(scratch, `partition-${n}.raw`);
         await sparseCopy(handle, p.offset, p.size, copy, options.signal);
         const shrunk = await shrinkExtFilesystem(copy, p.fs?.writeTime ?? 1, options.signal);
         buildChannel.publish({ stage: 'shrunk', partition: n, from: p.size, to: shrunk?.size });
-        if (shrunk !== undefined && shrunk.size < p.size) range = { path: copy, offset: 0, length: shrunk.size };
+        if (shrunk !== undefined && shrunk.size < p.size)
+          range = { path: copy, offset: 0, length: shrunk.size };
         else await rm(copy, { force: true });
       }
-      const image = await compressImage(codec, range, `images/partition-${n}.raw.zst`, join(scratch, `partition-${n}.zst`), compress);
-      buildChannel.publish({ stage: 'compressed', partition: n, uncompressed: image.uncompressedSize, compressed: image.compressedSize });
+      const image = await compressImage(
+        codec,
+        range,
+        `images/partition-${n}.raw.zst`,
+        join(scratch, `partition-${n}.zst`),
+        compress,
+      );
+      buildChannel.publish({
+        stage: 'compressed',
+        partition: n,
+        uncompressed: image.uncompressedSize,
+        compressed: image.compressedSize,
+      });
       if (range.path !== options.input) await rm(range.path, { force: true });
       images.set(n, image);
     }
@@ -194,14 +226,21 @@ export async function buildCosi(options: BuildCosiOptions): Promise<BuildCosiRes
         lbaSize: disk.gpt.lbaSize,
         gptRegions: [
           { image: imageFile(gptImage), type: 'primary-gpt' },
-          ...disk.partitions.map((p) => ({ image: imageFile(images.get(p.gpt.number)!), type: 'partition', number: p.gpt.number })),
+          ...disk.partitions.map((p) => ({
+            image: imageFile(images.get(p.gpt.number)!),
+            type: 'partition',
+            number: p.gpt.number,
+          })),
         ],
       },
       osPackages: os.osPackages.map((p) => ({ ...p })),
       bootloader:
         os.bootloader.type === 'grub'
           ? { type: 'grub' }
-          : { type: 'systemd-boot', systemdBoot: { entries: os.bootloader.systemdBoot.entries.map((e) => ({ ...e })) } },
+          : {
+              type: 'systemd-boot',
+              systemdBoot: { entries: os.bootloader.systemdBoot.entries.map((e) => ({ ...e })) },
+            },
       compression: { maxWindowLog: compress.windowLog },
     };
     const json = new TextEncoder().encode(JSON.stringify(metadata, null, 2));

@@ -79,7 +79,8 @@ async function* through(source: AsyncIterable<Uint8Array>, transform: Transform)
 
 function checkOptions(options: ZstdCompressOptions): void {
   const bad = (what: string) => new CosiError('COSI_BUILD_INPUT', `zstd ${what}`);
-  if (!Number.isInteger(options.level) || options.level < 1 || options.level > 22) throw bad(`level ${options.level} is outside 1..22`);
+  if (!Number.isInteger(options.level) || options.level < 1 || options.level > 22)
+    throw bad(`level ${options.level} is outside 1..22`);
   // COSI readers (libzstd) refuse windowLogMax outside 10..31 (reference §7.14).
   if (!Number.isInteger(options.windowLog) || options.windowLog < 10 || options.windowLog > 31) {
     throw bad(`windowLog ${options.windowLog} is outside 10..31`);
@@ -90,7 +91,11 @@ function checkOptions(options: ZstdCompressOptions): void {
   }
 }
 
-async function* compressSeekable(input: FileRange, options: ZstdCompressOptions, frameSize: number): AsyncGenerator<Uint8Array> {
+async function* compressSeekable(
+  input: FileRange,
+  options: ZstdCompressOptions,
+  frameSize: number,
+): AsyncGenerator<Uint8Array> {
   const handle = await open(input.path, 'r');
   const entries: SeekTableEntry[] = [];
   try {
@@ -99,8 +104,15 @@ async function* compressSeekable(input: FileRange, options: ZstdCompressOptions,
       options.signal?.throwIfAborted();
       const want = Math.min(frameSize, input.length - done);
       const { bytesRead } = await handle.read(buffer, 0, want, input.offset + done);
-      if (bytesRead !== want) throw new CosiError('COSI_BUILD_INPUT', `${input.path} ended early at byte ${input.offset + done + bytesRead}`);
-      const frame = await zstdCompressBuffer(buffer.subarray(0, want), { params: compressParams(options), pledgedSrcSize: want });
+      if (bytesRead !== want)
+        throw new CosiError(
+          'COSI_BUILD_INPUT',
+          `${input.path} ended early at byte ${input.offset + done + bytesRead}`,
+        );
+      const frame = await zstdCompressBuffer(buffer.subarray(0, want), {
+        params: compressParams(options),
+        pledgedSrcSize: want,
+      });
       entries.push({ compressedSize: frame.length, decompressedSize: want });
       done += want;
       yield frame;
@@ -117,12 +129,20 @@ export function createNodeZstdCodec(): ZstdCodec {
     name: 'node:zlib',
     compress(input, options) {
       checkOptions(options);
-      if (options.seekableFrameSize !== undefined) return compressSeekable(input, options, options.seekableFrameSize);
+      if (options.seekableFrameSize !== undefined)
+        return compressSeekable(input, options, options.seekableFrameSize);
       const source =
         input.length === 0
           ? Readable.from([])
-          : createReadStream(input.path, { start: input.offset, end: input.offset + input.length - 1, highWaterMark: READ_CHUNK });
-      const transform = zlib.createZstdCompress({ params: compressParams(options), pledgedSrcSize: input.length });
+          : createReadStream(input.path, {
+              start: input.offset,
+              end: input.offset + input.length - 1,
+              highWaterMark: READ_CHUNK,
+            });
+      const transform = zlib.createZstdCompress({
+        params: compressParams(options),
+        pledgedSrcSize: input.length,
+      });
       return through(source, transform);
     },
     async *decompress(input, options) {
@@ -138,10 +158,14 @@ export function createNodeZstdCodec(): ZstdCodec {
           yield* through(frame.data, zlib.createZstdDecompress({ params }));
         } catch (cause) {
           if (cause instanceof CosiError) throw cause;
-          throw new CosiError('COSI_IMAGE_CORRUPT', `zstd frame at byte ${frame.offset}: ${(cause as Error).message}`, {
-            offset: frame.offset,
-            cause,
-          });
+          throw new CosiError(
+            'COSI_IMAGE_CORRUPT',
+            `zstd frame at byte ${frame.offset}: ${(cause as Error).message}`,
+            {
+              offset: frame.offset,
+              cause,
+            },
+          );
         }
       }
     },

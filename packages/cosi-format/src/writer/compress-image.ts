@@ -37,5 +37,11 @@ export async function compressImage(
   } finally {
     await out.close();
   }
-  return { path: memberPath, compressedSize, uncompressedSize: input.length, sha384: hash.digest('hex'), file: scratchFile };
+  return {
+    path: memberPath,
+    compressedSize,
+    uncompressedSize: input.length,
+    sha384: hash.digest('hex'),
+    file: scratchFile,
+  };
 }

@@ -9,7 +9,8 @@ export interface TarMember {
 }
 
 async function writeAll(out: FileHandle, data: Uint8Array, position: number): Promise<number> {
-  for (let done = 0; done < data.length; ) done += (await out.write(data, done, data.length - done, position + done)).bytesWritten;
+  for (let done = 0; done < data.length; )
+    done += (await out.write(data, done, data.length - done, position + done)).bytesWritten;
   return position + data.length;
 }
 

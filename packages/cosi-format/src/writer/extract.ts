@@ -51,15 +51,30 @@ function safeTarget(root: string, imagePath: string): string {
   const parts = name.split('/');
   const target = resolve(root, name);
   const rel = relative(root, target);
-  if (isAbsolute(name) || name.includes('\0') || parts.includes('..') || rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-    throw new CosiError('COSI_EXTRACT_UNSAFE_PATH', `image path "${imagePath}" would be written outside ${root}; refusing it`, {
-      member: imagePath,
-    });
+  if (
+    isAbsolute(name) ||
+    name.includes('\0') ||
+    parts.includes('..') ||
+    rel === '' ||
+    rel.startsWith(`..${sep}`) ||
+    rel === '..' ||
+    isAbsolute(rel)
+  ) {
+    throw new CosiError(
+      'COSI_EXTRACT_UNSAFE_PATH',
+      `image path "${imagePath}" would be written outside ${root}; refusing it`,
+      {
+        member: imagePath,
+      },
+    );
   }
   return target;
 }
 
-async function* tee(input: AsyncIterable<Uint8Array>, onChunk: (chunk: Uint8Array) => void): AsyncGenerator<Uint8Array> {
+async function* tee(
+  input: AsyncIterable<Uint8Array>,
+  onChunk: (chunk: Uint8Array) => void,
+): AsyncGenerator<Uint8Array> {
   for await (const chunk of input) {
     onChunk(chunk);
     yield chunk;
@@ -71,7 +86,11 @@ async function* tee(input: AsyncIterable<Uint8Array>, onChunk: (chunk: Uint8Arra
  * bytes and the decompressed length are checked while writing (COSI 1.2 §ImageFile); a file that
  * fails either check is deleted and the error names the image.
  */
-export async function extractCosi(cosi: ExtractCosiInput, directory: string, options: ExtractCosiOptions = {}): Promise<ExtractedImage[]> {
+export async function extractCosi(
+  cosi: ExtractCosiInput,
+  directory: string,
+  options: ExtractCosiOptions = {},
+): Promise<ExtractedImage[]> {
   const codec = options.codec ?? createNodeZstdCodec();
   await mkdir(directory, { recursive: true });
   const root = await realpath(directory);
@@ -83,44 +102,78 @@ export async function extractCosi(cosi: ExtractCosiInput, directory: string, opt
     const target = targets[i]!;
     const member = cosi.entries.get(file.path);
     if (member === undefined) {
-      throw new CosiError('COSI_MEMBER_NOT_FOUND', `${cosi.source.url}: image ${file.path} is not in the archive`, { member: file.path });
+      throw new CosiError(
+        'COSI_MEMBER_NOT_FOUND',
+        `${cosi.source.url}: image ${file.path} is not in the archive`,
+        { member: file.path },
+      );
     }
     const parent = join(target, '..');
     await mkdir(parent, { recursive: true });
     // A symlink planted inside the directory must not redirect the write.
     const realParent = await realpath(parent);
     if (realParent !== root && !realParent.startsWith(root + sep)) {
-      throw new CosiError('COSI_EXTRACT_UNSAFE_PATH', `image path "${file.path}" resolves outside ${root} through a symlink`, { member: file.path });
+      throw new CosiError(
+        'COSI_EXTRACT_UNSAFE_PATH',
+        `image path "${file.path}" resolves outside ${root} through a symlink`,
+        { member: file.path },
+      );
     }
-    const out = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    const out = await open(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      0o600,
+    );
     const hash = createHash('sha384');
     let written = 0;
     try {
-      const input = tee(streamRange(cosi.source, member.dataOffset, member.size, options.signal ? { signal: options.signal } : {}), (chunk) => {
-        hash.update(chunk);
-      });
+      const input = tee(
+        streamRange(
+          cosi.source,
+          member.dataOffset,
+          member.size,
+          options.signal ? { signal: options.signal } : {},
+        ),
+        (chunk) => {
+          hash.update(chunk);
+        },
+      );
       const maxWindowLog = cosi.metadata.compression?.maxWindowLog;
       for await (const chunk of codec.decompress(input, { maxWindowLog, signal: options.signal })) {
         if (written + chunk.length > file.uncompressedSize) {
-          throw new CosiError('COSI_IMAGE_SIZE_MISMATCH', `${file.path} decompresses to more than its uncompressedSize ${file.uncompressedSize}`, {
-            member: file.path,
-          });
+          throw new CosiError(
+            'COSI_IMAGE_SIZE_MISMATCH',
+            `${file.path} decompresses to more than its uncompressedSize ${file.uncompressedSize}`,
+            {
+              member: file.path,
+            },
+          );
         }
         if (options.sparse ?? true) await writeNonZero(out, chunk, written);
-        else for (let done = 0; done < chunk.length; ) done += (await out.write(chunk, done, chunk.length - done, written + done)).bytesWritten;
+        else
+          for (let done = 0; done < chunk.length; )
+            done += (await out.write(chunk, done, chunk.length - done, written + done)).bytesWritten;
         written += chunk.length;
       }
       await out.truncate(written);
       const sha384 = hash.digest('hex');
       if (file.sha384 !== undefined && sha384 !== file.sha384.toLowerCase()) {
-        throw new CosiError('COSI_IMAGE_HASH_MISMATCH', `${file.path}: SHA-384 of the compressed image is ${sha384}, metadata says ${file.sha384}`, {
-          member: file.path,
-        });
+        throw new CosiError(
+          'COSI_IMAGE_HASH_MISMATCH',
+          `${file.path}: SHA-384 of the compressed image is ${sha384}, metadata says ${file.sha384}`,
+          {
+            member: file.path,
+          },
+        );
       }
       if (written !== file.uncompressedSize) {
-        throw new CosiError('COSI_IMAGE_SIZE_MISMATCH', `${file.path} decompressed to ${written} bytes, metadata says ${file.uncompressedSize}`, {
-          member: file.path,
-        });
+        throw new CosiError(
+          'COSI_IMAGE_SIZE_MISMATCH',
+          `${file.path} decompressed to ${written} bytes, metadata says ${file.uncompressedSize}`,
+          {
+            member: file.path,
+          },
+        );
       }
     } catch (error) {
       await out.close();

@@ -53,7 +53,8 @@ function createExtReader(image: string, offset: number, fsType: FsType): FsReade
       for (const line of stdout.toString('utf8').split('\n')) {
         const fields = line.split('/');
         const name = fields[5];
-        if (fields.length >= 7 && name !== undefined && name !== '.' && name !== '..' && name !== '') names.push(name);
+        if (fields.length >= 7 && name !== undefined && name !== '.' && name !== '..' && name !== '')
+          names.push(name);
       }
       return names;
     },
@@ -73,12 +74,13 @@ function createVfatReader(image: string, offset: number): FsReader {
   let listing: Promise<string[]> | undefined;
   // One recursive listing answers every lookup; FAT names compare case-insensitively.
   const all = () =>
-    (listing ??= runTool('mdir', ['-i', drive, '-/', '-b', '::/'], { env, okCodes: [0, 1] }).then(({ stdout }) =>
-      stdout
-        .toString('utf8')
-        .split('\n')
-        .filter((line) => line.startsWith('::/'))
-        .map((line) => line.slice(2)),
+    (listing ??= runTool('mdir', ['-i', drive, '-/', '-b', '::/'], { env, okCodes: [0, 1] }).then(
+      ({ stdout }) =>
+        stdout
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line.startsWith('::/'))
+          .map((line) => line.slice(2)),
     ));
   const find = async (path: string): Promise<string | undefined> => {
     const wanted = posix.resolve('/', path).toLowerCase();
@@ -111,7 +113,8 @@ function createVfatReader(image: string, offset: number): FsReader {
 }
 
 export function createFsReader(image: string, offset: number, fsType: FsType): FsReader | undefined {
-  if (fsType === 'ext2' || fsType === 'ext3' || fsType === 'ext4') return createExtReader(image, offset, fsType);
+  if (fsType === 'ext2' || fsType === 'ext3' || fsType === 'ext4')
+    return createExtReader(image, offset, fsType);
   if (fsType === 'vfat') return createVfatReader(image, offset);
   return undefined;
 }

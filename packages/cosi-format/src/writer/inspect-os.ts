@@ -32,7 +32,12 @@ const kindOf = (p: ScannedPartition) => partitionTypeInfo(p.gpt.typeGuid)?.kind;
  * os-release file) and reads from it what the metadata needs. Every value can be overridden, and
  * must be when it cannot be found (e.g. an xfs root, which cannot be read without mounting).
  */
-export async function inspectOs(image: string, disk: ScannedDisk, scratch: string, overrides: OsOverrides): Promise<OsFacts> {
+export async function inspectOs(
+  image: string,
+  disk: ScannedDisk,
+  scratch: string,
+  overrides: OsOverrides,
+): Promise<OsFacts> {
   const readers = new Map<number, FsReader>();
   for (const p of disk.partitions) {
     const reader = p.fs ? createFsReader(image, p.offset, p.fs.fsType) : undefined;
@@ -57,7 +62,12 @@ export async function inspectOs(image: string, disk: ScannedDisk, scratch: strin
     const mountPoint =
       overrides.mountPoints?.[p.gpt.number] ??
       partitionTypeInfo(p.gpt.typeGuid)?.mountPoint ??
-      fstabMountPoint(fstab, { fsUuid: p.fs.uuid, fsLabel: p.fs.label, partUuid: p.gpt.partitionGuid, partLabel: p.gpt.name }) ??
+      fstabMountPoint(fstab, {
+        fsUuid: p.fs.uuid,
+        fsLabel: p.fs.label,
+        partUuid: p.gpt.partitionGuid,
+        partLabel: p.gpt.name,
+      }) ??
       (p === root ? '/' : undefined);
     if (mountPoint !== undefined) mountPoints.set(p.gpt.number, mountPoint);
   }

@@ -15,7 +15,8 @@ export type OsArch = 'x86_64' | 'arm64';
 const MACHINES: Record<number, OsArch> = { 62: 'x86_64', 183: 'arm64' };
 
 export function elfArch(bytes: Uint8Array): OsArch | undefined {
-  if (bytes.length < 20 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) return undefined;
+  if (bytes.length < 20 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46)
+    return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return MACHINES[view.getUint16(18, bytes[5] === 1)];
 }
@@ -48,8 +49,9 @@ export function parseFstab(text: string): FstabEntry[] {
     const [spec, mountPoint, fsType] = line.split(/\s+/u);
     if (spec === undefined || mountPoint === undefined) continue;
     // fstab(5) escapes spaces in paths as \040.
-    const unescape = (s: string) => s.replace(/\\([0-7]{3})/gu, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
-    entries.push({ spec: unescape(spec), mountPoint: unescape(mountPoint), fsType: fsType ?? '' });
+    const decodeOctal = (s: string) =>
+      s.replace(/\\([0-7]{3})/gu, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+    entries.push({ spec: decodeOctal(spec), mountPoint: decodeOctal(mountPoint), fsType: fsType ?? '' });
   }
   return entries;
 }
@@ -73,16 +75,23 @@ export function fstabMountPoint(entries: readonly FstabEntry[], id: PartitionIde
     ['LABEL', id.fsLabel, false],
     ['PARTLABEL', id.partLabel, false],
   ];
-  const byDir: Record<string, string> = { UUID: 'by-uuid', PARTUUID: 'by-partuuid', LABEL: 'by-label', PARTLABEL: 'by-partlabel' };
+  const byDir: Record<string, string> = {
+    UUID: 'by-uuid',
+    PARTUUID: 'by-partuuid',
+    LABEL: 'by-label',
+    PARTLABEL: 'by-partlabel',
+  };
   for (const entry of entries) {
     if (!entry.mountPoint.startsWith('/')) continue; // swap, none
     for (const [key, value, caseless] of keys) {
       if (value === undefined || value === '') continue;
       let candidate: string | undefined;
       if (entry.spec.startsWith(`${key}=`)) candidate = unquote(entry.spec.slice(key.length + 1));
-      else if (entry.spec.startsWith(`/dev/disk/${byDir[key]}/`)) candidate = entry.spec.slice(`/dev/disk/${byDir[key]}/`.length);
+      else if (entry.spec.startsWith(`/dev/disk/${byDir[key]}/`))
+        candidate = entry.spec.slice(`/dev/disk/${byDir[key]}/`.length);
       if (candidate === undefined) continue;
-      if (caseless ? candidate.toLowerCase() === value.toLowerCase() : candidate === value) return entry.mountPoint;
+      if (caseless ? candidate.toLowerCase() === value.toLowerCase() : candidate === value)
+        return entry.mountPoint;
     }
   }
   return undefined;

@@ -74,7 +74,12 @@ export function parseRpmHeaderBlob(blob: Uint8Array): PackageInfo | undefined {
   const version = strings.get(RPMTAG.VERSION);
   if (name === undefined || version === undefined) return undefined;
   // `rpm -q --qf %{ARCH}` prints `(none)` for packages without one (gpg-pubkey).
-  return { name, version, release: strings.get(RPMTAG.RELEASE) ?? '', arch: strings.get(RPMTAG.ARCH) ?? '(none)' };
+  return {
+    name,
+    version,
+    release: strings.get(RPMTAG.RELEASE) ?? '',
+    arch: strings.get(RPMTAG.ARCH) ?? '(none)',
+  };
 }
 
 export async function readRpmSqlite(path: string): Promise<PackageInfo[]> {
@@ -96,12 +101,14 @@ export async function readRpmSqlite(path: string): Promise<PackageInfo[]> {
  */
 export async function readOsPackages(root: FsReader, scratch: string): Promise<PackageInfo[]> {
   const rpmDir = (await root.listDir('/var/lib/rpm')) ?? (await root.listDir('/usr/lib/sysimage/rpm'));
-  const rpmBase = (await root.listDir('/var/lib/rpm')) !== undefined ? '/var/lib/rpm' : '/usr/lib/sysimage/rpm';
+  const rpmBase =
+    (await root.listDir('/var/lib/rpm')) !== undefined ? '/var/lib/rpm' : '/usr/lib/sysimage/rpm';
   if (rpmDir?.includes('rpmdb.sqlite')) {
     const local = join(scratch, 'rpmdb.sqlite');
     await root.dumpFile(`${rpmBase}/rpmdb.sqlite`, local);
     // An unmerged write-ahead log holds committed rows; copy it beside the database.
-    if (rpmDir.includes('rpmdb.sqlite-wal')) await root.dumpFile(`${rpmBase}/rpmdb.sqlite-wal`, `${local}-wal`);
+    if (rpmDir.includes('rpmdb.sqlite-wal'))
+      await root.dumpFile(`${rpmBase}/rpmdb.sqlite-wal`, `${local}-wal`);
     return readRpmSqlite(local);
   }
   if (rpmDir?.includes('Packages') || rpmDir?.includes('Packages.db')) {

@@ -33,7 +33,8 @@ function probeExt(b: Uint8Array, v: DataView): FsProbe | undefined {
   const roCompat = v.getUint32(sb + 0x64, true);
   // ext4-only features: extents, 64bit, flex_bg (incompat); huge_file, gdt_csum, dir_nlink,
   // extra_isize, metadata_csum (ro_compat). A journal without them is ext3; neither is ext2.
-  const ext4 = (incompat & (0x40 | 0x80 | 0x200)) !== 0 || (roCompat & (0x8 | 0x10 | 0x20 | 0x40 | 0x400)) !== 0;
+  const ext4 =
+    (incompat & (0x40 | 0x80 | 0x200)) !== 0 || (roCompat & (0x8 | 0x10 | 0x20 | 0x40 | 0x400)) !== 0;
   const fsType: FsType = ext4 ? 'ext4' : (compat & 0x4) !== 0 ? 'ext3' : 'ext2';
   const blockSize = 1024 << v.getUint32(sb + 0x18, true);
   let blocks = v.getUint32(sb + 0x04, true);
@@ -49,13 +50,18 @@ function probeExt(b: Uint8Array, v: DataView): FsProbe | undefined {
 }
 
 function probeVfat(b: Uint8Array, v: DataView): FsProbe | undefined {
-  if (b.length < 512 || b[510] !== 0x55 || b[511] !== 0xaa || (b[0] !== 0xeb && b[0] !== 0xe9)) return undefined;
+  if (b.length < 512 || b[510] !== 0x55 || b[511] !== 0xaa || (b[0] !== 0xeb && b[0] !== 0xe9))
+    return undefined;
   const bytesPerSector = v.getUint16(11, true);
   if (![512, 1024, 2048, 4096].includes(bytesPerSector) || b[13] === 0 || b[16] === 0) return undefined;
   const fat32 = v.getUint16(22, true) === 0;
   const ebpb = fat32 ? 64 : 36;
   if (b[ebpb + 2] !== 0x29) return undefined;
-  const volumeId = v.getUint32(ebpb + 3, true).toString(16).toUpperCase().padStart(8, '0');
+  const volumeId = v
+    .getUint32(ebpb + 3, true)
+    .toString(16)
+    .toUpperCase()
+    .padStart(8, '0');
   const total = v.getUint16(19, true) || v.getUint32(32, true);
   const label = ascii(b.subarray(ebpb + 7, ebpb + 18));
   return {
@@ -74,9 +80,17 @@ function guidFromBytesBigEndian(bytes: Uint8Array): string {
 
 export function probeFilesystemBytes(b: Uint8Array): FsProbe | undefined {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const magic = (at: number, text: string) => b.length >= at + text.length && new TextDecoder('latin1').decode(b.subarray(at, at + text.length)) === text;
+  const magic = (at: number, text: string) =>
+    b.length >= at + text.length &&
+    new TextDecoder('latin1').decode(b.subarray(at, at + text.length)) === text;
   if (magic(0, 'hsqs')) {
-    return { fsType: 'squashfs', uuid: undefined, label: undefined, size: Number(v.getBigUint64(40, true)), blockSize: v.getUint32(12, true) };
+    return {
+      fsType: 'squashfs',
+      uuid: undefined,
+      label: undefined,
+      size: Number(v.getBigUint64(40, true)),
+      blockSize: v.getUint32(12, true),
+    };
   }
   if (magic(0, 'XFSB')) {
     const blockSize = v.getUint32(4, true);
@@ -105,9 +119,12 @@ export function isVerityHashBytes(b: Uint8Array): boolean {
   return new TextDecoder('latin1').decode(b.subarray(0, 8)) === 'verity\0\0';
 }
 
-export async function readProbeBytes(handle: FileHandle, offset: number, length: number): Promise<Uint8Array> {
+export async function readProbeBytes(
+  handle: FileHandle,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
   const buffer = Buffer.alloc(Math.min(PROBE_LENGTH, length));
   await handle.read(buffer, 0, buffer.length, offset);
   return buffer;
 }
-

@@ -19,7 +19,11 @@ export interface ToolResult {
  * become `COSI_BUILD_TOOL` errors that name the command, the exit code and the tool's own words,
  * because the caller can rarely do better than show them.
  */
-export function runTool(command: string, args: readonly string[], options: RunToolOptions = {}): Promise<ToolResult> {
+export function runTool(
+  command: string,
+  args: readonly string[],
+  options: RunToolOptions = {},
+): Promise<ToolResult> {
   const okCodes = options.okCodes ?? [0];
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
@@ -42,7 +46,10 @@ export function runTool(command: string, args: readonly string[], options: RunTo
       if (!okCodes.includes(exit)) {
         const how = signal ? `was killed by ${signal}` : `exited with code ${exit}`;
         reject(
-          new CosiError('COSI_BUILD_TOOL', `${command} ${args.join(' ')} ${how}: ${stderr.trim().slice(0, 2000)}`),
+          new CosiError(
+            'COSI_BUILD_TOOL',
+            `${command} ${args.join(' ')} ${how}: ${stderr.trim().slice(0, 2000)}`,
+          ),
         );
         return;
       }

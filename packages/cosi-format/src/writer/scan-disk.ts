@@ -1,6 +1,13 @@
 import type { FileHandle } from 'node:fs/promises';
 import { CosiError } from '../errors.ts';
-import { detectLbaSize, type Gpt, type GptPartition, parseGpt, parseGptHeader, partitionSize } from '../gpt/gpt.ts';
+import {
+  detectLbaSize,
+  type Gpt,
+  type GptPartition,
+  parseGpt,
+  parseGptHeader,
+  partitionSize,
+} from '../gpt/gpt.ts';
 import { type FsProbe, isVerityHashBytes, probeFilesystemBytes, readProbeBytes } from './probe-fs.ts';
 
 export interface ScannedPartition {
@@ -39,7 +46,8 @@ export async function scanDisk(handle: FileHandle, path: string): Promise<Scanne
   const head = await readAt(handle, 0, 8192);
   const lbaSize = detectLbaSize(head);
   if (lbaSize === undefined) throw notGpt(path, 'no "EFI PART" header at byte 512 or 4096');
-  if (size % lbaSize !== 0) throw notGpt(path, `its size ${size} is not a multiple of the ${lbaSize}-byte LBA`);
+  if (size % lbaSize !== 0)
+    throw notGpt(path, `its size ${size} is not a multiple of the ${lbaSize}-byte LBA`);
   let gpt: Gpt;
   try {
     const header = parseGptHeader(head.subarray(0, 2 * lbaSize), lbaSize);
@@ -53,7 +61,13 @@ export async function scanDisk(handle: FileHandle, path: string): Promise<Scanne
     const offset = part.firstLba * lbaSize;
     const length = partitionSize(part, lbaSize);
     const bytes = await readProbeBytes(handle, offset, length);
-    partitions.push({ gpt: part, offset, size: length, fs: probeFilesystemBytes(bytes), verityHash: isVerityHashBytes(bytes) });
+    partitions.push({
+      gpt: part,
+      offset,
+      size: length,
+      fs: probeFilesystemBytes(bytes),
+      verityHash: isVerityHashBytes(bytes),
+    });
   }
   return { size, gpt, partitions };
 }

@@ -40,7 +40,10 @@ export function decodeSeekTable(tail: Uint8Array): SeekTableEntry[] | undefined 
   if (start < 8 || view.getUint32(start - 8, true) !== SEEK_TABLE_SKIPPABLE_MAGIC) return undefined;
   const entries: SeekTableEntry[] = [];
   for (let i = 0; i < count; i++) {
-    entries.push({ compressedSize: view.getUint32(start + i * size, true), decompressedSize: view.getUint32(start + i * size + 4, true) });
+    entries.push({
+      compressedSize: view.getUint32(start + i * size, true),
+      decompressedSize: view.getUint32(start + i * size + 4, true),
+    });
   }
   return entries;
 }

@@ -22,11 +22,19 @@ export function pinnedTimeEnv(timestamp: number): Record<string, string> {
  * §2.6: writers SHOULD shrink, only with standard tools): `e2fsck -fy`, then `resize2fs -M`.
  * Returns undefined when e2fsck finds damage it cannot fix, so the caller keeps the raw partition.
  */
-export async function shrinkExtFilesystem(path: string, timestamp: number, signal?: AbortSignal): Promise<ShrinkResult | undefined> {
+export async function shrinkExtFilesystem(
+  path: string,
+  timestamp: number,
+  signal?: AbortSignal,
+): Promise<ShrinkResult | undefined> {
   const env = pinnedTimeEnv(timestamp);
   const withSignal = signal ? { signal } : {};
   // e2fsck: 0 clean, 1 fixed, 2 fixed (reboot advised); 4 and up means errors were left.
-  const fsck = await runTool('e2fsck', ['-f', '-y', path], { env, okCodes: [0, 1, 2, 4, 8, 12], ...withSignal });
+  const fsck = await runTool('e2fsck', ['-f', '-y', path], {
+    env,
+    okCodes: [0, 1, 2, 4, 8, 12],
+    ...withSignal,
+  });
   if (fsck.code >= 4) return undefined;
   await runTool('resize2fs', ['-M', path], { env, ...withSignal });
   const handle = await open(path, 'r');

@@ -8,7 +8,13 @@ const ZERO = Buffer.alloc(BLOCK);
  * Copies `length` bytes at `offset` of `source` into a new file, leaving holes where the source
  * has all-zero 64 KiB blocks, so a mostly empty partition costs neither disk space nor write time.
  */
-export async function sparseCopy(source: FileHandle, offset: number, length: number, destination: string, signal?: AbortSignal): Promise<void> {
+export async function sparseCopy(
+  source: FileHandle,
+  offset: number,
+  length: number,
+  destination: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const out = await open(destination, 'w');
   try {
     const buffer = Buffer.allocUnsafe(CHUNK);
@@ -16,7 +22,8 @@ export async function sparseCopy(source: FileHandle, offset: number, length: num
       signal?.throwIfAborted();
       const want = Math.min(CHUNK, length - done);
       const { bytesRead } = await source.read(buffer, 0, want, offset + done);
-      if (bytesRead !== want) throw new Error(`source ended at byte ${offset + done + bytesRead}, expected ${offset + length}`);
+      if (bytesRead !== want)
+        throw new Error(`source ended at byte ${offset + done + bytesRead}, expected ${offset + length}`);
       await writeNonZero(out, buffer.subarray(0, want), done);
       done += want;
     }

@@ -71,17 +71,25 @@ function ustarBlock(name: string, prefix: string, size: number, typeflag: string
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
   const bodyLength = encoder.encode(body).length;
-  let length = bodyLength + String(bodyLength).length;
-  if (String(length).length !== String(length - bodyLength).length) length += 1;
-  return `${length}${body}`;
+  // The length prefix counts its own digits: find the digit count that is self-consistent.
+  let digits = 1;
+  while (String(bodyLength + digits).length !== digits) digits++;
+  return `${bodyLength + digits}${body}`;
 }
 
 export function checkMemberName(name: string): void {
   const parts = name.split('/');
-  if (name === '' || name.startsWith('/') || name.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..')) {
+  if (
+    name === '' ||
+    name.startsWith('/') ||
+    name.includes('\0') ||
+    parts.some((p) => p === '' || p === '.' || p === '..')
+  ) {
     // COSI 1.2 §container: names MUST NOT start with `./` or `/`; we also refuse anything a reader
     // would normalise differently from the metadata path.
-    throw new CosiError('COSI_BUILD_INPUT', `tar member name "${name}" is not a clean relative path`, { member: name });
+    throw new CosiError('COSI_BUILD_INPUT', `tar member name "${name}" is not a clean relative path`, {
+      member: name,
+    });
   }
 }
 

@@ -30,7 +30,10 @@ export async function openValidateExtract(cosiPath: string, directory: string) {
     }
     const verification = await reader.verifyImages();
     expect(verification.filter((v) => !v.ok)).toEqual([]);
-    const extracted = await extractCosi({ source: reader.source, entries: reader.index.byPath, metadata: reader.metadata }, directory);
+    const extracted = await extractCosi(
+      { source: reader.source, entries: reader.index.byPath, metadata: reader.metadata },
+      directory,
+    );
     const byPath = new Map<string, ExtractedImage>(extracted.map((e) => [e.imagePath, e]));
     return { reader, metadata: reader.metadata, index: reader.index, extracted: byPath };
   } finally {
@@ -39,7 +42,10 @@ export async function openValidateExtract(cosiPath: string, directory: string) {
 }
 
 export async function debugfsCat(image: string, path: string): Promise<Buffer> {
-  const { stdout } = await exec('debugfs', ['-R', `cat ${path}`, image], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await exec('debugfs', ['-R', `cat ${path}`, image], {
+    encoding: 'buffer',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return stdout;
 }
 
