@@ -110,16 +110,21 @@ export function migrateHostConfig(text: string, options: MigrateOptions = {}): M
     return { ok: false, era: verdict.era, text: undefined, changes: m.changes, validation: undefined };
   }
   let root: YAMLMap = doc.contents;
+  const dropAllowed = (map: YAMLMap) => {
+    const allowed = m.pair(map, 'allowedOperations');
+    if (allowed === undefined) return;
+    m.note('HC_MIGRATE_ALLOWED_OPERATIONS', ['allowedOperations'], allowed.key, 'Removed `allowedOperations`; pass the allowed operations on the command line instead.');
+    map.delete('allowedOperations');
+  };
+  dropAllowed(root);
   const wrapper = m.pair(root, 'hostConfiguration');
   if (wrapper !== undefined && isMap(wrapper.value)) {
     m.note('HC_MIGRATE_WRAPPER', ['hostConfiguration'], wrapper.key, 'Removed the top-level `hostConfiguration:` wrapper; its contents are now the document.');
+    const comment = root.commentBefore ?? (isScalar(wrapper.key) ? wrapper.key.commentBefore : undefined);
     doc.contents = wrapper.value as typeof doc.contents;
+    if (comment !== undefined && comment !== null) wrapper.value.commentBefore = comment;
     root = wrapper.value as typeof root;
-  }
-  const allowed = m.pair(root, 'allowedOperations');
-  if (allowed !== undefined) {
-    m.note('HC_MIGRATE_ALLOWED_OPERATIONS', ['allowedOperations'], allowed.key, 'Removed `allowedOperations`; pass the allowed operations on the command line instead.');
-    root.delete('allowedOperations');
+    dropAllowed(root);
   }
   migrateImage(m, root);
   migrateNetwork(m, root);
