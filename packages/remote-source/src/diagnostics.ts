@@ -46,7 +46,12 @@ export interface RedirectEvent {
 
 export interface WarningEvent {
   url: string;
-  code: 'SEQUENTIAL_MODE' | 'SEQUENTIAL_REWIND' | 'NO_ACCEPT_RANGES' | 'BLOB_DIGEST_REFERENCE' | 'REDIRECT_EXPIRED';
+  code:
+    | 'SEQUENTIAL_MODE'
+    | 'SEQUENTIAL_REWIND'
+    | 'NO_ACCEPT_RANGES'
+    | 'BLOB_DIGEST_REFERENCE'
+    | 'REDIRECT_EXPIRED';
   message: string;
 }
 

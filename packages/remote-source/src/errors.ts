@@ -55,7 +55,10 @@ export class RemoteSourceError extends Error {
   }
 }
 
-export function isRemoteSourceError(value: unknown, code?: RemoteSourceErrorCode): value is RemoteSourceError {
+export function isRemoteSourceError(
+  value: unknown,
+  code?: RemoteSourceErrorCode,
+): value is RemoteSourceError {
   return value instanceof RemoteSourceError && (code === undefined || value.code === code);
 }
 
@@ -73,7 +76,12 @@ export function redactUrl(url: string | URL): string {
 }
 
 /** The error for a final (non-retryable) HTTP status, with a hint per status class. */
-export function statusError(status: number, method: string, url: string | URL, extra = ''): RemoteSourceError {
+export function statusError(
+  status: number,
+  method: string,
+  url: string | URL,
+  extra = '',
+): RemoteSourceError {
   const where = redactUrl(url);
   const tail = extra ? ` ${extra}` : '';
   if (status === 404 || status === 410) {
@@ -90,8 +98,12 @@ export function statusError(status: number, method: string, url: string | URL, e
       { url: where, status },
     );
   }
-  return new RemoteSourceError('REMOTE_HTTP_STATUS', `${method} ${where} failed with HTTP ${status}.${tail}`, {
-    url: where,
-    status,
-  });
+  return new RemoteSourceError(
+    'REMOTE_HTTP_STATUS',
+    `${method} ${where} failed with HTTP ${status}.${tail}`,
+    {
+      url: where,
+      status,
+    },
+  );
 }

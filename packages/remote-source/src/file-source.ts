@@ -12,27 +12,41 @@ export async function openFileSource(path: string): Promise<RandomAccessSource> 
     handle = await open(path, 'r');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    const what = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be opened (${code})`;
+    const what =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'is not readable (permission denied)'
+          : `cannot be opened (${code})`;
     throw new RemoteSourceError('REMOTE_FILE', `${path} ${what}: check the path`, { url: path, cause });
   }
   const stat = await handle.stat();
   if (!stat.isFile() && !stat.isBlockDevice()) {
     await handle.close();
-    throw new RemoteSourceError('REMOTE_FILE', `${path} is not a regular file: give the path of a COSI file`, { url: path });
+    throw new RemoteSourceError(
+      'REMOTE_FILE',
+      `${path} is not a regular file: give the path of a COSI file`,
+      { url: path },
+    );
   }
   const size = stat.size;
   let closed = false;
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
-    if (closed) throw new RemoteSourceError('REMOTE_CLOSED', `${path} was closed; open it again`, { url: path });
+    if (closed)
+      throw new RemoteSourceError('REMOTE_CLOSED', `${path} was closed; open it again`, { url: path });
     const buffer = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
       if (bytesRead === 0) {
-        throw new RemoteSourceError('REMOTE_CHANGED', `${path} shrank while it was being read (at byte ${offset + done})`, {
-          url: path,
-          offset: offset + done,
-        });
+        throw new RemoteSourceError(
+          'REMOTE_CHANGED',
+          `${path} shrank while it was being read (at byte ${offset + done})`,
+          {
+            url: path,
+            offset: offset + done,
+          },
+        );
       }
       done += bytesRead;
     }
@@ -52,7 +66,11 @@ export async function openFileSource(path: string): Promise<RandomAccessSource> 
       checkBounds(path, size, offset, length);
       for (let position = offset; position < offset + length; ) {
         if (options.signal?.aborted) {
-          throw new RemoteSourceError('REMOTE_ABORTED', `reading ${path} was aborted`, { url: path, offset: position, cause: options.signal.reason });
+          throw new RemoteSourceError('REMOTE_ABORTED', `reading ${path} was aborted`, {
+            url: path,
+            offset: position,
+            cause: options.signal.reason,
+          });
         }
         const chunk = await readAt(position, Math.min(CHUNK, offset + length - position));
         position += chunk.length;

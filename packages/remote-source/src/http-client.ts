@@ -77,7 +77,9 @@ export class HttpClient {
       requestTls: tls,
     });
     this.options = {
-      headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+      headers: Object.fromEntries(
+        Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+      ),
       retry: resolveRetry(options.retry),
       idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
       headersTimeoutMs: options.headersTimeoutMs ?? 30_000,
@@ -138,7 +140,12 @@ export class HttpClient {
         );
       }
       const next = new URL(location, url);
-      publish.redirect({ from: redactUrl(url), to: redactUrl(next), status, droppedCredentials: next.origin !== origin });
+      publish.redirect({
+        from: redactUrl(url),
+        to: redactUrl(next),
+        status,
+        droppedCredentials: next.origin !== origin,
+      });
       if (status === 303 && method !== 'HEAD') method = 'GET';
       url = next;
     }

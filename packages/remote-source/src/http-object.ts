@@ -1,16 +1,22 @@
 import { createHash } from 'node:crypto';
-import { type AuthProvider, discard, HttpClient, header, type SendResponse } from './http-client.ts';
-import { formatRange, isStrongEtag, parseContentRange, parseUnsatisfiedRange, sameEtag } from './content-range.ts';
+import {
+  formatRange,
+  isStrongEtag,
+  parseContentRange,
+  parseUnsatisfiedRange,
+  sameEtag,
+} from './content-range.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError, redactUrl, statusError } from './errors.ts';
+import { type AuthProvider, discard, type HttpClient, header, type SendResponse } from './http-client.ts';
 import {
+  abortedError,
   backoffDelay,
   describeError,
   isRetryableStatus,
   parseRetryAfter,
   sleep,
   TransientFailure,
-  abortedError,
 } from './retry.ts';
 
 /** What `openHttpSource` needs besides options: the object, its client and optional OCI facts. */
@@ -73,7 +79,14 @@ export class HttpObject {
       const validator = this.ifRange;
       if (validator !== undefined) headers['if-range'] = validator;
     }
-    let response = await this.client.send({ method: 'GET', url: this.location, headers, signal, auth: this.auth, credentialOrigin: this.original.origin });
+    let response = await this.client.send({
+      method: 'GET',
+      url: this.location,
+      headers,
+      signal,
+      auth: this.auth,
+      credentialOrigin: this.original.origin,
+    });
     if ([401, 403, 404, 410].includes(response.status) && this.location.href !== this.original.href) {
       await response.body.dump();
       publish.warning({
@@ -81,7 +94,13 @@ export class HttpObject {
         code: 'REDIRECT_EXPIRED',
         message: `cached location answered ${response.status}; asking ${redactUrl(this.original)} again`,
       });
-      response = await this.client.send({ method: 'GET', url: this.original, headers, signal, auth: this.auth });
+      response = await this.client.send({
+        method: 'GET',
+        url: this.original,
+        headers,
+        signal,
+        auth: this.auth,
+      });
     }
     this.location = response.url;
     return response;
@@ -92,10 +111,16 @@ export class HttpObject {
     const etag = header(response.headers, 'etag');
     const changed =
       (this.etag !== undefined && etag !== undefined && !sameEtag(this.etag, etag)) ||
-      (this.etag === undefined && this.lastModified !== undefined &&
+      (this.etag === undefined &&
+        this.lastModified !== undefined &&
         header(response.headers, 'last-modified') !== undefined &&
         header(response.headers, 'last-modified') !== this.lastModified);
-    if (changed) throw this.changedError(`ETag ${this.etag ?? this.lastModified} became ${etag ?? header(response.headers, 'last-modified')}`, offset, response.status);
+    if (changed)
+      throw this.changedError(
+        `ETag ${this.etag ?? this.lastModified} became ${etag ?? header(response.headers, 'last-modified')}`,
+        offset,
+        response.status,
+      );
   }
 
   changedError(what: string, offset: number, status?: number): RemoteSourceError {
@@ -112,7 +137,10 @@ export class HttpObject {
     await response.body.dump().catch(() => undefined);
     if (isRetryableStatus(status)) {
       const retryAfterMs = parseRetryAfter(header(response.headers, 'retry-after'));
-      throw new TransientFailure(`HTTP ${status}`, { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+      throw new TransientFailure(`HTTP ${status}`, {
+        status,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
     }
     const where = response.url.origin === this.original.origin ? this.label : response.url;
     if (this.auth && (status === 401 || status === 403)) {
@@ -149,7 +177,13 @@ export class HttpObject {
    */
   async probe(signal: AbortSignal | undefined, expectedSize: number | undefined): Promise<void> {
     await this.withRetries('HEAD', signal, async () => {
-      const head = await this.client.send({ method: 'HEAD', url: this.location, signal, auth: this.auth, credentialOrigin: this.original.origin });
+      const head = await this.client.send({
+        method: 'HEAD',
+        url: this.location,
+        signal,
+        auth: this.auth,
+        credentialOrigin: this.original.origin,
+      });
       await head.body.dump().catch(() => undefined);
       this.location = head.url;
       const length = header(head.headers, 'content-length');
@@ -160,7 +194,12 @@ export class HttpObject {
         const accept = header(head.headers, 'accept-ranges')?.trim().toLowerCase();
         this.acceptRanges = accept === undefined ? 'unknown' : accept === 'none' ? 'none' : 'bytes';
         if (this.acceptRanges !== 'unknown') return;
-      } else if (head.status === 404 || head.status === 410 || head.status === 401 || (isRetryableStatus(head.status) && head.status !== 501)) {
+      } else if (
+        head.status === 404 ||
+        head.status === 410 ||
+        head.status === 401 ||
+        (isRetryableStatus(head.status) && head.status !== 501)
+      ) {
         await this.failStatus(head, 'HEAD');
       }
       await this.probeWithGet(signal);
@@ -248,7 +287,6 @@ export function digestHasher(digest: string, label: string) {
   };
 }
 
-
 /**
  * Counts failures of one operation. Progress (a new byte) resets the consecutive count; every
  * retry counts against `maxResumes`, so a server that always fails after a few bytes still ends.
@@ -261,7 +299,12 @@ export class RetryState {
   #failures = 0;
   #resumes = 0;
 
-  constructor(object: HttpObject, what: string, signal: AbortSignal | undefined, offset: () => number | undefined) {
+  constructor(
+    object: HttpObject,
+    what: string,
+    signal: AbortSignal | undefined,
+    offset: () => number | undefined,
+  ) {
     this.#object = object;
     this.#what = what;
     this.#signal = signal;
@@ -279,7 +322,10 @@ export class RetryState {
   /** Throws if the source was closed or the operation aborted. */
   check(): void {
     const object = this.#object;
-    if (object.closed) throw new RemoteSourceError('REMOTE_CLOSED', `${object.label} was closed; open it again`, { url: object.label });
+    if (object.closed)
+      throw new RemoteSourceError('REMOTE_CLOSED', `${object.label} was closed; open it again`, {
+        url: object.label,
+      });
     if (this.#signal?.aborted) throw abortedError(object.label, this.#signal, this.#offset());
   }
 
@@ -301,13 +347,26 @@ export class RetryState {
         `${this.#what} ${object.label} failed after ${this.#resumes - 1} retries (${this.#failures} failures in a row without progress)` +
           `${offset === undefined ? '' : ` at byte ${offset}`}; last error: ${reason}. ` +
           'Check the network or server, or raise retry.attempts / retry.maxResumes',
-        { url: object.label, cause: err, ...(status === undefined ? {} : { status }), ...(offset === undefined ? {} : { offset }) },
+        {
+          url: object.label,
+          cause: err,
+          ...(status === undefined ? {} : { status }),
+          ...(offset === undefined ? {} : { offset }),
+        },
       );
     }
     const backoff = backoffDelay(this.#failures, retry);
     const retryAfter = err instanceof TransientFailure ? err.retryAfterMs : undefined;
-    const delayMs = retryAfter === undefined ? backoff : Math.min(retry.maxDelayMs, Math.max(retryAfter, backoff));
-    publish.retry({ url: object.label, attempt: this.#resumes, delayMs, reason, status, resumeOffset: offset });
+    const delayMs =
+      retryAfter === undefined ? backoff : Math.min(retry.maxDelayMs, Math.max(retryAfter, backoff));
+    publish.retry({
+      url: object.label,
+      attempt: this.#resumes,
+      delayMs,
+      reason,
+      status,
+      resumeOffset: offset,
+    });
     await sleep(delayMs, signal, object.label);
     this.check();
   }

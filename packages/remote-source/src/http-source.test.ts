@@ -1,9 +1,9 @@
+import { createHash } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultServer, patternBytes, startFaultServer } from '@trident/test-support/fault-server';
 import { makeSelfSignedCert, type NginxServer, startNginx } from '@trident/test-support/nginx';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHANNEL_RETRY, CHANNEL_WARNING, type RetryEvent, type WarningEvent } from './diagnostics.ts';
 import { isRemoteSourceError, RemoteSourceError } from './errors.ts';
 import { openHttpSource } from './http-source.ts';
@@ -61,11 +61,20 @@ describe('HTTP source against nginx', () => {
       expect(source.size).toBe(SIZE);
       expect(source.mode).toBe('random');
       expect(source.etag).toMatch(/^"/);
-      for (const [offset, length] of [[0, 512], [SIZE - 1, 1], [1_000_000, 700_001], [17, 0]] as const) {
-        expect(Buffer.from(await source.read(offset, length)).equals(data.subarray(offset, offset + length))).toBe(true);
+      for (const [offset, length] of [
+        [0, 512],
+        [SIZE - 1, 1],
+        [1_000_000, 700_001],
+        [17, 0],
+      ] as const) {
+        expect(
+          Buffer.from(await source.read(offset, length)).equals(data.subarray(offset, offset + length)),
+        ).toBe(true);
       }
       const all = await drain(source, 0, SIZE);
-      expect(createHash('sha256').update(all).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+      expect(createHash('sha256').update(all).digest('hex')).toBe(
+        createHash('sha256').update(data).digest('hex'),
+      );
       const log = await nginx.accessLog();
       expect(log.split('\n').filter((l) => l.startsWith('HEAD')).length).toBe(1);
       expect(log).toContain('"bytes=1000000-1700000"');
@@ -139,7 +148,11 @@ describe('HTTP source against the fault server', () => {
     const source = await openHttpSource(url(), fast);
     const retries = collectEvents<RetryEvent>(CHANNEL_RETRY);
     try {
-      server.inject({ kind: 'reset', after: 100_000 }, { kind: 'short', after: 500_000 }, { kind: 'stall', after: 200_000 });
+      server.inject(
+        { kind: 'reset', after: 100_000 },
+        { kind: 'short', after: 500_000 },
+        { kind: 'stall', after: 200_000 },
+      );
       const all = await drain(source, 10, SIZE - 10);
       expect(all.equals(data.subarray(10))).toBe(true);
       const gets = server.requests.filter((r) => r.method === 'GET');
@@ -217,9 +230,11 @@ describe('HTTP source against the fault server', () => {
       const stream = source.stream(0, SIZE)[Symbol.asyncIterator]();
       await stream.next();
       server.setEtag('"v2"');
-      const err = await failure((async () => {
-        for (;;) if ((await stream.next()).done) break;
-      })());
+      const err = await failure(
+        (async () => {
+          for (;;) if ((await stream.next()).done) break;
+        })(),
+      );
       expect(err.code).toBe('REMOTE_CHANGED');
     } finally {
       await source.close();
@@ -250,7 +265,10 @@ describe('HTTP source against the fault server', () => {
 
   it('gives up after the retry budget with REMOTE_RETRIES_EXHAUSTED', async () => {
     fresh();
-    const source = await openHttpSource(url(), { ...fast, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 } });
+    const source = await openHttpSource(url(), {
+      ...fast,
+      retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
+    });
     try {
       server.inject({ fault: { kind: 'status', status: 503 }, sticky: true });
       const err = await failure(source.read(0, 10));
@@ -262,17 +280,20 @@ describe('HTTP source against the fault server', () => {
     }
   });
 
-  it.each([404, 403, 401, 400, 410])('ends a %i within 2 s naming status and URL, without retries', async (status) => {
-    fresh();
-    server.inject({ fault: { kind: 'status', status }, sticky: true, method: 'any' });
-    const started = Date.now();
-    const err = await failure(openHttpSource(url(), fast));
-    expect(Date.now() - started).toBeLessThan(2000);
-    expect(err.status).toBe(status);
-    expect(err.message).toContain(String(status));
-    expect(err.message).toContain(url().href);
-    expect(server.requests.length).toBeLessThanOrEqual(2);
-  });
+  it.each([404, 403, 401, 400, 410])(
+    'ends a %i within 2 s naming status and URL, without retries',
+    async (status) => {
+      fresh();
+      server.inject({ fault: { kind: 'status', status }, sticky: true, method: 'any' });
+      const started = Date.now();
+      const err = await failure(openHttpSource(url(), fast));
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(err.status).toBe(status);
+      expect(err.message).toContain(String(status));
+      expect(err.message).toContain(url().href);
+      expect(server.requests.length).toBeLessThanOrEqual(2);
+    },
+  );
 
   it('ends a 404 during a read within 2 s', async () => {
     fresh();
@@ -294,7 +315,10 @@ describe('HTTP source against the fault server', () => {
       const source = await openHttpSource(new URL(`${noHead.url}/x`), fast);
       expect(source.size).toBe(SIZE);
       expect(source.mode).toBe('random');
-      expect(noHead.requests.map((r) => `${r.method} ${r.status} ${r.range ?? ''}`)).toEqual(['HEAD 405 ', 'GET 206 bytes=0-0']);
+      expect(noHead.requests.map((r) => `${r.method} ${r.status} ${r.range ?? ''}`)).toEqual([
+        'HEAD 405 ',
+        'GET 206 bytes=0-0',
+      ]);
       await source.close();
     } finally {
       await noHead.stop();
@@ -317,7 +341,10 @@ describe('HTTP source against the fault server', () => {
 
   it('uses a proxy from options (HTTP_PROXY semantics) and honours noProxy', async () => {
     fresh();
-    const source = await openHttpSource(new URL('http://images.example.invalid/image.cosi'), { ...fast, proxy: { http: server.url } });
+    const source = await openHttpSource(new URL('http://images.example.invalid/image.cosi'), {
+      ...fast,
+      proxy: { http: server.url },
+    });
     try {
       expect(Buffer.from(await source.read(3, 3)).equals(data.subarray(3, 6))).toBe(true);
       expect(server.requests[0]!.url).toBe('http://images.example.invalid/image.cosi');
@@ -325,7 +352,10 @@ describe('HTTP source against the fault server', () => {
       await source.close();
     }
     fresh();
-    const direct = await openHttpSource(url(), { ...fast, proxy: { http: 'http://127.0.0.1:9', noProxy: '127.0.0.1' } });
+    const direct = await openHttpSource(url(), {
+      ...fast,
+      proxy: { http: 'http://127.0.0.1:9', noProxy: '127.0.0.1' },
+    });
     await direct.close();
     expect(server.requests[0]!.url).toBe('/image.cosi');
   });
@@ -334,7 +364,7 @@ describe('HTTP source against the fault server', () => {
     const target = await startFaultServer({ size: SIZE, seed: 7 });
     const front = await startFaultServer({
       size: 1,
-      intercept: (req, res) => {
+      intercept: (_req, res) => {
         res.writeHead(307, { location: `${target.url}/blob` }).end();
         return true;
       },
@@ -375,14 +405,18 @@ describe('sequential mode for servers without Range support', () => {
       server.requests.length = 0;
       expect(Buffer.from(await source.read(0, 512)).equals(data.subarray(0, 512))).toBe(true);
       expect(Buffer.from(await source.read(100_000, 512)).equals(data.subarray(100_000, 100_512))).toBe(true);
-      expect(Buffer.from(await drain(source, 200_000, 50_000)).equals(data.subarray(200_000, 250_000))).toBe(true);
+      expect(Buffer.from(await drain(source, 200_000, 50_000)).equals(data.subarray(200_000, 250_000))).toBe(
+        true,
+      );
       expect(server.requests.length).toBe(1);
       // Going back costs a new download from byte 0, announced.
       expect(Buffer.from(await source.read(10, 10)).equals(data.subarray(10, 20))).toBe(true);
       expect(warnings.events.map((w) => w.code)).toContain('SEQUENTIAL_REWIND');
       // A fault re-downloads and skips to the position.
       server.inject({ kind: 'reset', after: 400_000 });
-      expect(Buffer.from(await source.read(300_000, 300_000)).equals(data.subarray(300_000, 600_000))).toBe(true);
+      expect(Buffer.from(await source.read(300_000, 300_000)).equals(data.subarray(300_000, 600_000))).toBe(
+        true,
+      );
     } finally {
       warnings.stop();
       await source.close();

@@ -12,7 +12,12 @@ export const ARTIFACT_TYPE_COSI = 'application/vnd.microsoft.trident.cosi.v1';
 /** Layer annotation carrying the file name (what `oras pull` restores). */
 export const ANNOTATION_TITLE = 'org.opencontainers.image.title';
 
-export const MANIFEST_ACCEPT = [MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST];
+export const MANIFEST_ACCEPT = [
+  MEDIA_OCI_MANIFEST,
+  MEDIA_OCI_INDEX,
+  MEDIA_DOCKER_MANIFEST,
+  MEDIA_DOCKER_LIST,
+];
 
 export interface Descriptor {
   mediaType: string;

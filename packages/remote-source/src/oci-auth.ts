@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { AuthProvider, HttpClient } from './http-client.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError, redactUrl } from './errors.ts';
+import type { AuthProvider, HttpClient, SendResponse } from './http-client.ts';
 
 /** Registry credentials: user/password (Basic, or for the token realm), a ready Bearer token, or an identity (refresh) token. */
 export type RegistryCredentials =
@@ -39,20 +39,36 @@ function registryKey(key: string): string {
  * `identitytoken`, `registrytoken`). `path` default: `$DOCKER_CONFIG/config.json` or
  * `~/.docker/config.json`. Credential helpers (`credsStore`, `credHelpers`) are not run.
  */
-export async function loadDockerCredentials(registry: string, path?: string): Promise<RegistryCredentials | undefined> {
+export async function loadDockerCredentials(
+  registry: string,
+  path?: string,
+): Promise<RegistryCredentials | undefined> {
   const file = path ?? join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && path === undefined) return undefined;
-    throw new RemoteSourceError('REMOTE_CONFIG', `cannot read Docker config ${file}: ${(err as Error).message}`, { url: file, cause: err });
+    throw new RemoteSourceError(
+      'REMOTE_CONFIG',
+      `cannot read Docker config ${file}: ${(err as Error).message}`,
+      { url: file, cause: err },
+    );
   }
-  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string }> };
+  let config: {
+    auths?: Record<
+      string,
+      { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string }
+    >;
+  };
   try {
     config = JSON.parse(text);
   } catch (err) {
-    throw new RemoteSourceError('REMOTE_CONFIG', `Docker config ${file} is not valid JSON: ${(err as Error).message}`, { url: file, cause: err });
+    throw new RemoteSourceError(
+      'REMOTE_CONFIG',
+      `Docker config ${file} is not valid JSON: ${(err as Error).message}`,
+      { url: file, cause: err },
+    );
   }
   const wanted = registryKey(registry);
   for (const [key, entry] of Object.entries(config.auths ?? {})) {
@@ -87,7 +103,13 @@ export class RegistryAuth implements AuthProvider {
   #authorization: string | undefined;
   #pending: Promise<boolean> | undefined;
 
-  constructor(client: HttpClient, origin: string, registry: string, scope: string, credentials: RegistryCredentials | undefined) {
+  constructor(
+    client: HttpClient,
+    origin: string,
+    registry: string,
+    scope: string,
+    credentials: RegistryCredentials | undefined,
+  ) {
     this.#client = client;
     this.origin = origin;
     this.#registry = registry;
@@ -111,12 +133,19 @@ export class RegistryAuth implements AuthProvider {
     return this.#pending;
   }
 
-  async #renew(value: string | undefined, failed: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+  async #renew(
+    value: string | undefined,
+    failed: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
     const challenge = parseChallenge(value);
     const credentials = this.#credentials;
     if (challenge?.scheme === 'basic') {
       if (!credentials || !('password' in credentials)) {
-        throw this.#error(`asks for Basic credentials and none were given: pass credentials or log in (docker config.json)`, 401);
+        throw this.#error(
+          `asks for Basic credentials and none were given: pass credentials or log in (docker config.json)`,
+          401,
+        );
       }
       const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
       if (failed === basic) return false;
@@ -131,11 +160,16 @@ export class RegistryAuth implements AuthProvider {
     const realm = new URL(challenge.params.realm);
     const scope = this.#scope;
     const service = challenge.params.service;
-    const refresh = failed !== undefined && failed.startsWith('Bearer ');
-    let response;
+    const refresh = failed?.startsWith('Bearer ') === true;
+    let response: SendResponse;
     if (credentials && 'identityToken' in credentials) {
       // OAuth2 refresh-token grant (distribution token spec "oauth.md").
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.identityToken, client_id: 'trident', scope });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: credentials.identityToken,
+        client_id: 'trident',
+        scope,
+      });
       if (service) form.set('service', service);
       response = await this.#client.send({
         method: 'POST',
@@ -179,7 +213,9 @@ export class RegistryAuth implements AuthProvider {
   }
 
   #error(what: string, status: number): RemoteSourceError {
-    return new RemoteSourceError('REMOTE_OCI_AUTH', `registry ${this.#registry} ${what}`, { url: this.#registry, status });
+    return new RemoteSourceError('REMOTE_OCI_AUTH', `registry ${this.#registry} ${what}`, {
+      url: this.#registry,
+      status,
+    });
   }
 }
-

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { header } from './http-client.ts';
 import { RemoteSourceError } from './errors.ts';
+import { header } from './http-client.ts';
 import {
   ANNOTATION_TITLE,
   ARTIFACT_TYPE_COSI,
@@ -12,8 +12,8 @@ import {
   MEDIA_OCI_EMPTY,
   MEDIA_OCI_MANIFEST,
 } from './media-types.ts';
-import { type OciOptions, OciRegistry } from './oci-registry.ts';
 import { formatOciReference, parseOciReference } from './oci-reference.ts';
+import { type OciOptions, OciRegistry } from './oci-registry.ts';
 
 export interface PushOptions extends OciOptions {
   /** Manifest annotations (e.g. `org.opencontainers.image.source`). `created` is added. */
@@ -38,7 +38,8 @@ const EMPTY = Buffer.from('{}');
 
 async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }))
+    hash.update(chunk as Buffer);
   return `sha256:${hash.digest('hex')}`;
 }
 
@@ -56,13 +57,22 @@ export async function pushOci(file: string, url: string, options: PushOptions = 
     if (!info.isFile()) throw new Error('not a regular file');
     size = info.size;
   } catch (err) {
-    throw new RemoteSourceError('REMOTE_FILE', `cannot push ${file}: ${(err as Error).message}`, { url: file, cause: err });
+    throw new RemoteSourceError('REMOTE_FILE', `cannot push ${file}: ${(err as Error).message}`, {
+      url: file,
+      cause: err,
+    });
   }
   const registry = await OciRegistry.connect(ref, options, 'pull,push');
   try {
     const signal = options.signal;
     const layerDigest = await hashFile(file);
-    const layerExisted = await uploadBlob(registry, layerDigest, size, () => createReadStream(file, { highWaterMark: 1024 * 1024 }), signal);
+    const layerExisted = await uploadBlob(
+      registry,
+      layerDigest,
+      size,
+      () => createReadStream(file, { highWaterMark: 1024 * 1024 }),
+      signal,
+    );
     const configDigest = `sha256:${createHash('sha256').update(EMPTY).digest('hex')}`;
     await uploadBlob(registry, configDigest, EMPTY.length, () => EMPTY, signal);
     const manifest: ImageManifest = {
@@ -70,13 +80,24 @@ export async function pushOci(file: string, url: string, options: PushOptions = 
       mediaType: MEDIA_OCI_MANIFEST,
       artifactType: ARTIFACT_TYPE_COSI,
       config: { mediaType: MEDIA_OCI_EMPTY, digest: configDigest, size: EMPTY.length },
-      layers: [{ mediaType: MEDIA_COSI_LAYER, digest: layerDigest, size, annotations: { [ANNOTATION_TITLE]: options.title ?? basename(file) } }],
+      layers: [
+        {
+          mediaType: MEDIA_COSI_LAYER,
+          digest: layerDigest,
+          size,
+          annotations: { [ANNOTATION_TITLE]: options.title ?? basename(file) },
+        },
+      ],
       annotations: { 'org.opencontainers.image.created': new Date().toISOString(), ...options.annotations },
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (ref.digest && ref.digest !== digest) {
-      throw new RemoteSourceError('REMOTE_OCI_PUSH', `cannot push to ${url}: the manifest digest would be ${digest}; push to a tag instead`, { url });
+      throw new RemoteSourceError(
+        'REMOTE_OCI_PUSH',
+        `cannot push to ${url}: the manifest digest would be ${digest}; push to a tag instead`,
+        { url },
+      );
     }
     const target = ref.tag ?? digest;
     const response = await registry.send({
@@ -86,9 +107,16 @@ export async function pushOci(file: string, url: string, options: PushOptions = 
       body: () => bytes,
       signal,
     });
-    if (response.status !== 201 && response.status !== 200) await registry.fail(response, 'PUT', `manifest ${target}`);
+    if (response.status !== 201 && response.status !== 200)
+      await registry.fail(response, 'PUT', `manifest ${target}`);
     await response.body.dump();
-    return { reference: `${formatOciReference({ ...ref, digest: undefined })}@${digest}`, digest, layerDigest, size, layerExisted };
+    return {
+      reference: `${formatOciReference({ ...ref, digest: undefined })}@${digest}`,
+      digest,
+      layerDigest,
+      size,
+      layerExisted,
+    };
   } finally {
     await registry.close();
   }
@@ -106,15 +134,25 @@ async function uploadBlob(
   await head.body.dump();
   if (head.status === 200) return true;
   if (head.status !== 404) await registry.fail(head, 'HEAD', `blob ${digest}`);
-  const start = await registry.send({ method: 'POST', url: registry.url('blobs/uploads/'), headers: { 'content-length': '0' }, signal, followRedirects: false });
+  const start = await registry.send({
+    method: 'POST',
+    url: registry.url('blobs/uploads/'),
+    headers: { 'content-length': '0' },
+    signal,
+    followRedirects: false,
+  });
   if (start.status !== 202) await registry.fail(start, 'POST', 'start blob upload');
   await start.body.dump();
   const location = header(start.headers, 'location');
   if (!location) {
-    throw new RemoteSourceError('REMOTE_OCI_PUSH', `registry ${registry.ref.registry} started an upload without a Location header`, {
-      url: registry.label,
-      status: 202,
-    });
+    throw new RemoteSourceError(
+      'REMOTE_OCI_PUSH',
+      `registry ${registry.ref.registry} started an upload without a Location header`,
+      {
+        url: registry.label,
+        status: 202,
+      },
+    );
   }
   const target = new URL(location, registry.base);
   target.searchParams.set('digest', digest);

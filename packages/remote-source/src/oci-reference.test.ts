@@ -10,7 +10,14 @@ describe('parseOciReference (Docker reference grammar)', () => {
     ['oci://acme/cosi:1.0', 'docker.io', 'registry-1.docker.io', 'acme/cosi', '1.0', undefined],
     ['oci://localhost/cosi', 'localhost', 'localhost', 'cosi', 'latest', undefined],
     ['oci://localhost:5000/a/b/c:v2', 'localhost:5000', 'localhost:5000', 'a/b/c', 'v2', undefined],
-    ['oci://myacr.azurecr.io/img/os:3.0.1', 'myacr.azurecr.io', 'myacr.azurecr.io', 'img/os', '3.0.1', undefined],
+    [
+      'oci://myacr.azurecr.io/img/os:3.0.1',
+      'myacr.azurecr.io',
+      'myacr.azurecr.io',
+      'img/os',
+      '3.0.1',
+      undefined,
+    ],
     [`oci://127.0.0.1:5000/cosi@${D}`, '127.0.0.1:5000', '127.0.0.1:5000', 'cosi', undefined, D],
     [`oci://reg.io/cosi:v1@${D}`, 'reg.io', 'reg.io', 'cosi', 'v1', D],
   ])('%s', (input, registry, apiHost, repository, tag, digest) => {
@@ -36,6 +43,8 @@ describe('parseOciReference (Docker reference grammar)', () => {
   });
 
   it('formats back', () => {
-    expect(formatOciReference(parseOciReference(`oci://reg.io:443/x/y:t@${D}`))).toBe(`reg.io:443/x/y:t@${D}`);
+    expect(formatOciReference(parseOciReference(`oci://reg.io:443/x/y:t@${D}`))).toBe(
+      `reg.io:443/x/y:t@${D}`,
+    );
   });
 });

@@ -56,9 +56,12 @@ export function parseOciReference(input: string): OciReference {
     registry = first;
     parts.shift();
   }
-  if (!/^[a-zA-Z0-9.-]+(?::\d+)?$|^\[[0-9a-fA-F:]+\](?::\d+)?$/.test(registry)) fail(`registry '${registry}' is not a host[:port]`);
+  if (!/^[a-zA-Z0-9.-]+(?::\d+)?$|^\[[0-9a-fA-F:]+\](?::\d+)?$/.test(registry))
+    fail(`registry '${registry}' is not a host[:port]`);
   if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
-    fail(`repository '${parts.join('/')}' must be lowercase path components of letters, digits and separators`);
+    fail(
+      `repository '${parts.join('/')}' must be lowercase path components of letters, digits and separators`,
+    );
   }
   if (registry === 'docker.io' && parts.length === 1) parts.unshift('library');
   const repository = parts.join('/');

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { type AuthProvider, header, HttpClient, type SendRequest, type SendResponse } from './http-client.ts';
-import { type RegistryCredentials, loadDockerCredentials, RegistryAuth } from './oci-auth.ts';
-import { formatOciReference, isLoopbackRegistry, type OciReference } from './oci-reference.ts';
 import { RemoteSourceError, statusError } from './errors.ts';
-import { isRetryableStatus, parseRetryAfter, sleep, backoffDelay } from './retry.ts';
+import { type AuthProvider, HttpClient, header, type SendRequest, type SendResponse } from './http-client.ts';
+import { loadDockerCredentials, RegistryAuth, type RegistryCredentials } from './oci-auth.ts';
+import { formatOciReference, isLoopbackRegistry, type OciReference } from './oci-reference.ts';
+import { backoffDelay, isRetryableStatus, parseRetryAfter, sleep } from './retry.ts';
 import type { HttpOptions } from './types.ts';
 
 export interface OciOptions extends HttpOptions {
@@ -34,13 +34,26 @@ export class OciRegistry {
     this.label = `oci://${formatOciReference(ref)}`;
   }
 
-  static async connect(ref: OciReference, options: OciOptions, actions: 'pull' | 'pull,push'): Promise<OciRegistry> {
+  static async connect(
+    ref: OciReference,
+    options: OciOptions,
+    actions: 'pull' | 'pull,push',
+  ): Promise<OciRegistry> {
     const plain = options.plainHttp ?? isLoopbackRegistry(ref.apiHost);
     const base = `${plain ? 'http' : 'https'}://${ref.apiHost}`;
     const credentials =
-      options.credentials ?? (options.dockerConfig === false ? undefined : await loadDockerCredentials(ref.registry, options.dockerConfig));
+      options.credentials ??
+      (options.dockerConfig === false
+        ? undefined
+        : await loadDockerCredentials(ref.registry, options.dockerConfig));
     const client = new HttpClient(options);
-    const auth = new RegistryAuth(client, new URL(base).origin, ref.registry, `repository:${ref.repository}:${actions}`, credentials);
+    const auth = new RegistryAuth(
+      client,
+      new URL(base).origin,
+      ref.registry,
+      `repository:${ref.repository}:${actions}`,
+      credentials,
+    );
     return new OciRegistry(ref, client, base, auth);
   }
 
@@ -57,14 +70,21 @@ export class OciRegistry {
         const response = await this.client.send({ ...req, auth: this.auth });
         if (!isRetryableStatus(response.status) || failure > retry.attempts) return response;
         await response.body.dump();
-        delay = Math.max(backoffDelay(failure, retry), Math.min(retry.maxDelayMs, parseRetryAfter(header(response.headers, 'retry-after')) ?? 0));
+        delay = Math.max(
+          backoffDelay(failure, retry),
+          Math.min(retry.maxDelayMs, parseRetryAfter(header(response.headers, 'retry-after')) ?? 0),
+        );
       } catch (err) {
         if (err instanceof RemoteSourceError || req.signal?.aborted || failure > retry.attempts) {
           if (err instanceof RemoteSourceError) throw err;
-          throw new RemoteSourceError('REMOTE_RETRIES_EXHAUSTED', `${req.method} ${req.url.href} failed: ${(err as Error).message}; is the registry ${this.ref.registry} reachable?`, {
-            url: req.url.href,
-            cause: err,
-          });
+          throw new RemoteSourceError(
+            'REMOTE_RETRIES_EXHAUSTED',
+            `${req.method} ${req.url.href} failed: ${(err as Error).message}; is the registry ${this.ref.registry} reachable?`,
+            {
+              url: req.url.href,
+              cause: err,
+            },
+          );
         }
         delay = backoffDelay(failure, retry);
       }
@@ -93,11 +113,21 @@ export class OciRegistry {
     signal?: AbortSignal,
     probe = false,
   ): Promise<{ mediaType: string; digest: string; bytes: Buffer } | undefined> {
-    const request = { method: 'GET' as const, url: this.url(`manifests/${reference}`), headers: { accept: accept.join(', ') }, signal };
+    const request = {
+      method: 'GET' as const,
+      url: this.url(`manifests/${reference}`),
+      headers: { accept: accept.join(', ') },
+      signal,
+    };
     // `probe`: one attempt, any failure but auth answered "not a manifest" (distribution 2.8
     // answers 500 when a blob digest is asked for as a manifest).
-    const response = probe ? await this.client.send({ ...request, auth: this.auth }) : await this.send(request);
-    if (response.status === 404 || (probe && response.status !== 200 && response.status !== 401 && response.status !== 403)) {
+    const response = probe
+      ? await this.client.send({ ...request, auth: this.auth })
+      : await this.send(request);
+    if (
+      response.status === 404 ||
+      (probe && response.status !== 200 && response.status !== 401 && response.status !== 403)
+    ) {
       await response.body.dump();
       return undefined;
     }
@@ -106,7 +136,10 @@ export class OciRegistry {
     const algorithm = reference.includes(':') ? reference.split(':')[0]! : 'sha256';
     const digest = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
     const announced = header(response.headers, 'docker-content-digest');
-    if ((reference.includes(':') && digest !== reference) || (announced?.startsWith(`${algorithm}:`) && announced !== digest)) {
+    if (
+      (reference.includes(':') && digest !== reference) ||
+      (announced?.startsWith(`${algorithm}:`) && announced !== digest)
+    ) {
       throw new RemoteSourceError(
         'REMOTE_DIGEST_MISMATCH',
         `manifest ${reference} of ${this.label} hashes to ${digest}${announced ? ` (registry announced ${announced})` : ''}; the registry served different bytes`,
@@ -118,10 +151,14 @@ export class OciRegistry {
       const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
       if (parsed.mediaType) mediaType = parsed.mediaType;
     } catch (err) {
-      throw new RemoteSourceError('REMOTE_OCI_MANIFEST', `manifest ${reference} of ${this.label} is not JSON: ${(err as Error).message}`, {
-        url: this.label,
-        cause: err,
-      });
+      throw new RemoteSourceError(
+        'REMOTE_OCI_MANIFEST',
+        `manifest ${reference} of ${this.label} is not JSON: ${(err as Error).message}`,
+        {
+          url: this.label,
+          cause: err,
+        },
+      );
     }
     return { mediaType, digest, bytes };
   }

@@ -14,8 +14,19 @@ import type { OciRegistry } from './oci-registry.ts';
 
 /** Go-style platform of this host (`linux`/`amd64`), as image indexes name platforms. */
 export function hostPlatform(): { os: string; architecture: string; variant?: string } {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  return { os: process.platform === 'win32' ? 'windows' : process.platform, architecture: arch[process.arch] ?? process.arch };
+  const arch: Record<string, string> = {
+    x64: 'amd64',
+    arm64: 'arm64',
+    arm: 'arm',
+    ia32: '386',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+  };
+  return {
+    os: process.platform === 'win32' ? 'windows' : process.platform,
+    architecture: arch[process.arch] ?? process.arch,
+  };
 }
 
 export interface ResolvedBlob {
@@ -49,7 +60,11 @@ export async function resolveOciBlob(
         message: `${ref.digest} is a blob, not a manifest: reading it directly (layer rules not checked)`,
       });
       const size = Number(head.headers['content-length']);
-      return { layer: { mediaType: 'application/octet-stream', digest: ref.digest, size }, manifestDigest: undefined, artifactType: undefined };
+      return {
+        layer: { mediaType: 'application/octet-stream', digest: ref.digest, size },
+        manifestDigest: undefined,
+        artifactType: undefined,
+      };
     }
     manifest = await registry.manifest(reference, MANIFEST_ACCEPT, signal);
   }
@@ -71,7 +86,10 @@ export async function resolveOciBlob(
     );
     const chosen = matches[0] ?? (entries.length === 1 && !entries[0]!.platform ? entries[0] : undefined);
     if (!chosen) {
-      const have = entries.map((m) => `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}${m.platform?.variant ? `/${m.platform.variant}` : ''}`);
+      const have = entries.map(
+        (m) =>
+          `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}${m.platform?.variant ? `/${m.platform.variant}` : ''}`,
+      );
       throw new RemoteSourceError(
         'REMOTE_OCI_PLATFORM',
         `${registry.label} is an index without an entry for ${platform.os}/${platform.architecture}; it has ${have.join(', ') || 'no entries'}: pass the platform option or push an artifact for this platform`,
@@ -80,10 +98,14 @@ export async function resolveOciBlob(
     }
     manifest = await registry.manifest(chosen.digest, [MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST], signal);
     if (!manifest) {
-      throw new RemoteSourceError('REMOTE_NOT_FOUND', `${registry.label}: index entry ${chosen.digest} not found (HTTP 404); the index is broken, push it again`, {
-        url: registry.label,
-        status: 404,
-      });
+      throw new RemoteSourceError(
+        'REMOTE_NOT_FOUND',
+        `${registry.label}: index entry ${chosen.digest} not found (HTTP 404); the index is broken, push it again`,
+        {
+          url: registry.label,
+          status: 404,
+        },
+      );
     }
   }
   if (manifest.mediaType !== MEDIA_OCI_MANIFEST && manifest.mediaType !== MEDIA_DOCKER_MANIFEST) {
@@ -104,7 +126,15 @@ export async function resolveOciBlob(
   }
   const layer = layers[0]!;
   if (typeof layer.digest !== 'string' || !Number.isSafeInteger(layer.size)) {
-    throw new RemoteSourceError('REMOTE_OCI_MANIFEST', `${registry.label}: the layer descriptor has no valid digest or size`, { url: registry.label });
+    throw new RemoteSourceError(
+      'REMOTE_OCI_MANIFEST',
+      `${registry.label}: the layer descriptor has no valid digest or size`,
+      { url: registry.label },
+    );
   }
-  return { layer, manifestDigest: manifest.digest, artifactType: body.artifactType ?? body.config?.mediaType };
+  return {
+    layer,
+    manifestDigest: manifest.digest,
+    artifactType: body.artifactType ?? body.config?.mediaType,
+  };
 }

@@ -1,6 +1,6 @@
 import { openHttpSource } from './http-source.ts';
-import { type OciOptions, OciRegistry } from './oci-registry.ts';
 import { parseOciReference } from './oci-reference.ts';
+import { type OciOptions, OciRegistry } from './oci-registry.ts';
 import { hostPlatform, resolveOciBlob } from './oci-resolve.ts';
 import type { RandomAccessSource } from './types.ts';
 
@@ -24,7 +24,13 @@ export async function openOciSource(url: string, options: OciOptions = {}): Prom
     const source = await openHttpSource(
       registry.url(`blobs/${resolved.layer.digest}`),
       { client: registry.client, signal: options.signal },
-      { auth: registry.auth, label: registry.label, expectedSize: resolved.layer.size, digest: resolved.layer.digest, ownsClient: true },
+      {
+        auth: registry.auth,
+        label: registry.label,
+        expectedSize: resolved.layer.size,
+        digest: resolved.layer.digest,
+        ownsClient: true,
+      },
     );
     const wrapped: OciSource = {
       url: source.url,

@@ -4,15 +4,15 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patternBytes } from '@trident/test-support/fault-server';
 import { type NginxServer, startNginx } from '@trident/test-support/nginx';
 import { type RegistryServer, startRegistry } from '@trident/test-support/registry';
-import { CHANNEL_AUTH, CHANNEL_WARNING, type AuthEvent, type WarningEvent } from './diagnostics.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuthEvent, CHANNEL_AUTH, CHANNEL_WARNING, type WarningEvent } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
 import { ARTIFACT_TYPE_COSI, MEDIA_COSI_LAYER, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST } from './media-types.ts';
-import { openOciSource } from './oci-source.ts';
 import { pushOci } from './oci-push.ts';
+import { openOciSource } from './oci-source.ts';
 import { openSource } from './open-source.ts';
 
 const SIZE = 2 * 1024 * 1024 + 77;
@@ -44,19 +44,37 @@ async function rawBlob(registry: RegistryServer, repo: string, bytes: Buffer): P
   const start = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
   const location = new URL(start.headers.get('location')!, registry.url);
   location.searchParams.set('digest', digest);
-  const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const put = await fetch(location, {
+    method: 'PUT',
+    body: bytes,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   expect(put.status).toBe(201);
   return digest;
 }
 
-async function rawManifest(registry: RegistryServer, repo: string, ref: string, body: object, mediaType: string): Promise<string> {
+async function rawManifest(
+  registry: RegistryServer,
+  repo: string,
+  ref: string,
+  body: object,
+  mediaType: string,
+): Promise<string> {
   const bytes = Buffer.from(JSON.stringify({ mediaType, ...body }));
-  const put = await fetch(`${registry.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
+  const put = await fetch(`${registry.url}/v2/${repo}/manifests/${ref}`, {
+    method: 'PUT',
+    body: bytes,
+    headers: { 'content-type': mediaType },
+  });
   expect(put.status, await put.text()).toBe(201);
   return sha256(bytes);
 }
 
-async function drain(source: { stream(o: number, l: number): AsyncIterable<Uint8Array> }, offset: number, length: number) {
+async function drain(
+  source: { stream(o: number, l: number): AsyncIterable<Uint8Array> },
+  offset: number,
+  length: number,
+) {
   const parts: Uint8Array[] = [];
   for await (const c of source.stream(offset, length)) parts.push(c);
   return Buffer.concat(parts);
@@ -89,8 +107,10 @@ describe('open registry with blob storage redirects (distribution + nginx)', () 
     expect(result.layerDigest).toBe(sha256(cosi));
     expect(result.size).toBe(SIZE);
     const raw = await new Promise<string>((resolve, reject) =>
-      execFile('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/cosi/demo:v1`], (err, out, stderr) =>
-        err ? reject(new Error(stderr)) : resolve(out),
+      execFile(
+        'skopeo',
+        ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/cosi/demo:v1`],
+        (err, out, stderr) => (err ? reject(new Error(stderr)) : resolve(out)),
       ),
     );
     const manifest = JSON.parse(raw);
@@ -144,26 +164,42 @@ describe('open registry with blob storage redirects (distribution + nginx)', () 
         config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: config, size: 2 },
         layers: [{ mediaType: MEDIA_COSI_LAYER, digest: layerDigest, size: layer.length }],
       };
-      const digest = await rawManifest(registry, repo, sha256(Buffer.from(JSON.stringify({ mediaType: MEDIA_OCI_MANIFEST, ...body }))), body, MEDIA_OCI_MANIFEST);
+      const digest = await rawManifest(
+        registry,
+        repo,
+        sha256(Buffer.from(JSON.stringify({ mediaType: MEDIA_OCI_MANIFEST, ...body }))),
+        body,
+        MEDIA_OCI_MANIFEST,
+      );
       return { digest, size: Buffer.byteLength(JSON.stringify({ mediaType: MEDIA_OCI_MANIFEST, ...body })) };
     };
     const amd = await make('amd64 bytes');
     const arm = await make('arm64 bytes!!');
-    await rawManifest(registry, repo, 'v1', {
-      schemaVersion: 2,
-      manifests: [
-        { mediaType: MEDIA_OCI_MANIFEST, ...amd, platform: { os: 'linux', architecture: 'amd64' } },
-        { mediaType: MEDIA_OCI_MANIFEST, ...arm, platform: { os: 'linux', architecture: 'arm64' } },
-      ],
-    }, MEDIA_OCI_INDEX);
+    await rawManifest(
+      registry,
+      repo,
+      'v1',
+      {
+        schemaVersion: 2,
+        manifests: [
+          { mediaType: MEDIA_OCI_MANIFEST, ...amd, platform: { os: 'linux', architecture: 'amd64' } },
+          { mediaType: MEDIA_OCI_MANIFEST, ...arm, platform: { os: 'linux', architecture: 'arm64' } },
+        ],
+      },
+      MEDIA_OCI_INDEX,
+    );
     const host = process.arch === 'arm64' ? 'arm64 bytes!!' : 'amd64 bytes';
     const mine = await openSource(`oci://${registry.host}/${repo}:v1`);
     expect(Buffer.from(await mine.read(0, mine.size)).toString()).toBe(host);
     await mine.close();
-    const other = await openSource(`oci://${registry.host}/${repo}:v1`, { platform: { os: 'linux', architecture: 'arm64' } });
+    const other = await openSource(`oci://${registry.host}/${repo}:v1`, {
+      platform: { os: 'linux', architecture: 'arm64' },
+    });
     expect(Buffer.from(await other.read(0, other.size)).toString()).toBe('arm64 bytes!!');
     await other.close();
-    const none = await failure(openSource(`oci://${registry.host}/${repo}:v1`, { platform: { os: 'linux', architecture: 's390x' } }));
+    const none = await failure(
+      openSource(`oci://${registry.host}/${repo}:v1`, { platform: { os: 'linux', architecture: 's390x' } }),
+    );
     expect(none.code).toBe('REMOTE_OCI_PLATFORM');
     expect(none.message).toContain('linux/amd64, linux/arm64');
   });
@@ -173,11 +209,20 @@ describe('open registry with blob storage redirects (distribution + nginx)', () 
     const config = await rawBlob(registry, repo, Buffer.from('{}'));
     const a = await rawBlob(registry, repo, Buffer.from('a'));
     const b = await rawBlob(registry, repo, Buffer.from('b'));
-    await rawManifest(registry, repo, 'v1', {
-      schemaVersion: 2,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: config, size: 2 },
-      layers: [{ mediaType: MEDIA_COSI_LAYER, digest: a, size: 1 }, { mediaType: MEDIA_COSI_LAYER, digest: b, size: 1 }],
-    }, MEDIA_OCI_MANIFEST);
+    await rawManifest(
+      registry,
+      repo,
+      'v1',
+      {
+        schemaVersion: 2,
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: config, size: 2 },
+        layers: [
+          { mediaType: MEDIA_COSI_LAYER, digest: a, size: 1 },
+          { mediaType: MEDIA_COSI_LAYER, digest: b, size: 1 },
+        ],
+      },
+      MEDIA_OCI_MANIFEST,
+    );
     const err = await failure(openSource(`oci://${registry.host}/${repo}:v1`));
     expect(err.code).toBe('REMOTE_OCI_LAYERS');
     expect(err.message).toContain('has 2 layers');
@@ -194,7 +239,12 @@ describe('open registry with blob storage redirects (distribution + nginx)', () 
 
   it('verifies the digest of whole-blob reads', async () => {
     await pushOci(cosiPath, `oci://${registry.host}/cosi/corrupt:v1`);
-    const blobDir = join(storage.root, 'docker/registry/v2/blobs/sha256', sha256(cosi).slice(7, 9), sha256(cosi).slice(7));
+    const blobDir = join(
+      storage.root,
+      'docker/registry/v2/blobs/sha256',
+      sha256(cosi).slice(7, 9),
+      sha256(cosi).slice(7),
+    );
     const damaged = Buffer.from(cosi);
     damaged[12345] = (damaged[12345] ?? 0) ^ 0xff;
     await writeFile(join(blobDir, 'data'), damaged);
@@ -223,9 +273,17 @@ describe('registry with basic auth (htpasswd)', () => {
 
   it('pushes and pulls with credentials from options or a Docker config.json', async () => {
     const ref = `oci://${registry.host}/private/cosi:v1`;
-    await pushOci(cosiPath, ref, { credentials: { username: 'alice', password: 's3cret' }, dockerConfig: false });
+    await pushOci(cosiPath, ref, {
+      credentials: { username: 'alice', password: 's3cret' },
+      dockerConfig: false,
+    });
     const config = join(work, 'docker-config.json');
-    await writeFile(config, JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } } }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        auths: { [registry.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } },
+      }),
+    );
     const source = await openSource(ref, { dockerConfig: config });
     expect(Buffer.from(await source.read(7, 7)).equals(cosi.subarray(7, 14))).toBe(true);
     await source.close();
@@ -247,21 +305,34 @@ describe('registry with basic auth (htpasswd)', () => {
 describe('registry behind a token server (Bearer)', () => {
   let registry: RegistryServer;
   beforeAll(async () => {
-    registry = await startRegistry({ auth: 'token', users: { bob: 'pw' }, tokenTtlSeconds: -59, anonymousPull: ['public/'] });
+    registry = await startRegistry({
+      auth: 'token',
+      users: { bob: 'pw' },
+      tokenTtlSeconds: -59,
+      anonymousPull: ['public/'],
+    });
   });
   afterAll(async () => {
     await registry?.stop();
   });
 
   it('pushes with credentials, pulls anonymously with a scoped token and refreshes it on 401', async () => {
-    await pushOci(cosiPath, `oci://${registry.host}/public/cosi:v1`, { credentials: { username: 'bob', password: 'pw' } });
-    expect(registry.tokenRequests.some((r) => r.user === 'bob' && r.scope === 'repository:public/cosi:pull,push')).toBe(true);
+    await pushOci(cosiPath, `oci://${registry.host}/public/cosi:v1`, {
+      credentials: { username: 'bob', password: 'pw' },
+    });
+    expect(
+      registry.tokenRequests.some((r) => r.user === 'bob' && r.scope === 'repository:public/cosi:pull,push'),
+    ).toBe(true);
     registry.tokenRequests.length = 0;
     const auth = events<AuthEvent>(CHANNEL_AUTH);
     const source = await openSource(`oci://${registry.host}/public/cosi:v1`, { dockerConfig: false });
     try {
       expect(Buffer.from(await source.read(0, 64)).equals(cosi.subarray(0, 64))).toBe(true);
-      expect(registry.tokenRequests[0]).toMatchObject({ user: null, scope: 'repository:public/cosi:pull', service: 'trident-test-registry' });
+      expect(registry.tokenRequests[0]).toMatchObject({
+        user: null,
+        scope: 'repository:public/cosi:pull',
+        service: 'trident-test-registry',
+      });
       const before = registry.tokenRequests.length;
       await new Promise((r) => setTimeout(r, 2100));
       expect(Buffer.from(await source.read(SIZE - 64, 64)).equals(cosi.subarray(SIZE - 64))).toBe(true);
@@ -274,12 +345,18 @@ describe('registry behind a token server (Bearer)', () => {
   });
 
   it('denies an anonymous push and a private pull with REMOTE_OCI_AUTH', async () => {
-    const push = await failure(pushOci(cosiPath, `oci://${registry.host}/public/cosi:v2`, { dockerConfig: false }));
+    const push = await failure(
+      pushOci(cosiPath, `oci://${registry.host}/public/cosi:v2`, { dockerConfig: false }),
+    );
     expect(push.code).toBe('REMOTE_OCI_AUTH');
-    await pushOci(cosiPath, `oci://${registry.host}/private/cosi:v1`, { credentials: { username: 'bob', password: 'pw' } });
+    await pushOci(cosiPath, `oci://${registry.host}/private/cosi:v1`, {
+      credentials: { username: 'bob', password: 'pw' },
+    });
     const pull = await failure(openSource(`oci://${registry.host}/private/cosi:v1`, { dockerConfig: false }));
     expect(pull.code).toBe('REMOTE_OCI_AUTH');
-    const ok = await openSource(`oci://${registry.host}/private/cosi:v1`, { credentials: { username: 'bob', password: 'pw' } });
+    const ok = await openSource(`oci://${registry.host}/private/cosi:v1`, {
+      credentials: { username: 'bob', password: 'pw' },
+    });
     expect(ok.size).toBe(SIZE);
     await ok.close();
   });

@@ -13,7 +13,10 @@ export type OpenSourceOptions = OciOptions;
  * Opens `file://` URLs and plain paths, `http://`, `https://` and `oci://` references as a
  * RandomAccessSource. Size, validator and range support are learned here, once.
  */
-export async function openSource(location: string, options: OpenSourceOptions = {}): Promise<RandomAccessSource> {
+export async function openSource(
+  location: string,
+  options: OpenSourceOptions = {},
+): Promise<RandomAccessSource> {
   if (location.startsWith('oci://')) return openOciSource(location, options);
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(location)?.[1]?.toLowerCase();
   if (scheme === undefined) return openFileSource(location);
@@ -22,7 +25,11 @@ export async function openSource(location: string, options: OpenSourceOptions = 
     try {
       path = fileURLToPath(location);
     } catch (err) {
-      throw new RemoteSourceError('REMOTE_INVALID_URL', `invalid file URL '${location}': ${(err as Error).message}`, { url: location, cause: err });
+      throw new RemoteSourceError(
+        'REMOTE_INVALID_URL',
+        `invalid file URL '${location}': ${(err as Error).message}`,
+        { url: location, cause: err },
+      );
     }
     return openFileSource(path);
   }
@@ -31,7 +38,11 @@ export async function openSource(location: string, options: OpenSourceOptions = 
     try {
       url = new URL(location);
     } catch (err) {
-      throw new RemoteSourceError('REMOTE_INVALID_URL', `invalid URL '${location}': ${(err as Error).message}`, { url: location, cause: err });
+      throw new RemoteSourceError(
+        'REMOTE_INVALID_URL',
+        `invalid URL '${location}': ${(err as Error).message}`,
+        { url: location, cause: err },
+      );
     }
     return openHttpSource(url, options);
   }

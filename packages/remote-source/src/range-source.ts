@@ -1,10 +1,10 @@
-import { discard, header, type SendResponse } from './http-client.ts';
-import { digestHasher, type HttpObject } from './http-object.ts';
 import { formatRange, parseContentRange } from './content-range.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
-import { TransientFailure } from './retry.ts';
+import { discard, header, type SendResponse } from './http-client.ts';
+import { digestHasher, type HttpObject } from './http-object.ts';
 import { checkBounds, collect } from './read-helpers.ts';
+import { TransientFailure } from './retry.ts';
 import type { RandomAccessSource, ReadOptions } from './types.ts';
 
 /**
@@ -70,7 +70,10 @@ export class RangeSource implements RandomAccessSource {
           if (position === end) break;
         }
         done = position === end;
-        if (!done) failure = new TransientFailure(`short body: the response ended at byte ${position}, wanted up to ${end}`);
+        if (!done)
+          failure = new TransientFailure(
+            `short body: the response ended at byte ${position}, wanted up to ${end}`,
+          );
       } catch (err) {
         if (err instanceof RemoteSourceError) throw err;
         failure = err;
@@ -93,7 +96,12 @@ export class RangeSource implements RandomAccessSource {
       const raw = header(response.headers, 'content-range');
       const range = parseContentRange(raw);
       const length = header(response.headers, 'content-length');
-      if (!range || range.start !== start || range.end > end - 1 || (length !== undefined && Number(length) !== range.end - range.start + 1)) {
+      if (
+        !range ||
+        range.start !== start ||
+        range.end > end - 1 ||
+        (length !== undefined && Number(length) !== range.end - range.start + 1)
+      ) {
         reject(
           new RemoteSourceError(
             'REMOTE_BAD_CONTENT_RANGE',
@@ -120,10 +128,16 @@ export class RangeSource implements RandomAccessSource {
       } catch (err) {
         reject(err as RemoteSourceError);
       }
-      if (object.ifRange !== undefined && header(response.headers, 'etag') === undefined && header(response.headers, 'last-modified') === undefined) {
+      if (
+        object.ifRange !== undefined &&
+        header(response.headers, 'etag') === undefined &&
+        header(response.headers, 'last-modified') === undefined
+      ) {
         // If-Range was sent and a full 200 came back with no validator: the object changed or the
         // server ignores ranges; either way these bytes cannot be trusted as the same version.
-        reject(object.changedError('If-Range did not match and the response has no validator', start, status));
+        reject(
+          object.changedError('If-Range did not match and the response has no validator', start, status),
+        );
       }
       if (length !== undefined && Number(length) !== object.size) {
         reject(object.changedError(`size ${object.size} became ${length}`, start, status));

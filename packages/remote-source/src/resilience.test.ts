@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import {
+  type Fault,
+  type FaultServer,
+  patternBytes,
+  startFaultServer,
+} from '@trident/test-support/fault-server';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Fault, type FaultServer, patternBytes, startFaultServer } from '@trident/test-support/fault-server';
 import { CHANNEL_RETRY, type RetryEvent } from './diagnostics.ts';
 import { openHttpSource } from './http-source.ts';
 
@@ -65,13 +70,16 @@ it('streams 1 GiB byte-exact through 20 injected resets and stalls, re-fetching 
   expect(retries.length).toBe(20);
 
   const expected = createHash('sha256');
-  for (let offset = 0; offset < GiB; offset += 16 * 1024 * 1024) expected.update(patternBytes(offset, 16 * 1024 * 1024, 42));
+  for (let offset = 0; offset < GiB; offset += 16 * 1024 * 1024)
+    expected.update(patternBytes(offset, 16 * 1024 * 1024, 42));
   expect(hash.digest('hex')).toBe(expected.digest('hex'));
 
   const gets = server.requests.filter((r) => r.method === 'GET');
   expect(gets.length).toBe(21);
   // Client side: every resume asks for exactly the first byte not yet delivered.
-  expect(gets.slice(1).map((r) => Number(/bytes=(\d+)-/.exec(r.range ?? '')?.[1]))).toEqual(retries.map((e) => e.resumeOffset));
+  expect(gets.slice(1).map((r) => Number(/bytes=(\d+)-/.exec(r.range ?? '')?.[1]))).toEqual(
+    retries.map((e) => e.resumeOffset),
+  );
   const sent = gets.reduce((sum, r) => sum + r.bytesSent, 0);
   const refetched = sent - GiB;
   expect(largest).toBeLessThanOrEqual(READ_BUFFER);

@@ -3,7 +3,12 @@ import type { RetryOptions } from './types.ts';
 
 export type ResolvedRetry = Required<RetryOptions>;
 
-export const DEFAULT_RETRY: ResolvedRetry = { attempts: 6, maxResumes: 100, baseDelayMs: 100, maxDelayMs: 10_000 };
+export const DEFAULT_RETRY: ResolvedRetry = {
+  attempts: 6,
+  maxResumes: 100,
+  baseDelayMs: 100,
+  maxDelayMs: 10_000,
+};
 
 export function resolveRetry(options: RetryOptions | undefined): ResolvedRetry {
   return { ...DEFAULT_RETRY, ...options };
@@ -14,7 +19,11 @@ export function resolveRetry(options: RetryOptions | undefined): ResolvedRetry {
  * fixed, half random, so many hosts failing together do not retry in lock step (Trident doubles
  * from 10 ms without jitter).
  */
-export function backoffDelay(failure: number, retry: ResolvedRetry, random: () => number = Math.random): number {
+export function backoffDelay(
+  failure: number,
+  retry: ResolvedRetry,
+  random: () => number = Math.random,
+): number {
   const window = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.max(0, failure - 1));
   return Math.round(window / 2 + random() * (window / 2));
 }
@@ -44,7 +53,11 @@ export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
-export function abortedError(url: string, signal: AbortSignal | undefined, offset?: number): RemoteSourceError {
+export function abortedError(
+  url: string,
+  signal: AbortSignal | undefined,
+  offset?: number,
+): RemoteSourceError {
   return new RemoteSourceError('REMOTE_ABORTED', `reading ${url} was aborted`, {
     url,
     cause: signal?.reason,

@@ -1,9 +1,9 @@
-import { discard, header, type SendResponse } from './http-client.ts';
-import type { HttpObject } from './http-object.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
-import { TransientFailure } from './retry.ts';
+import { discard, header, type SendResponse } from './http-client.ts';
+import type { HttpObject } from './http-object.ts';
 import { checkBounds, collect } from './read-helpers.ts';
+import { TransientFailure } from './retry.ts';
 import type { RandomAccessSource, ReadOptions } from './types.ts';
 
 /**
@@ -106,10 +106,14 @@ export class SequentialSource implements RandomAccessSource {
     if (response.status !== 200) {
       if (response.status === 206) {
         discard(response.body);
-        throw new RemoteSourceError('REMOTE_BAD_CONTENT_RANGE', `GET ${object.label} without Range answered 206`, {
-          url: object.label,
-          status: 206,
-        });
+        throw new RemoteSourceError(
+          'REMOTE_BAD_CONTENT_RANGE',
+          `GET ${object.label} without Range answered 206`,
+          {
+            url: object.label,
+            status: 206,
+          },
+        );
       }
       await object.failStatus(response, 'GET');
     }
@@ -134,7 +138,9 @@ export class SequentialSource implements RandomAccessSource {
     }
     const next = await this.#iterator!.next();
     if (next.done) {
-      throw new TransientFailure(`short body: the response ended at byte ${this.#cursor}, wanted byte ${position}`);
+      throw new TransientFailure(
+        `short body: the response ended at byte ${this.#cursor}, wanted byte ${position}`,
+      );
     }
     return next.value;
   }

@@ -141,7 +141,11 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
     }
     if (fault?.kind === 'status') {
       const body = fault.body ?? `injected ${fault.status}\n`;
-      res.writeHead(fault.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...fault.headers });
+      res.writeHead(fault.status, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(body),
+        ...fault.headers,
+      });
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
@@ -193,11 +197,16 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
       const flushed = new Promise<void>((resolve) => res.write(chunk, () => resolve()));
       sent += n;
       record.bytesSent = sent;
-      if (res.writableNeedDrain) await new Promise<void>((resolve) => {
-        const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
-        res.once('drain', done);
-        res.once('close', done);
-      });
+      if (res.writableNeedDrain)
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.once('drain', done);
+          res.once('close', done);
+        });
       if (sent >= stopAt) await flushed;
     }
     if (closed) return;
@@ -209,7 +218,7 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
     if (fault?.kind === 'reset') {
       // An RST makes the kernel discard the client's unread receive queue. Give the client time
       // to read what was sent, so the fault models "connection lost after byte N".
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200));
       socket?.resetAndDestroy();
     } else if (fault?.kind === 'short') {
       socket?.end();
@@ -259,7 +268,10 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
   };
 }
 
-function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
   if (!header) return undefined;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match) return undefined;

@@ -41,7 +41,8 @@ export async function waitForPort(port: number, timeoutMs = 10_000, isAlive?: ()
     });
     if (ok) return;
     if (isAlive && !isAlive()) throw new Error(`process serving port ${port} exited before it was ready`);
-    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

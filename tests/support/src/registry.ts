@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './free-port.ts';
@@ -48,7 +48,9 @@ export interface RegistryServer {
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${stderr || err.message}`)) : resolve(stdout)));
+    execFile(cmd, args, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd}: ${stderr || err.message}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -88,16 +90,32 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     let auth = '';
     if (mode === 'htpasswd') {
       const lines: string[] = [];
-      for (const [user, password] of Object.entries(options.users ?? {})) lines.push(`${user}:${await bcrypt(password)}`);
+      for (const [user, password] of Object.entries(options.users ?? {}))
+        lines.push(`${user}:${await bcrypt(password)}`);
       await writeFile(join(dir, 'htpasswd'), `${lines.join('\n')}\n`);
       auth = `auth:\n  htpasswd:\n    realm: trident-test\n    path: ${join(dir, 'htpasswd')}\n`;
     } else if (mode === 'token') {
-      await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=trident-test-token',
-        '-keyout', join(dir, 'token-key.pem'), '-out', join(dir, 'token-cert.pem')]);
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=trident-test-token',
+        '-keyout',
+        join(dir, 'token-key.pem'),
+        '-out',
+        join(dir, 'token-cert.pem'),
+      ]);
       const certPem = await readFile(join(dir, 'token-cert.pem'), 'utf8');
       const key = createPrivateKey(await readFile(join(dir, 'token-key.pem')));
       const certDer = Buffer.from(certPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
-      tokenServer = createServer((req, res) => handleToken(req, res, { key, certDer, options, tokenRequests }));
+      tokenServer = createServer((req, res) =>
+        handleToken(req, res, { key, certDer, options, tokenRequests }),
+      );
       const tokenPort = await new Promise<number>((resolve) => {
         tokenServer!.listen(0, '127.0.0.1', () => resolve((tokenServer!.address() as { port: number }).port));
       });
@@ -152,7 +170,12 @@ ${auth}${middleware}`;
 function handleToken(
   req: IncomingMessage,
   res: ServerResponse,
-  ctx: { key: ReturnType<typeof createPrivateKey>; certDer: Buffer; options: RegistryOptions; tokenRequests: TokenRequestLog[] },
+  ctx: {
+    key: ReturnType<typeof createPrivateKey>;
+    certDer: Buffer;
+    options: RegistryOptions;
+    tokenRequests: TokenRequestLog[];
+  },
 ): void {
   const url = new URL(req.url ?? '/', 'http://token');
   const scope = url.searchParams.get('scope');
@@ -196,5 +219,12 @@ function handleToken(
   const signature = sign('sha256', Buffer.from(signingInput), ctx.key);
   const token = `${signingInput}.${base64url(signature)}`;
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ token, access_token: token, expires_in: ttl, issued_at: new Date(now * 1000).toISOString() }));
+  res.end(
+    JSON.stringify({
+      token,
+      access_token: token,
+      expires_in: ttl,
+      issued_at: new Date(now * 1000).toISOString(),
+    }),
+  );
 }
