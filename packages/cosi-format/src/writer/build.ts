@@ -111,6 +111,13 @@ export async function buildCosi(options: BuildCosiOptions): Promise<BuildCosiRes
       : { seekableFrameSize: options.compression.seekableFrameSize }),
     ...(options.signal ? { signal: options.signal } : {}),
   };
+  // Trident fails the whole parse on any other osArch (reference §2.1).
+  if (options.osArch !== undefined && !/^(x86_64|amd64|x64|arm64|aarch64)$/iu.test(options.osArch)) {
+    throw new CosiError(
+      'COSI_BUILD_INPUT',
+      `osArch "${options.osArch}" is not one of x86_64, amd64, x64, arm64, aarch64`,
+    );
+  }
   const verity =
     options.verity === undefined ? [] : Array.isArray(options.verity) ? options.verity : [options.verity];
 
