@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { codecSummary } from './codec-info.ts';
+import { buildCommand } from './commands/cosi-build.ts';
+import { extractCommand } from './commands/cosi-extract.ts';
 import { hashCommand } from './commands/cosi-hash.ts';
 import { inspectCommand } from './commands/cosi-inspect.ts';
 import { validateCommand } from './commands/cosi-validate.ts';
@@ -15,6 +17,8 @@ Commands:
   trident cosi validate <cosi>               check a COSI file (--profile trident|spec, --metadata-only, --sha384 HASH)
   trident cosi hash <cosi>                   metadata SHA-384 to pin in a Host Configuration
   trident cosi build <disk.img> -o <out>     build a COSI from a raw GPT disk image
+      [--level 1-22] [--window-log 10-31] [--long] [--seekable-frame-mib N] [--no-shrink]
+      [--os-arch x86_64|arm64] [--bootloader grub] [--verity DATA:HASH:ROOTHASH] [--mount N=/path] [--id UUID]
   trident cosi extract <cosi> -o <dir>       write each image, decompressed and verified, to a directory
 
 <cosi> is a path, file://, http(s):// or oci:// location.
@@ -41,6 +45,16 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       'metadata-only': { type: 'boolean', default: false },
       sha384: { type: 'string' },
       output: { type: 'string', short: 'o' },
+      level: { type: 'string' },
+      'window-log': { type: 'string' },
+      long: { type: 'boolean', default: false },
+      'seekable-frame-mib': { type: 'string' },
+      'no-shrink': { type: 'boolean', default: false },
+      'os-arch': { type: 'string' },
+      bootloader: { type: 'string' },
+      verity: { type: 'string', multiple: true, default: [] },
+      mount: { type: 'string', multiple: true, default: [] },
+      id: { type: 'string' },
     },
   });
   const output = createOutput(values.json);
@@ -76,6 +90,23 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       });
     case 'hash':
       return hashCommand(need('a COSI location'), output, { signal });
+    case 'build':
+      return buildCommand(need('a raw GPT disk image'), output, {
+        output: values.output,
+        level: values.level,
+        windowLog: values['window-log'],
+        long: values.long,
+        seekableFrameMib: values['seekable-frame-mib'],
+        noShrink: values['no-shrink'],
+        osArch: values['os-arch'],
+        bootloader: values.bootloader,
+        verity: values.verity,
+        mount: values.mount,
+        id: values.id,
+        signal,
+      });
+    case 'extract':
+      return extractCommand(need('a COSI location'), output, { directory: values.output, signal });
     default:
       throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "cosi ${sub ?? ''}"\n\n${USAGE}`);
   }
