@@ -161,8 +161,9 @@ describe.skipIf(!support.available)('loop devices', () => {
 
   it('refuses a mounted loop device and writes nothing', async () => {
     const { loop, file } = await blankLoop(48 * MiB);
-    sh('mkfs.ext4', ['-q', '-F', loop.path]);
-    const mountPoint = await scope.mount(loop.path);
+    // Read-only mount, eager mkfs: the mounted filesystem itself must not write while we compare checksums.
+    sh('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', loop.path]);
+    const mountPoint = await scope.mount(loop.path, { readOnly: true });
     const error = await expectRefusedUnchanged(file, () => attemptStream(loop.path), 'BLOCK_TARGET_MOUNTED');
     expect(error.message).toContain(loop.path);
     expect(error.message).toContain(mountPoint);
@@ -174,8 +175,8 @@ describe.skipIf(!support.available)('loop devices', () => {
     const { loop, file } = await blankLoop(48 * MiB);
     sh('sgdisk', ['-n', '1:0:+16M', '-n', '2:0:0', loop.path]);
     await rereadPartitionTable(loop.path, { partitions: [1, 2] });
-    sh('mkfs.ext4', ['-q', '-F', loop.partitionPath(2)]);
-    const mountPoint = await scope.mount(loop.partitionPath(2));
+    sh('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', loop.partitionPath(2)]);
+    const mountPoint = await scope.mount(loop.partitionPath(2), { readOnly: true });
     const error = await expectRefusedUnchanged(file, () => attemptStream(loop.path), 'BLOCK_TARGET_MOUNTED');
     expect(error.message).toContain(`partition ${loop.partitionPath(2)} is mounted at ${mountPoint}`);
     // the file behind it is refused as a target too
