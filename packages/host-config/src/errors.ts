@@ -45,7 +45,8 @@ export function isHostConfigError(value: unknown, code?: HostConfigCode): value 
 
 /** One line per finding: `path (line L, column C): CODE message`. */
 export function formatFinding(finding: Finding, file?: string): string {
-  const where = finding.line > 0 ? `${file ?? '<input>'}:${finding.line}:${finding.column}` : (file ?? '<input>');
+  const where =
+    finding.line > 0 ? `${file ?? '<input>'}:${finding.line}:${finding.column}` : (file ?? '<input>');
   const path = finding.path === '' ? '' : ` ${finding.path}:`;
   return `${where}: ${finding.severity} ${finding.code}${path} ${finding.message}`;
 }

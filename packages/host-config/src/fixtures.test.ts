@@ -6,13 +6,18 @@ import { migrateHostConfig } from './migrate/migrate.ts';
 import { parseHostConfig } from './parse.ts';
 
 const dir = (name: string) => join(import.meta.dirname, 'fixtures', name);
-const files = (name: string) => readdirSync(dir(name)).filter((f) => f.endsWith('.yaml')).sort();
+const files = (name: string) =>
+  readdirSync(dir(name))
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
 const read = (name: string, file: string) => readFileSync(join(dir(name), file), 'utf8');
 
 describe('valid documents shaped like the upstream samples', () => {
   const samples = files('valid');
   it('covers the eight sample shapes', () => {
-    expect(samples.map((f) => f.replace('.yaml', '')).sort()).toEqual(['advanced', 'base', 'basic', 'encryption', 'raid', 'raid-mirrored', 'simple', 'verity'].sort());
+    expect(samples.map((f) => f.replace('.yaml', '')).sort()).toEqual(
+      ['advanced', 'base', 'basic', 'encryption', 'raid', 'raid-mirrored', 'simple', 'verity'].sort(),
+    );
   });
   it.each(samples)('%s parses and validates without errors', (file) => {
     const result = parseHostConfig(read('valid', file), { requireImage: true });
@@ -28,7 +33,14 @@ describe('one failing fixture per rule', () => {
     const m = /^# expect: (\S+) at (\S+) line (\d+)/.exec(text);
     if (m === null) throw new Error(`${file}: missing "# expect: CODE at path line N" header`);
     const options = /^# options: (.*)$/m.exec(text);
-    return { file, text, code: m[1] as HostConfigCode, path: m[2] === '<root>' ? '' : (m[2] ?? ''), line: Number(m[3]), options: options === null ? {} : JSON.parse(options[1] ?? '{}') };
+    return {
+      file,
+      text,
+      code: m[1] as HostConfigCode,
+      path: m[2] === '<root>' ? '' : (m[2] ?? ''),
+      line: Number(m[3]),
+      options: options === null ? {} : JSON.parse(options[1] ?? '{}'),
+    };
   });
   it.each(cases)('$file reports $code at $path line $line', ({ text, code, path, line, options }) => {
     const result = parseHostConfig(text, options);
@@ -56,9 +68,9 @@ describe('migration fixtures', () => {
     // Comments survive the rewrite.
     expect(result.text).toContain(text.split('\n')[0]);
     // Migrating twice changes nothing more.
-    expect(migrateHostConfig(result.text ?? '').changes.map((c) => c.code)).toEqual(
-      ['HC_MIGRATE_ALREADY_CURRENT'],
-    );
+    expect(migrateHostConfig(result.text ?? '').changes.map((c) => c.code)).toEqual([
+      'HC_MIGRATE_ALREADY_CURRENT',
+    ]);
   });
 
   it.each(files('migrate-refused'))('%s is refused with guidance', (file) => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { isHostConfigCode } from './codes.ts';
 import { isHostConfigError } from './errors.ts';
 import { migrateHostConfig } from './migrate/migrate.ts';
@@ -26,10 +26,55 @@ function assertCoded(text: string): void {
   expect(result.ok).toBe(!result.findings.some((f) => f.severity === 'error'));
 }
 
-const keys = fc.constantFrom('image', 'storage', 'disks', 'partitions', 'filesystems', 'id', 'size', 'type', 'source', 'mountPoint', 'deviceId',
-  'verity', 'swap', 'raid', 'software', 'devices', 'os', 'users', 'name', 'url', 'sha384', 'path', 'options', '__proto__', 'constructor');
-const scalars = fc.oneof(fc.constantFrom('grow', '8G', '0755', 'yes', '~', 'null', 'new', 'image', '/', '/boot/efi', 'esp', 'ignored', ''),
-  fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string());
+const keys = fc.constantFrom(
+  'image',
+  'storage',
+  'disks',
+  'partitions',
+  'filesystems',
+  'id',
+  'size',
+  'type',
+  'source',
+  'mountPoint',
+  'deviceId',
+  'verity',
+  'swap',
+  'raid',
+  'software',
+  'devices',
+  'os',
+  'users',
+  'name',
+  'url',
+  'sha384',
+  'path',
+  'options',
+  '__proto__',
+  'constructor',
+);
+const scalars = fc.oneof(
+  fc.constantFrom(
+    'grow',
+    '8G',
+    '0755',
+    'yes',
+    '~',
+    'null',
+    'new',
+    'image',
+    '/',
+    '/boot/efi',
+    'esp',
+    'ignored',
+    '',
+  ),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.string(),
+);
 const hcLike = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'xsmall', withCrossShrink: true }, scalars, tie('list'), tie('map')),
   list: fc.array(tie('value'), { maxLength: 3 }),
@@ -42,16 +87,41 @@ describe('fuzzing the parser', () => {
   });
 
   it('arbitrary Host-Configuration-shaped YAML never crashes', () => {
-    fc.assert(fc.property(hcLike, (doc) => assertCoded(stringify(doc))), { numRuns: runs });
+    fc.assert(
+      fc.property(hcLike, (doc) => assertCoded(stringify(doc))),
+      { numRuns: runs },
+    );
   });
 
   it('YAML-ish fragments (indentation, anchors, flow) never crash parse or migrate', () => {
-    const piece = fc.constantFrom('storage:', '  disks:', '    - id: a', '      size: 8G', '&a [1, 2]', '*a', '{', '}', '- ', ': ', '? ', '\t', '---', '"x', "'y'", '#c', 'osImage: {type: cosi}', '  filesystems: [{source: {type: create}}]');
-    fc.assert(fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
-      const text = parts.join('\n');
-      assertCoded(text);
-      const migrated = migrateHostConfig(text);
-      for (const c of migrated.changes) expect(isHostConfigCode(c.code)).toBe(true);
-    }), { numRuns: Math.max(1000, Math.floor(runs / 5)) });
+    const piece = fc.constantFrom(
+      'storage:',
+      '  disks:',
+      '    - id: a',
+      '      size: 8G',
+      '&a [1, 2]',
+      '*a',
+      '{',
+      '}',
+      '- ',
+      ': ',
+      '? ',
+      '\t',
+      '---',
+      '"x',
+      "'y'",
+      '#c',
+      'osImage: {type: cosi}',
+      '  filesystems: [{source: {type: create}}]',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
+        const text = parts.join('\n');
+        assertCoded(text);
+        const migrated = migrateHostConfig(text);
+        for (const c of migrated.changes) expect(isHostConfigCode(c.code)).toBe(true);
+      }),
+      { numRuns: Math.max(1000, Math.floor(runs / 5)) },
+    );
   });
 });

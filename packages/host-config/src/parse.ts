@@ -1,9 +1,9 @@
 /** Public entry points: text or value in, typed configuration and coded findings out. */
-import { HostConfigError, hasErrors, type Finding } from './errors.ts';
+import { type Finding, HostConfigError, hasErrors } from './errors.ts';
 import { issuesToFindings } from './issues.ts';
-import { HostConfigurationSchema, type HostConfiguration } from './schema/root.ts';
-import { validateSemantics, type SemanticOptions } from './validate.ts';
-import { readYaml, sourceFromValue, type SourceDocument } from './yaml-source.ts';
+import { type HostConfiguration, HostConfigurationSchema } from './schema/root.ts';
+import { type SemanticOptions, validateSemantics } from './validate.ts';
+import { readYaml, type SourceDocument, sourceFromValue } from './yaml-source.ts';
 
 export interface ParseOptions extends SemanticOptions {
   /** Run the semantic rules of reference §3 after the schema (default true). */
@@ -31,11 +31,19 @@ function byPosition(findings: Finding[]): Finding[] {
 
 function run(source: SourceDocument, options: ParseOptions): ParseResult {
   const findings = [...source.findings];
-  if (source.value === undefined || hasErrors(findings)) return { ok: false, config: undefined, findings: byPosition(findings), source };
+  if (source.value === undefined || hasErrors(findings))
+    return { ok: false, config: undefined, findings: byPosition(findings), source };
   const value = source.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    findings.push({ code: 'HC_NOT_A_MAPPING', severity: 'error', path: '', line: 1, column: 1,
-      message: 'A Host Configuration is a mapping of sections (`image`, `storage`, `os`, ...), not a list or a single value.' });
+    findings.push({
+      code: 'HC_NOT_A_MAPPING',
+      severity: 'error',
+      path: '',
+      line: 1,
+      column: 1,
+      message:
+        'A Host Configuration is a mapping of sections (`image`, `storage`, `os`, ...), not a list or a single value.',
+    });
     return { ok: false, config: undefined, findings, source };
   }
   const parsed = HostConfigurationSchema.safeParse(value);
@@ -49,7 +57,11 @@ function run(source: SourceDocument, options: ParseOptions): ParseResult {
 
 /** Parses and validates Host Configuration YAML. Never throws for bad input: read `findings`. */
 export function parseHostConfig(text: string, options: ParseOptions = {}): ParseResult {
-  if (typeof text !== 'string') throw new HostConfigError('HC_INVALID_ARGUMENT', `parseHostConfig expects the YAML text as a string, got ${typeof text}.`);
+  if (typeof text !== 'string')
+    throw new HostConfigError(
+      'HC_INVALID_ARGUMENT',
+      `parseHostConfig expects the YAML text as a string, got ${typeof text}.`,
+    );
   return run(readYaml(text), options);
 }
 
@@ -59,14 +71,23 @@ export function validateHostConfig(value: unknown, options: ParseOptions = {}): 
 }
 
 /** Like `parseHostConfig` but returns only a valid document; throws `HC_INVALID_DOCUMENT` otherwise. */
-export function parseHostConfigOrThrow(text: string, options: ParseOptions & { file?: string } = {}): { config: HostConfiguration; warnings: readonly Finding[] } {
+export function parseHostConfigOrThrow(
+  text: string,
+  options: ParseOptions & { file?: string } = {},
+): { config: HostConfiguration; warnings: readonly Finding[] } {
   const result = parseHostConfig(text, options);
   if (!result.ok || result.config === undefined) {
     const errors = result.findings.filter((f) => f.severity === 'error');
     const first = errors[0];
-    const where = first === undefined ? '' : ` First: ${first.path === '' ? '' : `${first.path} `}(line ${first.line}): ${first.message}`;
-    throw new HostConfigError('HC_INVALID_DOCUMENT',
-      `Host Configuration${options.file === undefined ? '' : ` ${options.file}`} is invalid: ${errors.length} error(s).${where}`, { findings: result.findings });
+    const where =
+      first === undefined
+        ? ''
+        : ` First: ${first.path === '' ? '' : `${first.path} `}(line ${first.line}): ${first.message}`;
+    throw new HostConfigError(
+      'HC_INVALID_DOCUMENT',
+      `Host Configuration${options.file === undefined ? '' : ` ${options.file}`} is invalid: ${errors.length} error(s).${where}`,
+      { findings: result.findings },
+    );
   }
   return { config: result.config, warnings: result.findings };
 }

@@ -4,13 +4,26 @@
  * storage graph are skipped so one mistake does not cascade.
  */
 import type { Finding } from './errors.ts';
-import { HostConfigurationSchema, type HostConfiguration } from './schema/root.ts';
-import { checkDatastore, checkExtensions, checkImage, checkOs, checkRootVerityExtras, checkScripts } from './rules/config-checks.ts';
+import {
+  checkDatastore,
+  checkExtensions,
+  checkImage,
+  checkOs,
+  checkRootVerityExtras,
+  checkScripts,
+} from './rules/config-checks.ts';
 import { createRuleContext } from './rules/context.ts';
 import { checkDeviceIds, checkDevices, checkFilesystems, checkUniqueValues } from './rules/graph-devices.ts';
 import { checkReferences, checkReferrerTargets, checkSharing } from './rules/graph-references.ts';
+import {
+  checkEncryption,
+  checkEspAndVarTmp,
+  checkVerity,
+  requireImageMount,
+  storageIsDefault,
+} from './rules/storage-checks.ts';
 import { buildStorageGraph } from './rules/storage-model.ts';
-import { checkEncryption, checkEspAndVarTmp, checkVerity, requireImageMount, storageIsDefault } from './rules/storage-checks.ts';
+import { type HostConfiguration, HostConfigurationSchema } from './schema/root.ts';
 import type { SourceDocument } from './yaml-source.ts';
 
 export interface SemanticOptions {
@@ -26,10 +39,18 @@ function defaultConfig(): HostConfiguration {
 
 const differs = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
 
-export function validateSemantics(config: HostConfiguration, source?: SourceDocument, options: SemanticOptions = {}): Finding[] {
+export function validateSemantics(
+  config: HostConfiguration,
+  source?: SourceDocument,
+  options: SemanticOptions = {},
+): Finding[] {
   const ctx = createRuleContext(config, source);
   if (options.requireImage === true && config.image === undefined) {
-    ctx.report('HC_IMAGE_MISSING', [], 'An OS image must be provided: add `image: {url: <COSI URL>, sha384: <metadata hash>}`.');
+    ctx.report(
+      'HC_IMAGE_MISSING',
+      [],
+      'An OS image must be provided: add `image: {url: <COSI URL>, sha384: <metadata hash>}`.',
+    );
   }
   checkImage(ctx);
   checkEncryption(ctx);
@@ -45,8 +66,12 @@ export function validateSemantics(config: HostConfiguration, source?: SourceDocu
   const base = defaultConfig();
   const storageSet = !storageIsDefault(ctx);
   if (storageSet) checkEspAndVarTmp(ctx, graph);
-  const rootNeeded = storageSet || config.storage.verity.length > 0 || differs(config.trident, base.trident) ||
-    differs(config.scripts, base.scripts) || differs(config.os, base.os);
+  const rootNeeded =
+    storageSet ||
+    config.storage.verity.length > 0 ||
+    differs(config.trident, base.trident) ||
+    differs(config.scripts, base.scripts) ||
+    differs(config.os, base.os);
   if (rootNeeded) requireImageMount(ctx, '/', 'every configured system needs a root filesystem');
   const rootVerity = checkVerity(ctx);
   checkOs(ctx);

@@ -8,7 +8,17 @@
  * explicit `null` is an error for lists and maps. So plain scalars that YAML would resolve to a number
  * or boolean become `PlainScalar`s carrying both the text and the value, and the field schema decides.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, Scalar } from 'yaml';
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseAllDocuments,
+  type Scalar,
+} from 'yaml';
 import type { Severity } from './codes.ts';
 import { CODES, type HostConfigCode } from './codes.ts';
 import type { Finding } from './errors.ts';
@@ -38,7 +48,14 @@ export interface SourceDocument {
   readonly findings: Finding[];
 }
 
-export function finding(code: HostConfigCode, path: Path, line: number, column: number, message: string, severity?: Severity): Finding {
+export function finding(
+  code: HostConfigCode,
+  path: Path,
+  line: number,
+  column: number,
+  message: string,
+  severity?: Severity,
+): Finding {
   return { code, severity: severity ?? CODES[code].severity, path: formatPath(path), line, column, message };
 }
 
@@ -62,18 +79,32 @@ export function readYaml(text: string): SourceDocument {
   if (list.length > 1) {
     const second = list[1];
     const pos = at(second?.range[0] ?? 0);
-    findings.push(finding('HC_YAML_MULTIPLE_DOCUMENTS', [], pos.line, pos.col,
-      'The file contains more than one YAML document; a Host Configuration is a single document. Remove the extra `---` section or split it into its own file.'));
+    findings.push(
+      finding(
+        'HC_YAML_MULTIPLE_DOCUMENTS',
+        [],
+        pos.line,
+        pos.col,
+        'The file contains more than one YAML document; a Host Configuration is a single document. Remove the extra `---` section or split it into its own file.',
+      ),
+    );
   }
   const document = list[0];
   if (document === undefined) return { text, value: {}, document: undefined, lineCounter, findings };
   for (const err of document.errors) {
     const pos = at(err.pos[0]);
     const duplicate = err.code === 'DUPLICATE_KEY';
-    findings.push(finding(duplicate ? 'HC_YAML_DUPLICATE_KEY' : 'HC_YAML_SYNTAX', [], pos.line, pos.col,
-      duplicate
-        ? `${firstLine(err.message)}. Each key may appear once in a mapping; merge or remove the repeated key.`
-        : `YAML syntax error: ${firstLine(err.message)}. Fix the text at this position (check indentation and quoting; tabs may not indent).`));
+    findings.push(
+      finding(
+        duplicate ? 'HC_YAML_DUPLICATE_KEY' : 'HC_YAML_SYNTAX',
+        [],
+        pos.line,
+        pos.col,
+        duplicate
+          ? `${firstLine(err.message)}. Each key may appear once in a mapping; merge or remove the repeated key.`
+          : `YAML syntax error: ${firstLine(err.message)}. Fix the text at this position (check indentation and quoting; tabs may not indent).`,
+      ),
+    );
   }
   if (document.errors.length > 0) return { text, value: undefined, document, lineCounter, findings };
   const ctx: ConvertContext = { document, findings, at, aliases: 0 };
@@ -97,8 +128,15 @@ function convert(node: unknown, path: Path, ctx: ConvertContext, depth = 0): unk
     ctx.aliases += 1;
     if (ctx.aliases > MAX_ALIAS_COUNT || depth > 200) {
       const pos = ctx.at(node.range?.[0] ?? 0);
-      ctx.findings.push(finding('HC_YAML_SYNTAX', path, pos.line, pos.col,
-        'Too many or too deeply nested YAML aliases; write the values out instead of using anchors.'));
+      ctx.findings.push(
+        finding(
+          'HC_YAML_SYNTAX',
+          path,
+          pos.line,
+          pos.col,
+          'Too many or too deeply nested YAML aliases; write the values out instead of using anchors.',
+        ),
+      );
       return null;
     }
     const target = node.resolve(ctx.document);
@@ -115,12 +153,24 @@ function convert(node: unknown, path: Path, ctx: ConvertContext, depth = 0): unk
       if (name === undefined) {
         const range = (key as Node | null)?.range ?? (pair.value as Node | null)?.range;
         const pos = ctx.at(range?.[0] ?? node.range?.[0] ?? 0);
-        ctx.findings.push(finding('HC_YAML_COMPLEX_KEY', path, pos.line, pos.col,
-          'A mapping key must be a plain word such as `storage`; lists, maps and null are not keys.'));
+        ctx.findings.push(
+          finding(
+            'HC_YAML_COMPLEX_KEY',
+            path,
+            pos.line,
+            pos.col,
+            'A mapping key must be a plain word such as `storage`; lists, maps and null are not keys.',
+          ),
+        );
         continue;
       }
       // defineProperty: a key named `__proto__` must stay an ordinary key.
-      Object.defineProperty(out, name, { value: convert(pair.value, [...path, name], ctx, depth + 1), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, name, {
+        value: convert(pair.value, [...path, name], ctx, depth + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }
@@ -132,7 +182,8 @@ function convert(node: unknown, path: Path, ctx: ConvertContext, depth = 0): unk
 
 function scalarValue(node: Scalar): unknown {
   const value = node.value;
-  if (node.type !== 'PLAIN' && node.type !== undefined) return typeof value === 'string' ? value : String(value);
+  if (node.type !== 'PLAIN' && node.type !== undefined)
+    return typeof value === 'string' ? value : String(value);
   const source = node.source ?? (value === null ? '' : String(value));
   if (value === null) return source.trim() === '' ? EMPTY : null;
   if (typeof value === 'number' || typeof value === 'boolean') return new PlainScalar(source, value);
@@ -141,7 +192,11 @@ function scalarValue(node: Scalar): unknown {
 }
 
 /** The YAML node at `path`, or the nearest existing ancestor; `key: true` prefers the key node. */
-export function locate(source: SourceDocument, path: Path, preferKey = false): { line: number; column: number } {
+export function locate(
+  source: SourceDocument,
+  path: Path,
+  preferKey = false,
+): { line: number; column: number } {
   const document = source.document;
   if (document === undefined) return { line: 0, column: 0 };
   let node: unknown = document.contents;
@@ -150,13 +205,19 @@ export function locate(source: SourceDocument, path: Path, preferKey = false): {
     const part = path[i];
     if (isAlias(node)) node = node.resolve(document);
     if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && (p.key.source ?? String(p.key.value)) === String(part));
+      const pair = node.items.find(
+        (p) => isScalar(p.key) && (p.key.source ?? String(p.key.value)) === String(part),
+      );
       if (pair === undefined) break;
       const keyStart = (pair.key as Node).range?.[0];
       const last = i === path.length - 1;
       const valueStart = (pair.value as Node | null)?.range?.[0];
       best = last && preferKey ? keyStart : (valueStart ?? keyStart);
-      if (pair.value === null || (isScalar(pair.value) && pair.value.source === '' && pair.value.value === null)) best = keyStart;
+      if (
+        pair.value === null ||
+        (isScalar(pair.value) && pair.value.source === '' && pair.value.value === null)
+      )
+        best = keyStart;
       node = pair.value;
     } else if (isSeq(node) && typeof part === 'number') {
       const item = node.items[part] as Node | undefined;
@@ -177,7 +238,13 @@ export function toPlain(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toPlain);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: toPlain(v), enumerable: true, writable: true, configurable: true });
+    for (const [k, v] of Object.entries(value))
+      Object.defineProperty(out, k, {
+        value: toPlain(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     return out;
   }
   return value;

@@ -31,7 +31,8 @@ export function detectEra(root: unknown): EraVerdict {
       if (src.type === 'create') legacy.push(`filesystems[${i}].source {type: create}`);
       else if (src.type === 'new') bridge.push(`filesystems[${i}].source {type: new}`);
       else old.push(`filesystems[${i}].source map`);
-    } else if (src === 'image' || src === 'new' || src === 'adopted') bridge.push(`filesystems[${i}].source: ${src}`);
+    } else if (src === 'image' || src === 'new' || src === 'adopted')
+      bridge.push(`filesystems[${i}].source: ${src}`);
     else if (src === 'create' || src === 'os-image') old.push(`filesystems[${i}].source: ${String(src)}`);
     if (fs.type === 'swap' || fs.type === 'other') old.push(`filesystems[${i}].type: ${fs.type}`);
   });
@@ -43,14 +44,21 @@ export function detectEra(root: unknown): EraVerdict {
   if (isObj(doc.internalParams) && 'cosi' in doc.internalParams) old.push('`internalParams.cosi`');
   const markers = [...legacy, ...bridge, ...old];
   if (legacy.length > 0 && bridge.length > 0) {
-    return { era: 'legacy', markers, conflict: `${legacy[0]} is from before 2025-02-13 but ${bridge[0]} is from after` };
+    return {
+      era: 'legacy',
+      markers,
+      conflict: `${legacy[0]} is from before 2025-02-13 but ${bridge[0]} is from after`,
+    };
   }
   if (legacy.length > 0) return { era: 'legacy', markers };
   if (bridge.length > 0) return { era: 'bridge', markers };
   // No source markers. Before 2025-04 every filesystem had a required `type`; a filesystem with a
   // `type` and no `source` in a document without `image` was created, not taken from an image.
-  const typedWithoutSource = filesystems.some((fs) => fs.source === undefined && typeof fs.type === 'string' && fs.type !== 'swap');
-  if (!('image' in doc) && typedWithoutSource) return { era: 'legacy', markers: [...markers, 'filesystems with `type` but no `source` and no `image`'] };
+  const typedWithoutSource = filesystems.some(
+    (fs) => fs.source === undefined && typeof fs.type === 'string' && fs.type !== 'swap',
+  );
+  if (!('image' in doc) && typedWithoutSource)
+    return { era: 'legacy', markers: [...markers, 'filesystems with `type` but no `source` and no `image`'] };
   if (typedWithoutSource) return { era: 'bridge', markers: [...markers, 'image filesystems with a `type`'] };
   return { era: markers.length > 0 ? 'bridge' : 'current', markers };
 }

@@ -11,14 +11,24 @@ export interface RuleContext {
   report(code: HostConfigCode, path: Path, message: string, severity?: Severity): void;
 }
 
-export function createRuleContext(config: HostConfiguration, source: SourceDocument | undefined): RuleContext {
+export function createRuleContext(
+  config: HostConfiguration,
+  source: SourceDocument | undefined,
+): RuleContext {
   const findings: Finding[] = [];
   return {
     config,
     findings,
     report(code, path, message, severity) {
       const pos = source === undefined ? { line: 0, column: 0 } : locate(source, path);
-      findings.push({ code, severity: severity ?? CODES[code].severity, path: formatPath(path), line: pos.line, column: pos.column, message });
+      findings.push({
+        code,
+        severity: severity ?? CODES[code].severity,
+        path: formatPath(path),
+        line: pos.line,
+        column: pos.column,
+        message,
+      });
     },
   };
 }

@@ -13,8 +13,11 @@ export function checkDeviceIds(ctx: RuleContext, graph: StorageGraph): void {
       first.set(device.id, device.idPath);
       continue;
     }
-    ctx.report('HC_DUPLICATE_ID', device.idPath,
-      `Block device '${device.id}' is defined more than once (also at \`${formatPath(previous)}\`). IDs must be unique across disks, partitions, RAID arrays, A/B pairs, encrypted volumes and verity devices: rename one of them.`);
+    ctx.report(
+      'HC_DUPLICATE_ID',
+      device.idPath,
+      `Block device '${device.id}' is defined more than once (also at \`${formatPath(previous)}\`). IDs must be unique across disks, partitions, RAID arrays, A/B pairs, encrypted volumes and verity devices: rename one of them.`,
+    );
   }
 }
 
@@ -22,24 +25,36 @@ export function checkDevices(ctx: RuleContext): void {
   const storage = ctx.config.storage;
   storage.disks.forEach((disk, d) => {
     if (!disk.device.startsWith('/')) {
-      ctx.report('HC_DISK_PATH_NOT_ABSOLUTE', ['storage', 'disks', d, 'device'],
-        `Block device '${disk.id}' of kind 'disk' is invalid: path '${disk.device}' must be absolute, e.g. \`/dev/sda\` or \`/dev/disk/by-path/...\`.`);
+      ctx.report(
+        'HC_DISK_PATH_NOT_ABSOLUTE',
+        ['storage', 'disks', d, 'device'],
+        `Block device '${disk.id}' of kind 'disk' is invalid: path '${disk.device}' must be absolute, e.g. \`/dev/sda\` or \`/dev/disk/by-path/...\`.`,
+      );
     }
     disk.partitions.forEach((partition, p) => {
       if (partition.size !== 'grow' && (partition.size === 0 || partition.size % 4096 !== 0)) {
         const up = Math.max(4096, Math.ceil(partition.size / 4096) * 4096);
-        ctx.report('HC_PARTITION_SIZE_NOT_ALIGNED', ['storage', 'disks', d, 'partitions', p, 'size'],
-          `Block device '${partition.id}' of kind 'partition' is invalid: partition size must be a non-zero multiple of 4096 bytes, got ${partition.size}. Use a K/M/G unit (e.g. \`512M\`) or ${up} bytes.`);
+        ctx.report(
+          'HC_PARTITION_SIZE_NOT_ALIGNED',
+          ['storage', 'disks', d, 'partitions', p, 'size'],
+          `Block device '${partition.id}' of kind 'partition' is invalid: partition size must be a non-zero multiple of 4096 bytes, got ${partition.size}. Use a K/M/G unit (e.g. \`512M\`) or ${up} bytes.`,
+        );
       }
     });
     disk.adoptedPartitions.forEach((adopted, p) => {
       const path: Path = ['storage', 'disks', d, 'adoptedPartitions', p];
       if (adopted.matchLabel !== undefined && adopted.matchUuid !== undefined) {
-        ctx.report('HC_ADOPTED_MATCH_CONFLICT', path,
-          `Block device '${adopted.id}' of kind 'adopted-partition' is invalid: adopted partitions cannot have both matchLabel and matchUuid. Keep one of them.`);
+        ctx.report(
+          'HC_ADOPTED_MATCH_CONFLICT',
+          path,
+          `Block device '${adopted.id}' of kind 'adopted-partition' is invalid: adopted partitions cannot have both matchLabel and matchUuid. Keep one of them.`,
+        );
       } else if (adopted.matchLabel === undefined && adopted.matchUuid === undefined) {
-        ctx.report('HC_ADOPTED_MATCH_MISSING', path,
-          `Block device '${adopted.id}' of kind 'adopted-partition' is invalid: adopted partitions must have either matchLabel or matchUuid to find the existing partition.`);
+        ctx.report(
+          'HC_ADOPTED_MATCH_MISSING',
+          path,
+          `Block device '${adopted.id}' of kind 'adopted-partition' is invalid: adopted partitions must have either matchLabel or matchUuid to find the existing partition.`,
+        );
       }
     });
   });
@@ -61,22 +76,72 @@ function unique(ctx: RuleContext, kind: string, field: string, items: readonly V
       seen.set(key, item);
       continue;
     }
-    ctx.report('HC_DUPLICATE_FIELD_VALUE', item.path,
-      `Block device '${first.id}' and '${item.id}' of kind '${kind}' have a duplicate value for field '${field}' ('${item.value}'). Each ${kind} needs its own ${field}.`);
+    ctx.report(
+      'HC_DUPLICATE_FIELD_VALUE',
+      item.path,
+      `Block device '${first.id}' and '${item.id}' of kind '${kind}' have a duplicate value for field '${field}' ('${item.value}'). Each ${kind} needs its own ${field}.`,
+    );
   }
 }
 
 export function checkUniqueValues(ctx: RuleContext): void {
   const s = ctx.config.storage;
-  unique(ctx, 'disk', 'device', s.disks.map((d, i) => ({ id: d.id, value: d.device, path: ['storage', 'disks', i, 'device'] })));
-  const parts = s.disks.flatMap((d, i) => d.partitions.map((p, j) => ({ p, path: ['storage', 'disks', i, 'partitions', j] as Path })));
-  unique(ctx, 'partition', 'uuid', parts.map(({ p, path }) => ({ id: p.id, value: p.uuid, path: [...path, 'uuid'] })));
-  const adopted = s.disks.flatMap((d, i) => d.adoptedPartitions.map((p, j) => ({ p, path: ['storage', 'disks', i, 'adoptedPartitions', j] as Path })));
-  unique(ctx, 'adopted-partition', 'matchLabel', adopted.map(({ p, path }) => ({ id: p.id, value: p.matchLabel, path: [...path, 'matchLabel'] })));
-  unique(ctx, 'adopted-partition', 'matchUuid', adopted.map(({ p, path }) => ({ id: p.id, value: p.matchUuid, path: [...path, 'matchUuid'] })));
-  unique(ctx, 'raid-array', 'name', s.raid.software.map((r, i) => ({ id: r.id, value: r.name, path: ['storage', 'raid', 'software', i, 'name'] })));
-  unique(ctx, 'encrypted-volume', 'deviceName', (s.encryption?.volumes ?? []).map((v, i) => ({ id: v.id, value: v.deviceName, path: ['storage', 'encryption', 'volumes', i, 'deviceName'] })));
-  unique(ctx, 'verity-device', 'name', s.verity.map((v, i) => ({ id: v.id, value: v.name, path: ['storage', 'verity', i, 'name'] })));
+  unique(
+    ctx,
+    'disk',
+    'device',
+    s.disks.map((d, i) => ({ id: d.id, value: d.device, path: ['storage', 'disks', i, 'device'] })),
+  );
+  const parts = s.disks.flatMap((d, i) =>
+    d.partitions.map((p, j) => ({ p, path: ['storage', 'disks', i, 'partitions', j] as Path })),
+  );
+  unique(
+    ctx,
+    'partition',
+    'uuid',
+    parts.map(({ p, path }) => ({ id: p.id, value: p.uuid, path: [...path, 'uuid'] })),
+  );
+  const adopted = s.disks.flatMap((d, i) =>
+    d.adoptedPartitions.map((p, j) => ({ p, path: ['storage', 'disks', i, 'adoptedPartitions', j] as Path })),
+  );
+  unique(
+    ctx,
+    'adopted-partition',
+    'matchLabel',
+    adopted.map(({ p, path }) => ({ id: p.id, value: p.matchLabel, path: [...path, 'matchLabel'] })),
+  );
+  unique(
+    ctx,
+    'adopted-partition',
+    'matchUuid',
+    adopted.map(({ p, path }) => ({ id: p.id, value: p.matchUuid, path: [...path, 'matchUuid'] })),
+  );
+  unique(
+    ctx,
+    'raid-array',
+    'name',
+    s.raid.software.map((r, i) => ({
+      id: r.id,
+      value: r.name,
+      path: ['storage', 'raid', 'software', i, 'name'],
+    })),
+  );
+  unique(
+    ctx,
+    'encrypted-volume',
+    'deviceName',
+    (s.encryption?.volumes ?? []).map((v, i) => ({
+      id: v.id,
+      value: v.deviceName,
+      path: ['storage', 'encryption', 'volumes', i, 'deviceName'],
+    })),
+  );
+  unique(
+    ctx,
+    'verity-device',
+    'name',
+    s.verity.map((v, i) => ({ id: v.id, value: v.name, path: ['storage', 'verity', i, 'name'] })),
+  );
 }
 
 export function checkFilesystems(ctx: RuleContext, graph: StorageGraph): void {
@@ -88,35 +153,63 @@ export function checkFilesystems(ctx: RuleContext, graph: StorageGraph): void {
     const name = describeFilesystem(fs, isEsp);
     const virtual = isVirtualFilesystem(fs);
     if (virtual && fs.deviceId !== undefined) {
-      ctx.report('HC_FS_DEVICE_FORBIDDEN', [...path, 'deviceId'], `Filesystem ${name} should not reference a block device: a ${fs.type} filesystem lives in memory. Remove \`deviceId\`.`);
+      ctx.report(
+        'HC_FS_DEVICE_FORBIDDEN',
+        [...path, 'deviceId'],
+        `Filesystem ${name} should not reference a block device: a ${fs.type} filesystem lives in memory. Remove \`deviceId\`.`,
+      );
     }
     if (!virtual && fs.deviceId === undefined) {
-      ctx.report('HC_FS_DEVICE_REQUIRED', path, `Filesystem ${name} requires a reference to a block device: add \`deviceId\` naming a partition, RAID array, A/B pair, encrypted volume or verity device.`);
+      ctx.report(
+        'HC_FS_DEVICE_REQUIRED',
+        path,
+        `Filesystem ${name} requires a reference to a block device: add \`deviceId\` naming a partition, RAID array, A/B pair, encrypted volume or verity device.`,
+      );
     }
     if (virtual && fs.mountPoint === undefined) {
-      ctx.report('HC_FS_MOUNT_REQUIRED', path, `Filesystem ${name} requires a mount point: add \`mountPoint\`.`);
+      ctx.report(
+        'HC_FS_MOUNT_REQUIRED',
+        path,
+        `Filesystem ${name} requires a mount point: add \`mountPoint\`.`,
+      );
     }
     if (isEsp && fs.mountPoint === undefined) {
-      ctx.report('HC_ESP_WITHOUT_MOUNT', path, `Filesystem ${name} is marked as ESP, but does not have a mount point: add \`mountPoint: /boot/efi\`.`);
+      ctx.report(
+        'HC_ESP_WITHOUT_MOUNT',
+        path,
+        `Filesystem ${name} is marked as ESP, but does not have a mount point: add \`mountPoint: /boot/efi\`.`,
+      );
     }
     if (fs.mountPoint !== undefined) {
       const mp = fs.mountPoint.path;
       const mpPath: Path = [...path, 'mountPoint'];
       if (!mp.startsWith('/')) {
-        ctx.report('HC_MOUNT_NOT_ABSOLUTE', mpPath, `Mount point location '${mp}' is not an absolute path: write it from the root, e.g. '/${mp.replace(/^\.?\/*/, '')}'.`);
+        ctx.report(
+          'HC_MOUNT_NOT_ABSOLUTE',
+          mpPath,
+          `Mount point location '${mp}' is not an absolute path: write it from the root, e.g. '/${mp.replace(/^\.?\/*/, '')}'.`,
+        );
       } else {
         const key = normalizeMountPath(mp);
         const first = mounts.get(key);
         if (first === undefined) mounts.set(key, i);
-        else ctx.report('HC_DUPLICATE_MOUNT_POINT', mpPath, `Mount point '${mp}' is defined more than once (also by \`storage.filesystems[${first}]\`): each path may be mounted by one filesystem.`);
+        else
+          ctx.report(
+            'HC_DUPLICATE_MOUNT_POINT',
+            mpPath,
+            `Mount point '${mp}' is defined more than once (also by \`storage.filesystems[${first}]\`): each path may be mounted by one filesystem.`,
+          );
       }
     }
     if (isEsp) {
       if (esp === undefined) esp = i;
       else {
         const other = ctx.config.storage.filesystems[esp];
-        ctx.report('HC_MULTIPLE_ESP', path,
-          `Multiple filesystems are marked as ESP: [${other === undefined ? '' : describeFilesystem(other, true)}] and [${name}]. Only one filesystem can be the ESP: set \`overrideEspMount: block\` on the other one or change its mount point.`);
+        ctx.report(
+          'HC_MULTIPLE_ESP',
+          path,
+          `Multiple filesystems are marked as ESP: [${other === undefined ? '' : describeFilesystem(other, true)}] and [${name}]. Only one filesystem can be the ESP: set \`overrideEspMount: block\` on the other one or change its mount point.`,
+        );
       }
     }
   });

@@ -2,14 +2,29 @@
  * The storage graph of reference §3.1: block devices (nodes) and the referrers that use them, with
  * the paths of every field so findings point at the right line.
  */
-import type { Path } from '../path.ts';
+
 import { normalizeMountPath } from '../mount-paths.ts';
+import type { Path } from '../path.ts';
 import type { FileSystem, HostConfiguration, Partition } from '../schema/root.ts';
 
-export type DeviceKind = 'disk' | 'partition' | 'adopted-partition' | 'raid-array' | 'ab-volume' | 'encrypted-volume' | 'verity-device';
+export type DeviceKind =
+  | 'disk'
+  | 'partition'
+  | 'adopted-partition'
+  | 'raid-array'
+  | 'ab-volume'
+  | 'encrypted-volume'
+  | 'verity-device';
 export type ReferrerKind =
-  | 'raid-array' | 'ab-volume' | 'encrypted-volume' | 'verity-device' | 'swap-device'
-  | 'filesystem-new' | 'filesystem-image' | 'filesystem-esp' | 'filesystem-adopted';
+  | 'raid-array'
+  | 'ab-volume'
+  | 'encrypted-volume'
+  | 'verity-device'
+  | 'swap-device'
+  | 'filesystem-new'
+  | 'filesystem-image'
+  | 'filesystem-esp'
+  | 'filesystem-adopted';
 
 export interface Device {
   readonly id: string;
@@ -110,54 +125,94 @@ export function buildStorageGraph(config: HostConfiguration): StorageGraph {
   const referrers: Referrer[] = [];
   storage.raid.software.forEach((raid, i) => {
     const path: Path = ['storage', 'raid', 'software', i];
-    referrers.push({ kind: 'raid-array', name: `'${raid.id}'`, path, targets: raid.devices.map((id, j) => ({ id, path: [...path, 'devices', j] })) });
+    referrers.push({
+      kind: 'raid-array',
+      name: `'${raid.id}'`,
+      path,
+      targets: raid.devices.map((id, j) => ({ id, path: [...path, 'devices', j] })),
+    });
   });
   storage.abUpdate?.volumePairs.forEach((pair, i) => {
     const path: Path = ['storage', 'abUpdate', 'volumePairs', i];
-    referrers.push({ kind: 'ab-volume', name: `'${pair.id}'`, path, targets: [
-      { id: pair.volumeAId, path: [...path, 'volumeAId'] },
-      { id: pair.volumeBId, path: [...path, 'volumeBId'] },
-    ] });
+    referrers.push({
+      kind: 'ab-volume',
+      name: `'${pair.id}'`,
+      path,
+      targets: [
+        { id: pair.volumeAId, path: [...path, 'volumeAId'] },
+        { id: pair.volumeBId, path: [...path, 'volumeBId'] },
+      ],
+    });
   });
   storage.encryption?.volumes.forEach((volume, i) => {
     const path: Path = ['storage', 'encryption', 'volumes', i];
-    referrers.push({ kind: 'encrypted-volume', name: `'${volume.id}'`, path, targets: [{ id: volume.deviceId, path: [...path, 'deviceId'] }] });
+    referrers.push({
+      kind: 'encrypted-volume',
+      name: `'${volume.id}'`,
+      path,
+      targets: [{ id: volume.deviceId, path: [...path, 'deviceId'] }],
+    });
   });
   storage.verity.forEach((verity, i) => {
     const path: Path = ['storage', 'verity', i];
-    referrers.push({ kind: 'verity-device', name: `'${verity.id}'`, path, targets: [
-      { id: verity.dataDeviceId, path: [...path, 'dataDeviceId'], role: 'data' },
-      { id: verity.hashDeviceId, path: [...path, 'hashDeviceId'], role: 'hash' },
-    ] });
+    referrers.push({
+      kind: 'verity-device',
+      name: `'${verity.id}'`,
+      path,
+      targets: [
+        { id: verity.dataDeviceId, path: [...path, 'dataDeviceId'], role: 'data' },
+        { id: verity.hashDeviceId, path: [...path, 'hashDeviceId'], role: 'hash' },
+      ],
+    });
   });
   storage.swap.forEach((swap, i) => {
     const path: Path = ['storage', 'swap', i];
-    referrers.push({ kind: 'swap-device', name: `swap on '${swap.deviceId}'`, path, targets: [{ id: swap.deviceId, path: [...path, 'deviceId'] }] });
+    referrers.push({
+      kind: 'swap-device',
+      name: `swap on '${swap.deviceId}'`,
+      path,
+      targets: [{ id: swap.deviceId, path: [...path, 'deviceId'] }],
+    });
   });
   const isEsp = storage.filesystems.map(isEspFilesystem);
   storage.filesystems.forEach((fs, i) => {
     const kind = filesystemReferrerKind(fs, isEsp[i] ?? false);
     if (kind === undefined) return;
     const path: Path = ['storage', 'filesystems', i];
-    referrers.push({ kind, name: describeFilesystem(fs, isEsp[i] ?? false), path, filesystemIndex: i,
-      targets: fs.deviceId === undefined ? [] : [{ id: fs.deviceId, path: [...path, 'deviceId'] }] });
+    referrers.push({
+      kind,
+      name: describeFilesystem(fs, isEsp[i] ?? false),
+      path,
+      filesystemIndex: i,
+      targets: fs.deviceId === undefined ? [] : [{ id: fs.deviceId, path: [...path, 'deviceId'] }],
+    });
   });
   return { devices, byId, referrers, isEsp };
 }
 
-export type Leaf = { kind: 'partition'; device: Device; partition: Partition } | { kind: 'adopted'; device: Device };
+export type Leaf =
+  | { kind: 'partition'; device: Device; partition: Partition }
+  | { kind: 'adopted'; device: Device };
 
 /** Partitions under a device, following RAID, A/B, encryption and verity references. */
-export function leafPartitions(graph: StorageGraph, config: HostConfiguration, id: string, seen = new Set<string>()): Leaf[] {
+export function leafPartitions(
+  graph: StorageGraph,
+  config: HostConfiguration,
+  id: string,
+  seen = new Set<string>(),
+): Leaf[] {
   if (seen.has(id)) return [];
   seen.add(id);
   const device = graph.byId.get(id);
   if (device === undefined) return [];
   const storage = config.storage;
-  const down = (ids: readonly string[]): Leaf[] => ids.flatMap((child) => leafPartitions(graph, config, child, seen));
+  const down = (ids: readonly string[]): Leaf[] =>
+    ids.flatMap((child) => leafPartitions(graph, config, child, seen));
   switch (device.kind) {
     case 'partition':
-      return device.partition === undefined ? [] : [{ kind: 'partition', device, partition: device.partition }];
+      return device.partition === undefined
+        ? []
+        : [{ kind: 'partition', device, partition: device.partition }];
     case 'adopted-partition':
       return [{ kind: 'adopted', device }];
     case 'raid-array':

@@ -3,7 +3,7 @@ import type * as z from 'zod';
 import { opt, struct } from '../scalars.ts';
 import { ManagementOsSchema, OsSchema } from './os.ts';
 import { HealthSchema, ImageSchema, InternalParamsSchema, ScriptsSchema, TridentSchema } from './sections.ts';
-import { FileSystemSchema, StorageSchema } from './storage.ts';
+import { type FileSystemSchema, StorageSchema } from './storage.ts';
 
 export const HostConfigurationSchema = struct({
   trident: TridentSchema.prefault({}),

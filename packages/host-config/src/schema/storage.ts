@@ -1,7 +1,21 @@
 /** zod schemas for `storage` (reference §1.2). Output types carry the materialised defaults. */
 import * as z from 'zod';
 import { PARTITION_TYPE_NAMES } from '../partition-types.ts';
-import { bool, coded, defList, isUuid, list, oneOf, opt, partitionSize, showValue, str, struct, uint, uuid } from '../scalars.ts';
+import {
+  bool,
+  coded,
+  defList,
+  isUuid,
+  list,
+  oneOf,
+  opt,
+  partitionSize,
+  showValue,
+  str,
+  struct,
+  uint,
+  uuid,
+} from '../scalars.ts';
 import { PlainScalar } from '../yaml-source.ts';
 
 export const partitionType = () =>
@@ -9,7 +23,10 @@ export const partitionType = () =>
     (v) => (v instanceof PlainScalar ? v.text : v),
     z.string().refine((v) => (PARTITION_TYPE_NAMES as readonly string[]).includes(v) || isUuid(v), {
       error: (iss) =>
-        coded('HC_UNKNOWN_VARIANT', `unknown partition type ${showValue(iss.input)}, expected one of ${PARTITION_TYPE_NAMES.map((t) => `\`${t}\``).join(', ')} or a GPT type UUID`),
+        coded(
+          'HC_UNKNOWN_VARIANT',
+          `unknown partition type ${showValue(iss.input)}, expected one of ${PARTITION_TYPE_NAMES.map((t) => `\`${t}\``).join(', ')} or a GPT type UUID`,
+        ),
     }),
   );
 
@@ -50,22 +67,56 @@ export const RaidSchema = struct({
 
 /** PCR names by index (reference §1.2 Pcr values). */
 export const PCR_NAMES = [
-  'platform-code', 'platform-config', 'external-code', 'external-config', 'boot-loader-code', 'boot-loader-config',
-  'host-platform', 'secure-boot-policy', 'pcr8', 'kernel-initrd', 'ima', 'kernel-boot', 'kernel-config', 'sysexts',
-  'shim-policy', 'system-identity', 'debug', 'pcr17', 'pcr18', 'pcr19', 'pcr20', 'pcr21', 'pcr22', 'application-support',
+  'platform-code',
+  'platform-config',
+  'external-code',
+  'external-config',
+  'boot-loader-code',
+  'boot-loader-config',
+  'host-platform',
+  'secure-boot-policy',
+  'pcr8',
+  'kernel-initrd',
+  'ima',
+  'kernel-boot',
+  'kernel-config',
+  'sysexts',
+  'shim-policy',
+  'system-identity',
+  'debug',
+  'pcr17',
+  'pcr18',
+  'pcr19',
+  'pcr20',
+  'pcr21',
+  'pcr22',
+  'application-support',
 ] as const;
 
 const pcrMessage = (iss: { input?: unknown }): string =>
-  coded('HC_INVALID_PCR', `invalid PCR ${showValue(iss.input)}: write an integer 0-23 or a PCR name such as \`boot-loader-code\` (4), \`secure-boot-policy\` (7) or \`kernel-boot\` (11)`);
+  coded(
+    'HC_INVALID_PCR',
+    `invalid PCR ${showValue(iss.input)}: write an integer 0-23 or a PCR name such as \`boot-loader-code\` (4), \`secure-boot-policy\` (7) or \`kernel-boot\` (11)`,
+  );
 
 /** A PCR as an integer 0-23 or its name; the output is the PCR index. */
 export const pcr = () =>
   z.preprocess(
     (v) => (v instanceof PlainScalar ? v.value : v),
     z
-      .union([z.number({ error: pcrMessage }).int({ error: pcrMessage }).min(0, { error: pcrMessage }).max(23, { error: pcrMessage }), z.enum(PCR_NAMES, { error: pcrMessage })], {
-        error: pcrMessage,
-      })
+      .union(
+        [
+          z
+            .number({ error: pcrMessage })
+            .int({ error: pcrMessage })
+            .min(0, { error: pcrMessage })
+            .max(23, { error: pcrMessage }),
+          z.enum(PCR_NAMES, { error: pcrMessage }),
+        ],
+        {
+          error: pcrMessage,
+        },
+      )
       .transform((v) => (typeof v === 'number' ? v : PCR_NAMES.indexOf(v))),
   );
 
@@ -89,7 +140,16 @@ export const VerityDeviceSchema = struct({
   corruptionOption: oneOf(['io-error', 'ignore', 'panic', 'restart']).default('io-error'),
 });
 
-export const FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'tmpfs', 'auto', 'overlay', 'iso9660'] as const;
+export const FILESYSTEM_TYPES = [
+  'ext4',
+  'xfs',
+  'vfat',
+  'ntfs',
+  'tmpfs',
+  'auto',
+  'overlay',
+  'iso9660',
+] as const;
 export const NEW_FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'tmpfs', 'overlay'] as const;
 export const ADOPTED_FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'auto', 'iso9660'] as const;
 export type FileSystemType = (typeof FILESYSTEM_TYPES)[number];
@@ -113,24 +173,61 @@ const FileSystemInputSchema = struct({
 export const FileSystemSchema = FileSystemInputSchema.superRefine((fs, ctx) => {
   const source = fs.source ?? 'image';
   if (source === 'image' && fs.type !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['type'], input: fs.type,
-      message: coded('HC_FS_TYPE_WITH_IMAGE', `a filesystem sourced from the image cannot set \`type\` (got \`${fs.type}\`); the type comes from the image. Remove \`type\`, or set \`source: new\` to create a new filesystem`) });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['type'],
+      input: fs.type,
+      message: coded(
+        'HC_FS_TYPE_WITH_IMAGE',
+        `a filesystem sourced from the image cannot set \`type\` (got \`${fs.type}\`); the type comes from the image. Remove \`type\`, or set \`source: new\` to create a new filesystem`,
+      ),
+    });
   }
-  if (source === 'new' && fs.type !== undefined && !(NEW_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)) {
-    ctx.addIssue({ code: 'custom', path: ['type'], input: fs.type,
-      message: coded('HC_FS_TYPE_INVALID_FOR_SOURCE', `invalid new filesystem type \`${fs.type}\`: a new filesystem can be ${NEW_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`ext4\`)`) });
+  if (
+    source === 'new' &&
+    fs.type !== undefined &&
+    !(NEW_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['type'],
+      input: fs.type,
+      message: coded(
+        'HC_FS_TYPE_INVALID_FOR_SOURCE',
+        `invalid new filesystem type \`${fs.type}\`: a new filesystem can be ${NEW_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`ext4\`)`,
+      ),
+    });
   }
-  if (source === 'adopted' && fs.type !== undefined && !(ADOPTED_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)) {
-    ctx.addIssue({ code: 'custom', path: ['type'], input: fs.type,
-      message: coded('HC_FS_TYPE_INVALID_FOR_SOURCE', `invalid adopted filesystem type \`${fs.type}\`: an adopted filesystem can be ${ADOPTED_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`auto\`)`) });
+  if (
+    source === 'adopted' &&
+    fs.type !== undefined &&
+    !(ADOPTED_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['type'],
+      input: fs.type,
+      message: coded(
+        'HC_FS_TYPE_INVALID_FOR_SOURCE',
+        `invalid adopted filesystem type \`${fs.type}\`: an adopted filesystem can be ${ADOPTED_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`auto\`)`,
+      ),
+    });
   }
   if (fs.overrideEspMount === 'override' && fs.mountPoint === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['overrideEspMount'], input: fs.overrideEspMount,
-      message: coded('HC_ESP_OVERRIDE_WITHOUT_MOUNT', '`overrideEspMount: override` marks this filesystem as the ESP, which needs a mount point: add `mountPoint` (e.g. `/boot/efi`) or remove `overrideEspMount`') });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['overrideEspMount'],
+      input: fs.overrideEspMount,
+      message: coded(
+        'HC_ESP_OVERRIDE_WITHOUT_MOUNT',
+        '`overrideEspMount: override` marks this filesystem as the ESP, which needs a mount point: add `mountPoint` (e.g. `/boot/efi`) or remove `overrideEspMount`',
+      ),
+    });
   }
 }).transform((fs) => {
   const source = fs.source ?? 'image';
-  const type = source === 'new' ? (fs.type ?? 'ext4') : source === 'adopted' ? (fs.type ?? 'auto') : undefined;
+  const type =
+    source === 'new' ? (fs.type ?? 'ext4') : source === 'adopted' ? (fs.type ?? 'auto') : undefined;
   return {
     ...(fs.deviceId === undefined ? {} : { deviceId: fs.deviceId }),
     source,
