@@ -88,7 +88,14 @@ function checksums(block: Uint8Array): { unsigned: number; signed: number } {
 }
 
 export function parseTarHeader(block: Uint8Array, at: number): RawTarHeader {
-  const recorded = numericField(block, 148, 8, 'checksum', at);
+  let recorded: number;
+  try {
+    recorded = numericField(block, 148, 8, 'checksum', at);
+  } catch {
+    throw new CosiError('COSI_TAR_CHECKSUM', `tar header at offset ${at}: the checksum field is not a number; the file is not a tar archive or is corrupt`, {
+      offset: at,
+    });
+  }
   const { unsigned, signed } = checksums(block);
   if (recorded !== unsigned && recorded !== signed) {
     throw new CosiError(
