@@ -1,0 +1,4 @@
+export { discardPlan, plan, run } from './engine.ts';
+export { EngineError, toTridentError } from './errors.ts';
+export { hostOsArch } from './host-arch.ts';
+export type * from './types.ts';

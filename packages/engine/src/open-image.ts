@@ -1,0 +1,87 @@
+import { type ByteSource, type CosiReader, isCosiError, openCosi, type ValidationReport } from '@trident/cosi-format';
+import { readFile } from 'node:fs/promises';
+import { openSource } from '@trident/remote-source';
+import { EngineError, wrapStep } from './errors.ts';
+import { hostOsArch, normalizeOsArch } from './host-arch.ts';
+import type { CommonRequestOptions } from './types.ts';
+
+export interface OpenedImage {
+  reader: CosiReader;
+  report: ValidationReport;
+}
+
+/**
+ * Loads and checks a COSI the way Trident's `OsImage::load` does, with our stricter reader: opens
+ * the source, checks the metadata hash, validates with the chosen profile and requires the image
+ * architecture to be the host's. Every failure is INVALID_INPUT `load-cosi` (hash-format problems
+ * `unsupported-hash-kind`, architecture `mismatched-architecture`), as in Trident.
+ */
+export async function openImage(
+  url: string,
+  sha384: string | undefined,
+  options: CommonRequestOptions & { signal?: AbortSignal | undefined; archCheck: boolean },
+): Promise<OpenedImage> {
+  const expected = sha384 ?? 'ignored';
+  if (expected !== 'ignored' && !/^(sha384:)?[0-9a-fA-F]{96}$/u.test(expected)) {
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'unsupported-hash-kind',
+      `Hash '${expected}' has unsupported hash kind. Expected 'ignored', 'sha384:<96 hex digits>' or 96 hex digits.`,
+      { code: 'ENGINE_HASH_FORMAT' },
+    );
+  }
+  let source: ByteSource;
+  try {
+    source = (await openSource(url, await sourceOptions(options))) as ByteSource;
+  } catch (error) {
+    throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
+  }
+  let reader: CosiReader;
+  try {
+    reader = await openCosi(source, { expectedSha384: expected, ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (error) {
+    await source.close?.();
+    throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
+  }
+  try {
+    const report = await reader.validate(options.profile ?? 'trident', options.signal ? { signal: options.signal } : {});
+    if (!report.valid) {
+      const first = report.errors[0]!;
+      throw new EngineError(
+        'INVALID_INPUT_ERROR',
+        'load-cosi',
+        `Failed to load COSI file from '${url}': invalid COSI metadata (${report.profile} profile): ${first.code} at ${first.path || 'the top level'}: ${first.message}${report.errors.length > 1 ? ` (and ${report.errors.length - 1} more)` : ''}`,
+        { code: first.code },
+      );
+    }
+    if (options.archCheck) {
+      const host = hostOsArch();
+      const image = normalizeOsArch(reader.metadata.osArch);
+      if (host !== undefined && image !== host) {
+        throw new EngineError(
+          'INVALID_INPUT_ERROR',
+          'mismatched-architecture',
+          `COSI image architecture '${reader.metadata.osArch}' does not match the host architecture '${host}'${
+            options.allowArchMismatch === undefined ? '; for a disk-image file target pass --allow-arch-mismatch' : ''
+          }`,
+          { code: 'ENGINE_ARCH_MISMATCH' },
+        );
+      }
+    }
+    return { reader, report };
+  } catch (error) {
+    await reader.close();
+    if (isCosiError(error)) throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
+    throw error;
+  }
+}
+
+async function sourceOptions(options: CommonRequestOptions & { signal?: AbortSignal | undefined }): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  if (options.signal) out['signal'] = options.signal;
+  const src = options.source;
+  if (src?.headers) out['headers'] = src.headers;
+  if (src?.caFile) out['ca'] = await readFile(src.caFile);
+  if (src?.username !== undefined && src.password !== undefined) out['credentials'] = { username: src.username, password: src.password };
+  return out;
+}

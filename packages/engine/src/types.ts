@@ -1,0 +1,154 @@
+/**
+ * The engine's public contract: requests, plans, events and results. The CLI and the daemon are
+ * written against these types only.
+ */
+
+/** Where the image goes. */
+export type TargetRequest =
+  /** The smallest safe disk that fits (Trident's SmallestThatWillFit, minus unsafe candidates). */
+  | { kind: 'auto' }
+  /** A named block device, after the safety checks. */
+  | { kind: 'disk'; path: string }
+  /** A disk-image file, created (sparse) at `size` bytes or the image's disk size, whichever is larger. */
+  | { kind: 'image-file'; path: string; size?: number; overwrite?: boolean };
+
+export interface CommonRequestOptions {
+  /** Validation profile for the COSI (default `trident`; `spec` for `--strict`). */
+  profile?: 'trident' | 'spec';
+  /** Partition images written at once (default tuned by the benchmark). */
+  concurrency?: number;
+  /** zstd codec: the native addon by default; fallbacks by name. */
+  codec?: 'native' | 'node-zlib' | 'simple-zstd';
+  /** Continue a run that was interrupted after some partitions verified (uses the journal). */
+  resume?: boolean;
+  /** Skip the osArch-equals-host check (only for image-file targets). */
+  allowArchMismatch?: boolean;
+  /** Extra HTTP headers, CA bundle, credentials for remote sources. */
+  source?: { headers?: Record<string, string>; caFile?: string; username?: string; password?: string; insecure?: boolean };
+}
+
+export interface StreamDiskRequest extends CommonRequestOptions {
+  kind: 'stream-disk';
+  /** COSI location: path, file://, http(s)://, oci://. */
+  url: string;
+  /** Expected metadata hash: `ignored` (default), 96 hex digits or `sha384:<hex>`. */
+  sha384?: string;
+  target?: TargetRequest;
+  /** Grow shrunk ext filesystems to fill their partitions (default true; Trident's stream-disk does not). */
+  resize?: boolean;
+}
+
+export interface InstallRequest extends CommonRequestOptions {
+  kind: 'install';
+  /** Host Configuration YAML text, and where it came from (for messages). */
+  hostConfiguration: { text: string; path?: string };
+  /** Overrides a disk's `device` from the Host Configuration (disk id → path or image file). */
+  disks?: Record<string, TargetRequest>;
+}
+
+export type EngineRequest = StreamDiskRequest | InstallRequest;
+
+export interface PlannedImage {
+  /** Host Configuration-style id (`partition-1`) or the config's partition id. */
+  id: string;
+  partitionNumber: number;
+  imagePath: string;
+  /** Absolute byte offset on the target disk. */
+  offset: number;
+  /** Bytes available (the partition size). */
+  length: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  sha384: string;
+  mountPoint: string | undefined;
+  fsType: string | undefined;
+  /** The filesystem will be grown after writing (shrunk image, resize enabled, ext2/3/4). */
+  grow: boolean;
+}
+
+export interface PlannedTarget {
+  kind: 'disk' | 'image-file';
+  path: string;
+  /** Size the target has (or will have, for a new image file). */
+  size: number;
+  sectorSize: number;
+  /** Whether the file will be created (sparse) by the run. */
+  create: boolean;
+  /** For auto selection: every disk looked at, with why it was skipped. */
+  considered?: Array<{ path: string; size: number; chosen: boolean; reason?: string }>;
+}
+
+export interface Plan {
+  request: EngineRequest;
+  source: { url: string; metadataSha384: string; cosiVersion: string; osArch: string; size: number };
+  /** Bytes the image's disk needs. */
+  requiredSize: number;
+  lbaSize: 512 | 4096;
+  targets: PlannedTarget[];
+  images: PlannedImage[];
+  /** Filesystems to create (install), by device id. */
+  newFilesystems: Array<{ id: string; fsType: string; offset: number; length: number }>;
+  /** Ordered human-readable steps; what `--dry-run` prints. */
+  steps: string[];
+  warnings: string[];
+  concurrency: number;
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+export type EngineEvent =
+  | { type: 'started'; time: number; plan: Plan }
+  | { type: 'log'; time: number; level: LogLevel; message: string; target: string }
+  | {
+      type: 'progress';
+      time: number;
+      phase: 'wipe' | 'write' | 'verify' | 'gpt' | 'grow' | 'sync' | 'mkfs';
+      /** Image id, when the phase is per image. */
+      image?: string;
+      bytes: number;
+      total: number;
+      /** Bytes per second over the recent window. */
+      rate: number;
+      /** Seconds left, when it can be estimated. */
+      eta?: number;
+    }
+  | { type: 'completed'; time: number; result: RunResult };
+
+export type TridentErrorKindName =
+  | 'EXECUTION_ENVIRONMENT_MISCONFIGURATION_ERROR'
+  | 'HEALTH_CHECKS_ERROR'
+  | 'INITIALIZATION_ERROR'
+  | 'INTERNAL_ERROR'
+  | 'INVALID_INPUT_ERROR'
+  | 'SERVICING_ERROR'
+  | 'UNSUPPORTED_CONFIGURATION_ERROR';
+
+/** A failure in Trident's terms: what the daemon puts in `Completed.error` unchanged. */
+export interface TridentErrorInfo {
+  kind: TridentErrorKindName;
+  /** Kebab-case subkind, e.g. `load-cosi`, `no-suitable-disk`, `corrupt-os-image`. */
+  subkind: string;
+  /** One line: what failed. */
+  errorMessage: string;
+  /** The whole chain, newest context first, as Trident's multi-line message. */
+  message: string;
+  /** The stable code of the underlying error (ours, e.g. `ZSTD_HASH_MISMATCH`). */
+  code: string;
+}
+
+export interface RunResult {
+  status: 'success' | 'failure';
+  /** `sha384:<hex>` of the COSI metadata (set even when the request said `ignored`). */
+  imageHash?: string;
+  servicingKind?: 'clean-install';
+  /** A reboot is needed to boot what was written (real disks); false for image files. */
+  rebootRequired: boolean;
+  error?: TridentErrorInfo;
+  /** Seconds per phase and bytes written, for the summary line. */
+  stats?: { elapsed: number; bytesWritten: number; compressedBytes: number };
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onEvent?: (event: EngineEvent) => void;
+}
