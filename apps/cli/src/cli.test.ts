@@ -9,7 +9,10 @@ const MAIN = resolve(import.meta.dirname, 'main.ts');
 
 /** Runs the real CLI as a user would, in its own Node process. */
 function trident(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--conditions=@trident/source', MAIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const result = spawnSync(process.execPath, ['--conditions=@trident/source', MAIN, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -95,6 +98,10 @@ describe('trident CLI', () => {
     const result = trident('cosi', 'extract', cosi, '-o', out, '--json');
     expect(result.code).toBe(0);
     const files = JSON.parse(result.stdout) as Array<{ imagePath: string; size: number }>;
-    expect(files.map((f) => f.imagePath).sort()).toEqual(['images/partition-1.raw.zst', 'images/partition-2.raw.zst', 'images/primary-gpt.raw.zst']);
+    expect(files.map((f) => f.imagePath).sort()).toEqual([
+      'images/partition-1.raw.zst',
+      'images/partition-2.raw.zst',
+      'images/primary-gpt.raw.zst',
+    ]);
   });
 });

@@ -33,7 +33,6 @@ export {
 export type { ValidationContext } from './validation/context.ts';
 export type { Finding, ValidationProfile, ValidationReport } from './validation/findings.ts';
 export { validateCosiContext } from './validation/validate.ts';
-export { nodeZlibDecoder, type ZstdDecoder } from './zstd.ts';
 export type { BootloaderInfo, SystemdBootEntryInfo } from './writer/bootloader.ts';
 export {
   type BuildCosiOptions,
@@ -46,3 +45,4 @@ export {
 } from './writer/build.ts';
 export { createNodeZstdCodec, type ZstdCodec } from './writer/codec.ts';
 export { type ExtractCosiOptions, type ExtractedImage, extractCosi } from './writer/extract.ts';
+export { nodeZlibDecoder, type ZstdDecoder } from './zstd.ts';

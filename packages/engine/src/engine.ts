@@ -38,7 +38,11 @@ export async function run(planned: Plan, options: RunOptions = {}): Promise<RunR
         result = {
           status: 'failure',
           rebootRequired: false,
-          error: new EngineError('INVALID_INPUT_ERROR', 'load-cosi', `The image at '${planned.source.url}' changed since it was planned`).tridentError,
+          error: new EngineError(
+            'INVALID_INPUT_ERROR',
+            'load-cosi',
+            `The image at '${planned.source.url}' changed since it was planned`,
+          ).tridentError,
         };
         emit({ type: 'completed', time: Date.now(), result });
         return result;

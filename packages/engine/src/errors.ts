@@ -10,9 +10,15 @@ export class EngineError extends Error {
   readonly code: string;
   readonly tridentError: TridentErrorInfo;
 
-  constructor(kind: TridentErrorKindName, subkind: string, errorMessage: string, options: { cause?: unknown; code?: string } = {}) {
+  constructor(
+    kind: TridentErrorKindName,
+    subkind: string,
+    errorMessage: string,
+    options: { cause?: unknown; code?: string } = {},
+  ) {
     super(errorMessage, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code ?? codeOf(options.cause) ?? `ENGINE_${subkind.toUpperCase().replace(/-/gu, '_')}`;
+    this.code =
+      options.code ?? codeOf(options.cause) ?? `ENGINE_${subkind.toUpperCase().replace(/-/gu, '_')}`;
     this.tridentError = {
       kind,
       subkind,
@@ -61,10 +67,18 @@ export function toTridentError(error: unknown): TridentErrorInfo {
  * Wraps a failure of one step in the subkind Trident uses for that step, unless it already is an
  * EngineError (an inner step named it more precisely).
  */
-export function wrapStep(kind: TridentErrorKindName, subkind: string, context: string, error: unknown): EngineError {
+export function wrapStep(
+  kind: TridentErrorKindName,
+  subkind: string,
+  context: string,
+  error: unknown,
+): EngineError {
   if (error instanceof EngineError) return error;
   if (isAbort(error)) {
-    return new EngineError('SERVICING_ERROR', 'cancelled', `${context}: the operation was cancelled`, { cause: error, code: 'ENGINE_CANCELLED' });
+    return new EngineError('SERVICING_ERROR', 'cancelled', `${context}: the operation was cancelled`, {
+      cause: error,
+      code: 'ENGINE_CANCELLED',
+    });
   }
   const detail = error instanceof Error ? error.message : String(error);
   return new EngineError(kind, subkind, `${context}: ${detail}`, { cause: error });
@@ -75,6 +89,6 @@ export function isAbort(error: unknown): boolean {
   return (
     (error instanceof Error && error.name === 'AbortError') ||
     code === 'ABORT_ERR' ||
-    (code !== undefined && code.endsWith('_ABORTED'))
+    code?.endsWith('_ABORTED')
   );
 }

@@ -58,7 +58,10 @@ const SAMPLE_BYTES = 64 * 1024;
  * 4 MiB read per image, so resuming never costs a second pass over the disk, yet a replaced disk, a
  * partition overwritten since, or a write that never reached the device shows up.
  */
-export async function sampleDigest(target: BlockTarget, image: Pick<PlannedImage, 'offset' | 'uncompressedSize'>): Promise<string> {
+export async function sampleDigest(
+  target: BlockTarget,
+  image: Pick<PlannedImage, 'offset' | 'uncompressedSize'>,
+): Promise<string> {
   const hash = createHash('sha256');
   const span = image.uncompressedSize;
   const count = Math.max(1, Math.min(SAMPLES, Math.ceil(span / SAMPLE_BYTES)));

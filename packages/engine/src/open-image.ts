@@ -1,5 +1,11 @@
-import { type ByteSource, type CosiReader, isCosiError, openCosi, type ValidationReport } from '@trident/cosi-format';
 import { readFile } from 'node:fs/promises';
+import {
+  type ByteSource,
+  type CosiReader,
+  isCosiError,
+  openCosi,
+  type ValidationReport,
+} from '@trident/cosi-format';
 import { openSource } from '@trident/remote-source';
 import { EngineError, wrapStep } from './errors.ts';
 import { hostOsArch, normalizeOsArch } from './host-arch.ts';
@@ -38,13 +44,19 @@ export async function openImage(
   }
   let reader: CosiReader;
   try {
-    reader = await openCosi(source, { expectedSha384: expected, ...(options.signal ? { signal: options.signal } : {}) });
+    reader = await openCosi(source, {
+      expectedSha384: expected,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   } catch (error) {
     await source.close?.();
     throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
   }
   try {
-    const report = await reader.validate(options.profile ?? 'trident', options.signal ? { signal: options.signal } : {});
+    const report = await reader.validate(
+      options.profile ?? 'trident',
+      options.signal ? { signal: options.signal } : {},
+    );
     if (!report.valid) {
       const first = report.errors[0]!;
       throw new EngineError(
@@ -62,7 +74,9 @@ export async function openImage(
           'INVALID_INPUT_ERROR',
           'mismatched-architecture',
           `COSI image architecture '${reader.metadata.osArch}' does not match the host architecture '${host}'${
-            options.allowArchMismatch === undefined ? '; for a disk-image file target pass --allow-arch-mismatch' : ''
+            options.allowArchMismatch === undefined
+              ? '; for a disk-image file target pass --allow-arch-mismatch'
+              : ''
           }`,
           { code: 'ENGINE_ARCH_MISMATCH' },
         );
@@ -71,17 +85,21 @@ export async function openImage(
     return { reader, report };
   } catch (error) {
     await reader.close();
-    if (isCosiError(error)) throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
+    if (isCosiError(error))
+      throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
     throw error;
   }
 }
 
-async function sourceOptions(options: CommonRequestOptions & { signal?: AbortSignal | undefined }): Promise<Record<string, unknown>> {
+async function sourceOptions(
+  options: CommonRequestOptions & { signal?: AbortSignal | undefined },
+): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   if (options.signal) out['signal'] = options.signal;
   const src = options.source;
   if (src?.headers) out['headers'] = src.headers;
   if (src?.caFile) out['ca'] = await readFile(src.caFile);
-  if (src?.username !== undefined && src.password !== undefined) out['credentials'] = { username: src.username, password: src.password };
+  if (src?.username !== undefined && src.password !== undefined)
+    out['credentials'] = { username: src.username, password: src.password };
   return out;
 }

@@ -1,6 +1,6 @@
-import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
-import { isBlockWriterError, selectDisk } from '@trident/block-writer';
 import { stat } from 'node:fs/promises';
+import { isBlockWriterError, selectDisk } from '@trident/block-writer';
+import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
 import { EngineError, wrapStep } from './errors.ts';
 import { openImage } from './open-image.ts';
 import type { Plan, PlannedImage, PlannedTarget, StreamDiskRequest } from './types.ts';
@@ -47,7 +47,12 @@ export async function planStreamDisk(
       gpt = await reader.gpt(options.signal ? { signal: options.signal } : {});
       gptRegion = await reader.gptRegionBytes();
     } catch (error) {
-      throw wrapStep('INVALID_INPUT_ERROR', 'derive-host-configuration', 'Failed to derive the disk layout from the COSI GPT', error);
+      throw wrapStep(
+        'INVALID_INPUT_ERROR',
+        'derive-host-configuration',
+        'Failed to derive the disk layout from the COSI GPT',
+        error,
+      );
     }
     const images = deriveImages(reader, gpt, request.resize !== false);
     checkDerivable(reader, gpt);
@@ -80,11 +85,15 @@ export async function planStreamDisk(
 
 function deriveImages(reader: CosiReader, gpt: Gpt, resize: boolean): PlannedImage[] {
   const { metadata } = reader;
-  const verityPaths = new Set(metadata.images.flatMap((fs) => (fs.verity ? [fs.verity.image.path, fs.image.path] : [])));
+  const verityPaths = new Set(
+    metadata.images.flatMap((fs) => (fs.verity ? [fs.verity.image.path, fs.image.path] : [])),
+  );
   const images: PlannedImage[] = [];
   let index = 0;
   // Trident names derived partitions partition-1..N in GPT number order, whatever the numbers are.
-  const regions = (metadata.disk?.gptRegions ?? []).filter((r) => r.type === 'partition').sort((a, b) => (a.number ?? 0) - (b.number ?? 0));
+  const regions = (metadata.disk?.gptRegions ?? [])
+    .filter((r) => r.type === 'partition')
+    .sort((a, b) => (a.number ?? 0) - (b.number ?? 0));
   for (const region of regions) {
     index++;
     const partition = gpt.partitions.find((p) => p.number === region.number);
@@ -117,7 +126,8 @@ function deriveImages(reader: CosiReader, gpt: Gpt, resize: boolean): PlannedIma
 /** Trident's derivation refuses images it could not boot: no ESP with a mount point, verity off / and /usr. */
 function checkDerivable(reader: CosiReader, gpt: Gpt): void {
   const { metadata } = reader;
-  const regionOf = (path: string) => metadata.disk?.gptRegions?.find((r) => r.type === 'partition' && r.image.path === path);
+  const regionOf = (path: string) =>
+    metadata.disk?.gptRegions?.find((r) => r.type === 'partition' && r.image.path === path);
   const hasEsp = metadata.images.some((fs) => {
     const partition = gpt.partitions.find((p) => p.number === regionOf(fs.image.path)?.number);
     return partition?.typeGuid === ESP && fs.mountPoint !== '';
@@ -142,24 +152,42 @@ function checkDerivable(reader: CosiReader, gpt: Gpt): void {
   }
 }
 
-async function planTarget(target: NonNullable<StreamDiskRequest['target']>, requiredSize: number, lbaSize: number): Promise<PlannedTarget> {
+async function planTarget(
+  target: NonNullable<StreamDiskRequest['target']>,
+  requiredSize: number,
+  lbaSize: number,
+): Promise<PlannedTarget> {
   if (target.kind === 'image-file') {
     const existing = await stat(target.path).catch(() => undefined);
     if (existing && !existing.isFile()) {
-      throw new EngineError('INVALID_INPUT_ERROR', 'invalid-target', `${target.path} exists and is not a regular file; use --disk for block devices`, {
-        code: 'ENGINE_TARGET_NOT_FILE',
-      });
+      throw new EngineError(
+        'INVALID_INPUT_ERROR',
+        'invalid-target',
+        `${target.path} exists and is not a regular file; use --disk for block devices`,
+        {
+          code: 'ENGINE_TARGET_NOT_FILE',
+        },
+      );
     }
     const size = Math.max(target.size ?? 0, requiredSize);
     if (size % lbaSize !== 0) {
-      throw new EngineError('INVALID_INPUT_ERROR', 'invalid-target', `target size ${size} is not a multiple of the ${lbaSize}-byte sector size`, {
-        code: 'ENGINE_TARGET_SIZE',
-      });
+      throw new EngineError(
+        'INVALID_INPUT_ERROR',
+        'invalid-target',
+        `target size ${size} is not a multiple of the ${lbaSize}-byte sector size`,
+        {
+          code: 'ENGINE_TARGET_SIZE',
+        },
+      );
     }
     return { kind: 'image-file', path: target.path, size, sectorSize: lbaSize, create: true };
   }
   try {
-    const selection = await selectDisk({ requiredSize, lbaSize, ...(target.kind === 'disk' ? { disk: target.path } : {}) });
+    const selection = await selectDisk({
+      requiredSize,
+      lbaSize,
+      ...(target.kind === 'disk' ? { disk: target.path } : {}),
+    });
     return {
       kind: 'disk',
       path: selection.path,
@@ -175,13 +203,25 @@ async function planTarget(target: NonNullable<StreamDiskRequest['target']>, requ
     };
   } catch (error) {
     if (isBlockWriterError(error) && error.code === 'BLOCK_NO_SUITABLE_DISK') {
-      throw new EngineError('UNSUPPORTED_CONFIGURATION_ERROR', 'no-suitable-disk', error.message, { cause: error });
+      throw new EngineError('UNSUPPORTED_CONFIGURATION_ERROR', 'no-suitable-disk', error.message, {
+        cause: error,
+      });
     }
-    throw wrapStep('UNSUPPORTED_CONFIGURATION_ERROR', 'unsafe-target', 'The target disk cannot be written', error);
+    throw wrapStep(
+      'UNSUPPORTED_CONFIGURATION_ERROR',
+      'unsafe-target',
+      'The target disk cannot be written',
+      error,
+    );
   }
 }
 
-function describeSteps(target: PlannedTarget, images: PlannedImage[], gpt: Gpt, request: StreamDiskRequest): string[] {
+function describeSteps(
+  target: PlannedTarget,
+  images: PlannedImage[],
+  gpt: Gpt,
+  request: StreamDiskRequest,
+): string[] {
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   const steps = [
     target.kind === 'image-file'
@@ -194,9 +234,12 @@ function describeSteps(target: PlannedTarget, images: PlannedImage[], gpt: Gpt, 
       `write ${image.imagePath} (${mib(image.compressedSize)} compressed, ${mib(image.uncompressedSize)}) to partition ${image.partitionNumber} at byte ${image.offset}, verify SHA-384${image.mountPoint ? ` [${image.fsType} ${image.mountPoint}]` : ''}`,
     );
   }
-  steps.push(`write the GPT (${gpt.partitions.length} partitions, disk GUID ${gpt.header.diskGuid}) with headers for the target size`);
+  steps.push(
+    `write the GPT (${gpt.partitions.length} partitions, disk GUID ${gpt.header.diskGuid}) with headers for the target size`,
+  );
   if (target.kind === 'disk') steps.push('ask the kernel to re-read the partition table');
-  for (const image of images.filter((i) => i.grow)) steps.push(`grow the ${image.fsType} filesystem on partition ${image.partitionNumber} to fill it`);
+  for (const image of images.filter((i) => i.grow))
+    steps.push(`grow the ${image.fsType} filesystem on partition ${image.partitionNumber} to fill it`);
   if (request.resize === false) steps.push('keep every partition exactly as imaged (--no-resize)');
   steps.push('sync');
   return steps;

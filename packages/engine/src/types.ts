@@ -24,7 +24,13 @@ export interface CommonRequestOptions {
   /** Skip the osArch-equals-host check (only for image-file targets). */
   allowArchMismatch?: boolean;
   /** Extra HTTP headers, CA bundle, credentials for remote sources. */
-  source?: { headers?: Record<string, string>; caFile?: string; username?: string; password?: string; insecure?: boolean };
+  source?: {
+    headers?: Record<string, string>;
+    caFile?: string;
+    username?: string;
+    password?: string;
+    insecure?: boolean;
+  };
 }
 
 export interface StreamDiskRequest extends CommonRequestOptions {

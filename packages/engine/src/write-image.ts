@@ -19,20 +19,42 @@ export interface WriteImageOptions {
  * to the Rust image writer, which hashes them, decodes them and writes at `offset + n`, never past
  * the partition. Resolves only when the hash and both sizes matched and the data was fsynced.
  */
-export async function writeImage(target: BlockTarget, reader: CosiReader, image: PlannedImage, options: WriteImageOptions): Promise<void> {
+export async function writeImage(
+  target: BlockTarget,
+  reader: CosiReader,
+  image: PlannedImage,
+  options: WriteImageOptions,
+): Promise<void> {
   const maxWindowLog = reader.metadata.compression?.maxWindowLog;
   const writer = await createImageWriter({
     target: { fd: target.fd, offset: image.offset, length: image.length },
-    expected: { sha384: image.sha384, compressedSize: image.compressedSize, uncompressedSize: image.uncompressedSize },
+    expected: {
+      sha384: image.sha384,
+      compressedSize: image.compressedSize,
+      uncompressedSize: image.uncompressedSize,
+    },
     ...(maxWindowLog === undefined ? {} : { maxWindowLog }),
     sync: true,
     sparse: options.sparse,
     ...(options.codec ? { codec: options.codec } : {}),
   });
-  const progress = new ProgressTracker({ phase: 'write', total: image.compressedSize, image: image.id, emit: options.emit });
+  const progress = new ProgressTracker({
+    phase: 'write',
+    total: image.compressedSize,
+    image: image.id,
+    emit: options.emit,
+  });
   try {
-    const file = { path: image.imagePath, compressedSize: image.compressedSize, uncompressedSize: image.uncompressedSize, sha384: image.sha384 };
-    for await (const chunk of reader.streamCompressed(file, options.signal ? { signal: options.signal } : {})) {
+    const file = {
+      path: image.imagePath,
+      compressedSize: image.compressedSize,
+      uncompressedSize: image.uncompressedSize,
+      sha384: image.sha384,
+    };
+    for await (const chunk of reader.streamCompressed(
+      file,
+      options.signal ? { signal: options.signal } : {},
+    )) {
       options.signal?.throwIfAborted();
       await writer.write(chunk);
       progress.add(chunk.length);

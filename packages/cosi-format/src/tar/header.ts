@@ -92,9 +92,13 @@ export function parseTarHeader(block: Uint8Array, at: number): RawTarHeader {
   try {
     recorded = numericField(block, 148, 8, 'checksum', at);
   } catch {
-    throw new CosiError('COSI_TAR_CHECKSUM', `tar header at offset ${at}: the checksum field is not a number; the file is not a tar archive or is corrupt`, {
-      offset: at,
-    });
+    throw new CosiError(
+      'COSI_TAR_CHECKSUM',
+      `tar header at offset ${at}: the checksum field is not a number; the file is not a tar archive or is corrupt`,
+      {
+        offset: at,
+      },
+    );
   }
   const { unsigned, signed } = checksums(block);
   if (recorded !== unsigned && recorded !== signed) {
