@@ -15,6 +15,7 @@ import { VersionService } from './gen/trident/v1/version_service_pb.ts';
 import { InstallService } from './gen/trident/v1preview/install_service_pb.ts';
 import { StatusService } from './gen/trident/v1preview/status_service_pb.ts';
 import { ValidationService } from './gen/trident/v1preview/validation_service_pb.ts';
+import { withSpecGrpcMessage } from './grpc-message.ts';
 import {
   type Activation,
   type BoundListener,
@@ -103,7 +104,9 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
     router.service(ValidationService, createValidationService());
   };
   // gRPC only, as Trident (tonic) serves: no Connect or gRPC-web protocol on the socket.
-  const handler = connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false });
+  const handler = withSpecGrpcMessage(
+    connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false }),
+  );
 
   const createServer = () => {
     const server = http2.createServer({}, handler);
