@@ -1,28 +1,35 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
+import { OPTIONS } from './cli-options.ts';
 import { codecSummary } from './codec-info.ts';
-import { buildCommand } from './commands/cosi-build.ts';
-import { extractCommand } from './commands/cosi-extract.ts';
-import { hashCommand } from './commands/cosi-hash.ts';
-import { inspectCommand } from './commands/cosi-inspect.ts';
-import { validateCommand } from './commands/cosi-validate.ts';
 import { createOutput } from './output.ts';
+import type { SourceFlags } from './source-options.ts';
+
+// Commands are loaded when used: `cosi inspect` should not pay for the engine, gRPC or the addon.
+const DEFAULT_CONFIG = '/etc/trident/config.yaml';
+const hostConfig = () => import('./commands/host-config.ts');
 
 const USAGE = `Usage: trident <command> [options]
 
-Commands:
-  trident --version                          version and active zstd codec
+Images (COSI):
   trident cosi inspect <cosi>                layout, filesystems and hashes of a COSI file
-  trident cosi validate <cosi>               check a COSI file (--profile trident|spec, --metadata-only, --sha384 HASH)
+  trident cosi validate <cosi>               check a COSI (--profile trident|spec, --metadata-only, --sha384 HASH)
   trident cosi hash <cosi>                   metadata SHA-384 to pin in a Host Configuration
   trident cosi build <disk.img> -o <out>     build a COSI from a raw GPT disk image
       [--level 1-22] [--window-log 10-31] [--long] [--seekable-frame-mib N] [--no-shrink]
       [--os-arch x86_64|arm64] [--bootloader grub] [--verity DATA:HASH:ROOTHASH] [--mount N=/path] [--id UUID]
-  trident cosi extract <cosi> -o <dir>       write each image, decompressed and verified, to a directory
+  trident cosi extract <cosi> -o <dir>       every image, decompressed and verified, into a directory
+  trident cosi push <file> <oci://ref>       publish a COSI as a single-layer OCI artifact
 
-<cosi> is a path, file://, http(s):// or oci:// location.
-Common options: --json (machine-readable output), -h/--help.
+Host Configuration:
+  trident validate [config] [--image URL]    validate (default ${DEFAULT_CONFIG}); with an image, cross-check it
+  trident config migrate <file> [-o out]     rewrite an older-API document to the current API
+  trident config schema                      JSON Schema for editors
+
+<cosi> is a path, file://, http(s):// or oci:// location. Remote options: --ca-file F, --header "N: v",
+--plain-http, --platform os/arch, --username U with --password-stdin or TRIDENT_REGISTRY_PASSWORD.
+Common options: --json (machine-readable output), -h/--help, -V/--version.
 Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment failure, 4 interrupted.`;
 
 function packageVersion(): string {
@@ -33,32 +40,25 @@ function packageVersion(): string {
 }
 
 async function main(argv: string[], signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      version: { type: 'boolean', short: 'V', default: false },
-      profile: { type: 'string', default: 'trident' },
-      'metadata-only': { type: 'boolean', default: false },
-      sha384: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      level: { type: 'string' },
-      'window-log': { type: 'string' },
-      long: { type: 'boolean', default: false },
-      'seekable-frame-mib': { type: 'string' },
-      'no-shrink': { type: 'boolean', default: false },
-      'os-arch': { type: 'string' },
-      bootloader: { type: 'string' },
-      verity: { type: 'string', multiple: true, default: [] },
-      mount: { type: 'string', multiple: true, default: [] },
-      id: { type: 'string' },
-    },
-  });
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new CliError('CLI_BAD_OPTION', `${(error as Error).message}\n\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
   const output = createOutput(values.json);
-  const [command, sub, target] = positionals;
+  const source: SourceFlags = {
+    caFile: values['ca-file'],
+    header: values.header,
+    plainHttp: values['plain-http'],
+    platform: values.platform,
+    username: values.username,
+    passwordStdin: values['password-stdin'],
+  };
+  const [command, sub, target, extra] = positionals;
   if (values.version || command === 'version') {
     const codec = await codecSummary();
     if (values.json) output.printJson({ version: packageVersion(), node: process.version, zstd: codec });
@@ -72,41 +72,87 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     output.line(USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
-  if (command !== 'cosi')
-    throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "${command}"\n\n${USAGE}`);
-  const need = (what: string): string => {
-    if (target === undefined) throw new CliError('CLI_MISSING_ARGUMENT', `trident cosi ${sub} needs ${what}`);
-    return target;
+  const need = (value: string | undefined, what: string): string => {
+    if (value === undefined)
+      throw new CliError('CLI_MISSING_ARGUMENT', `trident ${command}${sub ? ` ${sub}` : ''} needs ${what}`);
+    return value;
   };
+  switch (command) {
+    case 'validate':
+      return (await hostConfig()).validateConfigCommand(sub ?? DEFAULT_CONFIG, output, {
+        image: values.image,
+        signal,
+        source,
+      });
+    case 'config':
+      if (sub === 'migrate') {
+        return (await hostConfig()).migrateConfigCommand(need(target, 'a Host Configuration file'), output, {
+          out: values.output,
+        });
+      }
+      if (sub === 'schema') return (await hostConfig()).schemaCommand(output);
+      throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "config ${sub ?? ''}"\n\n${USAGE}`);
+    case 'cosi':
+      break;
+    default:
+      throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "${command}"\n\n${USAGE}`);
+  }
   switch (sub) {
     case 'inspect':
-      return inspectCommand(need('a COSI location'), output, { signal });
+      return (await import('./commands/cosi-inspect.ts')).inspectCommand(
+        need(target, 'a COSI location'),
+        output,
+        { signal, source },
+      );
     case 'validate':
-      return validateCommand(need('a COSI location'), output, {
-        profile: values.profile,
-        metadataOnly: values['metadata-only'],
-        sha384: values.sha384,
-        signal,
-      });
+      return (await import('./commands/cosi-validate.ts')).validateCommand(
+        need(target, 'a COSI location'),
+        output,
+        {
+          profile: values.profile,
+          metadataOnly: values['metadata-only'],
+          sha384: values.sha384,
+          signal,
+          source,
+        },
+      );
     case 'hash':
-      return hashCommand(need('a COSI location'), output, { signal });
-    case 'build':
-      return buildCommand(need('a raw GPT disk image'), output, {
-        output: values.output,
-        level: values.level,
-        windowLog: values['window-log'],
-        long: values.long,
-        seekableFrameMib: values['seekable-frame-mib'],
-        noShrink: values['no-shrink'],
-        osArch: values['os-arch'],
-        bootloader: values.bootloader,
-        verity: values.verity,
-        mount: values.mount,
-        id: values.id,
+      return (await import('./commands/cosi-hash.ts')).hashCommand(need(target, 'a COSI location'), output, {
         signal,
+        source,
       });
+    case 'build':
+      return (await import('./commands/cosi-build.ts')).buildCommand(
+        need(target, 'a raw GPT disk image'),
+        output,
+        {
+          output: values.output,
+          level: values.level,
+          windowLog: values['window-log'],
+          long: values.long,
+          seekableFrameMib: values['seekable-frame-mib'],
+          noShrink: values['no-shrink'],
+          osArch: values['os-arch'],
+          bootloader: values.bootloader,
+          verity: values.verity,
+          mount: values.mount,
+          id: values.id,
+          signal,
+        },
+      );
     case 'extract':
-      return extractCommand(need('a COSI location'), output, { directory: values.output, signal });
+      return (await import('./commands/cosi-extract.ts')).extractCommand(
+        need(target, 'a COSI location'),
+        output,
+        { directory: values.output, signal, source },
+      );
+    case 'push':
+      return (await import('./commands/cosi-push.ts')).pushCommand(
+        need(target, 'a COSI file'),
+        extra,
+        output,
+        { signal, source },
+      );
     default:
       throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "cosi ${sub ?? ''}"\n\n${USAGE}`);
   }

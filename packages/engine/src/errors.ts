@@ -89,6 +89,6 @@ export function isAbort(error: unknown): boolean {
   return (
     (error instanceof Error && error.name === 'AbortError') ||
     code === 'ABORT_ERR' ||
-    code?.endsWith('_ABORTED')
+    code?.endsWith('_ABORTED') === true
   );
 }

@@ -1,4 +1,5 @@
 export { discardPlan, plan, run } from './engine.ts';
 export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
+export { imageFactsFromCosi } from './image-facts.ts';
 export type * from './types.ts';

@@ -1,12 +1,13 @@
 import { type CosiReader, openCosi, partitionSize } from '@trident/cosi-format';
 import { openInput } from '../open-input.ts';
 import { formatBytes, type Output, renderTable } from '../output.ts';
+import type { SourceFlags } from '../source-options.ts';
 
 /** A summary of a COSI file for people (tables) or machines (`--json`). */
 export async function inspectCommand(
   location: string,
   output: Output,
-  options: { signal?: AbortSignal },
+  options: { signal?: AbortSignal; source?: SourceFlags },
 ): Promise<number> {
   const source = await openInput(location, options);
   const reader = await openCosi(source, options.signal ? { signal: options.signal } : {});

@@ -8,12 +8,14 @@ import {
 import { CliError, EXIT } from '../cli-error.ts';
 import { openInput } from '../open-input.ts';
 import type { Output } from '../output.ts';
+import type { SourceFlags } from '../source-options.ts';
 
 export interface ValidateOptions {
   profile: string;
   metadataOnly: boolean;
   sha384?: string | undefined;
   signal?: AbortSignal;
+  source?: SourceFlags;
 }
 
 /**
@@ -29,7 +31,10 @@ export async function validateCommand(
     throw new CliError('CLI_BAD_PROFILE', `--profile must be "trident" or "spec", not "${options.profile}"`);
   }
   const profile: ValidationProfile = options.profile;
-  const source = await openInput(location, options.signal ? { signal: options.signal } : {});
+  const source = await openInput(location, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.source ? { source: options.source } : {}),
+  });
   let reader: CosiReader;
   try {
     reader = await openCosi(source, {

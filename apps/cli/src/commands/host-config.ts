@@ -1,0 +1,130 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { openCosi } from '@trident/cosi-format';
+import {
+  checkImageCompatibility,
+  type Finding,
+  formatFinding,
+  hostConfigJsonSchema,
+  migrateHostConfig,
+  parseHostConfig,
+} from '@trident/host-config';
+import { CliError, EXIT } from '../cli-error.ts';
+import { openInput } from '../open-input.ts';
+import type { Output } from '../output.ts';
+import type { SourceFlags } from '../source-options.ts';
+
+/** Trident's default Host Configuration location. */
+/** Trident's default Host Configuration location (main.ts repeats it to avoid loading this module). */
+export const DEFAULT_CONFIG = '/etc/trident/config.yaml';
+
+async function readConfig(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      'CLI_CONFIG_UNREADABLE',
+      `cannot read Host Configuration ${path}: ${(error as Error).message}`,
+      EXIT.io,
+    );
+  }
+}
+
+function report(
+  output: Output,
+  path: string,
+  findings: readonly Finding[],
+  extra: Record<string, unknown> = {},
+): number {
+  const errors = findings.filter((f) => f.severity === 'error');
+  if (output.json) output.printJson({ file: path, valid: errors.length === 0, findings, ...extra });
+  else {
+    for (const finding of findings) output.line(formatFinding(finding, path));
+    output.line(
+      `${path}: ${errors.length === 0 ? 'valid' : 'INVALID'}: ${errors.length} error(s), ${findings.length - errors.length} other finding(s)`,
+    );
+  }
+  return errors.length === 0 ? EXIT.ok : EXIT.invalid;
+}
+
+/**
+ * `trident validate [config] [--image URL]`: schema and semantic rules, and with an image the
+ * cross-checks between the configuration and the COSI metadata (mount points, verity, ESP, sizes).
+ */
+export async function validateConfigCommand(
+  path: string,
+  output: Output,
+  options: { image?: string | undefined; signal: AbortSignal; source: SourceFlags },
+): Promise<number> {
+  const text = await readConfig(path);
+  const parsed = parseHostConfig(text);
+  const findings = [...parsed.findings];
+  // Cross-check against the image when asked (--image), or when the configuration's image is a
+  // local file: a remote image is only fetched on request, so validation works offline.
+  const configured = parsed.config?.image?.url;
+  const local = configured !== undefined && (configured.startsWith('file://') || configured.startsWith('/'));
+  const imageUrl = options.image ?? (local ? configured : undefined);
+  if (parsed.ok && parsed.config && imageUrl) {
+    const expected = imageUrl === configured ? (parsed.config.image?.sha384 ?? 'ignored') : 'ignored';
+    const reader = await openCosi(
+      await openInput(imageUrl, { signal: options.signal, source: options.source }),
+      {
+        expectedSha384: expected,
+        signal: options.signal,
+      },
+    );
+    try {
+      const { imageFactsFromCosi } = await import('@trident/engine');
+      findings.push(
+        ...checkImageCompatibility(parsed.config, imageFactsFromCosi(reader.metadata), {
+          source: parsed.source,
+        }),
+      );
+    } finally {
+      await reader.close();
+    }
+  } else if (configured && !output.json) {
+    output.error(
+      `note: image cross-checks skipped; pass --image ${configured} to check the configuration against it`,
+    );
+  }
+  return report(output, path, findings, imageUrl ? { image: imageUrl } : {});
+}
+
+/** `trident config migrate <file> [-o out]`: rewrites an older-API document; prints every change. */
+export async function migrateConfigCommand(
+  path: string,
+  output: Output,
+  options: { out?: string | undefined },
+): Promise<number> {
+  const result = migrateHostConfig(await readConfig(path));
+  if (output.json) {
+    output.printJson({
+      file: path,
+      ok: result.ok,
+      era: result.era,
+      changes: result.changes,
+      text: result.text,
+      validation: result.validation?.findings ?? [],
+    });
+  } else {
+    for (const change of result.changes) output.error(formatFinding(change, path));
+  }
+  if (!result.ok || result.text === undefined) {
+    if (!output.json) output.error(`${path}: cannot be migrated (see the errors above)`);
+    return EXIT.invalid;
+  }
+  if (options.out) await writeFile(options.out, result.text);
+  else if (!output.json) output.line(result.text.trimEnd());
+  const invalid = result.validation && !result.validation.ok;
+  if (invalid && !output.json) {
+    for (const finding of result.validation?.findings ?? [])
+      output.error(formatFinding(finding, options.out ?? '<migrated>'));
+  }
+  return invalid ? EXIT.invalid : EXIT.ok;
+}
+
+/** `trident config schema`: JSON Schema of the Host Configuration, for editors. */
+export function schemaCommand(output: Output): number {
+  output.printJson(hostConfigJsonSchema());
+  return EXIT.ok;
+}
