@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type Codec, compressFile, createCompressor, createImageWriter, isZstdError } from './index.ts';
+import { chunks, image, sha384, tempDir } from './test-support/fixtures.ts';
+
+describe.each<Codec>(['native', 'node-zlib'])('compressor (%s)', (codec) => {
+  it('streams at an offset with long mode and reports hash and sizes of the output', async () => {
+    using t = tempDir();
+    const data = image(6 << 20, 30);
+    const out = path.join(t.dir, 'cosi.tar');
+    fs.writeFileSync(out, Buffer.alloc(20 << 20, 1)); // older, longer content is cut off
+    const c = await createCompressor({ path: out, offset: 1024 }, { codec, level: 5, windowLog: 24, long: true, threads: 2 });
+    expect(c.codec).toBe(codec);
+    for (const part of chunks(data, 300_000)) await c.write(part);
+    const r = await c.finish();
+    const file = fs.readFileSync(out);
+    const z = file.subarray(1024);
+    expect(file.length).toBe(1024 + r.compressedBytes);
+    expect(r).toMatchObject({ uncompressedBytes: data.length, sha384: sha384(z) });
+    const dest = path.join(t.dir, 'img');
+    const w = await createImageWriter({ target: { path: dest, create: true }, maxWindowLog: 24, expected: { sha384: r.sha384 } });
+    for (const part of chunks(z, 1 << 20)) await w.write(part);
+    await w.finish();
+    expect(fs.readFileSync(dest).equals(data)).toBe(true);
+  });
+
+  it('rejects bad options with a coded error', async () => {
+    using t = tempDir();
+    for (const bad of [{ level: 23 }, { windowLog: 9 }, { threads: 0 }, { seekableFrameSize: 100 }]) {
+      await expect(compressFile(path.join(t.dir, 'x'), { path: path.join(t.dir, 'y') }, { codec, ...bad })).rejects.toMatchObject({
+        code: 'ZSTD_INVALID_OPTION',
+      });
+    }
+    const e = await compressFile(path.join(t.dir, 'missing'), { path: path.join(t.dir, 'y') }, { codec }).catch((err: unknown) => err);
+    expect(isZstdError(e, 'ZSTD_IO') && e.errno).toBe(2);
+  });
+});

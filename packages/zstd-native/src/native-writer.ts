@@ -1,0 +1,53 @@
+import type { NativeBinding } from './binding.ts';
+import { fromRecord, ZstdError } from './errors.ts';
+import type { ImageWriter, ImageWriteResult, Normalized } from './options.ts';
+
+type NativeWriter = InstanceType<NativeBinding['NativeImageWriter']>;
+
+/** The addon's session behind the `ImageWriter` interface: JS only moves buffers. */
+export function createNativeWriter(binding: NativeBinding, n: Normalized): ImageWriter {
+  const opts: ConstructorParameters<NativeBinding['NativeImageWriter']>[0] = {
+    target: n.path !== undefined ? { path: n.path, create: n.create } : { fd: n.fd ?? -1 },
+    offset: n.offset,
+    maxWindowLog: n.maxWindowLog,
+    sync: n.sync,
+    sparse: n.sparse,
+    highWaterMark: n.highWaterMark,
+    bufferSize: n.bufferSize,
+  };
+  if (n.length !== undefined) opts.length = n.length;
+  if (n.sha384 !== undefined) opts.sha384 = n.sha384;
+  if (n.compressedSize !== undefined) opts.compressedSize = n.compressedSize;
+  if (n.uncompressedSize !== undefined) opts.uncompressedSize = n.uncompressedSize;
+  if (n.seekFrames !== undefined) opts.seekTable = n.seekFrames;
+  if (n.threads !== undefined) opts.threads = n.threads;
+  const w: NativeWriter = new binding.NativeImageWriter(opts);
+  const openError = w.openError();
+  if (openError) throw fromRecord(openError);
+
+  let closed: ZstdError | undefined;
+  return {
+    codec: 'native',
+    async write(chunk) {
+      if (closed) throw closed;
+      const r = w.write(chunk);
+      if (typeof r !== 'boolean') throw fromRecord(r);
+      if (r) return;
+      const e = await w.drain();
+      if (e) throw fromRecord(e);
+    },
+    async finish(): Promise<ImageWriteResult> {
+      if (closed) throw closed;
+      closed = new ZstdError('ZSTD_ABORTED', 'the image writer is already finished');
+      const r = await w.finish();
+      if (r.error) throw fromRecord(r.error);
+      const ok = r.ok;
+      if (!ok) throw new ZstdError('ZSTD_IO', 'the addon returned neither a result nor an error');
+      return { sha384: ok.sha384, compressedBytes: ok.compressedBytes, uncompressedBytes: ok.uncompressedBytes, elapsed: ok.elapsed };
+    },
+    async abort() {
+      closed ??= new ZstdError('ZSTD_ABORTED', 'the image writer was aborted');
+      await w.abort();
+    },
+  };
+}
