@@ -29,7 +29,7 @@ export async function createCosiFixture(options: { slowRate?: string } = {}): Pr
     sizeMiB: 48,
     espMiB: 8,
     rootMiB: 24,
-    payloadBytes: 4 * 1024 * 1024,
+    payloadBytes: 2 * 1024 * 1024,
   });
   const built = await buildCosi({ input: disk.path, output: join(www, 'demo.cosi') });
   await copyFile(join(www, 'demo.cosi'), join(www, 'slow', 'demo.cosi'));
