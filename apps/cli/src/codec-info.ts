@@ -1,12 +1,18 @@
-/** Which zstd codec this process will use; the native addon when it loads, else Node's built-in zstd. */
-export async function codecSummary(): Promise<{ name: string; detail?: string }> {
-  try {
-    const native = (await import('@trident/zstd-native')) as {
-      codecInfo?: () => { name: string; detail?: string };
+import { codecInfo } from '@trident/zstd-native';
+
+/** Which zstd codec this process will use, in words for `trident --version`. */
+export function codecSummary(): { name: string; detail?: string; info: ReturnType<typeof codecInfo> } {
+  const info = codecInfo();
+  if (info.active === undefined) return { name: 'none', detail: info.error ?? 'no codec available', info };
+  if (info.active === 'native' && info.native.loaded) {
+    return {
+      name: 'native',
+      detail: `libzstd ${info.native.zstdVersion}, ${info.native.threads} threads`,
+      info,
     };
-    if (typeof native.codecInfo === 'function') return native.codecInfo();
-  } catch {
-    // Not built yet or not installed: fall through to the built-in codec.
   }
-  return { name: 'node:zlib', detail: 'built-in (native addon not loaded)' };
+  const why = info.native.loaded
+    ? `requested ${info.requested}`
+    : `native addon not loaded: ${info.native.error}`;
+  return { name: info.active, detail: why, info };
 }

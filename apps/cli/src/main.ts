@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { OPTIONS } from './cli-options.ts';
-import { codecSummary } from './codec-info.ts';
 import { createOutput } from './output.ts';
 import type { SourceFlags } from './source-options.ts';
 
@@ -21,6 +20,16 @@ Images (COSI):
       [--os-arch x86_64|arm64] [--bootloader grub] [--verity DATA:HASH:ROOTHASH] [--mount N=/path] [--id UUID]
   trident cosi extract <cosi> -o <dir>       every image, decompressed and verified, into a directory
   trident cosi push <file> <oci://ref>       publish a COSI as a single-layer OCI artifact
+
+Provisioning:
+  trident stream-disk <cosi> [--hash H]      write a COSI (>= 1.2) with its own layout onto a disk
+      [--disk DEV | --target-image FILE [--target-size SIZE] [--force]] [--dry-run] [--strict]
+      [--no-resize] [--allow-arch-mismatch] [--concurrency N] [--codec native|node-zlib|simple-zstd] [--resume]
+  trident install [config]                   clean install from a Host Configuration (default ${DEFAULT_CONFIG})
+      [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] ...
+  Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.
+  Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
+  5 unsupported configuration (no suitable disk, unsafe target).
 
 Host Configuration:
   trident validate [config] [--image URL]    validate (default ${DEFAULT_CONFIG}); with an image, cross-check it
@@ -59,9 +68,29 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     passwordStdin: values['password-stdin'],
   };
   const [command, sub, target, extra] = positionals;
+  const servicing = () => ({
+    disk: values.disk,
+    targetImage: values['target-image'],
+    targetSize: values['target-size'],
+    force: values.force,
+    dryRun: values['dry-run'],
+    strict: values.strict,
+    noResize: values['no-resize'],
+    allowArchMismatch: values['allow-arch-mismatch'],
+    concurrency: values.concurrency,
+    codec: values.codec,
+    resume: values.resume,
+    verbosity: values.quiet
+      ? ('quiet' as const)
+      : values.verbose
+        ? ('verbose' as const)
+        : ('normal' as const),
+    signal,
+  });
   if (values.version || command === 'version') {
-    const codec = await codecSummary();
-    if (values.json) output.printJson({ version: packageVersion(), node: process.version, zstd: codec });
+    const { codecSummary } = await import('./codec-info.ts');
+    const codec = codecSummary();
+    if (values.json) output.printJson({ version: packageVersion(), node: process.version, zstd: codec.info });
     else
       output.line(
         `trident ${packageVersion()} (node ${process.version}; zstd codec: ${codec.name}${codec.detail ? `, ${codec.detail}` : ''})`,
@@ -92,6 +121,20 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       }
       if (sub === 'schema') return (await hostConfig()).schemaCommand(output);
       throw new CliError('CLI_UNKNOWN_COMMAND', `unknown command "config ${sub ?? ''}"\n\n${USAGE}`);
+    case 'stream-disk':
+    case 'stream-image':
+      return (await import('./commands/stream-disk.ts')).streamDiskCommand(
+        need(sub, 'a COSI location'),
+        values.hash,
+        output,
+        servicing(),
+      );
+    case 'install':
+      return (await import('./commands/install.ts')).installCommand(
+        sub ?? DEFAULT_CONFIG,
+        output,
+        servicing(),
+      );
     case 'cosi':
       break;
     default:

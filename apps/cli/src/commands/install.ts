@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import type { EngineRequest, TargetRequest } from '@trident/engine';
+import { CliError, EXIT } from '../cli-error.ts';
+import type { Output } from '../output.ts';
+import { commonRequest, parseSize, runServicing, type ServicingFlags } from './stream-disk.ts';
+
+/**
+ * `trident install [config]`: a clean install driven by a Host Configuration. `--disk ID=PATH`
+ * redirects a configured disk (e.g. to a loop device); `--disk ID=image:FILE[:SIZE]` writes a
+ * disk-image file instead.
+ */
+export async function installCommand(path: string, output: Output, flags: ServicingFlags): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      'CLI_CONFIG_UNREADABLE',
+      `cannot read Host Configuration ${path}: ${(error as Error).message}`,
+      EXIT.io,
+    );
+  }
+  const disks: Record<string, TargetRequest> = {};
+  for (const spec of flags.disk) {
+    const match = /^([^=]+)=(.+)$/u.exec(spec);
+    if (!match)
+      throw new CliError(
+        'CLI_BAD_OPTION',
+        `--disk for install must be DISK_ID=/dev/path or DISK_ID=image:FILE[:SIZE], not "${spec}"`,
+      );
+    const [, id, where] = match as unknown as [string, string, string];
+    if (where.startsWith('image:')) {
+      const [file, size] = where.slice('image:'.length).split(':');
+      const bytes = parseSize(size, '--disk size');
+      disks[id] = {
+        kind: 'image-file',
+        path: file!,
+        ...(bytes === undefined ? {} : { size: bytes }),
+        overwrite: flags.force,
+      };
+    } else {
+      disks[id] = { kind: 'disk', path: where };
+    }
+  }
+  const request: EngineRequest = {
+    kind: 'install',
+    hostConfiguration: { text, path },
+    disks,
+    ...commonRequest(flags),
+  };
+  return runServicing(request, output, flags);
+}

@@ -1,0 +1,165 @@
+import { discardPlan, type EngineRequest, type Plan, plan, run, type TargetRequest } from '@trident/engine';
+import { CliError, EXIT } from '../cli-error.ts';
+import { formatBytes, type Output } from '../output.ts';
+import { createProgressDisplay, type Verbosity } from '../progress-display.ts';
+
+export interface ServicingFlags {
+  disk: string[];
+  targetImage: string | undefined;
+  targetSize: string | undefined;
+  force: boolean;
+  dryRun: boolean;
+  strict: boolean;
+  noResize: boolean;
+  allowArchMismatch: boolean;
+  concurrency: string | undefined;
+  codec: string | undefined;
+  resume: boolean;
+  verbosity: Verbosity;
+  signal: AbortSignal;
+}
+
+/** Servicing exit codes: Trident's 2 ("Failed") for servicing failures, finer classes around it. */
+export const SERVICING_EXIT: Record<string, number> = {
+  INVALID_INPUT_ERROR: EXIT.invalid,
+  SERVICING_ERROR: 2,
+  INTERNAL_ERROR: 2,
+  HEALTH_CHECKS_ERROR: 2,
+  EXECUTION_ENVIRONMENT_MISCONFIGURATION_ERROR: EXIT.io,
+  INITIALIZATION_ERROR: EXIT.io,
+  UNSUPPORTED_CONFIGURATION_ERROR: 5,
+};
+
+export function parseSize(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d+)([KMGT]?)(i?B)?$/iu.exec(text.trim());
+  if (!match)
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `${flag} must be a size such as 8G, 512M or 4294967296, not "${text}"`,
+    );
+  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Number(match[1]) * 1024 ** power;
+}
+
+export function commonRequest(flags: ServicingFlags) {
+  const concurrency = flags.concurrency === undefined ? undefined : Number(flags.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16)) {
+    throw new CliError('CLI_BAD_OPTION', `--concurrency must be 1 to 16, not "${flags.concurrency}"`);
+  }
+  if (flags.codec !== undefined && !['native', 'node-zlib', 'simple-zstd'].includes(flags.codec)) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `--codec must be native, node-zlib or simple-zstd, not "${flags.codec}"`,
+    );
+  }
+  return {
+    profile: flags.strict ? ('spec' as const) : ('trident' as const),
+    ...(concurrency === undefined ? {} : { concurrency }),
+    ...(flags.codec === undefined ? {} : { codec: flags.codec as 'native' | 'node-zlib' | 'simple-zstd' }),
+    resume: flags.resume,
+    allowArchMismatch: flags.allowArchMismatch,
+  };
+}
+
+function streamTarget(flags: ServicingFlags): TargetRequest {
+  if (flags.targetImage && flags.disk.length > 0)
+    throw new CliError('CLI_BAD_OPTION', 'use either --disk or --target-image, not both');
+  if (flags.disk.length > 1)
+    throw new CliError('CLI_BAD_OPTION', 'stream-disk writes one disk: give --disk once');
+  if (flags.targetImage) {
+    const size = parseSize(flags.targetSize, '--target-size');
+    return {
+      kind: 'image-file',
+      path: flags.targetImage,
+      ...(size === undefined ? {} : { size }),
+      overwrite: flags.force,
+    };
+  }
+  if (flags.allowArchMismatch)
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      '--allow-arch-mismatch is only for --target-image (a disk must boot on this host)',
+    );
+  return flags.disk[0] ? { kind: 'disk', path: flags.disk[0] } : { kind: 'auto' };
+}
+
+/** `trident stream-disk <url> [--hash H]`: the image's own layout, onto the smallest disk that fits or a file. */
+export async function streamDiskCommand(
+  url: string,
+  hash: string | undefined,
+  output: Output,
+  flags: ServicingFlags,
+): Promise<number> {
+  const request: EngineRequest = {
+    kind: 'stream-disk',
+    url,
+    ...(hash === undefined ? {} : { sha384: hash }),
+    target: streamTarget(flags),
+    resize: !flags.noResize,
+    ...commonRequest(flags),
+  };
+  return runServicing(request, output, flags);
+}
+
+/** Shared by stream-disk and install: plan, print (dry run) or run with progress, summarise. */
+export async function runServicing(
+  request: EngineRequest,
+  output: Output,
+  flags: ServicingFlags,
+): Promise<number> {
+  const display = createProgressDisplay({ json: output.json, verbosity: flags.verbosity });
+  let planned: Plan;
+  try {
+    planned = await plan(request, { signal: flags.signal });
+  } catch (error) {
+    const info = (error as { tridentError?: { kind: string; subkind: string } }).tridentError;
+    if (info) {
+      output.error(`trident: ${info.kind}:${info.subkind}: ${(error as Error).message}`);
+      return SERVICING_EXIT[info.kind] ?? 2;
+    }
+    throw error;
+  }
+  if (flags.dryRun) {
+    await discardPlan(planned);
+    if (output.json) output.printJson(planned);
+    else printPlan(planned, output);
+    return EXIT.ok;
+  }
+  if (!output.json && flags.verbosity !== 'quiet') printPlan(planned, output);
+  const result = await run(planned, { signal: flags.signal, onEvent: (event) => display.onEvent(event) });
+  display.finish();
+  if (result.status === 'success') {
+    if (!output.json) {
+      const stats = result.stats;
+      output.line(
+        `done: ${result.imageHash}${stats ? ` — ${formatBytes(stats.bytesWritten)} written from ${formatBytes(stats.compressedBytes)} in ${stats.elapsed.toFixed(1)} s` : ''}${result.rebootRequired ? '; reboot to boot the new OS' : ''}`,
+      );
+    }
+    return EXIT.ok;
+  }
+  const error = result.error;
+  if (!output.json && error)
+    output.error(
+      `trident: servicing failed with error: ${error.kind}:${error.subkind}: ${error.errorMessage}`,
+    );
+  if (flags.signal.aborted) return EXIT.interrupted;
+  return error ? (SERVICING_EXIT[error.kind] ?? 2) : 2;
+}
+
+function printPlan(planned: Plan, output: Output): void {
+  output.line(
+    `image  ${planned.source.url} (COSI ${planned.source.cosiVersion}, ${planned.source.osArch}, metadata sha384:${planned.source.metadataSha384})`,
+  );
+  for (const target of planned.targets) {
+    output.line(
+      `target ${target.path} (${target.kind}, ${formatBytes(target.size)}, ${target.sectorSize}-byte sectors)`,
+    );
+    for (const disk of target.considered ?? []) {
+      if (!disk.chosen)
+        output.line(`  skipped ${disk.path} (${formatBytes(disk.size)}): ${disk.reason ?? ''}`);
+    }
+  }
+  for (const warning of planned.warnings) output.line(`warning: ${warning}`);
+  planned.steps.forEach((step, i) => output.line(`  ${i + 1}. ${step}`));
+}
