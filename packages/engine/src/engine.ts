@@ -1,4 +1,6 @@
 import { EngineError } from './errors.ts';
+import { planInstall, takeInstallContext } from './install/plan-install.ts';
+import { runInstall } from './install/run-install.ts';
 import { planStreamDisk, type StreamDiskContext } from './plan-stream-disk.ts';
 import { runStreamDisk } from './run-stream-disk.ts';
 import type { EngineEvent, EngineRequest, Plan, RunOptions, RunResult } from './types.ts';
@@ -16,7 +18,6 @@ export async function plan(request: EngineRequest, options: { signal?: AbortSign
     contexts.set(result, context);
     return result;
   }
-  const { planInstall } = await import('./install/plan-install.ts');
   return planInstall(request, options);
 }
 
@@ -51,7 +52,6 @@ export async function run(planned: Plan, options: RunOptions = {}): Promise<RunR
     contexts.delete(planned);
     result = await runStreamDisk(planned, context, options);
   } else {
-    const { runInstall } = await import('./install/run-install.ts');
     result = await runInstall(planned, options);
   }
   emit({ type: 'completed', time: Date.now(), result });
@@ -63,4 +63,5 @@ export async function discardPlan(planned: Plan): Promise<void> {
   const context = contexts.get(planned);
   contexts.delete(planned);
   await context?.reader.close();
+  await takeInstallContext(planned)?.reader?.close();
 }

@@ -102,6 +102,7 @@ function deriveImages(reader: CosiReader, gpt: Gpt, resize: boolean): PlannedIma
     const length = partitionSize(partition, gpt.lbaSize);
     images.push({
       id: `partition-${index}`,
+      targetIndex: 0,
       partitionNumber: partition.number,
       imagePath: region.image.path,
       offset: partition.firstLba * gpt.lbaSize,

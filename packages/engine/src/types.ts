@@ -50,6 +50,8 @@ export interface InstallRequest extends CommonRequestOptions {
   hostConfiguration: { text: string; path?: string };
   /** Overrides a disk's `device` from the Host Configuration (disk id → path or image file). */
   disks?: Record<string, TargetRequest>;
+  /** Grow writable ext filesystems that were shrunk to fill their partitions (default true, as Trident). */
+  resize?: boolean;
 }
 
 export type EngineRequest = StreamDiskRequest | InstallRequest;
@@ -57,6 +59,8 @@ export type EngineRequest = StreamDiskRequest | InstallRequest;
 export interface PlannedImage {
   /** Host Configuration-style id (`partition-1`) or the config's partition id. */
   id: string;
+  /** Index into `Plan.targets` of the disk this image goes to. */
+  targetIndex: number;
   partitionNumber: number;
   imagePath: string;
   /** Absolute byte offset on the target disk. */
@@ -72,6 +76,16 @@ export interface PlannedImage {
   grow: boolean;
 }
 
+export interface PlannedNewFilesystem {
+  /** The Host Configuration device id. */
+  id: string;
+  targetIndex: number;
+  fsType: 'ext4' | 'xfs' | 'vfat' | 'ntfs' | 'swap';
+  offset: number;
+  length: number;
+  mountPoint: string | undefined;
+}
+
 export interface PlannedTarget {
   kind: 'disk' | 'image-file';
   path: string;
@@ -80,6 +94,8 @@ export interface PlannedTarget {
   sectorSize: number;
   /** Whether the file will be created (sparse) by the run. */
   create: boolean;
+  /** Bytes this target must hold (install: per disk); defaults to the plan's `requiredSize`. */
+  requiredSize?: number;
   /** For auto selection: every disk looked at, with why it was skipped. */
   considered?: Array<{ path: string; size: number; chosen: boolean; reason?: string }>;
 }
@@ -92,8 +108,8 @@ export interface Plan {
   lbaSize: 512 | 4096;
   targets: PlannedTarget[];
   images: PlannedImage[];
-  /** Filesystems to create (install), by device id. */
-  newFilesystems: Array<{ id: string; fsType: string; offset: number; length: number }>;
+  /** Filesystems (and swap areas) to create (install), by device id. */
+  newFilesystems: PlannedNewFilesystem[];
   /** Ordered human-readable steps; what `--dry-run` prints. */
   steps: string[];
   warnings: string[];

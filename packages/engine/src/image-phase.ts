@@ -1,0 +1,276 @@
+import {
+  type BlockTarget,
+  checkTargetSafety,
+  createFileTarget,
+  openBlockTarget,
+  wipeSignatures,
+} from '@trident/block-writer';
+import type { CosiReader } from '@trident/cosi-format';
+import { wrapStep } from './errors.ts';
+import {
+  imageMatches,
+  type Journal,
+  journalPath,
+  readJournal,
+  sampleDigest,
+  saveJournal,
+} from './journal.ts';
+import { ProgressTracker } from './progress.ts';
+import type {
+  CommonRequestOptions,
+  EngineEvent,
+  LogLevel,
+  Plan,
+  PlannedImage,
+  PlannedTarget,
+} from './types.ts';
+import { writeImage } from './write-image.ts';
+
+/** An open target with its journal: what the image phase writes into. */
+export interface OpenedTarget {
+  planned: PlannedTarget;
+  target: BlockTarget;
+  journalFile: string;
+  journal: Journal;
+  /** Partition numbers already written and re-verified by an earlier, interrupted run. */
+  done: Set<number>;
+  /** Whether the target reads as zeros where nothing was written (a file this run created). */
+  fresh: boolean;
+}
+
+export type Log = (level: LogLevel, message: string) => void;
+
+/**
+ * Opens every target of a plan: creates disk-image files (sparse) or opens block devices
+ * exclusively, runs the safety checks, and either wipes old signatures (a fresh run) or, with
+ * `resume`, re-verifies what the journal says an earlier run wrote.
+ */
+export async function openTargets(
+  plan: Plan,
+  request: CommonRequestOptions & { resume?: boolean },
+  overwrite: (index: number) => boolean,
+  log: Log,
+): Promise<OpenedTarget[]> {
+  const opened: OpenedTarget[] = [];
+  try {
+    for (const [index, planned] of plan.targets.entries()) {
+      const journalFile = journalPath(planned.path, planned.kind);
+      const previous = request.resume ? await readJournal(journalFile) : undefined;
+      const resumable =
+        previous &&
+        previous.metadataSha384 === plan.source.metadataSha384 &&
+        previous.target.path === planned.path
+          ? previous
+          : undefined;
+      if (request.resume && !resumable)
+        log('warn', `Resume: no usable journal for ${planned.path}; starting from the beginning`);
+      const target = await openTarget(planned, plan, Boolean(resumable), overwrite(index));
+      log('info', `Target ${target.path}: ${target.size} bytes, ${target.sectorSize}-byte sectors`);
+      const entry: OpenedTarget = {
+        planned,
+        target,
+        journalFile,
+        journal: resumable ?? {
+          version: 1,
+          metadataSha384: plan.source.metadataSha384,
+          target: { path: target.path, size: target.size },
+          images: [],
+        },
+        done: new Set(),
+        fresh: planned.kind === 'image-file' && !resumable,
+      };
+      opened.push(entry);
+      if (resumable) {
+        for (const record of resumable.images) {
+          const image = plan.images.find((i) => i.targetIndex === index && imageMatches(record, i));
+          if (!image) continue;
+          if ((await sampleDigest(target, image)) === record.sample) {
+            entry.done.add(image.partitionNumber);
+            log(
+              'info',
+              `Resume: partition ${image.partitionNumber} (${image.imagePath}) already written and re-verified; skipping`,
+            );
+          } else {
+            log(
+              'warn',
+              `Resume: partition ${image.partitionNumber} no longer matches what was written; writing it again`,
+            );
+          }
+        }
+        entry.journal.images = entry.journal.images.filter((record) =>
+          entry.done.has(record.partitionNumber),
+        );
+      } else {
+        await wipeSignatures(target);
+        log('info', `Wiped old partition-table and filesystem signatures on ${target.path}`);
+      }
+    }
+    return opened;
+  } catch (error) {
+    for (const entry of opened) await entry.target.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function openTarget(
+  planned: PlannedTarget,
+  plan: Plan,
+  resuming: boolean,
+  overwrite: boolean,
+): Promise<BlockTarget> {
+  let target: BlockTarget;
+  try {
+    target =
+      planned.kind === 'image-file' && !resuming
+        ? await createFileTarget(planned.path, {
+            size: planned.size,
+            sectorSize: planned.sectorSize,
+            overwrite,
+          })
+        : await openBlockTarget(planned.path, { fileSectorSize: planned.sectorSize });
+  } catch (error) {
+    throw wrapStep(
+      'UNSUPPORTED_CONFIGURATION_ERROR',
+      'unsafe-target',
+      `Cannot open the target ${planned.path}`,
+      error,
+    );
+  }
+  try {
+    // Stream-disk lays the image's GPT out with the image's LBA size, so the target must match it;
+    // install lays out its own table with the target's sector size.
+    const lbaSize = plan.request.kind === 'stream-disk' ? plan.lbaSize : planned.sectorSize;
+    await checkTargetSafety(target, { requiredSize: planned.requiredSize ?? plan.requiredSize, lbaSize });
+  } catch (error) {
+    await target.close();
+    throw wrapStep(
+      'UNSUPPORTED_CONFIGURATION_ERROR',
+      'unsafe-target',
+      `Refusing to write ${planned.path}`,
+      error,
+    );
+  }
+  return target;
+}
+
+/**
+ * Streams every image not already done into its target, `concurrency` at a time. Each image is
+ * verified (hash, sizes) and fsynced by the writer, then recorded in its target's journal. The
+ * first failure cancels the images still in flight.
+ */
+export async function writeImages(
+  plan: Plan,
+  targets: OpenedTarget[],
+  reader: CosiReader,
+  options: {
+    signal: AbortSignal;
+    cancel: (reason: unknown) => void;
+    codec: CommonRequestOptions['codec'];
+    emit: (event: EngineEvent) => void;
+    log: Log;
+  },
+): Promise<number> {
+  const todo = plan.images.filter((image) => !targets[image.targetIndex]!.done.has(image.partitionNumber));
+  const overall = new ProgressTracker({
+    phase: 'write',
+    total: todo.reduce((sum, image) => sum + image.compressedSize, 0),
+    emit: options.emit,
+    intervalMs: 500,
+  });
+  let compressedBytes = 0;
+  await runPool(todo, plan.concurrency, options.signal, options.cancel, async (image) => {
+    const opened = targets[image.targetIndex]!;
+    options.log(
+      'info',
+      `Initializing '${image.id}': writing image ${image.imagePath} to partition ${image.partitionNumber} of ${opened.target.path}`,
+    );
+    const started = performance.now();
+    try {
+      await writeImage(opened.target, reader, image, {
+        signal: options.signal,
+        codec: options.codec,
+        sparse: opened.fresh,
+        emit: options.emit,
+        onBytes: (bytes) => {
+          compressedBytes += bytes;
+          overall.add(bytes);
+        },
+      });
+    } catch (error) {
+      throw wrapStep(
+        'SERVICING_ERROR',
+        'deploy-images',
+        `Failed to write image '${image.imagePath}' to partition ${image.partitionNumber}`,
+        error,
+      );
+    }
+    const seconds = (performance.now() - started) / 1000;
+    options.log(
+      'debug',
+      `Copied ${image.uncompressedSize} bytes to partition ${image.partitionNumber} in ${seconds.toFixed(2)} s: ${(image.uncompressedSize / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s`,
+    );
+    await record(opened, image, options.log);
+  });
+  overall.flush();
+  return compressedBytes;
+}
+
+async function record(opened: OpenedTarget, image: PlannedImage, log: Log): Promise<void> {
+  opened.journal.images.push({
+    partitionNumber: image.partitionNumber,
+    offset: image.offset,
+    uncompressedSize: image.uncompressedSize,
+    sha384: image.sha384,
+    sample: await sampleDigest(opened.target, image),
+  });
+  await saveJournal(opened.journalFile, opened.journal).catch((error: unknown) =>
+    log('warn', `Could not save the resume journal ${opened.journalFile}: ${String(error)}`),
+  );
+}
+
+/** Runs `work` over `items` with at most `limit` at once; the first failure stops the rest (`onFail`). */
+async function runPool<T>(
+  items: T[],
+  limit: number,
+  signal: AbortSignal,
+  onFail: (reason: unknown) => void,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < items.length) {
+      signal.throwIfAborted();
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (error) {
+        if (failed === undefined) {
+          failed = error;
+          onFail(error);
+        }
+        throw error;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
+}
+
+/** One signal for a run: the caller's cancels everything, and a failing image cancels the others. */
+export function linkedAbort(signal: AbortSignal | undefined): {
+  signal: AbortSignal;
+  cancel: (reason: unknown) => void;
+  dispose: () => void;
+} {
+  const inner = new AbortController();
+  const forward = (): void => inner.abort(signal?.reason);
+  signal?.addEventListener('abort', forward, { once: true });
+  if (signal?.aborted) forward();
+  return {
+    signal: inner.signal,
+    cancel: (reason) => inner.abort(reason),
+    dispose: () => signal?.removeEventListener('abort', forward),
+  };
+}
