@@ -36,6 +36,8 @@ export interface OpenedTarget {
   done: Set<number>;
   /** Whether the target reads as zeros where nothing was written (a file this run created). */
   fresh: boolean;
+  /** Journal saves in order: images finishing together must not race on the file. */
+  saving: Promise<void>;
 }
 
 export type Log = (level: LogLevel, message: string) => void;
@@ -78,6 +80,7 @@ export async function openTargets(
         },
         done: new Set(),
         fresh: planned.kind === 'image-file' && !resumable,
+        saving: Promise.resolve(),
       };
       opened.push(entry);
       if (resumable) {
@@ -223,9 +226,12 @@ async function record(opened: OpenedTarget, image: PlannedImage, log: Log): Prom
     sha384: image.sha384,
     sample: await sampleDigest(opened.target, image),
   });
-  await saveJournal(opened.journalFile, opened.journal).catch((error: unknown) =>
-    log('warn', `Could not save the resume journal ${opened.journalFile}: ${String(error)}`),
+  opened.saving = opened.saving.then(() =>
+    saveJournal(opened.journalFile, opened.journal).catch((error: unknown) =>
+      log('warn', `Could not save the resume journal ${opened.journalFile}: ${String(error)}`),
+    ),
   );
+  await opened.saving;
 }
 
 /** Runs `work` over `items` with at most `limit` at once; the first failure stops the rest (`onFail`). */

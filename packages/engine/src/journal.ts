@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { BlockTarget } from '@trident/block-writer';
 import type { PlannedImage } from './types.ts';
 
@@ -41,6 +42,7 @@ export async function readJournal(path: string): Promise<Journal | undefined> {
 
 export async function saveJournal(path: string, journal: Journal): Promise<void> {
   const temp = `${path}.tmp`;
+  await mkdir(dirname(path), { recursive: true });
   await writeFile(temp, JSON.stringify(journal, null, 2));
   await rename(temp, path);
 }
