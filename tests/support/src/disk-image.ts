@@ -50,8 +50,10 @@ export interface DemoDiskOptions {
   lbaSize?: 512 | 4096;
   /** Make the root read-only data for dm-verity and add a hash partition after it. */
   withVerity?: boolean;
-  /** Size of a generic Linux data partition (ext4, mounted at /srv/data via fstab UUID=); 0 = none. */
+  /** Size of a generic Linux data partition (ext4, mounted through fstab UUID=); 0 = none. */
   dataMiB?: number;
+  /** Where fstab mounts the data partition (default /srv/data; e.g. /boot beside a verity root). */
+  dataMountPoint?: string;
   /** Extra files for the root filesystem (path → content); they override the defaults. */
   files?: Record<string, string | Uint8Array>;
   /** Extra files for the ESP (path → content). */
@@ -301,7 +303,9 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
     const fstab = [
       `UUID=${DEMO_IDS.rootFsUuid} / ext4 ${options.withVerity ? 'ro' : 'defaults'} 0 1`,
       `UUID=${DEMO_IDS.espFsUuid} /boot/efi vfat umask=0077 0 2`,
-      ...(dataMiB ? [`UUID=${DEMO_IDS.dataFsUuid} /srv/data ext4 defaults 0 2`] : []),
+      ...(dataMiB
+        ? [`UUID=${DEMO_IDS.dataFsUuid} ${options.dataMountPoint ?? '/srv/data'} ext4 defaults 0 2`]
+        : []),
     ].join('\n');
     const rootStage = join(work, 'root');
     await stage(rootStage, {
