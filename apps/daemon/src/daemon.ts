@@ -200,6 +200,10 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
 
   try {
     const activation = deps.activation === null ? undefined : (deps.activation ?? readActivation(env));
+    if (activation?.foreignPid !== undefined)
+      logger.warn('LISTEN_PID names another process; using the inherited socket anyway', {
+        listenPid: activation.foreignPid,
+      });
     if (activation !== undefined) bound.push(await listenActivated(createServer(), activation));
     else {
       const unix = await listenUnix(createServer(), options.socketPath);

@@ -15,13 +15,16 @@ export const SD_LISTEN_FDS_START = 3;
 export interface Activation {
   fd: number;
   name: string | undefined;
+  /** LISTEN_PID was set to another process (e.g. a wrapper that forked instead of exec'ing). */
+  foreignPid: number | undefined;
 }
 
 /**
  * Reads LISTEN_FDS / LISTEN_FDNAMES / LISTEN_PID. Like Trident: at most one fd, and when names
- * are given their count must match. Unlike Trident, LISTEN_PID is honoured when set (so a stray
- * variable inherited by an unrelated process is ignored) and a missing LISTEN_FDNAMES is accepted.
- * The variables are removed from `env` so child processes (the reboot command) do not see them.
+ * are given their count must match; LISTEN_PID is not enforced (a wrapper such as a package
+ * manager shim may fork instead of exec), only reported so the daemon can warn. Unlike Trident a
+ * missing LISTEN_FDNAMES is accepted. The variables are removed from `env` so child processes
+ * (the reboot command) never inherit them.
  */
 export function readActivation(
   env: NodeJS.ProcessEnv = process.env,
@@ -34,7 +37,6 @@ export function readActivation(
   delete env['LISTEN_FDNAMES'];
   delete env['LISTEN_PID'];
   if (fdsText === undefined || fdsText === '') return undefined;
-  if (pidText !== undefined && pidText !== '' && Number(pidText) !== pid) return undefined;
   const count = Number(fdsText);
   if (!Number.isInteger(count) || count < 0)
     throw new DaemonError(
@@ -59,7 +61,12 @@ export function readActivation(
       'DAEMON_ACTIVATION_INVALID',
       `systemd passed ${count} sockets; tridentd serves exactly one (check ListenStream= in tridentd.socket).`,
     );
-  return { fd: SD_LISTEN_FDS_START, name: names?.[0] };
+  const listenPid = pidText === undefined || pidText === '' ? undefined : Number(pidText);
+  return {
+    fd: SD_LISTEN_FDS_START,
+    name: names?.[0],
+    foreignPid: listenPid !== undefined && listenPid !== pid ? listenPid : undefined,
+  };
 }
 
 function listenOn(
@@ -107,16 +114,19 @@ export async function listenActivated(server: Server, activation: Activation): P
       { cause: error },
     );
   }
+  // Node opens the fd as a pipe (unix) or TCP handle after asking libuv what it is; a TCP handle
+  // reports an address object, a pipe opened from an fd reports null or its path.
   const address = server.address();
-  if (typeof address !== 'string') {
+  if (address !== null && typeof address === 'object') {
     server.close();
     throw new DaemonError(
       'DAEMON_ACTIVATION_NOT_UNIX',
-      `Inherited fd ${activation.fd} is not a Unix socket (it is bound to ${JSON.stringify(address)}).`,
+      `Inherited fd ${activation.fd} is not a Unix socket (it is bound to ${address.address}:${address.port}).`,
     );
   }
+  const where = typeof address === 'string' && address !== '' ? `unix:${address}` : 'unix socket';
   return {
-    description: `fd:${activation.fd} (unix:${address}${activation.name ? `, name ${activation.name}` : ''})`,
+    description: `fd:${activation.fd} (${where}${activation.name ? `, name ${activation.name}` : ''})`,
     cleanup: () => {},
   };
 }
