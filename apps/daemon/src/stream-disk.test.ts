@@ -182,6 +182,40 @@ describe('StreamDisk with --cancel-on-disconnect', () => {
   });
 });
 
+describe('stopping while an operation runs', () => {
+  test.each([
+    ['finish', 'STATUS_CODE_SUCCESS'],
+    ['abort', 'STATUS_CODE_FAILURE'],
+  ] as const)(
+    '--on-stop %s: the client gets Completed %s and the daemon exits 0',
+    async (stopMode, status) => {
+      const d = await startTestDaemon({
+        stopMode,
+        streamTarget: {
+          kind: 'image-file',
+          path: join(fixture.dir, `stop-${stopMode}.img`),
+          overwrite: true,
+        },
+      });
+      const c = createTestClients(d.socketPath);
+      try {
+        const run = startStream(c.streaming, 'StreamDisk', { image_url: fixture.slowUrl });
+        await waitFor(() => run.messages.length > 1);
+        d.daemon.stop('signal');
+        const result = await run.result;
+        expect(result.code).toBe(grpc.status.OK);
+        const completed = expectSequence(result.messages);
+        expect(completed.status).toBe(status);
+        if (stopMode === 'abort') expect(completed.error.kind).toBe('SERVICING_ERROR');
+        expect(await d.daemon.finished).toBe(0);
+      } finally {
+        c.close();
+        await d.close();
+      }
+    },
+  );
+});
+
 async function waitFor(predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
