@@ -27,11 +27,11 @@ import {
   type SeekTable,
 } from '../../../packages/zstd-native/src/index.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 const skip4g = process.argv.includes('--skip-4g');
-const work = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'zstd-bench-'));
+const work = fs.mkdtempSync(path.join(process.env['BENCH_DIR'] ?? os.tmpdir(), 'zstd-bench-'));
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
 function median(xs: number[]): number {
