@@ -11,9 +11,7 @@ export type DaemonErrorCode =
   | 'DAEMON_ACTIVATION_INVALID'
   | 'DAEMON_ACTIVATION_NOT_UNIX'
   | 'DAEMON_REBOOT_FAILED'
-  | 'DAEMON_CLIENT_USAGE'
-  | 'DAEMON_CLIENT_CONNECT'
-  | 'DAEMON_CLIENT_INVALID_RESPONSE';
+  | 'DAEMON_CLIENT_USAGE';
 
 /** Process exit codes, the same numbers as Trident's `TridentExitCodes`. */
 export const EXIT = {

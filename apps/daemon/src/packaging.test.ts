@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { DEFAULT_SOCKET_PATH } from './options.ts';
 
-const read = (name: string) => readFileSync(new URL(`../../../packaging/systemd/${name}`, import.meta.url), 'utf8');
+const read = (name: string) =>
+  readFileSync(new URL(`../../../packaging/systemd/${name}`, import.meta.url), 'utf8');
 
 test('tridentd.socket: one stream socket at the default path, 0600 root:root, no Accept', () => {
   const unit = read('tridentd.socket');
