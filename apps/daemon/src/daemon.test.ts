@@ -114,7 +114,7 @@ describe('tridentd on a unix socket', () => {
     });
     expect(response.ok ?? false).toBe(false);
     expect(response.error.kind).toBe('INVALID_INPUT_ERROR');
-    expect(response.error.subkind).toBe('parse-host-configuration');
+    expect(response.error.subkind).toBe('invalid-host-configuration');
     expect(response.error.message).toMatch(/^Trident failed due to invalid input/);
     const semantic = await unary(clients.validation, 'ValidateHostConfiguration', {
       config: { config: VALID_HC.replace('deviceId: root', 'deviceId: nowhere') },

@@ -90,7 +90,7 @@ describe('trident grpc-client', () => {
     const r = await client('validate', bad);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('Host Configuration is invalid\n');
-    expect(r.stderr).toContain('INVALID_INPUT_ERROR:parse-host-configuration:');
+    expect(r.stderr).toContain('INVALID_INPUT_ERROR:invalid-host-configuration:');
   });
 
   test('unsupported commands and bad usage exit 2', async () => {

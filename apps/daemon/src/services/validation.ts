@@ -6,8 +6,8 @@ import { TridentErrorKind, TridentErrorSchema } from '../gen/trident/v1/error_pb
 import type { ValidationService } from '../gen/trident/v1preview/validation_service_pb.ts';
 
 /**
- * The error for an invalid document: INVALID_INPUT_ERROR with subkind `parse-host-configuration`
- * when the YAML or the schema rejects it, `invalid-host-configuration` when a semantic rule does.
+ * The error for an invalid document: INVALID_INPUT_ERROR with subkind `invalid-host-configuration`
+ * (the engine's install uses it too), whether the YAML, the schema or a semantic rule rejects it.
  * `message` lists every error finding as `<config>:line:column: error CODE path: text`.
  */
 export function validateHostConfigurationText(text: string) {
@@ -15,7 +15,8 @@ export function validateHostConfigurationText(text: string) {
   if (result.ok) return { ok: true };
   const errors = result.findings.filter((f) => f.severity === 'error');
   const first = errors[0];
-  const subkind = result.config === undefined ? 'parse-host-configuration' : 'invalid-host-configuration';
+  // The engine's install reports an invalid document with the same subkind.
+  const subkind = 'invalid-host-configuration';
   const errorMessage = `Host Configuration is invalid: ${errors.length} error(s)${first === undefined ? '' : `; first: ${first.message}`}`;
   const lines = errors.map((f, i) => `  ${i}: ${formatFinding(f, '<config>')}`);
   return {
