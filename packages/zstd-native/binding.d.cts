@@ -33,7 +33,7 @@ export declare class NativeImageWriter {
   abort(): Promise<void>
 }
 
-export declare function compressFileNative(input: string, target: NativeTarget, offset: number, options: NativeCompressOptions, sync: boolean): Promise<NativeResult>
+export declare function compressFileNative(input: string, inputOffset: number, inputLength: number | undefined | null, target: NativeTarget, offset: number, options: NativeCompressOptions, sync: boolean): Promise<NativeResult>
 
 /** Threads the addon uses by default (available parallelism, at most 8). */
 export declare function defaultThreadCount(): number

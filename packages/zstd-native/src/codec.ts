@@ -27,7 +27,10 @@ export function resolveCodec(choice?: CodecChoice): Codec {
   if (requested === 'auto') return 'binding' in loadNative() ? 'native' : 'node-zlib';
   if (requested === 'native') requireNative();
   if (requested === 'node-zlib' && typeof zlib.createZstdDecompress !== 'function') {
-    throw new ZstdError('ZSTD_CODEC_UNAVAILABLE', `node:zlib has no zstd in Node ${process.version}; use Node >= 22.15`);
+    throw new ZstdError(
+      'ZSTD_CODEC_UNAVAILABLE',
+      `node:zlib has no zstd in Node ${process.version}; use Node >= 22.15`,
+    );
   }
   return requested;
 }
@@ -35,9 +38,13 @@ export function resolveCodec(choice?: CodecChoice): Codec {
 export function requireNative(): NativeBinding {
   const r = loadNative();
   if ('binding' in r) return r.binding;
-  throw new ZstdError('ZSTD_ADDON_UNAVAILABLE', `the zstd-native addon did not load (${r.error.message.split('\n')[0]}); ${BUILD_HINT}`, {
-    cause: r.error,
-  });
+  throw new ZstdError(
+    'ZSTD_ADDON_UNAVAILABLE',
+    `the zstd-native addon did not load (${r.error.message.split('\n')[0]}); ${BUILD_HINT}`,
+    {
+      cause: r.error,
+    },
+  );
 }
 
 /** Which codec is active and why, for `trident --version`. */
@@ -63,7 +70,12 @@ export function codecInfo(choice?: CodecChoice): CodecInfo {
     'binding' in r
       ? { loaded: true, zstdVersion: r.binding.zstdVersion(), threads: r.binding.defaultThreadCount() }
       : { loaded: false, error: r.error.message.split('\n')[0] ?? r.error.message };
-  const info: CodecInfo = { requested, active: undefined, native, nodeZlibZstd: typeof zlib.createZstdDecompress === 'function' };
+  const info: CodecInfo = {
+    requested,
+    active: undefined,
+    native,
+    nodeZlibZstd: typeof zlib.createZstdDecompress === 'function',
+  };
   try {
     info.active = resolveCodec(requested);
   } catch (err) {

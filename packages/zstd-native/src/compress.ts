@@ -73,18 +73,26 @@ function resolve(o: CompressOptions): Resolved {
     sync: o.sync ?? false,
   };
   const bad = (m: string) => new ZstdError('ZSTD_INVALID_OPTION', m);
-  if (!Number.isInteger(r.level) || r.level < 1 || r.level > 22) throw bad(`compression level ${r.level} is out of range 1..=22`);
+  if (!Number.isInteger(r.level) || r.level < 1 || r.level > 22)
+    throw bad(`compression level ${r.level} is out of range 1..=22`);
   if (!(r.windowLog === 0 || (Number.isInteger(r.windowLog) && r.windowLog >= 10 && r.windowLog <= 31))) {
     throw bad(`windowLog ${r.windowLog} is out of range: 0 (automatic) or 10..=31`);
   }
-  if (r.threads !== undefined && (!Number.isInteger(r.threads) || r.threads < 1 || r.threads > 256)) throw bad(`threads ${r.threads} is out of range 1..=256`);
+  if (r.threads !== undefined && (!Number.isInteger(r.threads) || r.threads < 1 || r.threads > 256))
+    throw bad(`threads ${r.threads} is out of range 1..=256`);
   const f = r.seekableFrameSize;
-  if (f !== undefined && (!Number.isInteger(f) || f < 4096 || f > 512 << 20)) throw bad(`seekable frame size ${f} is out of range 4 KiB..=512 MiB`);
+  if (f !== undefined && (!Number.isInteger(f) || f < 4096 || f > 512 << 20))
+    throw bad(`seekable frame size ${f} is out of range 4 KiB..=512 MiB`);
   return r;
 }
 
 function nativeOptions(r: Resolved) {
-  const o: ConstructorParameters<NativeBinding['NativeCompressor']>[2] = { level: r.level, windowLog: r.windowLog, long: r.long, checksum: r.checksum };
+  const o: ConstructorParameters<NativeBinding['NativeCompressor']>[2] = {
+    level: r.level,
+    windowLog: r.windowLog,
+    long: r.long,
+    checksum: r.checksum,
+  };
   if (r.threads !== undefined) o.threads = r.threads;
   if (r.seekableFrameSize !== undefined) o.seekableFrameSize = r.seekableFrameSize;
   return o;
@@ -94,32 +102,84 @@ function nativeTarget(t: CompressTarget) {
   return 'path' in t ? { path: t.path, create: t.create ?? true } : { fd: t.fd };
 }
 
-function unwrap(r: { ok?: { sha384: string; compressedBytes: number; uncompressedBytes: number; elapsed: number; frames?: number }; error?: Parameters<typeof fromRecord>[0] }): CompressResult {
+function unwrap(r: {
+  ok?: {
+    sha384: string;
+    compressedBytes: number;
+    uncompressedBytes: number;
+    elapsed: number;
+    frames?: number;
+  };
+  error?: Parameters<typeof fromRecord>[0];
+}): CompressResult {
   if (r.error) throw fromRecord(r.error);
   if (!r.ok) throw new ZstdError('ZSTD_IO', 'the addon returned neither a result nor an error');
-  const out: CompressResult = { sha384: r.ok.sha384, compressedBytes: r.ok.compressedBytes, uncompressedBytes: r.ok.uncompressedBytes, elapsed: r.ok.elapsed };
+  const out: CompressResult = {
+    sha384: r.ok.sha384,
+    compressedBytes: r.ok.compressedBytes,
+    uncompressedBytes: r.ok.uncompressedBytes,
+    elapsed: r.ok.elapsed,
+  };
   if (r.ok.frames !== undefined) out.frames = r.ok.frames;
   return out;
 }
 
-/** Compresses `input` (a file path) into the target. A path target ends right after the output. */
-export async function compressFile(input: string, target: CompressTarget, options: CompressOptions = {}): Promise<CompressResult> {
+/** A file, or a byte range of one (a partition inside a disk image). */
+export type CompressInput = string | { path: string; offset?: number; length?: number };
+
+/** Compresses `input` into the target. A path target ends right after the output. */
+export async function compressFile(
+  input: CompressInput,
+  target: CompressTarget,
+  options: CompressOptions = {},
+): Promise<CompressResult> {
   const r = resolve(options);
+  const src = typeof input === 'string' ? { path: input } : input;
+  const offset = src.offset ?? 0;
+  if (
+    !Number.isSafeInteger(offset) ||
+    offset < 0 ||
+    (src.length !== undefined && (!Number.isSafeInteger(src.length) || src.length < 0))
+  ) {
+    throw new ZstdError(
+      'ZSTD_INVALID_OPTION',
+      `input range ${offset}+${src.length} of ${src.path} is not a pair of non-negative integers`,
+    );
+  }
   if (resolveCodec(options.codec) === 'native') {
-    return unwrap(await requireNative().compressFileNative(input, nativeTarget(target), target.offset ?? 0, nativeOptions(r), r.sync));
+    const b = requireNative();
+    return unwrap(
+      await b.compressFileNative(
+        src.path,
+        offset,
+        src.length,
+        nativeTarget(target),
+        target.offset ?? 0,
+        nativeOptions(r),
+        r.sync,
+      ),
+    );
   }
   const c = await createJsCompressor(target, r);
   try {
-    for await (const chunk of fs.createReadStream(input, { highWaterMark: 4 << 20 })) await c.write(chunk as Buffer);
+    const stream = fs.createReadStream(src.path, {
+      highWaterMark: 4 << 20,
+      start: offset,
+      ...(src.length !== undefined ? { end: offset + src.length - 1 } : {}),
+    });
+    for await (const chunk of stream) await c.write(chunk as Buffer);
   } catch (err) {
     await c.abort();
-    throw err instanceof ZstdError ? err : ioError(err, 'read', input);
+    throw err instanceof ZstdError ? err : ioError(err, 'read', src.path);
   }
   return c.finish();
 }
 
 /** Streaming compressor: `write` resolves when more may be written. */
-export async function createCompressor(target: CompressTarget, options: CompressOptions = {}): Promise<Compressor> {
+export async function createCompressor(
+  target: CompressTarget,
+  options: CompressOptions = {},
+): Promise<Compressor> {
   const r = resolve(options);
   if (resolveCodec(options.codec) !== 'native') return createJsCompressor(target, r);
   const b = requireNative();
@@ -152,7 +212,14 @@ async function createJsCompressor(target: CompressTarget, r: Resolved): Promise<
   const name = 'path' in target ? target.path : `fd ${target.fd}`;
   let fd: number;
   try {
-    fd = 'path' in target ? await promisify(fs.open)(target.path, fs.constants.O_WRONLY | ((target.create ?? true) ? fs.constants.O_CREAT : 0), 0o644) : target.fd;
+    fd =
+      'path' in target
+        ? await promisify(fs.open)(
+            target.path,
+            fs.constants.O_WRONLY | ((target.create ?? true) ? fs.constants.O_CREAT : 0),
+            0o644,
+          )
+        : target.fd;
   } catch (err) {
     throw ioError(err, 'open', name);
   }
@@ -188,7 +255,8 @@ async function createJsCompressor(target: CompressTarget, r: Resolved): Promise<
     await emit(z);
     frames.push({ compressedSize: z.length, decompressedSize: data.length });
   };
-  const stream = r.seekableFrameSize === undefined ? zlib.createZstdCompress({ params, chunkSize: 1 << 20 }) : undefined;
+  const stream =
+    r.seekableFrameSize === undefined ? zlib.createZstdCompress({ params, chunkSize: 1 << 20 }) : undefined;
   const pump = stream
     ? (async () => {
         for await (const b of stream as AsyncIterable<Buffer>) await emit(b);
@@ -229,7 +297,12 @@ async function createJsCompressor(target: CompressTarget, r: Resolved): Promise<
         }
         if (owned) await promisify(fs.ftruncate)(fd, base + out);
         if (r.sync) await promisify(fs.fsync)(fd);
-        const res: CompressResult = { sha384: hash.digest('hex'), compressedBytes: out, uncompressedBytes: uncompressed, elapsed: performance.now() - started };
+        const res: CompressResult = {
+          sha384: hash.digest('hex'),
+          compressedBytes: out,
+          uncompressedBytes: uncompressed,
+          elapsed: performance.now() - started,
+        };
         if (!stream) res.frames = frames.length;
         return res;
       } catch (err) {

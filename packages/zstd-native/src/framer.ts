@@ -65,17 +65,23 @@ export class Framer {
   }
 
   private u32(at: number): number {
-    return (this.head[at]! | (this.head[at + 1]! << 8) | (this.head[at + 2]! << 16) | (this.head[at + 3]! << 24)) >>> 0;
+    return (
+      (this.head[at]! |
+        (this.head[at + 1]! << 8) |
+        (this.head[at + 2]! << 16) |
+        (this.head[at + 3]! << 24)) >>>
+      0
+    );
   }
 
   private onHead(out: Piece[]): void {
     const at = this.position - this.have;
     if (this.state === 'skiphead') {
-        this.state = 'skip';
-        this.remaining = this.u32(4);
-        this.have = 0;
-        if (this.remaining === 0) this.reset();
-        return;
+      this.state = 'skip';
+      this.remaining = this.u32(4);
+      this.have = 0;
+      if (this.remaining === 0) this.reset();
+      return;
     }
     if (this.state === 'magic') {
       const magic = this.u32(0);
@@ -85,7 +91,11 @@ export class Framer {
         return;
       }
       if (magic !== ZSTD_MAGIC) {
-        throw new ZstdError('ZSTD_CORRUPT_FRAME', `zstd data is corrupt near compressed byte ${at}: Unknown frame descriptor`, { position: at });
+        throw new ZstdError(
+          'ZSTD_CORRUPT_FRAME',
+          `zstd data is corrupt near compressed byte ${at}: Unknown frame descriptor`,
+          { position: at },
+        );
       }
       const fhd = this.head[4]!;
       const single = (fhd >> 5) & 1;
@@ -93,7 +103,11 @@ export class Framer {
       const fcs = [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
       const did = [0, 1, 2, 4][fhd & 3]!;
       if (fhd & 0x08) {
-        throw new ZstdError('ZSTD_CORRUPT_FRAME', `zstd frame header at compressed byte ${at} has its reserved bit set`, { position: at });
+        throw new ZstdError(
+          'ZSTD_CORRUPT_FRAME',
+          `zstd frame header at compressed byte ${at} has its reserved bit set`,
+          { position: at },
+        );
       }
       this.checksum = (fhd & 0x04) !== 0;
       this.state = 'header';
@@ -115,7 +129,11 @@ export class Framer {
     const type = (h >> 1) & 3;
     const size = h >>> 3;
     if (type === 3) {
-      throw new ZstdError('ZSTD_CORRUPT_FRAME', `zstd data is corrupt near compressed byte ${at}: reserved block type`, { position: at });
+      throw new ZstdError(
+        'ZSTD_CORRUPT_FRAME',
+        `zstd data is corrupt near compressed byte ${at}: reserved block type`,
+        { position: at },
+      );
     }
     this.state = 'body';
     this.remaining = type === 1 ? 1 : size;
@@ -154,15 +172,17 @@ export class Framer {
   }
 
   private afterBody(out: Piece[]): void {
-    if (this.state === 'skip') return this.reset();
-    if (this.state === 'body' && !this.last) return this.blockHeader();
-    if (this.state === 'body' && this.checksum) {
+    if (this.state === 'skip') {
+      this.reset();
+    } else if (this.state === 'body' && !this.last) {
+      this.blockHeader();
+    } else if (this.state === 'body' && this.checksum) {
       this.state = 'checksum';
       this.remaining = 4;
-      return;
+    } else {
+      out.push({ bytes: new Uint8Array(0), start: false, end: true });
+      this.reset();
     }
-    out.push({ bytes: new Uint8Array(0), start: false, end: true });
-    this.reset();
   }
 
   private reset(): void {

@@ -10,10 +10,30 @@ import { createNativeWriter } from './native-writer.ts';
 import { type ImageWriter, type ImageWriterOptions, normalize } from './options.ts';
 
 export { activeCodec, CODEC_ENV, type Codec, type CodecChoice, type CodecInfo, codecInfo } from './codec.ts';
-export { type CompressOptions, type CompressResult, type Compressor, type CompressTarget, compressFile, createCompressor } from './compress.ts';
+export {
+  type CompressInput,
+  type CompressOptions,
+  type Compressor,
+  type CompressResult,
+  type CompressTarget,
+  compressFile,
+  createCompressor,
+} from './compress.ts';
 export { isZstdError, ZstdError, type ZstdErrorCode, type ZstdErrorDetails } from './errors.ts';
-export type { ExpectedImage, ImageTarget, ImageWriteResult, ImageWriter, ImageWriterOptions } from './options.ts';
-export { buildSeekTable, readSeekTable, type SeekFrame, type SeekTable, seekTableSize } from './seek-table.ts';
+export type {
+  ExpectedImage,
+  ImageTarget,
+  ImageWriteResult,
+  ImageWriter,
+  ImageWriterOptions,
+} from './options.ts';
+export {
+  buildSeekTable,
+  readSeekTable,
+  type SeekFrame,
+  type SeekTable,
+  seekTableSize,
+} from './seek-table.ts';
 
 /**
  * Starts an image writer session. Throws (rejects) with a `ZstdError`: `ZSTD_ADDON_UNAVAILABLE`
@@ -21,7 +41,10 @@ export { buildSeekTable, readSeekTable, type SeekFrame, type SeekTable, seekTabl
  */
 export async function createImageWriter(options: ImageWriterOptions): Promise<ImageWriter> {
   const n = normalize(options);
-  if (options.signal?.aborted) throw new ZstdError('ZSTD_ABORTED', 'the image writer was aborted before it started', { cause: options.signal.reason });
+  if (options.signal?.aborted)
+    throw new ZstdError('ZSTD_ABORTED', 'the image writer was aborted before it started', {
+      cause: options.signal.reason,
+    });
   const codec = resolveCodec(options.codec as CodecChoice | undefined);
   const writer =
     codec === 'native'

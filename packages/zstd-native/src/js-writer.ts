@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { ioError, ZstdError } from './errors.ts';
 import { Framer } from './framer.ts';
 import { pwrite } from './fs-util.ts';
-import type { ImageWriter, ImageWriteResult, Normalized } from './options.ts';
+import type { ImageWriteResult, ImageWriter, Normalized } from './options.ts';
 
 const fsync = promisify(fs.fsync);
 const fstat = promisify(fs.fstat);
@@ -47,7 +47,10 @@ export const simpleZstdDecoder: JsDecoder = {
     const { decompress } = await import('simple-zstd');
     // The window was already checked on each frame header; `--memory` keeps the CLI from
     // refusing windows above its own 128 MiB default.
-    return decompress({ zstdOptions: [`--memory=${2 ** Math.max(0, n.maxWindowLog - 10)}KiB`], streamOptions: { highWaterMark: 1 << 20 } });
+    return decompress({
+      zstdOptions: [`--memory=${2 ** Math.max(0, n.maxWindowLog - 10)}KiB`],
+      streamOptions: { highWaterMark: 1 << 20 },
+    });
   },
 };
 
@@ -55,25 +58,39 @@ function zstdError(err: unknown, position: number): ZstdError {
   if (err instanceof ZstdError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ZSTD_error_frameParameter_windowTooLarge') {
-    return new ZstdError('ZSTD_WINDOW_TOO_LARGE', `a zstd frame needs a window larger than allowed: ${e.message}`, { position, cause: err });
+    return new ZstdError(
+      'ZSTD_WINDOW_TOO_LARGE',
+      `a zstd frame needs a window larger than allowed: ${e.message}`,
+      { position, cause: err },
+    );
   }
-  return new ZstdError('ZSTD_CORRUPT_FRAME', `zstd data is corrupt near compressed byte ${position}: ${e.message}`, {
-    position,
-    cause: err,
-  });
+  return new ZstdError(
+    'ZSTD_CORRUPT_FRAME',
+    `zstd data is corrupt near compressed byte ${position}: ${e.message}`,
+    {
+      position,
+      cause: err,
+    },
+  );
 }
 
 function isZero(b: Uint8Array): boolean {
   return b.length === SPARSE_BLOCK ? Buffer.compare(b, ZERO_BLOCK) === 0 : b.every((x) => x === 0);
 }
 
-export async function createJsWriter(codec: 'node-zlib' | 'simple-zstd', dec: JsDecoder, n: Normalized): Promise<ImageWriter> {
+export async function createJsWriter(
+  codec: 'node-zlib' | 'simple-zstd',
+  dec: JsDecoder,
+  n: Normalized,
+): Promise<ImageWriter> {
   const started = performance.now();
   let fd: number;
   const owned = n.path !== undefined;
   const name = n.path ?? `fd ${n.fd}`;
   try {
-    fd = owned ? await open(n.path!, fs.constants.O_WRONLY | (n.create ? fs.constants.O_CREAT : 0), 0o644) : n.fd!;
+    fd = owned
+      ? await open(n.path!, fs.constants.O_WRONLY | (n.create ? fs.constants.O_CREAT : 0), 0o644)
+      : n.fd!;
   } catch (err) {
     throw ioError(err, 'open', name);
   }
@@ -82,7 +99,10 @@ export async function createJsWriter(codec: 'node-zlib' | 'simple-zstd', dec: Js
     const st = await fstat(fd);
     isRegular = st.isFile();
     if (n.sparse && !isRegular && !st.isBlockDevice()) {
-      throw new ZstdError('ZSTD_INVALID_OPTION', `sparse writes need a regular file or block device, ${name} is neither`);
+      throw new ZstdError(
+        'ZSTD_INVALID_OPTION',
+        `sparse writes need a regular file or block device, ${name} is neither`,
+      );
     }
   } catch (err) {
     if (owned) await close(fd).catch(() => {});
@@ -106,16 +126,24 @@ export async function createJsWriter(codec: 'node-zlib' | 'simple-zstd', dec: Js
 
   const limitCheck = (total: number): void => {
     if (n.uncompressedSize !== undefined && total > n.uncompressedSize) {
-      throw new ZstdError('ZSTD_SIZE_MISMATCH', `the image decodes to more than its declared uncompressedSize of ${n.uncompressedSize} bytes`, {
-        expected: String(n.uncompressedSize),
-        actual: `>${n.uncompressedSize}`,
-      });
+      throw new ZstdError(
+        'ZSTD_SIZE_MISMATCH',
+        `the image decodes to more than its declared uncompressedSize of ${n.uncompressedSize} bytes`,
+        {
+          expected: String(n.uncompressedSize),
+          actual: `>${n.uncompressedSize}`,
+        },
+      );
     }
     if (n.length !== undefined && total > n.length) {
-      throw new ZstdError('ZSTD_SIZE_MISMATCH', `the image decodes to more than the ${n.length}-byte target range; nothing was written past it`, {
-        expected: String(n.length),
-        actual: `>${n.length}`,
-      });
+      throw new ZstdError(
+        'ZSTD_SIZE_MISMATCH',
+        `the image decodes to more than the ${n.length}-byte target range; nothing was written past it`,
+        {
+          expected: String(n.length),
+          actual: `>${n.length}`,
+        },
+      );
     }
   };
 
@@ -197,11 +225,15 @@ export async function createJsWriter(codec: 'node-zlib' | 'simple-zstd', dec: Js
       check();
       try {
         if (n.compressedSize !== undefined && compressed + chunk.length > n.compressedSize) {
-          throw new ZstdError('ZSTD_SIZE_MISMATCH', `received more than the declared compressedSize of ${n.compressedSize} bytes`, {
-            expected: String(n.compressedSize),
-            actual: `>=${compressed + chunk.length}`,
-            position: n.compressedSize,
-          });
+          throw new ZstdError(
+            'ZSTD_SIZE_MISMATCH',
+            `received more than the declared compressedSize of ${n.compressedSize} bytes`,
+            {
+              expected: String(n.compressedSize),
+              actual: `>=${compressed + chunk.length}`,
+              position: n.compressedSize,
+            },
+          );
         }
         compressed += chunk.length;
         hash.update(chunk);
@@ -237,14 +269,21 @@ export async function createJsWriter(codec: 'node-zlib' | 'simple-zstd', dec: Js
         await endDecoder();
         if (failure) throw failure;
         if (n.uncompressedSize !== undefined && written !== n.uncompressedSize) {
-          throw new ZstdError('ZSTD_SIZE_MISMATCH', `the image decodes to ${written} bytes, the declared uncompressedSize is ${n.uncompressedSize}`, {
-            expected: String(n.uncompressedSize),
-            actual: String(written),
-          });
+          throw new ZstdError(
+            'ZSTD_SIZE_MISMATCH',
+            `the image decodes to ${written} bytes, the declared uncompressedSize is ${n.uncompressedSize}`,
+            {
+              expected: String(n.uncompressedSize),
+              actual: String(written),
+            },
+          );
         }
         if (n.sparse && isRegular) {
           const st = await fstat(fd).catch((e: unknown) => Promise.reject(ioError(e, 'fstat', name)));
-          if (st.size < n.offset + written) await ftruncate(fd, n.offset + written).catch((e: unknown) => Promise.reject(ioError(e, 'ftruncate', name)));
+          if (st.size < n.offset + written)
+            await ftruncate(fd, n.offset + written).catch((e: unknown) =>
+              Promise.reject(ioError(e, 'ftruncate', name)),
+            );
         }
         if (n.sync) await fsync(fd).catch((e: unknown) => Promise.reject(ioError(e, 'fsync', name)));
         const sha384 = hash.digest('hex');
@@ -255,7 +294,12 @@ export async function createJsWriter(codec: 'node-zlib' | 'simple-zstd', dec: Js
             { expected: n.sha384, actual: sha384 },
           );
         }
-        return { sha384, compressedBytes: compressed, uncompressedBytes: written, elapsed: performance.now() - started };
+        return {
+          sha384,
+          compressedBytes: compressed,
+          uncompressedBytes: written,
+          elapsed: performance.now() - started,
+        };
       } catch (err) {
         throw fail(err instanceof ZstdError ? err : zstdError(err, compressed));
       } finally {

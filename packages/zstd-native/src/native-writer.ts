@@ -1,6 +1,6 @@
 import type { NativeBinding } from './binding.ts';
 import { fromRecord, ZstdError } from './errors.ts';
-import type { ImageWriter, ImageWriteResult, Normalized } from './options.ts';
+import type { ImageWriteResult, ImageWriter, Normalized } from './options.ts';
 
 type NativeWriter = InstanceType<NativeBinding['NativeImageWriter']>;
 
@@ -43,7 +43,12 @@ export function createNativeWriter(binding: NativeBinding, n: Normalized): Image
       if (r.error) throw fromRecord(r.error);
       const ok = r.ok;
       if (!ok) throw new ZstdError('ZSTD_IO', 'the addon returned neither a result nor an error');
-      return { sha384: ok.sha384, compressedBytes: ok.compressedBytes, uncompressedBytes: ok.uncompressedBytes, elapsed: ok.elapsed };
+      return {
+        sha384: ok.sha384,
+        compressedBytes: ok.compressedBytes,
+        uncompressedBytes: ok.uncompressedBytes,
+        elapsed: ok.elapsed,
+      };
     },
     async abort() {
       closed ??= new ZstdError('ZSTD_ABORTED', 'the image writer was aborted');

@@ -97,7 +97,8 @@ function size(name: string, v: number | undefined, min = 0): number | undefined 
 
 export function normalize(o: ImageWriterOptions): Normalized {
   const t = o.target as { path?: string; fd?: number; create?: boolean; offset?: number; length?: number };
-  if ((t.path === undefined) === (t.fd === undefined)) throw invalid('target needs exactly one of path and fd');
+  if ((t.path === undefined) === (t.fd === undefined))
+    throw invalid('target needs exactly one of path and fd');
   const wl = o.maxWindowLog ?? 0;
   if (!(wl === 0 || (Number.isInteger(wl) && wl >= 10 && wl <= 31))) {
     throw invalid(`maxWindowLog ${wl} is out of range: use 0 (libzstd default, 27) or 10..=31`);
@@ -105,10 +106,12 @@ export function normalize(o: ImageWriterOptions): Normalized {
   let sha = o.expected?.sha384;
   if (sha !== undefined) {
     sha = sha.replace(/^sha384:/, '');
-    if (!/^[0-9a-fA-F]{96}$/.test(sha)) throw invalid(`expected sha384 must be 96 hex digits, got ${JSON.stringify(sha)}`);
+    if (!/^[0-9a-fA-F]{96}$/.test(sha))
+      throw invalid(`expected sha384 must be 96 hex digits, got ${JSON.stringify(sha)}`);
     sha = sha.toLowerCase();
   }
-  const seek = o.seekTable === undefined ? undefined : 'frames' in o.seekTable ? o.seekTable.frames : o.seekTable;
+  const seek =
+    o.seekTable === undefined ? undefined : 'frames' in o.seekTable ? o.seekTable.frames : o.seekTable;
   return {
     path: t.path,
     create: t.create ?? false,
@@ -121,7 +124,10 @@ export function normalize(o: ImageWriterOptions): Normalized {
     maxWindowLog: wl === 0 ? 27 : wl,
     sync: o.sync ?? true,
     sparse: o.sparse ?? false,
-    seekFrames: seek?.map((f) => ({ compressedSize: f.compressedSize, decompressedSize: f.decompressedSize })),
+    seekFrames: seek?.map((f) => ({
+      compressedSize: f.compressedSize,
+      decompressedSize: f.decompressedSize,
+    })),
     threads: size('threads', o.threads, 1),
     highWaterMark: size('highWaterMark', o.highWaterMark, 1) ?? 8 << 20,
     bufferSize: size('bufferSize', o.bufferSize, 4096) ?? 8 << 20,

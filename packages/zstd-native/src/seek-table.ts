@@ -31,17 +31,26 @@ function view(b: Uint8Array): DataView {
 /** Size of the whole seek-table frame, from (at least) the stream's last 9 bytes. */
 export function seekTableSize(tail: Uint8Array): number {
   if (tail.byteLength < SEEK_TABLE_FOOTER_SIZE) {
-    throw new ZstdError('ZSTD_SEEK_TABLE_INVALID', `need the last ${SEEK_TABLE_FOOTER_SIZE} bytes of the stream, got ${tail.byteLength}`);
+    throw new ZstdError(
+      'ZSTD_SEEK_TABLE_INVALID',
+      `need the last ${SEEK_TABLE_FOOTER_SIZE} bytes of the stream, got ${tail.byteLength}`,
+    );
   }
   const v = view(tail);
   const f = tail.byteLength - SEEK_TABLE_FOOTER_SIZE;
   if (v.getUint32(f + 5, true) !== SEEKABLE_MAGIC) {
-    throw new ZstdError('ZSTD_SEEK_TABLE_INVALID', 'the stream does not end with a zstd seek table (footer magic 0x8F92EAB1 missing)');
+    throw new ZstdError(
+      'ZSTD_SEEK_TABLE_INVALID',
+      'the stream does not end with a zstd seek table (footer magic 0x8F92EAB1 missing)',
+    );
   }
   const n = v.getUint32(f, true);
   const desc = v.getUint8(f + 4);
   if ((desc & 0x7c) !== 0) {
-    throw new ZstdError('ZSTD_SEEK_TABLE_INVALID', `seek table descriptor 0x${desc.toString(16)} has reserved bits set`);
+    throw new ZstdError(
+      'ZSTD_SEEK_TABLE_INVALID',
+      `seek table descriptor 0x${desc.toString(16)} has reserved bits set`,
+    );
   }
   return 8 + n * (desc & 0x80 ? 12 : 8) + SEEK_TABLE_FOOTER_SIZE;
 }
@@ -50,15 +59,22 @@ export function seekTableSize(tail: Uint8Array): number {
 export function readSeekTable(tail: Uint8Array): SeekTable {
   const size = seekTableSize(tail);
   if (tail.byteLength < size) {
-    throw new ZstdError('ZSTD_SEEK_TABLE_INVALID', `the seek table is ${size} bytes, only the last ${tail.byteLength} were given`, {
-      expected: String(size),
-      actual: String(tail.byteLength),
-    });
+    throw new ZstdError(
+      'ZSTD_SEEK_TABLE_INVALID',
+      `the seek table is ${size} bytes, only the last ${tail.byteLength} were given`,
+      {
+        expected: String(size),
+        actual: String(tail.byteLength),
+      },
+    );
   }
   const t = tail.subarray(tail.byteLength - size);
   const v = view(t);
   if (v.getUint32(0, true) !== SEEK_TABLE_FRAME_MAGIC || v.getUint32(4, true) !== size - 8) {
-    throw new ZstdError('ZSTD_SEEK_TABLE_INVALID', 'seek table skippable-frame header does not match its footer');
+    throw new ZstdError(
+      'ZSTD_SEEK_TABLE_INVALID',
+      'seek table skippable-frame header does not match its footer',
+    );
   }
   const n = v.getUint32(size - SEEK_TABLE_FOOTER_SIZE, true);
   const withChecksum = (v.getUint8(size - 5) & 0x80) !== 0;
@@ -68,7 +84,10 @@ export function readSeekTable(tail: Uint8Array): SeekTable {
   let decompressedSize = 0;
   for (let i = 0; i < n; i++) {
     const at = 8 + i * entry;
-    const frame: SeekFrame = { compressedSize: v.getUint32(at, true), decompressedSize: v.getUint32(at + 4, true) };
+    const frame: SeekFrame = {
+      compressedSize: v.getUint32(at, true),
+      decompressedSize: v.getUint32(at + 4, true),
+    };
     if (withChecksum) frame.checksum = v.getUint32(at + 8, true);
     compressedSize += frame.compressedSize;
     decompressedSize += frame.decompressedSize;

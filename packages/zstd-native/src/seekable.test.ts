@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildSeekTable, type Codec, compressFile, createImageWriter, isZstdError, readSeekTable, seekTableSize } from './index.ts';
+import {
+  buildSeekTable,
+  type Codec,
+  compressFile,
+  createImageWriter,
+  isZstdError,
+  readSeekTable,
+  seekTableSize,
+} from './index.ts';
 import { chunks, icPrefix, image, sha384, tempDir } from './test-support/fixtures.ts';
 
 describe('seek table', () => {
@@ -34,9 +42,18 @@ describe.each<Codec>(['native', 'node-zlib'])('seekable compression (%s)', (code
     const src = path.join(t.dir, 'src.raw');
     fs.writeFileSync(src, data);
     const out = path.join(t.dir, 'src.zst');
-    const r = await compressFile(src, { path: out }, { codec, level: 3, seekableFrameSize: 1 << 20, threads: 2 });
+    const r = await compressFile(
+      src,
+      { path: out },
+      { codec, level: 3, seekableFrameSize: 1 << 20, threads: 2 },
+    );
     const z = fs.readFileSync(out);
-    expect(r).toMatchObject({ compressedBytes: z.length, uncompressedBytes: data.length, sha384: sha384(z), frames: 6 });
+    expect(r).toMatchObject({
+      compressedBytes: z.length,
+      uncompressedBytes: data.length,
+      sha384: sha384(z),
+      frames: 6,
+    });
     const table = readSeekTable(z.subarray(z.length - seekTableSize(z.subarray(z.length - 9))));
     expect(table.decompressedSize).toBe(data.length);
     const withPrefix = Buffer.concat([icPrefix(), z]);
@@ -71,10 +88,17 @@ describe('seekable errors (native)', () => {
     await compressFile(src, { path: out }, { level: 1, seekableFrameSize: 1 << 20 });
     const z = fs.readFileSync(out);
     const table = readSeekTable(z);
-    const wrong = table.frames.map((f, i) => ({ ...f, decompressedSize: f.decompressedSize + (i === 0 ? -1 : i === 1 ? 1 : 0) }));
+    const wrong = table.frames.map((f, i) => ({
+      ...f,
+      decompressedSize: f.decompressedSize + (i === 0 ? -1 : i === 1 ? 1 : 0),
+    }));
     const run = async (frames: typeof wrong, input: Uint8Array, expected = {}) => {
       try {
-        const w = await createImageWriter({ target: { path: path.join(t.dir, 'o'), create: true }, seekTable: frames, expected });
+        const w = await createImageWriter({
+          target: { path: path.join(t.dir, 'o'), create: true },
+          seekTable: frames,
+          expected,
+        });
         for (const c of chunks(input, 65_536)) await w.write(c);
         await w.finish();
       } catch (err) {
@@ -86,8 +110,11 @@ describe('seekable errors (native)', () => {
     expect(await run(wrong, z)).toBe('ZSTD_CORRUPT_FRAME');
     expect(await run(table.frames, z.subarray(0, z.length >> 1))).toBe('ZSTD_CORRUPT_FRAME');
     expect(await run(table.frames, z, { uncompressedSize: 1000 })).toBe('ZSTD_SIZE_MISMATCH');
-    expect(await run(table.frames, Buffer.concat([z.subarray(0, z.length - table.tableSize), Buffer.from('garbage!garbage!')]))).toBe(
-      'ZSTD_SEEK_TABLE_INVALID',
-    );
+    expect(
+      await run(
+        table.frames,
+        Buffer.concat([z.subarray(0, z.length - table.tableSize), Buffer.from('garbage!garbage!')]),
+      ),
+    ).toBe('ZSTD_SEEK_TABLE_INVALID');
   });
 });

@@ -265,13 +265,35 @@ fn seekable(input: &mut dyn Read, frame_size: usize, sink: &mut Sink<'_>, opts: 
     Ok((total, entries.len() as u64))
 }
 
-/// Compresses a file into a target; a path target ends exactly after the compressed data.
-pub fn compress_file(input: &Path, target: &TargetSpec, offset: u64, opts: &CompressOptions, sync: bool) -> Result<CompressOutcome> {
+/// Compresses `length` bytes (default: to the end) of a file from `input_offset` into a target
+/// (a partition inside a disk image is such a range); a path target ends right after the output.
+pub fn compress_file(
+    input: &Path,
+    input_offset: u64,
+    input_length: Option<u64>,
+    target: &TargetSpec,
+    offset: u64,
+    opts: &CompressOptions,
+    sync: bool,
+) -> Result<CompressOutcome> {
+    use std::io::{Seek, SeekFrom};
     let name = input.display().to_string();
     let mut f = File::open(input).map_err(|e| ImageError::io("open", &name, &e, None))?;
     let size = f.metadata().map_err(|e| ImageError::io("fstat", &name, &e, None))?.len();
+    let available = size.saturating_sub(input_offset);
+    let length = input_length.unwrap_or(available);
+    if length > available {
+        return Err(ImageError::mismatch(
+            ErrorCode::SizeMismatch,
+            format!("{name} has {available} bytes after offset {input_offset}, {length} were asked for"),
+            length,
+            available,
+        ));
+    }
+    f.seek(SeekFrom::Start(input_offset)).map_err(|e| ImageError::io("lseek", &name, &e, Some(input_offset)))?;
+    let mut reader = f.take(length);
     let t = Target::open(target, false)?;
-    let out = compress_to(&mut f, Some(size), &t, offset, opts, &AtomicBool::new(false))?;
+    let out = compress_to(&mut reader, Some(length), &t, offset, opts, &AtomicBool::new(false))?;
     if let TargetSpec::Path { .. } = target {
         t.truncate_to(offset + out.compressed_bytes)?;
     }

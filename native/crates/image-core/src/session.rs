@@ -196,7 +196,8 @@ impl ImageWriter {
                 ));
             }
         }
-        let target = Target::open(&opts.target, opts.sparse)?;
+        let mut target = Target::open(&opts.target, opts.sparse)?;
+        target.writeback = opts.sync;
         let shared = Arc::new(Shared {
             gate: Gate::new(opts.high_water),
             abort: AtomicBool::new(false),

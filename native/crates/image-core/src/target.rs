@@ -25,6 +25,8 @@ pub struct Target {
     owned: bool,
     name: String,
     sparse: bool,
+    /// Start writeback of each written range at once (set when the session fsyncs at the end).
+    pub writeback: bool,
     pub is_regular: bool,
 }
 
@@ -51,7 +53,7 @@ impl Target {
         };
         let file = ManuallyDrop::new(file);
         let meta = file.metadata().map_err(|e| ImageError::io("fstat", &name, &e, None));
-        let mut t = Target { file, owned, name, sparse, is_regular: false };
+        let mut t = Target { file, owned, name, sparse, writeback: false, is_regular: false };
         let meta = meta?;
         t.is_regular = meta.file_type().is_file();
         if sparse && !(t.is_regular || meta.file_type().is_block_device()) {
@@ -70,6 +72,19 @@ impl Target {
     /// Writes `buf` at absolute `pos`. With `sparse`, all-zero 4 KiB blocks are skipped, leaving
     /// holes (the caller promised the target already reads as zeros there).
     pub fn write_at(&self, buf: &[u8], pos: u64) -> Result<()> {
+        self.write_data(buf, pos)?;
+        if self.writeback {
+            // Advisory: lets the disk work while we decode, so the final fsync has little left.
+            // Errors surface at fsync, where they are reported.
+            use std::os::fd::AsRawFd;
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), pos as i64, buf.len() as i64, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_data(&self, buf: &[u8], pos: u64) -> Result<()> {
         if !self.sparse {
             return self.pwrite(buf, pos);
         }

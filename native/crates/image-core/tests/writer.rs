@@ -202,7 +202,7 @@ fn seekable_bytes(dir: &Path, data: &[u8], frame: usize, threads: usize) -> Vec<
     fs::write(&src, data).unwrap();
     let out = dir.join("src.zst");
     let opts = CompressOptions { level: 3, threads, seekable_frame_size: Some(frame), ..Default::default() };
-    let r = compress_file(&src, &TargetSpec::Path { path: out.clone(), create: true }, 0, &opts, false).unwrap();
+    let r = compress_file(&src, 0, None, &TargetSpec::Path { path: out.clone(), create: true }, 0, &opts, false).unwrap();
     let z = fs::read(&out).unwrap();
     assert_eq!(r.compressed_bytes, z.len() as u64);
     assert_eq!(r.sha384, sha(&z));
@@ -273,6 +273,24 @@ fn seekable_errors() {
     o.max_window_log = 19;
     assert_eq!(ImageWriter::start(o).err().unwrap().code, ErrorCode::WindowTooLarge);
     let _ = build_seek_table(&[]);
+}
+
+#[test]
+fn compresses_a_range_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = image(3 << 20, 40);
+    let src = dir.path().join("disk.raw");
+    fs::write(&src, &data).unwrap();
+    let out = dir.path().join("part.zst");
+    let spec = TargetSpec::Path { path: out.clone(), create: true };
+    let opts = CompressOptions { level: 1, threads: 2, ..Default::default() };
+    let r = compress_file(&src, 4096, Some(1 << 20), &spec, 0, &opts, false).unwrap();
+    assert_eq!(r.uncompressed_bytes, 1 << 20);
+    let (p, o) = target(dir.path(), "part");
+    run(o, &fs::read(&out).unwrap(), 1 << 16).unwrap();
+    assert!(fs::read(&p).unwrap()[..] == data[4096..4096 + (1 << 20)]);
+    let e = compress_file(&src, 4096, Some(3 << 20), &spec, 0, &opts, false).unwrap_err();
+    assert_eq!(e.code, ErrorCode::SizeMismatch);
 }
 
 #[test]

@@ -281,6 +281,8 @@ fn compress_options(o: NativeCompressOptions) -> CompressOptions {
 
 pub struct CompressFileTask {
     input: String,
+    input_offset: u64,
+    input_length: Option<u64>,
     target: std::result::Result<TargetSpec, Option<NativeError>>,
     offset: u64,
     options: CompressOptions,
@@ -293,7 +295,10 @@ impl Task for CompressFileTask {
     fn compute(&mut self) -> Result<NativeResult> {
         match &mut self.target {
             Err(e) => Ok(NativeResult { ok: None, error: e.take() }),
-            Ok(t) => Ok(result(compress_file(self.input.as_ref(), t, self.offset, &self.options, self.sync), from_compress)),
+            Ok(t) => Ok(result(
+                compress_file(self.input.as_ref(), self.input_offset, self.input_length, t, self.offset, &self.options, self.sync),
+                from_compress,
+            )),
         }
     }
     fn resolve(&mut self, _: Env, out: NativeResult) -> Result<NativeResult> {
@@ -304,6 +309,8 @@ impl Task for CompressFileTask {
 #[napi(ts_return_type = "Promise<NativeResult>")]
 pub fn compress_file_native(
     input: String,
+    input_offset: f64,
+    input_length: Option<f64>,
     target: NativeTarget,
     offset: f64,
     options: NativeCompressOptions,
@@ -311,6 +318,8 @@ pub fn compress_file_native(
 ) -> AsyncTask<CompressFileTask> {
     AsyncTask::new(CompressFileTask {
         input,
+        input_offset: input_offset as u64,
+        input_length: input_length.map(|l| l as u64),
         target: self::target(target).map_err(Some),
         offset: offset as u64,
         options: compress_options(options),
