@@ -188,9 +188,29 @@ export class ServicingManager {
       };
     } catch (error) {
       this.#options.logger.debug('servicing error', { operation: spec.name, error: describeError(error) });
+      if (abort.signal.aborted) return failed(cancelledError(engine, error, abort.signal.reason));
       return failed(engine !== undefined ? engine.toTridentError(error) : internalError(error));
     }
   }
+}
+
+/**
+ * An abort (stop with --on-stop abort, or a client gone with --cancel-on-disconnect) may land
+ * while planning, before the engine wraps it: report it the way the engine reports a cancelled
+ * run (SERVICING_ERROR `cancelled`) whatever phase it hit.
+ */
+function cancelledError(engine: EngineApi | undefined, error: unknown, reason: unknown): TridentErrorInfo {
+  const mapped = engine?.toTridentError(error);
+  if (mapped?.subkind === 'cancelled') return mapped;
+  const why = reason instanceof Error ? reason.message : 'The operation was cancelled.';
+  const errorMessage = `The operation was cancelled: ${why}`;
+  return {
+    kind: 'SERVICING_ERROR',
+    subkind: 'cancelled',
+    errorMessage,
+    message: `Trident failed due to a servicing error\n\nContext:\n  0: ${errorMessage}\n  1: ${describeError(error)}`,
+    code: 'ENGINE_CANCELLED',
+  };
 }
 
 /** Used only when the engine itself cannot be loaded. */
