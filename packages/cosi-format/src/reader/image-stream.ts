@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { type ByteSource, streamRange } from '../byte-source.ts';
+import { CosiError } from '../errors.ts';
 import type { ImageFile } from '../metadata/schema.ts';
 import type { TarEntry } from '../tar/tar-index.ts';
+import type { NativeCodec } from '../writer/native-codec.ts';
 import type { ZstdDecoder } from '../zstd.ts';
 
 export interface DecodedImage {
@@ -27,6 +29,9 @@ export async function decodeImage(
     signal?: AbortSignal | undefined;
   },
 ): Promise<DecodedImage & { overLimit: boolean }> {
+  const native = options.decoder as Partial<NativeCodec>;
+  if (!options.sink && typeof native.verify === 'function')
+    return verifyNatively(native.verify.bind(native), source, entry, options);
   const hash = createHash('sha384');
   let compressedBytes = 0;
   async function* hashed(): AsyncIterable<Uint8Array> {
@@ -56,6 +61,55 @@ export async function decodeImage(
   }
   if (overLimit) return { sha384: '', compressedBytes, uncompressedBytes, overLimit };
   return { sha384: hash.digest('hex'), compressedBytes, uncompressedBytes, overLimit };
+}
+
+/** The same check on the native codec: hash and decode in Rust threads, output discarded. */
+async function verifyNatively(
+  verify: NativeCodec['verify'],
+  source: ByteSource,
+  entry: TarEntry,
+  options: { maxWindowLog: number | undefined; limit: number; signal?: AbortSignal | undefined },
+): Promise<DecodedImage & { overLimit: boolean }> {
+  let compressedBytes = 0;
+  async function* counted(): AsyncIterable<Uint8Array> {
+    for await (const chunk of streamRange(
+      source,
+      entry.dataOffset,
+      entry.size,
+      options.signal ? { signal: options.signal } : {},
+    )) {
+      compressedBytes += chunk.length;
+      yield chunk;
+    }
+  }
+  try {
+    const result = await verify(counted(), options.limit, {
+      maxWindowLog: options.maxWindowLog,
+      signal: options.signal,
+    });
+    return {
+      sha384: result.sha384,
+      compressedBytes,
+      uncompressedBytes: result.uncompressedBytes,
+      overLimit: false,
+    };
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ZSTD_SIZE_MISMATCH')
+      return { sha384: '', compressedBytes, uncompressedBytes: options.limit + 1, overLimit: true };
+    if (code === 'ZSTD_ABORTED' || options.signal?.aborted) throw error;
+    if (
+      typeof code === 'string' &&
+      code.startsWith('ZSTD_') &&
+      code !== 'ZSTD_IO' &&
+      code !== 'ZSTD_ADDON_UNAVAILABLE'
+    ) {
+      throw new CosiError('COSI_IMAGE_CORRUPT', `zstd data is corrupt: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
 }
 
 /** Whether a decoded image matches what the metadata says about it. */

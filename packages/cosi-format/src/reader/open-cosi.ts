@@ -7,6 +7,7 @@ import { type CosiMetadata, type ImageFile, versionAtLeast } from '../metadata/s
 import { readTarIndex, type TarEntry, type TarIndex } from '../tar/tar-index.ts';
 import type { ValidationProfile, ValidationReport } from '../validation/findings.ts';
 import { validateCosiContext } from '../validation/validate.ts';
+import { loadNativeCodec } from '../writer/native-codec.ts';
 import { nodeZlibDecoder, type ZstdDecoder } from '../zstd.ts';
 import { type DecodedGptRegion, decodeGptRegion } from './gpt-region.ts';
 import { type ImageVerification, verifyImages } from './verify-images.ts';
@@ -64,7 +65,7 @@ export async function openCosi(
 
 async function openFromSource(source: ByteSource, options: OpenCosiOptions): Promise<CosiReader> {
   const signal = options.signal;
-  const decoder = options.decoder ?? nodeZlibDecoder;
+  const decoder = options.decoder ?? (await loadNativeCodec()) ?? nodeZlibDecoder;
   const index = await readTarIndex(source, signal ? { signal } : {});
   const metadataEntry = index.byPath.get('metadata.json');
   if (!metadataEntry) {

@@ -9,6 +9,7 @@ import { createNodeZstdCodec, type FileRange, type ZstdCodec, type ZstdCompressO
 import { type CompressedImage, compressImage } from './compress-image.ts';
 import { writeCosiTar } from './cosi-tar.ts';
 import { inspectOs } from './inspect-os.ts';
+import { loadNativeCodec } from './native-codec.ts';
 import type { PackageInfo } from './packages.ts';
 import { type ScannedPartition, scanDisk } from './scan-disk.ts';
 import { shrinkExtFilesystem } from './shrink.ts';
@@ -100,7 +101,7 @@ function coversPartition(p: ScannedPartition): boolean {
  * partition (ext filesystems shrunk), and metadata read from the image itself.
  */
 export async function buildCosi(options: BuildCosiOptions): Promise<BuildCosiResult> {
-  const codec = options.codec ?? createNodeZstdCodec();
+  const codec = options.codec ?? (await loadNativeCodec()) ?? createNodeZstdCodec();
   const compress: ZstdCompressOptions = {
     level: options.compression?.level ?? DEFAULT_COMPRESSION.level,
     windowLog: options.compression?.windowLog ?? DEFAULT_COMPRESSION.windowLog,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { FileRange, ZstdCodec, ZstdCompressOptions } from './codec.ts';
+import type { NativeCodec } from './native-codec.ts';
 
 /** An ImageFile (COSI 1.2 §metadata) plus where its compressed bytes wait in scratch space. */
 export interface CompressedImage {
@@ -23,6 +24,11 @@ export async function compressImage(
   scratchFile: string,
   options: ZstdCompressOptions,
 ): Promise<CompressedImage> {
+  const native = codec as Partial<NativeCodec>;
+  if (typeof native.compressToFile === 'function') {
+    const result = await native.compressToFile(input, scratchFile, options);
+    return { path: memberPath, uncompressedSize: input.length, file: scratchFile, ...result };
+  }
   const hash = createHash('sha384');
   let compressedSize = 0;
   const out = await open(scratchFile, 'w');
