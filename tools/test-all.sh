@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 pnpm -s lint
 pnpm -s typecheck
+pnpm -s check:generate
 if [ -f native/Cargo.toml ]; then (cd native && cargo test --release --quiet); fi
 pnpm -s test

@@ -31,6 +31,11 @@ Provisioning:
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
 
+Daemon:
+  trident daemon [options]                   run tridentd (gRPC, trident.v1) on /run/trident/trident.sock
+  trident grpc-client [-s URI] version|stream-disk|validate|install|update|commit
+                                             drive a daemon as Trident's client does (see apps/daemon/README.md)
+
 Host Configuration:
   trident validate [config] [--image URL]    validate (default ${DEFAULT_CONFIG}); with an image, cross-check it
   trident config migrate <file> [-o out]     rewrite an older-API document to the current API
@@ -49,6 +54,16 @@ function packageVersion(): string {
 }
 
 async function main(argv: string[], signal: AbortSignal): Promise<number> {
+  // These two parse their own flags (-s, -v, --hash mean other things there) and exit with
+  // Trident's codes unchanged.
+  if (argv[0] === 'grpc-client') {
+    const { runGrpcClient } = await import('@trident/daemon/client');
+    return runGrpcClient(argv.slice(1), { signal, clientVersion: packageVersion() });
+  }
+  if (argv[0] === 'daemon') {
+    const { runDaemonCli } = await import('@trident/daemon');
+    return runDaemonCli(argv.slice(1));
+  }
   let parsed: ReturnType<
     typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>
   >;

@@ -3,6 +3,8 @@
  * the first servicing request, so a socket-activated daemon answers Version and validation calls
  * without paying for it.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { EngineRequest, Plan, RunOptions, RunResult, TridentErrorInfo } from '@trident/engine';
 
 export interface EngineApi {
@@ -13,8 +15,19 @@ export interface EngineApi {
 
 let loading: Promise<EngineApi> | undefined;
 
+/**
+ * Imports the engine by its real path. Under Node's type stripping (running from sources), a
+ * dynamic import issued after the server started has been seen to keep the workspace symlink
+ * (`node_modules/@trident/engine`) in the URL, which Node refuses to strip; resolving the real
+ * path first makes the import independent of that.
+ */
+function engineUrl(): string {
+  const resolved = import.meta.resolve('@trident/engine');
+  return resolved.startsWith('file:') ? pathToFileURL(realpathSync(fileURLToPath(resolved))).href : resolved;
+}
+
 export function loadEngine(): Promise<EngineApi> {
-  loading ??= import('@trident/engine').then((engine) => ({
+  loading ??= (import(engineUrl()) as Promise<typeof import('@trident/engine')>).then((engine) => ({
     plan: engine.plan,
     run: engine.run,
     toTridentError: engine.toTridentError,
