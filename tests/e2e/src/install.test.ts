@@ -208,17 +208,30 @@ describe('trident install', () => {
 
   it('stream-disk writes a verity image faithfully: the hash tree still verifies the data', async () => {
     const target = join(dir, 'verity-stream.img');
-    const result = trident(['stream-disk', `${nginx.url}/verity.cosi`, '--hash', `sha384:${veritySha}`, '--target-image', target]);
+    const result = trident([
+      'stream-disk',
+      `${nginx.url}/verity.cosi`,
+      '--hash',
+      `sha384:${veritySha}`,
+      '--target-image',
+      target,
+    ]);
     expect(result.code).toBe(0);
     expect((await sgdiskClean(target)).ok).toBe(true);
     const data = join(dir, 'vs-data.img');
     const hash = join(dir, 'vs-hash.img');
-    const [, dataPart, hashPart] = verity.partitions as [unknown, { offset: number; size: number }, { offset: number; size: number }];
+    const [, dataPart, hashPart] = verity.partitions as [
+      unknown,
+      { offset: number; size: number },
+      { offset: number; size: number },
+    ];
     await extractRange(target, dataPart.offset, dataPart.size, data);
     await extractRange(target, hashPart.offset, hashPart.size, hash);
     await exec('veritysetup', ['verify', data, hash, verity.verity!.roothash]);
     // Verity data is never resized, even with resize on: that would break the hash tree.
-    expect(await hashRange(target, dataPart.offset, dataPart.size)).toBe(await hashRange(verity.path, dataPart.offset, dataPart.size));
+    expect(await hashRange(target, dataPart.offset, dataPart.size)).toBe(
+      await hashRange(verity.path, dataPart.offset, dataPart.size),
+    );
   });
 
   it('refuses OS configuration it does not apply, naming it, before touching any disk', async () => {

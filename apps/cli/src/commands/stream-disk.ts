@@ -161,5 +161,5 @@ function printPlan(planned: Plan, output: Output): void {
     }
   }
   for (const warning of planned.warnings) output.line(`warning: ${warning}`);
-  planned.steps.forEach((step, i) => output.line(`  ${i + 1}. ${step}`));
+  for (const [i, step] of planned.steps.entries()) output.line(`  ${i + 1}. ${step}`);
 }
