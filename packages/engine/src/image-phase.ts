@@ -2,6 +2,7 @@ import {
   type BlockTarget,
   checkTargetSafety,
   createFileTarget,
+  growShrunkFilesystems,
   openBlockTarget,
   wipeSignatures,
 } from '@trident/block-writer';
@@ -279,4 +280,35 @@ export function linkedAbort(signal: AbortSignal | undefined): {
     cancel: (reason) => inner.abort(reason),
     dispose: () => signal?.removeEventListener('abort', forward),
   };
+}
+
+/**
+ * Grows the shrunk ext filesystems of one disk (target closed first: our exclusive open would make
+ * e2fsck refuse the partitions) and logs each outcome.
+ */
+export async function growImages(
+  path: string,
+  images: PlannedImage[],
+  signal: AbortSignal,
+  log: Log,
+): Promise<void> {
+  const growable = images.filter((image) => image.grow);
+  if (growable.length === 0) return;
+  try {
+    const results = await growShrunkFilesystems(
+      path,
+      growable.map((i) => ({
+        number: i.partitionNumber,
+        offset: i.offset,
+        size: i.length,
+        imageSize: i.uncompressedSize,
+        fsType: i.fsType,
+      })),
+      { signal },
+    );
+    for (const result of results)
+      log('info', `Partition ${result.number} of ${path}: filesystem ${result.action} (${result.reason})`);
+  } catch (error) {
+    throw wrapStep('SERVICING_ERROR', 'resize-filesystems', 'Failed to grow a shrunk filesystem', error);
+  }
 }

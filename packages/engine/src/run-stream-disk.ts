@@ -1,6 +1,6 @@
-import { growShrunkFilesystems, rereadPartitionTable, writeGpt } from '@trident/block-writer';
+import { rereadPartitionTable, writeGpt } from '@trident/block-writer';
 import { EngineError, isAbort, wrapStep } from './errors.ts';
-import { linkedAbort, type OpenedTarget, openTargets, writeImages } from './image-phase.ts';
+import { growImages, linkedAbort, type OpenedTarget, openTargets, writeImages } from './image-phase.ts';
 import { removeJournal } from './journal.ts';
 import type { StreamDiskContext } from './plan-stream-disk.ts';
 import type { EngineEvent, LogLevel, Plan, RunOptions, RunResult, StreamDiskRequest } from './types.ts';
@@ -57,26 +57,7 @@ export async function runStreamDisk(
         );
       }
     }
-    const growable = plan.images.filter((image) => image.grow);
-    if (growable.length > 0) {
-      try {
-        const results = await growShrunkFilesystems(
-          path,
-          growable.map((i) => ({
-            number: i.partitionNumber,
-            offset: i.offset,
-            size: i.length,
-            imageSize: i.uncompressedSize,
-            fsType: i.fsType,
-          })),
-          { signal: abort.signal },
-        );
-        for (const result of results)
-          log('info', `Partition ${result.number}: filesystem ${result.action} (${result.reason})`);
-      } catch (error) {
-        throw wrapStep('SERVICING_ERROR', 'resize-filesystems', 'Failed to grow a shrunk filesystem', error);
-      }
-    }
+    await growImages(path, plan.images, abort.signal, log);
     return {
       status: 'success',
       imageHash: `sha384:${plan.source.metadataSha384}`,

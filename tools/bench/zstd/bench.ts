@@ -26,6 +26,7 @@ import {
   readSeekTable,
   type SeekTable,
 } from '../../../packages/zstd-native/src/index.ts';
+import { stageUsrTree } from '../usr-tree.ts';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const MiB = 1 << 20;
@@ -39,46 +40,11 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Hard-links files from /usr into a staging tree until `budget` bytes (mkfs -d copies them). */
-function stage(dir: string, budget: number): number {
-  let total = 0;
-  const walk = (src: string, dst: string): boolean => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(src, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
-    } catch {
-      return true;
-    }
-    fs.mkdirSync(dst, { recursive: true });
-    for (const e of entries) {
-      const s = path.join(src, e.name);
-      const d = path.join(dst, e.name);
-      if (e.isDirectory()) {
-        if (!walk(s, d)) return false;
-      } else if (e.isSymbolicLink()) {
-        fs.symlinkSync(fs.readlinkSync(s), d);
-      } else if (e.isFile()) {
-        const size = fs.statSync(s).size;
-        if (total + size > budget) return false;
-        try {
-          fs.linkSync(s, d);
-        } catch {
-          fs.copyFileSync(s, d);
-        }
-        total += size;
-      }
-    }
-    return true;
-  };
-  walk('/usr', dir);
-  return total;
-}
-
 function makeImage(size: number, budget: number): string {
   const img = path.join(work, `ext4-${size / GiB}g.raw`);
   const staging = path.join(work, 'staging');
   fs.rmSync(staging, { recursive: true, force: true });
-  const bytes = stage(staging, budget);
+  const bytes = stageUsrTree(staging, budget);
   fs.closeSync(fs.openSync(img, 'w'));
   fs.truncateSync(img, size);
   execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', '-d', staging, img]);

@@ -1,6 +1,6 @@
-import { growShrunkFilesystems, rereadPartitionTable, writeGpt } from '@trident/block-writer';
+import { rereadPartitionTable, writeGpt } from '@trident/block-writer';
 import { wrapStep } from '../errors.ts';
-import { linkedAbort, type OpenedTarget, openTargets, writeImages } from '../image-phase.ts';
+import { growImages, linkedAbort, type OpenedTarget, openTargets, writeImages } from '../image-phase.ts';
 import { removeJournal } from '../journal.ts';
 import { failure } from '../run-stream-disk.ts';
 import type { EngineEvent, InstallRequest, LogLevel, Plan, RunOptions, RunResult } from '../types.ts';
@@ -69,28 +69,12 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
       if (entry.planned.kind === 'disk') await rereadPartitionTable(entry.planned.path);
     }
     for (const [index, entry] of closed.entries()) {
-      const growable = plan.images.filter((image) => image.grow && image.targetIndex === index);
-      if (growable.length === 0) continue;
-      try {
-        const results = await growShrunkFilesystems(
-          entry.planned.path,
-          growable.map((i) => ({
-            number: i.partitionNumber,
-            offset: i.offset,
-            size: i.length,
-            imageSize: i.uncompressedSize,
-            fsType: i.fsType,
-          })),
-          { signal: abort.signal },
-        );
-        for (const result of results)
-          log(
-            'info',
-            `Partition ${result.number} of ${entry.planned.path}: filesystem ${result.action} (${result.reason})`,
-          );
-      } catch (error) {
-        throw wrapStep('SERVICING_ERROR', 'resize-filesystems', 'Failed to grow a shrunk filesystem', error);
-      }
+      await growImages(
+        entry.planned.path,
+        plan.images.filter((image) => image.targetIndex === index),
+        abort.signal,
+        log,
+      );
     }
     return {
       status: 'success',
