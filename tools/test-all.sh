@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every check CI runs: format and lint, type-check, Rust tests, then the whole vitest suite
-# (unit, fuzz, and tests against real nginx, registry, loop devices).
+# Every check CI runs: format and lint, type-check, generated code up to date, Rust tests, then the
+# whole vitest suite (unit, fuzz, and tests against real nginx, registry, loop devices).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -8,4 +8,15 @@ pnpm -s lint
 pnpm -s typecheck
 pnpm -s check:generate
 if [ -f native/Cargo.toml ]; then (cd native && cargo test --release --quiet); fi
-pnpm -s test
+
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+status=0
+pnpm -s test --reporter=default --reporter=json --outputFile="$results" || status=$?
+# One plain closing line for whoever reads the log: "vitest: N passed, N failed, N skipped".
+pnpm -s exec node -e '
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$results" || true
+exit "$status"

@@ -23,7 +23,8 @@ const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const MiB = 1 << 20;
 const quick = process.argv.includes('--quick');
 const work = fs.mkdtempSync(path.join(process.env['BENCH_DIR'] ?? os.tmpdir(), 'e2e-bench-'));
-const cli = path.resolve(import.meta.dirname, '../../../apps/cli/src/main.ts');
+// The built CLI, as users run it (`pnpm bench:e2e` builds first): no type stripping at run time.
+const cli = path.resolve(import.meta.dirname, '../../../apps/cli/bin/trident.js');
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 * MiB }).toString();
@@ -139,7 +140,6 @@ function measure(image: Prepared, baseUrl: string, limited: boolean) {
   const trident = (extra: string[], env: NodeJS.ProcessEnv = process.env) => {
     dropTarget(target);
     const args = [
-      '--conditions=@trident/source',
       cli,
       'stream-disk',
       url,
