@@ -11,6 +11,7 @@ export interface EngineApi {
   plan(request: EngineRequest, options: { signal: AbortSignal }): Promise<Plan>;
   run(plan: Plan, options: RunOptions): Promise<RunResult>;
   toTridentError(error: unknown): TridentErrorInfo;
+  createReclaimer?: () => (() => void) | undefined;
 }
 
 let loading: Promise<EngineApi> | undefined;
@@ -31,6 +32,7 @@ export function loadEngine(): Promise<EngineApi> {
     plan: engine.plan,
     run: engine.run,
     toTridentError: engine.toTridentError,
+    createReclaimer: engine.createReclaimer,
   }));
   return loading;
 }

@@ -158,7 +158,12 @@ export class ServicingManager {
           for (const step of event.plan.steps) log('debug', `Plan: ${step}`, `${ENGINE_MODULE}::plan`);
         }
       };
-      const result: RunResult = await engine.run(plan, { signal: abort.signal, onEvent });
+      const reclaimMemory = engine.createReclaimer?.();
+      const result: RunResult = await engine.run(plan, {
+        signal: abort.signal,
+        onEvent,
+        ...(reclaimMemory ? { reclaimMemory } : {}),
+      });
       if (result.status !== 'success')
         return failed(
           result.error ?? engine.toTridentError(new Error('The engine reported a failure without details.')),

@@ -172,6 +172,7 @@ export async function writeImages(
     codec: CommonRequestOptions['codec'];
     emit: (event: EngineEvent) => void;
     log: Log;
+    reclaimMemory?: (() => void) | undefined;
   },
 ): Promise<number> {
   const todo = plan.images.filter((image) => !targets[image.targetIndex]!.done.has(image.partitionNumber));
@@ -195,6 +196,7 @@ export async function writeImages(
         codec: options.codec,
         sparse: opened.fresh,
         emit: options.emit,
+        reclaimMemory: options.reclaimMemory,
         onBytes: (bytes) => {
           compressedBytes += bytes;
           overall.add(bytes);

@@ -31,6 +31,7 @@ export async function runStreamDisk(
       codec: request.codec,
       emit,
       log,
+      reclaimMemory: options.reclaimMemory,
     });
     abort.signal.throwIfAborted();
     const { target, journalFile, planned } = opened[0]!;

@@ -15,7 +15,10 @@ export interface WriteImageOptions {
   emit: (event: EngineEvent) => void;
   /** Called with every compressed chunk's size, for the overall progress line. */
   onBytes: (bytes: number) => void;
+  reclaimMemory?: (() => void) | undefined;
 }
+
+const RECLAIM_EVERY = 32 * 1024 * 1024;
 
 /**
  * Streams one partition image from the COSI into its place on the target: the compressed bytes go
@@ -50,6 +53,7 @@ export async function writeImage(
     image: image.id,
     emit: options.emit,
   });
+  let sinceReclaim = 0;
   try {
     const file = {
       path: image.imagePath,
@@ -63,6 +67,11 @@ export async function writeImage(
     )) {
       options.signal?.throwIfAborted();
       await writer.write(chunk);
+      sinceReclaim += chunk.length;
+      if (options.reclaimMemory && sinceReclaim >= RECLAIM_EVERY) {
+        sinceReclaim = 0;
+        options.reclaimMemory();
+      }
       progress.add(chunk.length);
       options.onBytes(chunk.length);
     }

@@ -1,4 +1,12 @@
-import { discardPlan, type EngineRequest, type Plan, plan, run, type TargetRequest } from '@trident/engine';
+import {
+  createReclaimer,
+  discardPlan,
+  type EngineRequest,
+  type Plan,
+  plan,
+  run,
+  type TargetRequest,
+} from '@trident/engine';
 import { CliError, EXIT } from '../cli-error.ts';
 import { formatBytes, type Output } from '../output.ts';
 import { createProgressDisplay, type Verbosity } from '../progress-display.ts';
@@ -127,7 +135,12 @@ export async function runServicing(
     return EXIT.ok;
   }
   if (!output.json && flags.verbosity !== 'quiet') printPlan(planned, output);
-  const result = await run(planned, { signal: flags.signal, onEvent: (event) => display.onEvent(event) });
+  const reclaimMemory = createReclaimer();
+  const result = await run(planned, {
+    signal: flags.signal,
+    onEvent: (event) => display.onEvent(event),
+    ...(reclaimMemory ? { reclaimMemory } : {}),
+  });
   display.finish();
   if (result.status === 'success') {
     if (!output.json) {

@@ -40,7 +40,13 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
       log,
     );
     const compressedBytes = reader
-      ? await writeImages(plan, opened, reader, { ...abort, codec: request.codec, emit, log })
+      ? await writeImages(plan, opened, reader, {
+          ...abort,
+          codec: request.codec,
+          emit,
+          log,
+          reclaimMemory: options.reclaimMemory,
+        })
       : 0;
     for (const fs of plan.newFilesystems) {
       abort.signal.throwIfAborted();
