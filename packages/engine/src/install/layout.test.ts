@@ -1,0 +1,82 @@
+import { parseGpt } from '@trident/cosi-format';
+import { parseHostConfig } from '@trident/host-config';
+import { describe, expect, it } from 'vitest';
+import { layoutDisk, minimumDiskSize } from './layout.ts';
+import { checkSupportedSections } from './unsupported.ts';
+
+const MiB = 1024 * 1024;
+
+function disk(partitions: string) {
+  const parsed = parseHostConfig(
+    `storage:\n  disks:\n    - id: os\n      device: /dev/sda\n      partitionTableType: gpt\n      partitions:\n${partitions}`,
+    { semantic: false } as never,
+  );
+  return parsed.config!.storage.disks[0]!;
+}
+
+describe('layoutDisk', () => {
+  it('places partitions from 1 MiB on 1 MiB boundaries and gives the rest to the grow partition', () => {
+    const d = disk(
+      '        - { id: esp, type: esp, size: 100M }\n        - { id: root, type: root, size: 1G }\n        - { id: data, size: grow }\n',
+    );
+    const layout = layoutDisk(d, 4096 * MiB, 512, 'x64');
+    expect(layout.partitions.map((p) => [p.id, p.offset / MiB, p.length / MiB])).toEqual([
+      ['esp', 1, 100],
+      ['root', 101, 1024],
+      ['data', 1125, 4096 - 1125 - 1],
+    ]);
+    const gpt = parseGpt(layout.gptRegion, { lbaSize: 512, diskSize: 4096 * MiB });
+    expect(gpt.partitions.map((p) => [p.number, p.typeName, p.name])).toEqual([
+      [1, 'esp', 'esp'],
+      [2, 'root-x86-64', 'root'],
+      [3, 'linux-generic', 'data'],
+    ]);
+  });
+
+  it('keeps configured partition UUIDs and labels', () => {
+    const d = disk(
+      '        - { id: esp, type: esp, size: 64M, uuid: 0f0e0d0c-0b0a-4908-8706-050403020100, label: EFI }\n',
+    );
+    const layout = layoutDisk(d, 256 * MiB, 512, 'x64');
+    expect(layout.partitions[0]).toMatchObject({
+      uuid: '0f0e0d0c-0b0a-4908-8706-050403020100',
+      label: 'EFI',
+    });
+  });
+
+  it('lays out 4096-byte-sector disks', () => {
+    const d = disk('        - { id: esp, type: esp, size: 64M }\n');
+    const layout = layoutDisk(d, 256 * MiB, 4096, 'x64');
+    expect(parseGpt(layout.gptRegion, { lbaSize: 4096 }).partitions[0]).toMatchObject({
+      firstLba: 256,
+      lastLba: 256 + 16384 - 1,
+    });
+  });
+
+  it('refuses a disk too small for its fixed partitions, saying how much is needed', () => {
+    const d = disk('        - { id: root, size: 2G }\n');
+    expect(minimumDiskSize(d, 512)).toBeGreaterThan(2048 * MiB);
+    expect(() => layoutDisk(d, 1024 * MiB, 512, 'x64')).toThrow(/needs at least \d+ bytes/u);
+  });
+});
+
+describe('checkSupportedSections', () => {
+  it('refuses OS configuration, RAID, encryption and adopted partitions by name', () => {
+    expect(() =>
+      checkSupportedSections({
+        os: { users: [{ name: 'a' }], hostname: 'h' },
+        storage: { raid: { software: [{ id: 'r' }] } },
+      }),
+    ).toThrow(/os\.users, os\.hostname, storage\.raid/u);
+    expect(() =>
+      checkSupportedSections({ storage: { disks: [{ adoptedPartitions: [{ id: 'x' }] }] } }),
+    ).toThrow(/storage\.disks\[0\]\.adoptedPartitions/u);
+  });
+
+  it('accepts storage-only documents and warns about agent settings', () => {
+    expect(
+      checkSupportedSections({ image: {}, storage: { disks: [] }, os: {}, scripts: { postProvision: [] } }),
+    ).toEqual([]);
+    expect(checkSupportedSections({ trident: { datastorePath: '/x' } })).toHaveLength(1);
+  });
+});
