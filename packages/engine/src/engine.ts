@@ -28,6 +28,8 @@ export async function plan(request: EngineRequest, options: { signal?: AbortSign
 export async function run(planned: Plan, options: RunOptions = {}): Promise<RunResult> {
   const emit = (event: EngineEvent): void => options.onEvent?.(event);
   emit({ type: 'started', time: Date.now(), plan: planned });
+  for (const warning of planned.warnings)
+    emit({ type: 'log', time: Date.now(), level: 'warn', message: warning, target: 'trident::engine' });
   let result: RunResult;
   if (planned.request.kind === 'stream-disk') {
     let context = contexts.get(planned);

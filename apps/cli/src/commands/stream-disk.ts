@@ -131,10 +131,11 @@ export async function runServicing(
   if (flags.dryRun) {
     await discardPlan(planned);
     if (output.json) output.printJson(planned);
-    else printPlan(planned, output);
+    else printPlan(planned, output, true);
     return EXIT.ok;
   }
-  if (!output.json && flags.verbosity !== 'quiet') printPlan(planned, output);
+  // Warnings reach the run's log as events; the plan printed before a run leaves them out.
+  if (!output.json && flags.verbosity !== 'quiet') printPlan(planned, output, false);
   const reclaimMemory = createReclaimer();
   const result = await run(planned, {
     signal: flags.signal,
@@ -160,7 +161,7 @@ export async function runServicing(
   return error ? (SERVICING_EXIT[error.kind] ?? 2) : 2;
 }
 
-function printPlan(planned: Plan, output: Output): void {
+function printPlan(planned: Plan, output: Output, warnings: boolean): void {
   output.line(
     `image  ${planned.source.url} (COSI ${planned.source.cosiVersion}, ${planned.source.osArch}, metadata sha384:${planned.source.metadataSha384})`,
   );
@@ -173,6 +174,6 @@ function printPlan(planned: Plan, output: Output): void {
         output.line(`  skipped ${disk.path} (${formatBytes(disk.size)}): ${disk.reason ?? ''}`);
     }
   }
-  for (const warning of planned.warnings) output.line(`warning: ${warning}`);
+  if (warnings) for (const warning of planned.warnings) output.line(`warning: ${warning}`);
   for (const [i, step] of planned.steps.entries()) output.line(`  ${i + 1}. ${step}`);
 }

@@ -64,6 +64,11 @@ export async function planInstall(
   }
   const config = parsed.config;
   const warnings = checkSupportedSections(parsed.source?.value);
+  // Trident's install also registers UEFI boot entries and regenerates bootloader configuration;
+  // this engine writes storage only, and says so rather than leaving it unsaid.
+  warnings.push(
+    'bootloader: no UEFI boot entries are created and no bootloader configuration is regenerated; the firmware must boot the ESP as imaged (EFI/BOOT fallback path)',
+  );
   const targetsRequested = config.storage.disks.map(
     (disk) => request.disks?.[disk.id] ?? ({ kind: 'disk', path: disk.device } as TargetRequest),
   );
