@@ -5,7 +5,7 @@ import vm from 'node:vm';
  * For apps (the engine never calls this itself: it changes a process-wide V8 flag).
  * A full garbage collection, for the engine's `reclaimMemory` hook: buffers from network and file
  * reads are freed only when V8 collects them, which it otherwise does after ~64 MiB of garbage.
- * Collecting every 32 MiB of image data keeps stream-disk well under 200 MiB of RSS (see
+ * Collecting every 16 MiB of image data keeps stream-disk well under 200 MiB of RSS (see
  * `pnpm bench:e2e`). `--expose-gc` set at run time makes `gc` available to new contexts.
  */
 export function createReclaimer(): (() => void) | undefined {

@@ -174,7 +174,7 @@ export interface RunOptions {
   signal?: AbortSignal;
   onEvent?: (event: EngineEvent) => void;
   /**
-   * Called after every 32 MiB of image data streamed. Node frees the buffers network and file
+   * Called after every 16 MiB of image data streamed. Node frees the buffers network and file
    * reads allocate only when V8 collects their wrappers, which it does lazily (about 64 MiB of
    * garbage); apps pass a full GC here (`--expose-gc`) to keep memory flat and low.
    */

@@ -18,7 +18,7 @@ export interface WriteImageOptions {
   reclaimMemory?: (() => void) | undefined;
 }
 
-const RECLAIM_EVERY = 32 * 1024 * 1024;
+const RECLAIM_EVERY = 16 * 1024 * 1024;
 
 /**
  * Streams one partition image from the COSI into its place on the target: the compressed bytes go
