@@ -176,7 +176,7 @@ export interface RunOptions {
   /**
    * Called after every 16 MiB of image data streamed. Node frees the buffers network and file
    * reads allocate only when V8 collects their wrappers, which it does lazily (about 64 MiB of
-   * garbage); apps pass a full GC here (`--expose-gc`) to keep memory flat and low.
+   * garbage); apps pass a young-generation GC here (`createReclaimer`) to keep memory flat and low.
    */
   reclaimMemory?: () => void;
 }
