@@ -10,6 +10,7 @@ PNPM_VERSION=10.34.9
 APT_PACKAGES=(
   nginx docker-registry skopeo zstd gdisk fdisk e2fsprogs dosfstools mtools
   cryptsetup-bin bmap-tools protobuf-compiler util-linux curl ca-certificates
+  systemd time openssl perl
 )
 
 say() { printf '[setup] %s\n' "$*"; }
