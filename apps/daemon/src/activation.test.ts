@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { componentAvailable } from '@trident/test-support/component';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createTestClients, unary } from './test-support/grpc-test-client.ts';
 
@@ -49,8 +50,13 @@ async function waitFor(predicate: () => boolean, timeoutMs = 20_000): Promise<vo
   }
 }
 
+const activatorAvailable = componentAvailable(
+  has('systemd-socket-activate'),
+  'socket activation',
+  'systemd-socket-activate is not on PATH (Debian package systemd)',
+);
 describe('tridentd process', () => {
-  test.skipIf(!has('systemd-socket-activate'))(
+  test.skipIf(!activatorAvailable)(
     'serves on the socket systemd passes as fd 3 and leaves it in place',
     async () => {
       const dir = await mkdtemp(join(tmpdir(), 'tridentd-act-'));

@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { componentAvailable } from '@trident/test-support/component';
 import { expect, test } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -27,7 +28,13 @@ async function tree(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-test.skipIf(!hasProtoc())('regenerating from proto/ reproduces src/gen byte for byte', async () => {
+const protocAvailable = componentAvailable(
+  hasProtoc(),
+  'protoc',
+  'protoc is not on PATH (Debian package protobuf-compiler)',
+);
+
+test.skipIf(!protocAvailable)('regenerating from proto/ reproduces src/gen byte for byte', async () => {
   const out = await mkdtemp(join(tmpdir(), 'tridentd-gen-'));
   try {
     execFileSync('bash', [join(ROOT, 'scripts/generate.sh')], {

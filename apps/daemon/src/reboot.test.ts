@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { componentAvailable } from '@trident/test-support/component';
 import { createLoopScope, type LoopScope, loopDeviceSupport } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type CosiFixture, createCosiFixture } from './test-support/cosi-fixture.ts';
@@ -20,7 +21,13 @@ import { startTestDaemon } from './test-support/test-daemon.ts';
 
 const loop = loopDeviceSupport();
 
-describe.skipIf(!loop.available)('reboot handling on a loop device', () => {
+const loopAvailable = componentAvailable(
+  loop.available,
+  'loop-device reboot',
+  'reason' in loop ? loop.reason : '',
+);
+
+describe.skipIf(!loopAvailable)('reboot handling on a loop device', () => {
   let fixture: CosiFixture;
   let scope: LoopScope;
   let device: string;

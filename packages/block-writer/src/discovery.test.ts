@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { componentAvailable } from '@trident/test-support/component';
 import { createLoopScope, type LoopDevice, loopDeviceSupport } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileTarget } from './block-target.ts';
@@ -10,7 +11,11 @@ import { readMounts, rootDeviceMajMin } from './mounts.ts';
 import { MiB, sh } from './test-support/fixture-disk.ts';
 
 const support = loopDeviceSupport();
-if (!support.available) console.warn(`skipping loop-device discovery tests: ${support.reason}`);
+const loopsAvailable = componentAvailable(
+  support.available,
+  'loop-device discovery',
+  'reason' in support ? support.reason : '',
+);
 
 const scope = createLoopScope();
 let dir: string;
@@ -60,7 +65,7 @@ describe('disk discovery', () => {
     expect((selection as Error).message).toContain('holds the running root filesystem');
   });
 
-  it.skipIf(!support.available)(
+  it.skipIf(!loopsAvailable)(
     'picks the smallest safe disk that fits and says why others were skipped',
     async () => {
       const tiny = await loopOfSize(16 * MiB);

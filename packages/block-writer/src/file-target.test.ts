@@ -2,6 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { componentAvailable } from '@trident/test-support/component';
 import { loopDeviceSupport } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileTarget, openBlockTarget } from './block-target.ts';
@@ -25,7 +26,14 @@ import { readGpt, wipeSignatures } from './write-gpt.ts';
 
 let dir: string;
 let fixture: FixtureDisk;
-const loops = loopDeviceSupport();
+const loopSupport = loopDeviceSupport();
+const loops = {
+  available: componentAvailable(
+    loopSupport.available,
+    'loop-device growth',
+    'reason' in loopSupport ? loopSupport.reason : '',
+  ),
+};
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'bw-file-'));

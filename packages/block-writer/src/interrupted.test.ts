@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { componentAvailable } from '@trident/test-support/component';
 import { createLoopScope, loopDeviceSupport } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBlockTarget } from './block-target.ts';
@@ -16,7 +17,11 @@ import {
 import { readGpt } from './write-gpt.ts';
 
 const support = loopDeviceSupport();
-if (!support.available) console.warn(`skipping the loop-device interrupted run: ${support.reason}`);
+const loopsAvailable = componentAvailable(
+  support.available,
+  'loop-device interrupted-run',
+  'reason' in support ? support.reason : '',
+);
 
 const scope = createLoopScope();
 let dir: string;
@@ -94,19 +99,16 @@ describe('an interrupted run', () => {
     await target.close();
   });
 
-  it.skipIf(!support.available)(
-    'leaves no valid GPT on a loop device (killed between partitions)',
-    async () => {
-      const file = join(dir, 'killed-loop.img');
-      await previousInstall(file);
-      const loop = await scope.attach(file, { partitions: true });
-      expect(loop.partitions().length).toBe(2);
-      await runAndKill(loop.path);
-      sh('sync', []);
-      expectNoValidGpt(loop.path, readFileSync(file));
-      // the kernel released the exclusive open with the process
-      const target = await openBlockTarget(loop.path);
-      await target.close();
-    },
-  );
+  it.skipIf(!loopsAvailable)('leaves no valid GPT on a loop device (killed between partitions)', async () => {
+    const file = join(dir, 'killed-loop.img');
+    await previousInstall(file);
+    const loop = await scope.attach(file, { partitions: true });
+    expect(loop.partitions().length).toBe(2);
+    await runAndKill(loop.path);
+    sh('sync', []);
+    expectNoValidGpt(loop.path, readFileSync(file));
+    // the kernel released the exclusive open with the process
+    const target = await openBlockTarget(loop.path);
+    await target.close();
+  });
 });

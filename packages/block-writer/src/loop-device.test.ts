@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { componentAvailable } from '@trident/test-support/component';
 import { createLoopScope, type LoopDevice, loopDeviceSupport } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlockTarget, createFileTarget, openBlockTarget } from './block-target.ts';
@@ -22,7 +23,11 @@ import {
 import { wipeSignatures, writeGpt } from './write-gpt.ts';
 
 const support = loopDeviceSupport();
-if (!support.available) console.warn(`skipping loop-device tests: ${support.reason}`);
+const loopsAvailable = componentAvailable(
+  support.available,
+  'loop-device',
+  'reason' in support ? support.reason : '',
+);
 
 const scope = createLoopScope();
 let dir: string;
@@ -82,7 +87,7 @@ async function attemptStream(path: string): Promise<void> {
   }
 }
 
-describe.skipIf(!support.available)('loop devices', () => {
+describe.skipIf(!loopsAvailable)('loop devices', () => {
   it('streams onto a loop device, re-reads the table and grows the root filesystem', async () => {
     const { loop } = await blankLoop(64 * MiB);
     const target = await openBlockTarget(loop.path);

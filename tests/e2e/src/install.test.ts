@@ -2,6 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCosi } from '@trident/cosi-format';
+import { componentAvailable } from '@trident/test-support/component';
 import { createDemoDiskImage, type DemoDiskImage } from '@trident/test-support/disk-image';
 import { createLoopScope, loopDeviceSupport } from '@trident/test-support/loop-device';
 import { type NginxServer, startNginx } from '@trident/test-support/nginx';
@@ -12,7 +13,11 @@ import { trident } from './run-cli.ts';
 const MiB = 1024 * 1024;
 const loops = createLoopScope();
 const loopSupport = loopDeviceSupport();
-if (!loopSupport.available) console.log(`install tests use disk-image files only: ${loopSupport.reason}`);
+const loopsAvailable = componentAvailable(
+  loopSupport.available,
+  'loop-device install',
+  'reason' in loopSupport ? loopSupport.reason : '',
+);
 
 let dir: string;
 let nginx: NginxServer;
@@ -178,7 +183,7 @@ describe('trident install', () => {
     const config = join(dir, 'verity.yaml');
     await writeFile(config, verityConfig(`${nginx.url}/verity.cosi`, veritySha));
     let device: string;
-    if (loopSupport.available) {
+    if (loopsAvailable) {
       const backing = join(dir, 'verity-loop.img');
       await exec('truncate', ['-s', '1G', backing]);
       const loop = await loops.attach(backing);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCosi, openCosi } from '@trident/cosi-format';
 import { pushOci } from '@trident/remote-source';
+import { componentAvailable } from '@trident/test-support/component';
 import { createDemoDiskImage, type DemoDiskImage } from '@trident/test-support/disk-image';
 import { createLoopScope, type LoopScope, loopDeviceSupport } from '@trident/test-support/loop-device';
 import { type NginxServer, startNginx } from '@trident/test-support/nginx';
@@ -19,7 +20,11 @@ let source: DemoDiskImage;
 let metadataSha384: string;
 const loops: LoopScope = createLoopScope();
 const loopSupport = loopDeviceSupport();
-if (!loopSupport.available) console.log(`skipping loop-device stream-disk tests: ${loopSupport.reason}`);
+const loopsAvailable = componentAvailable(
+  loopSupport.available,
+  'loop-device stream-disk',
+  'reason' in loopSupport ? loopSupport.reason : '',
+);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'trident-stream-'));
@@ -152,7 +157,7 @@ describe('trident stream-disk', () => {
     await expect(stat(target)).rejects.toThrow();
   });
 
-  it.skipIf(!loopSupport.available)(
+  it.skipIf(!loopsAvailable)(
     'streams onto a loop device, re-reads the table and grows the root',
     async () => {
       const backing = join(dir, 'loop-backing.img');
@@ -172,7 +177,7 @@ describe('trident stream-disk', () => {
     },
   );
 
-  it.skipIf(!loopSupport.available)('refuses a mounted loop device and writes nothing', async () => {
+  it.skipIf(!loopsAvailable)('refuses a mounted loop device and writes nothing', async () => {
     const backing = join(dir, 'mounted.img');
     await exec('truncate', ['-s', '768M', backing]);
     await exec('mkfs.ext4', ['-q', backing]);
