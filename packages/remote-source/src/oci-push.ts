@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { drain } from './body-limit.ts';
 import { RemoteSourceError } from './errors.ts';
 import { header } from './http-client.ts';
 import {
@@ -51,6 +52,15 @@ async function hashFile(path: string): Promise<string> {
  */
 export async function pushOci(file: string, url: string, options: PushOptions = {}): Promise<PushResult> {
   const ref = parseOciReference(url);
+  if (ref.digest) {
+    // The manifest digest depends on the upload (annotations carry a timestamp), so a digest can
+    // never be the target: refuse before a single byte goes to the registry.
+    throw new RemoteSourceError(
+      'REMOTE_OCI_PUSH',
+      `cannot push to ${url}: it names a digest (${ref.digest}), and a pushed manifest gets its own digest; push to a tag (oci://${formatOciReference({ ...ref, digest: undefined, tag: ref.tag ?? 'latest' })}), the digest is printed afterwards`,
+      { url },
+    );
+  }
   let size: number;
   try {
     const info = await stat(file);
@@ -92,13 +102,6 @@ export async function pushOci(file: string, url: string, options: PushOptions = 
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (ref.digest && ref.digest !== digest) {
-      throw new RemoteSourceError(
-        'REMOTE_OCI_PUSH',
-        `cannot push to ${url}: the manifest digest would be ${digest}; push to a tag instead`,
-        { url },
-      );
-    }
     const target = ref.tag ?? digest;
     const response = await registry.send({
       method: 'PUT',
@@ -109,7 +112,7 @@ export async function pushOci(file: string, url: string, options: PushOptions = 
     });
     if (response.status !== 201 && response.status !== 200)
       await registry.fail(response, 'PUT', `manifest ${target}`);
-    await response.body.dump();
+    await drain(response.body);
     return {
       reference: `${formatOciReference({ ...ref, digest: undefined })}@${digest}`,
       digest,
@@ -131,7 +134,7 @@ async function uploadBlob(
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
   const head = await registry.send({ method: 'HEAD', url: registry.url(`blobs/${digest}`), signal });
-  await head.body.dump();
+  await drain(head.body);
   if (head.status === 200) return true;
   if (head.status !== 404) await registry.fail(head, 'HEAD', `blob ${digest}`);
   const start = await registry.send({
@@ -142,7 +145,7 @@ async function uploadBlob(
     followRedirects: false,
   });
   if (start.status !== 202) await registry.fail(start, 'POST', 'start blob upload');
-  await start.body.dump();
+  await drain(start.body);
   const location = header(start.headers, 'location');
   if (!location) {
     throw new RemoteSourceError(
@@ -165,6 +168,6 @@ async function uploadBlob(
     auth: registry.auth,
   });
   if (put.status !== 201) await registry.fail(put, 'PUT', `blob ${digest} (${size} bytes)`);
-  await put.body.dump();
+  await drain(put.body);
   return false;
 }
