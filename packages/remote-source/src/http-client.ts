@@ -186,6 +186,13 @@ export class HttpClient {
         discard(response.body);
         throw err;
       }
+      if (status === 401 && authRetried && req.auth && url.origin === req.auth.origin) {
+        const rejection = req.auth.rejected?.(headers.authorization);
+        if (rejection) {
+          discard(response.body);
+          throw rejection;
+        }
+      }
       if (status === 401 && !authRetried && req.auth && url.origin === req.auth.origin) {
         authRetried = true;
         let retry: boolean;

@@ -105,6 +105,18 @@ export class RegistryAuth implements AuthProvider {
     return this.#pending;
   }
 
+  rejected(sent: string | undefined): RemoteSourceError | undefined {
+    const credentials = this.#credentials;
+    if (!credentials || sent === undefined) return undefined;
+    // Basic credentials, or a caller's own bearer token, answered with 401: they are wrong. A token
+    // we obtained for them and then refused means missing rights instead (REMOTE_OCI_AUTH).
+    if ('password' in credentials && sent.startsWith('Basic '))
+      return this.#rejected('the registry answered 401 to them', 401);
+    if ('bearer' in credentials && sent === `Bearer ${credentials.bearer}`)
+      return this.#rejected('the registry answered 401 to it', 401);
+    return undefined;
+  }
+
   async #renew(
     value: string | undefined,
     failed: string | undefined,

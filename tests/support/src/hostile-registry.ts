@@ -16,6 +16,8 @@ export interface HostileRegistryOptions {
   auth?: 'none' | 'basic' | 'token';
   /** user -> password for `basic` and credentialed `token` requests. */
   users?: Record<string, string>;
+  /** `token` mode: whether `/token` hands out tokens without credentials. Default true. */
+  anonymous?: boolean;
 }
 
 export interface RegistryRequest {
@@ -123,6 +125,10 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
       const user = basicUser(req.headers.authorization);
       if (user === false) {
         json(res, 401, { details: 'incorrect username or password' });
+        return;
+      }
+      if (user === undefined && options.anonymous === false) {
+        json(res, 401, { details: 'authentication required' });
         return;
       }
       const token = randomBytes(16).toString('hex');
