@@ -80,8 +80,10 @@ export function redactUrl(url: string | URL): string {
     const parsed = new URL(url);
     parsed.username = '';
     parsed.password = '';
-    if (parsed.search) parsed.search = '?…';
-    return parsed.toString();
+    const query = parsed.search !== '';
+    parsed.search = '';
+    parsed.hash = '';
+    return `${parsed.toString()}${query ? '?…' : ''}`;
   } catch {
     return String(url);
   }

@@ -27,6 +27,11 @@ export interface AuthProvider {
     sent: string | undefined,
     signal?: AbortSignal,
   ): Promise<boolean>;
+  /**
+   * Called when a request sent again with renewed credentials (`sent`) still gets 401: the coded
+   * error when that means the credentials themselves are wrong, else undefined (access denied).
+   */
+  rejected?(sent: string | undefined): Error | undefined;
 }
 
 export interface SendRequest {

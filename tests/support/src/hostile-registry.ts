@@ -26,6 +26,8 @@ export interface RegistryRequest {
   query: string;
   accept: string | undefined;
   authorization: string | undefined;
+  /** Every request header, as node parsed them. */
+  headers: IncomingMessage['headers'];
   /** Body bytes the server wrote. */
   bytesSent: number;
 }
@@ -240,6 +242,7 @@ export async function startHostileRegistry(options: HostileRegistryOptions = {})
       query: url.search,
       accept: req.headers.accept,
       authorization: req.headers.authorization,
+      headers: req.headers,
       bytesSent: 0,
     };
     requests.push(record);
