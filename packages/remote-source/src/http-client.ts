@@ -85,12 +85,12 @@ export function header(headers: IncomingHttpHeaders, name: string): string | und
   return Array.isArray(value) ? value[0] : value;
 }
 
-function nonNegative(value: number | undefined, name: string, fallback: number): number {
+function nonNegative(value: number | undefined, name: string, fallback: number, positive = false): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0) {
+  if (!Number.isFinite(value) || value < 0 || (positive && value === 0)) {
     throw new RemoteSourceError(
       'REMOTE_INVALID_OPTION',
-      `option ${name} must be a non-negative number, not ${value}`,
+      `option ${name} must be a ${positive ? 'positive' : 'non-negative'} number, not ${value}`,
     );
   }
   return value;
@@ -132,7 +132,7 @@ export class HttpClient {
       rangeMode: options.rangeMode ?? 'auto',
       throughput: {
         minBytesPerSecond: nonNegative(options.minBytesPerSecond, 'minBytesPerSecond', 1024),
-        windowMs: nonNegative(options.throughputWindowMs, 'throughputWindowMs', 30_000) || 30_000,
+        windowMs: nonNegative(options.throughputWindowMs, 'throughputWindowMs', 30_000, true),
       },
       timeoutMs: nonNegative(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS),
     };

@@ -70,6 +70,12 @@ export class OciRegistry {
         : await readDockerConfig(ref.registry, options.dockerConfig);
     const credentials = options.credentials ?? config?.credentials;
     const maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+    if (!Number.isSafeInteger(maxManifestBytes) || maxManifestBytes <= 0) {
+      throw new RemoteSourceError(
+        'REMOTE_INVALID_OPTION',
+        `option maxManifestBytes must be a positive whole number of bytes, not ${maxManifestBytes}`,
+      );
+    }
     const client = new HttpClient(options, {
       label: `oci://${formatOciReference(ref)}`,
       plainHttpHint: `if ${ref.registry} is a plain-HTTP registry, pass --plain-http (option plainHttp: true)`,

@@ -50,10 +50,13 @@ export class SourceBudget {
     return this.#resumes <= this.maxResumes;
   }
 
-  /** The caller's signal and the deadline as one signal for a request or a wait. */
+  /**
+   * The caller's signal and the deadline as one signal for a request or a wait. Always a fresh
+   * dependent signal: many requests then never pile listeners onto the one deadline signal.
+   */
   link(signal: AbortSignal | undefined): AbortSignal | undefined {
     if (this.timeoutMs <= 0) return signal;
-    return signal === undefined ? this.signal : AbortSignal.any([signal, this.signal]);
+    return AbortSignal.any(signal === undefined ? [this.signal] : [signal, this.signal]);
   }
 
   /** The error for an abort: REMOTE_TIMEOUT when the deadline fired, else REMOTE_ABORTED. */
