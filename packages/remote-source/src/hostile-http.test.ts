@@ -1,5 +1,6 @@
 import { patternBytes } from '@trident/test-support/fault-server';
-import { type HostileServer, startHostileHttp, trackResources } from '@trident/test-support/hostile-http';
+import { type HostileServer, startHostileHttp } from '@trident/test-support/hostile-http';
+import { trackResources } from '@trident/test-support/resource-use';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteSourceError } from './errors.ts';
 import { openHttpSource } from './http-source.ts';

@@ -1,65 +1,42 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { patternBytes } from '@trident/test-support/fault-server';
-import { trackResources } from '@trident/test-support/hostile-http';
 import { type HostileRegistry, startHostileRegistry } from '@trident/test-support/hostile-registry';
+import { trackResources } from '@trident/test-support/resource-use';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteSourceError } from './errors.ts';
-import { type OciOptions, openOciSource, pushOci } from './index.ts';
+import { MEDIA_COSI_LAYER, MEDIA_OCI_MANIFEST } from './media-types.ts';
+import { pushOci } from './oci-push.ts';
+import { openOciSource } from './oci-source.ts';
 import {
-  MEDIA_COSI_LAYER,
-  MEDIA_DOCKER_LIST,
-  MEDIA_OCI_EMPTY,
-  MEDIA_OCI_INDEX,
-  MEDIA_OCI_MANIFEST,
-} from './media-types.ts';
+  cosi,
+  type Descriptor,
+  type FixtureRegistry,
+  fast,
+  MEMORY_BOUND,
+  MiB,
+  refused,
+  SIZE,
+  startFixtureRegistry,
+} from './test-support/hostile-oci.ts';
 
-// A registry of our own that lies, on loopback. Limits are small so every attack ends in seconds;
-// memory is checked so no attack can make the client buffer what the server sends.
-const MiB = 1024 * 1024;
-const MEMORY_BOUND = 64 * MiB;
-const SIZE = 300 * 1024 + 5;
-const cosi = patternBytes(0, SIZE, 5);
-const fast: OciOptions = {
-  dockerConfig: false,
-  retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
-  idleTimeoutMs: 2000,
-};
+// A registry of our own that never stops sending, fails blobs and lies about sizes, on loopback:
+// every attack ends in seconds with a coded error, and the client's memory stays bounded.
 
+let fixture: FixtureRegistry;
 let registry: HostileRegistry;
-let layer: { mediaType: string; digest: string; size: number };
-let config: { mediaType: string; digest: string; size: number };
+let layer: Descriptor;
+const manifest = (layers?: unknown[]) => fixture.manifest(layers);
+const ref = (repo: string, tag = 'v1') => fixture.ref(repo, tag);
 
 beforeAll(async () => {
-  registry = await startHostileRegistry();
-  layer = { mediaType: MEDIA_COSI_LAYER, digest: registry.putBlob(cosi), size: SIZE };
-  config = { mediaType: MEDIA_OCI_EMPTY, digest: registry.putBlob(Buffer.from('{}')), size: 2 };
+  fixture = await startFixtureRegistry();
+  ({ registry, layer } = fixture);
 });
 afterAll(async () => {
   await registry?.stop();
 });
-
-const manifest = (layers: unknown[] = [layer]) => ({
-  schemaVersion: 2,
-  mediaType: MEDIA_OCI_MANIFEST,
-  config,
-  layers,
-});
-const ref = (repo: string, tag = 'v1') => `oci://${registry.host}/${repo}:${tag}`;
-
-/** Opens, expects a RemoteSourceError, and reports the time and memory the attempt cost. */
-async function refused(reference: string, options: OciOptions = fast) {
-  const use = await trackResources(() => openOciSource(reference, options));
-  if (use.result.ok) {
-    await use.result.value.close();
-    throw new Error(`expected ${reference} to be refused`);
-  }
-  const error = use.result.error;
-  if (!(error instanceof RemoteSourceError)) throw error;
-  return { error, elapsedMs: use.elapsedMs, rss: use.peakRssGrowth };
-}
 
 const requestsTo = (pattern: RegExp) => registry.requests.filter((r) => pattern.test(r.path));
 
@@ -199,295 +176,6 @@ describe('blob failures report the real status or size', () => {
     } finally {
       await source.close();
     }
-  });
-});
-
-describe('malformed manifests and indexes', () => {
-  it.each([
-    ['null', 'null', MEDIA_OCI_MANIFEST, '$'],
-    ['an array', '[]', MEDIA_OCI_MANIFEST, '$'],
-    ['schemaVersion 1', () => ({ ...manifest(), schemaVersion: 1 }), MEDIA_OCI_MANIFEST, 'schemaVersion'],
-    ['layers as a string', () => ({ ...manifest(), layers: 'layer' }), MEDIA_OCI_MANIFEST, 'layers'],
-    ['a null layer', () => ({ ...manifest(), layers: [null] }), MEDIA_OCI_MANIFEST, 'layers[0]'],
-    [
-      'no config',
-      { schemaVersion: 2, mediaType: MEDIA_OCI_MANIFEST, layers: [] },
-      MEDIA_OCI_MANIFEST,
-      'config',
-    ],
-    [
-      'a size as text',
-      () => ({ ...manifest(), layers: [{ ...layer, size: '1' }] }),
-      MEDIA_OCI_MANIFEST,
-      'layers[0].size',
-    ],
-    [
-      'a layer without mediaType',
-      () => ({ ...manifest(), layers: [{ digest: layer.digest, size: 1 }] }),
-      MEDIA_OCI_MANIFEST,
-      'layers[0].mediaType',
-    ],
-    [
-      'a negative size',
-      () => ({ ...manifest(), layers: [{ ...layer, size: -1 }] }),
-      MEDIA_OCI_MANIFEST,
-      'layers[0].size',
-    ],
-    ['mediaType as a number', () => ({ ...manifest(), mediaType: 7 }), MEDIA_OCI_MANIFEST, 'mediaType'],
-    [
-      'manifests as a string',
-      { schemaVersion: 2, mediaType: MEDIA_OCI_INDEX, manifests: 'x' },
-      MEDIA_OCI_INDEX,
-      'manifests',
-    ],
-    [
-      'a null index entry',
-      { schemaVersion: 2, mediaType: MEDIA_OCI_INDEX, manifests: [null] },
-      MEDIA_OCI_INDEX,
-      'manifests[0]',
-    ],
-    [
-      'a platform as a string',
-      () => ({
-        schemaVersion: 2,
-        mediaType: MEDIA_OCI_INDEX,
-        manifests: [{ ...layer, mediaType: MEDIA_OCI_MANIFEST, platform: 'linux' }],
-      }),
-      MEDIA_OCI_INDEX,
-      'manifests[0].platform',
-    ],
-  ])('%s: REMOTE_OCI_MANIFEST at its JSON path', async (name, body, mediaType, path) => {
-    const repo = `malformed/${name.replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}`;
-    const document = typeof body === 'function' ? body() : body;
-    registry.putManifest(
-      repo,
-      'v1',
-      typeof document === 'string' ? document : (document as object),
-      mediaType,
-    );
-    const result = await refused(ref(repo));
-    expect(result.error.code).toBe('REMOTE_OCI_MANIFEST');
-    expect(result.error.path).toBe(path);
-    expect(result.error.message).toContain(path === '$' ? 'top level' : path);
-  });
-});
-
-describe('digests are checked before they are fetched', () => {
-  it.each([
-    ['layers[0].digest', 'sha256:../../etc', 'layer'],
-    ['layers[0].digest', `sha256:${'A'.repeat(64)}`, 'layer'],
-    ['layers[0].digest', `sha512:${'a'.repeat(64)}`, 'layer'],
-    ['manifests[0].digest', 'sha256:../../../v2/other/manifests/v1', 'index'],
-  ])('%s %s', async (path, digest, kind) => {
-    const repo = `digest/${kind}-${Buffer.from(digest).toString('hex').slice(0, 24)}`;
-    const body =
-      kind === 'layer'
-        ? manifest([{ ...layer, digest }])
-        : {
-            schemaVersion: 2,
-            mediaType: MEDIA_OCI_INDEX,
-            manifests: [
-              {
-                mediaType: MEDIA_OCI_MANIFEST,
-                digest,
-                size: 100,
-                platform: { os: 'linux', architecture: 'amd64' },
-              },
-            ],
-          };
-    registry.putManifest(repo, 'v1', body, kind === 'layer' ? MEDIA_OCI_MANIFEST : MEDIA_OCI_INDEX);
-    const before = registry.requests.length;
-    const result = await refused(ref(repo), { ...fast, platform: { os: 'linux', architecture: 'amd64' } });
-    expect(result.error.code).toBe('REMOTE_OCI_MANIFEST');
-    expect(result.error.path).toBe(path);
-    // Only the manifest itself was fetched: nothing built from the bad digest reached the wire.
-    expect(registry.requests.slice(before).map((r) => r.path)).toEqual([`/v2/${repo}/manifests/v1`]);
-  });
-});
-
-describe('indexes and platforms', () => {
-  const entry = (digest: string, size: number, platform: object) => ({
-    mediaType: MEDIA_OCI_MANIFEST,
-    digest,
-    size,
-    platform,
-  });
-  let amd64: string;
-  let arm64: string;
-  let arm64Size: number;
-
-  beforeAll(() => {
-    const armLayer = patternBytes(0, 4096, 64);
-    const armBlob = {
-      mediaType: MEDIA_COSI_LAYER,
-      digest: registry.putBlob(armLayer),
-      size: armLayer.length,
-    };
-    amd64 = registry.putManifest('platform/os', 'amd64', manifest(), MEDIA_OCI_MANIFEST);
-    const armManifest = manifest([armBlob]);
-    arm64 = registry.putManifest('platform/os', 'arm64', armManifest, MEDIA_OCI_MANIFEST);
-    arm64Size = JSON.stringify(armManifest).length;
-    registry.putManifest(
-      'platform/os',
-      'v1',
-      {
-        schemaVersion: 2,
-        mediaType: MEDIA_OCI_INDEX,
-        manifests: [
-          entry(amd64, JSON.stringify(manifest()).length, { os: 'linux', architecture: 'amd64' }),
-          entry(arm64, arm64Size, { os: 'linux', architecture: 'arm64' }),
-        ],
-      },
-      MEDIA_OCI_INDEX,
-    );
-  });
-
-  it('matches linux/arm64/v8 to a linux/arm64 entry (and aarch64 too), as containerd does', async () => {
-    for (const platform of [
-      { os: 'linux', architecture: 'arm64', variant: 'v8' },
-      { os: 'Linux', architecture: 'aarch64' },
-    ]) {
-      const source = await openOciSource(ref('platform/os'), { ...fast, platform });
-      try {
-        expect(source.size).toBe(4096);
-        expect(source.manifestDigest).toBe(arm64);
-      } finally {
-        await source.close();
-      }
-    }
-  });
-
-  it('names the requested platform with its variant, and what the index has', async () => {
-    const result = await refused(ref('platform/os'), {
-      ...fast,
-      platform: { os: 'linux', architecture: 'arm', variant: 'v6' },
-    });
-    expect(result.error.code).toBe('REMOTE_OCI_PLATFORM');
-    expect(result.error.message).toContain('linux/arm/v6');
-    expect(result.error.message).toContain('linux/amd64, linux/arm64');
-  });
-
-  it('follows a nested index with an Accept header that names index types', async () => {
-    const inner = registry.putManifest(
-      'platform/os',
-      'inner',
-      {
-        schemaVersion: 2,
-        mediaType: MEDIA_DOCKER_LIST,
-        manifests: [entry(arm64, arm64Size, { os: 'linux', architecture: 'arm64' })],
-      },
-      MEDIA_DOCKER_LIST,
-    );
-    registry.putManifest(
-      'platform/os',
-      'outer',
-      {
-        schemaVersion: 2,
-        mediaType: MEDIA_OCI_INDEX,
-        manifests: [{ mediaType: MEDIA_DOCKER_LIST, digest: inner, size: 300 }],
-      },
-      MEDIA_OCI_INDEX,
-    );
-    const before = registry.requests.length;
-    const source = await openOciSource(ref('platform/os', 'outer'), {
-      ...fast,
-      platform: { os: 'linux', architecture: 'arm64' },
-    });
-    await source.close();
-    expect(source.manifestDigest).toBe(arm64);
-    const nested = registry.requests.slice(before).find((r) => r.path.endsWith(`/manifests/${inner}`));
-    expect(nested?.accept).toContain(MEDIA_OCI_INDEX);
-    expect(nested?.accept).toContain(MEDIA_DOCKER_LIST);
-  });
-});
-
-describe('layer media types', () => {
-  it('refuses a gzip-compressed tar+gzip layer with a hint about the COSI layer type', async () => {
-    const gz = gzipSync(cosi.subarray(0, 10_000));
-    const digest = registry.putBlob(gz);
-    registry.putManifest(
-      'layer/gzip',
-      'v1',
-      manifest([{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: gz.length }]),
-      MEDIA_OCI_MANIFEST,
-    );
-    const result = await refused(ref('layer/gzip'));
-    expect(result.error.code).toBe('REMOTE_OCI_LAYERS');
-    expect(result.error.message).toContain('tar+gzip');
-    expect(result.error.message).toContain(MEDIA_COSI_LAYER);
-  });
-
-  it('reads a mislabelled but uncompressed layer (types are not enforced, as in Trident)', async () => {
-    registry.putManifest(
-      'layer/mislabelled',
-      'v1',
-      manifest([{ ...layer, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]),
-      MEDIA_OCI_MANIFEST,
-    );
-    const source = await openOciSource(ref('layer/mislabelled'), fast);
-    try {
-      expect(source.layerMediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
-      expect(Buffer.from(await source.read(0, 100)).equals(cosi.subarray(0, 100))).toBe(true);
-    } finally {
-      await source.close();
-    }
-  });
-});
-
-describe('credentials', () => {
-  let basic: HostileRegistry;
-  let token: HostileRegistry;
-  let work: string;
-
-  beforeAll(async () => {
-    basic = await startHostileRegistry({ auth: 'basic', users: { builder: 's3cret' } });
-    token = await startHostileRegistry({ auth: 'token', users: { builder: 's3cret' }, anonymous: false });
-    for (const r of [basic, token]) {
-      const digest = r.putBlob(cosi);
-      r.putManifest('private/os', 'v1', manifest([{ ...layer, digest }]), MEDIA_OCI_MANIFEST);
-    }
-    work = await mkdtemp(join(tmpdir(), 'trident-hostile-auth-'));
-  });
-  afterAll(async () => {
-    await basic?.stop();
-    await token?.stop();
-    await rm(work, { recursive: true, force: true });
-  });
-
-  it('reports a wrong password as rejected credentials, naming registry and user (Basic and token)', async () => {
-    for (const r of [basic, token]) {
-      const result = await refused(`oci://${r.host}/private/os:v1`, {
-        ...fast,
-        credentials: { username: 'builder', password: 'wrong' },
-      });
-      expect(result.error.code).toBe('REMOTE_OCI_CREDENTIALS_REJECTED');
-      expect(result.error.message).toContain(r.host);
-      expect(result.error.message).toContain("user 'builder'");
-      expect(result.elapsedMs).toBeLessThan(2000);
-    }
-    const good = await openOciSource(`oci://${token.host}/private/os:v1`, {
-      ...fast,
-      credentials: { username: 'builder', password: 's3cret' },
-    });
-    await good.close();
-  });
-
-  it('explains that credential helpers are not run when the docker config only names one', async () => {
-    const file = join(work, 'helpers.json');
-    await writeFile(
-      file,
-      JSON.stringify({ auths: { [basic.host]: {} }, credHelpers: { [basic.host]: 'ecr-login' } }),
-    );
-    const result = await refused(`oci://${basic.host}/private/os:v1`, { ...fast, dockerConfig: file });
-    expect(result.error.code).toBe('REMOTE_OCI_AUTH');
-    expect(result.error.message).toContain('docker-credential-ecr-login');
-    expect(result.error.message).toContain('does not run credential helpers');
-    expect(result.error.message).toContain('--password-stdin');
-    const store = join(work, 'store.json');
-    await writeFile(store, JSON.stringify({ credsStore: 'desktop' }));
-    const tokenResult = await refused(`oci://${token.host}/private/os:v1`, { ...fast, dockerConfig: store });
-    expect(tokenResult.error.code).toBe('REMOTE_OCI_AUTH');
-    expect(tokenResult.error.message).toContain('docker-credential-desktop');
   });
 });
 
