@@ -17,9 +17,10 @@ import {
   MEMORY_BOUND,
   MiB,
   refused,
+  SECONDS,
   SIZE,
   startFixtureRegistry,
-} from './test-support/hostile-oci.ts';
+} from './test-support/hostile-fixtures.ts';
 
 // A registry of our own that never stops sending, fails blobs and lies about sizes, on loopback:
 // every attack ends in seconds with a coded error, and the client's memory stays bounded.
@@ -52,7 +53,7 @@ describe('bodies a registry never stops sending', () => {
     expect(result.error.message).toContain('/v2/endless/manifest/manifests/v1');
     expect(result.error.message).toContain('maxManifestBytes 4194304');
     expect(result.rss).toBeLessThan(MEMORY_BOUND);
-    expect(result.elapsedMs).toBeLessThan(5000);
+    expect(result.elapsedMs).toBeLessThan(SECONDS);
     expect(registry.bytesSent()).toBeLessThan(MEMORY_BOUND);
   });
 
@@ -65,6 +66,7 @@ describe('bodies a registry never stops sending', () => {
     const result = await refused(ref('huge/manifest'));
     expect(result.error.code).toBe('REMOTE_BODY_TOO_LARGE');
     expect(result.error.message).toContain('10 GiB');
+    expect(result.retries).toBe(0);
     expect(requestsTo(/^\/v2\/huge\/manifest\/manifests/)).toHaveLength(1);
   });
 
@@ -75,7 +77,7 @@ describe('bodies a registry never stops sending', () => {
     expect(result.error.status).toBe(400);
     expect(result.error.message.length).toBeLessThan(8 * 1024);
     expect(result.rss).toBeLessThan(MEMORY_BOUND);
-    expect(result.elapsedMs).toBeLessThan(3000);
+    expect(result.elapsedMs).toBeLessThan(SECONDS);
   });
 
   it('refuses an endless token response', async () => {
@@ -91,7 +93,7 @@ describe('bodies a registry never stops sending', () => {
       expect(error.code).toBe('REMOTE_BODY_TOO_LARGE');
       expect(error.message).toContain('token response');
       expect(use.peakRssGrowth).toBeLessThan(MEMORY_BOUND);
-      expect(use.elapsedMs).toBeLessThan(5000);
+      expect(use.elapsedMs).toBeLessThan(SECONDS);
     } finally {
       await tokenRegistry.stop();
     }
@@ -110,7 +112,7 @@ describe('bodies a registry never stops sending', () => {
       throughputWindowMs: 200,
     });
     expect(result.error.code).toBe('REMOTE_TOO_SLOW');
-    expect(result.elapsedMs).toBeLessThan(3000);
+    expect(result.elapsedMs).toBeLessThan(SECONDS);
   });
 });
 
@@ -138,7 +140,7 @@ describe('blob failures report the real status or size', () => {
     expect(result.error.status).toBe(status);
     expect(result.error.message).toContain(String(status));
     expect(result.error.message).not.toContain('UND_ERR_DESTROYED');
-    expect(result.elapsedMs).toBeLessThan(5000);
+    expect(result.elapsedMs).toBeLessThan(SECONDS);
   });
 
   it('a blob whose size differs from its descriptor', async () => {
@@ -210,6 +212,6 @@ describe('push and transport', () => {
     });
     expect(result.error.code).toBe('REMOTE_TLS');
     expect(result.error.message).toContain('--plain-http');
-    expect(result.elapsedMs).toBeLessThan(1000);
+    expect(result.retries).toBe(0);
   });
 });

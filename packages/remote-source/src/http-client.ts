@@ -144,11 +144,6 @@ export class HttpClient {
     this.#plainHttpHint = context.plainHttpHint ?? DEFAULT_PLAIN_HTTP_HINT;
   }
 
-  /** The caller's signal joined with this client's deadline. */
-  signal(signal: AbortSignal | undefined): AbortSignal | undefined {
-    return this.budget.link(signal);
-  }
-
   async send(req: SendRequest): Promise<SendResponse> {
     const origin = req.credentialOrigin ?? req.url.origin;
     let url = req.url;

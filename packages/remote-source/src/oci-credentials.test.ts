@@ -5,7 +5,7 @@ import type { HostileRegistry } from '@trident/test-support/hostile-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEDIA_OCI_MANIFEST } from './media-types.ts';
 import { openOciSource } from './oci-source.ts';
-import { fast, refused, startFixtureRegistry } from './test-support/hostile-oci.ts';
+import { fast, refused, startFixtureRegistry } from './test-support/hostile-fixtures.ts';
 
 // Wrong passwords and credential-helper-only Docker configs against Basic and token registries.
 
@@ -39,7 +39,7 @@ describe('credentials', () => {
       expect(result.error.code).toBe('REMOTE_OCI_CREDENTIALS_REJECTED');
       expect(result.error.message).toContain(r.host);
       expect(result.error.message).toContain("user 'builder'");
-      expect(result.elapsedMs).toBeLessThan(2000);
+      expect(result.retries).toBe(0);
     }
     const good = await openOciSource(`oci://${token.host}/private/os:v1`, {
       ...fast,

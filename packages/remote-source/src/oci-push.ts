@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { drain } from './body-limit.ts';
 import { RemoteSourceError } from './errors.ts';
-import { header } from './http-client.ts';
+import { header, type SendResponse } from './http-client.ts';
 import {
   ANNOTATION_TITLE,
   ARTIFACT_TYPE_COSI,
@@ -15,6 +15,7 @@ import {
 } from './media-types.ts';
 import { formatOciReference, parseOciReference } from './oci-reference.ts';
 import { type OciOptions, OciRegistry } from './oci-registry.ts';
+import { describeError } from './retry.ts';
 
 export interface PushOptions extends OciOptions {
   /** Manifest annotations (e.g. `org.opencontainers.image.source`). `created` is added. */
@@ -159,14 +160,27 @@ async function uploadBlob(
   }
   const target = new URL(location, registry.base);
   target.searchParams.set('digest', digest);
-  const put = await registry.client.send({
-    method: 'PUT',
-    url: target,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    body: body as () => Buffer,
-    signal,
-    auth: registry.auth,
-  });
+  let put: SendResponse;
+  try {
+    // One streamed attempt: a monolithic upload cannot resume, and a new POST is the caller's call.
+    put = await registry.client.send({
+      method: 'PUT',
+      url: target,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: body as () => Buffer,
+      signal,
+      auth: registry.auth,
+    });
+  } catch (err) {
+    if (err instanceof RemoteSourceError) throw err;
+    const budget = registry.client.budget;
+    if (signal?.aborted || budget.expired) throw budget.abortError(signal, registry.label);
+    throw new RemoteSourceError(
+      'REMOTE_OCI_PUSH',
+      `uploading blob ${digest} (${size} bytes) to ${registry.ref.registry} failed: ${describeError(err)}; push again (blobs already uploaded are skipped)`,
+      { url: registry.label, cause: err },
+    );
+  }
   if (put.status !== 201) await registry.fail(put, 'PUT', `blob ${digest} (${size} bytes)`);
   await drain(put.body);
   return false;

@@ -11,7 +11,7 @@ import {
   fast,
   refused,
   startFixtureRegistry,
-} from './test-support/hostile-oci.ts';
+} from './test-support/hostile-fixtures.ts';
 
 // Resolution through indexes (platforms, nesting) and the layer media-type check, against the
 // hostile registry.

@@ -7,7 +7,7 @@ import {
   fast,
   refused,
   startFixtureRegistry,
-} from './test-support/hostile-oci.ts';
+} from './test-support/hostile-fixtures.ts';
 
 // Manifests and indexes of every wrong shape, served by the hostile registry: each is a coded
 // REMOTE_OCI_MANIFEST with its JSON path, and no digest that is not one ever reaches the wire.

@@ -1,15 +1,23 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { patternBytes } from '@trident/test-support/fault-server';
 import { type HostileRegistry, startHostileRegistry } from '@trident/test-support/hostile-registry';
 import { trackResources } from '@trident/test-support/resource-use';
+import { CHANNEL_RETRY, type RetryEvent } from '../diagnostics.ts';
 import { RemoteSourceError } from '../errors.ts';
 import { MEDIA_COSI_LAYER, MEDIA_OCI_EMPTY, MEDIA_OCI_MANIFEST } from '../media-types.ts';
 import type { OciOptions } from '../oci-registry.ts';
 import { openOciSource } from '../oci-source.ts';
 
-// Shared by the tests that attack the OCI source with the hostile registry. Limits are small so
+// Shared by the tests that attack the sources with the hostile server and registry. Limits are small so
 // every attack ends in seconds; memory is measured so none can make the client buffer what it sends.
 
 export const MiB = 1024 * 1024;
+/**
+ * Bound on how long an attack may take: seconds, where the unbounded behaviour takes minutes to
+ * days. Generous because the suite shares two cores; "at once, not retried" is checked by counting
+ * retries instead (`retriesDuring`).
+ */
+export const SECONDS = 15_000;
 /** The most a hostile-input test may let the process grow. */
 export const MEMORY_BOUND = 64 * MiB;
 export const SIZE = 300 * 1024 + 5;
@@ -55,14 +63,31 @@ export async function startFixtureRegistry(
   };
 }
 
-/** Opens `reference`, expects a RemoteSourceError, and reports what the attempt cost. */
-export async function refused(reference: string, options: OciOptions = fast) {
-  const use = await trackResources(() => openOciSource(reference, options));
-  if (use.result.ok) {
-    await use.result.value.close();
-    throw new Error(`expected ${reference} to be refused`);
-  }
+/** Runs `run`, expects a RemoteSourceError, and reports what it cost: time, memory, retries. */
+export async function hostile(run: () => Promise<unknown>) {
+  const { value: use, retries } = await retriesDuring(() => trackResources(run));
+  if (use.result.ok) throw new Error('expected a RemoteSourceError, the operation succeeded');
   const error = use.result.error;
   if (!(error instanceof RemoteSourceError)) throw error;
-  return { error, elapsedMs: use.elapsedMs, rss: use.peakRssGrowth };
+  return { error, elapsedMs: use.elapsedMs, rss: use.peakRssGrowth, retries: retries.length };
+}
+
+/** Opens `reference` as an OCI source and expects it to be refused (see `hostile`). */
+export async function refused(reference: string, options: OciOptions = fast) {
+  return hostile(async () => {
+    const source = await openOciSource(reference, options);
+    await source.close();
+  });
+}
+
+/** The retries (`trident:remote-source:retry` events) published while `run` ran. */
+export async function retriesDuring<T>(run: () => Promise<T>): Promise<{ value: T; retries: RetryEvent[] }> {
+  const retries: RetryEvent[] = [];
+  const listener = (event: unknown) => retries.push(event as RetryEvent);
+  subscribe(CHANNEL_RETRY, listener);
+  try {
+    return { value: await run(), retries };
+  } finally {
+    unsubscribe(CHANNEL_RETRY, listener);
+  }
 }
