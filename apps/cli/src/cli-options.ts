@@ -30,6 +30,9 @@ export const OPTIONS = {
   platform: { type: 'string' },
   username: { type: 'string' },
   'password-stdin': { type: 'boolean', default: false },
+  'min-throughput': { type: 'string' },
+  'throughput-window': { type: 'string' },
+  timeout: { type: 'string' },
   // validate (Host Configuration)
   image: { type: 'string' },
   // stream-disk / install

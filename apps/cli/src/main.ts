@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { OPTIONS } from './cli-options.ts';
 import { createOutput } from './output.ts';
-import type { SourceFlags } from './source-options.ts';
+import { sourceFlags } from './source-options.ts';
 
 // Commands are loaded when used: `cosi inspect` should not pay for the engine, gRPC or the addon.
 const DEFAULT_CONFIG = '/etc/trident/config.yaml';
@@ -42,7 +42,8 @@ Host Configuration:
   trident config schema                      JSON Schema for editors
 
 <cosi> is a path, file://, http(s):// or oci:// location. Remote options: --ca-file F, --header "N: v",
---plain-http, --platform os/arch, --username U with --password-stdin or TRIDENT_REGISTRY_PASSWORD.
+--plain-http, --platform os/arch[/variant], --username U with --password-stdin or TRIDENT_REGISTRY_PASSWORD,
+--min-throughput RATE (default 1KiB/s) over --throughput-window DURATION (30s), --timeout DURATION (24h, 0: none).
 Common options: --json (machine-readable output), -h/--help, -V/--version.
 Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment failure, 4 interrupted.`;
 
@@ -74,14 +75,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
   }
   const { values, positionals } = parsed;
   const output = createOutput(values.json);
-  const source: SourceFlags = {
-    caFile: values['ca-file'],
-    header: values.header,
-    plainHttp: values['plain-http'],
-    platform: values.platform,
-    username: values.username,
-    passwordStdin: values['password-stdin'],
-  };
+  const source = sourceFlags(values);
   const [command, sub, target, extra] = positionals;
   const servicing = () => ({
     disk: values.disk,

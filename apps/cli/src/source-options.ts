@@ -1,4 +1,10 @@
 import { readFileSync } from 'node:fs';
+import {
+  isRemoteSourceError,
+  type OpenSourceOptions,
+  type Platform,
+  parsePlatform,
+} from '@trident/remote-source';
 import { CliError } from './cli-error.ts';
 
 /** Flags that shape how remote COSI sources (HTTP and OCI) are reached. */
@@ -9,17 +15,86 @@ export interface SourceFlags {
   platform?: string | undefined;
   username?: string | undefined;
   passwordStdin?: boolean | undefined;
+  /** `--min-throughput SIZE[/s]`: below it, averaged over the window, a transfer counts as stalled. */
+  minThroughput?: string | undefined;
+  /** `--throughput-window DURATION`: what the minimum throughput is averaged over. */
+  throughputWindow?: string | undefined;
+  /** `--timeout DURATION`: overall deadline of one source (`0` or `none`: no deadline). */
+  timeout?: string | undefined;
+}
+
+/** What `openSource` takes, as the CLI builds it; the caller adds its own `signal`. */
+export type RemoteOptions = Omit<OpenSourceOptions, 'signal'>;
+
+/** The remote-source block of parsed `trident` flags (see cli-options.ts). */
+export function sourceFlags(values: {
+  'ca-file'?: string | undefined;
+  header?: string[] | undefined;
+  'plain-http'?: boolean | undefined;
+  platform?: string | undefined;
+  username?: string | undefined;
+  'password-stdin'?: boolean | undefined;
+  'min-throughput'?: string | undefined;
+  'throughput-window'?: string | undefined;
+  timeout?: string | undefined;
+}): SourceFlags {
+  return {
+    caFile: values['ca-file'],
+    header: values.header,
+    plainHttp: values['plain-http'],
+    platform: values.platform,
+    username: values.username,
+    passwordStdin: values['password-stdin'],
+    minThroughput: values['min-throughput'],
+    throughputWindow: values['throughput-window'],
+    timeout: values.timeout,
+  };
+}
+
+const SIZE_POWER: Record<string, number> = { '': 0, K: 1, M: 2, G: 3, T: 4 };
+
+/**
+ * `64KiB`, `64 KiB/s`, `1M`, `1MB/s`, `512`: bytes per second. Units are binary (K = KiB = KB = 1024),
+ * as `--target-size` reads them; `/s` is optional.
+ */
+export function parseRate(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?(?:\/s)?$/iu.exec(text.trim());
+  if (!match) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `${flag} must be a rate in bytes per second such as 64KiB, 1MiB/s or 0 (off), not "${text}"`,
+    );
+  }
+  return Math.round(Number(match[1]) * 1024 ** SIZE_POWER[match[2]!.toUpperCase()]!);
+}
+
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+/** `500ms`, `30s`, `10m`, `1.5h`, or a bare number of seconds; `0`, `none` and `off` are 0. */
+export function parseDuration(text: string, flag: string): number {
+  const trimmed = text.trim().toLowerCase();
+  if (trimmed === 'none' || trimmed === 'off') return 0;
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?$/u.exec(trimmed);
+  if (!match) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `${flag} must be a duration such as 30s, 10m, 2h or 500ms (a bare number is seconds), not "${text}"`,
+    );
+  }
+  return Math.round(Number(match[1]) * DURATION_MS[match[2] ?? 's']!);
 }
 
 /**
- * Turns CLI flags into @trident/remote-source options. The registry password never comes from the
- * command line (it would show in `ps`): from stdin with --password-stdin, or TRIDENT_REGISTRY_PASSWORD.
+ * Turns CLI flags into @trident/remote-source options, typed as `openSource` takes them: every
+ * command that opens a source passes this object through unchanged. The registry password never
+ * comes from the command line (it would show in `ps`): from stdin with --password-stdin, or
+ * TRIDENT_REGISTRY_PASSWORD. Every bad value is a CliError (exit 2) before anything is opened.
  */
-export function remoteOptions(flags: SourceFlags): Record<string, unknown> {
-  const options: Record<string, unknown> = {};
+export function remoteOptions(flags: SourceFlags): RemoteOptions {
+  const options: RemoteOptions = {};
   if (flags.caFile) {
     try {
-      options['ca'] = readFileSync(flags.caFile);
+      options.ca = readFileSync(flags.caFile);
     } catch (error) {
       throw new CliError(
         'CLI_CA_FILE',
@@ -33,21 +108,32 @@ export function remoteOptions(flags: SourceFlags): Record<string, unknown> {
     for (const line of flags.header) {
       const colon = line.indexOf(':');
       if (colon <= 0) throw new CliError('CLI_BAD_OPTION', `--header must be "Name: value", not "${line}"`);
-      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/u.test(name) || /[\r\n\0]/u.test(value))
+        throw new CliError('CLI_BAD_OPTION', `--header "${line}" is not a valid HTTP header`);
+      headers[name] = value;
     }
-    options['headers'] = headers;
+    options.headers = headers;
   }
-  if (flags.plainHttp) options['plainHttp'] = true;
-  if (flags.platform) {
-    const [os, architecture, variant] = flags.platform.split('/');
-    if (!os || !architecture)
-      throw new CliError(
-        'CLI_BAD_OPTION',
-        `--platform must be OS/ARCH[/VARIANT] (e.g. linux/amd64), not "${flags.platform}"`,
-      );
-    options['platform'] = { os, architecture, ...(variant ? { variant } : {}) };
+  if (flags.plainHttp) options.plainHttp = true;
+  if (flags.platform) options.platform = platformFlag(flags.platform);
+  if (flags.minThroughput !== undefined)
+    options.minBytesPerSecond = parseRate(flags.minThroughput, '--min-throughput');
+  if (flags.throughputWindow !== undefined) {
+    const windowMs = parseDuration(flags.throughputWindow, '--throughput-window');
+    if (windowMs <= 0) throw new CliError('CLI_BAD_OPTION', '--throughput-window must be longer than 0');
+    options.throughputWindowMs = windowMs;
+  }
+  if (flags.timeout !== undefined) options.timeoutMs = parseDuration(flags.timeout, '--timeout');
+  if (flags.passwordStdin && flags.username === undefined) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      '--password-stdin needs --username: the password read from stdin belongs to a user',
+    );
   }
   if (flags.username !== undefined) {
+    if (!flags.username) throw new CliError('CLI_BAD_OPTION', '--username must not be empty');
     const password = flags.passwordStdin
       ? readFileSync(0, 'utf8').replace(/\r?\n$/u, '')
       : process.env['TRIDENT_REGISTRY_PASSWORD'];
@@ -57,7 +143,16 @@ export function remoteOptions(flags: SourceFlags): Record<string, unknown> {
         '--username needs a password: pipe it with --password-stdin or set TRIDENT_REGISTRY_PASSWORD',
       );
     }
-    options['credentials'] = { username: flags.username, password };
+    options.credentials = { username: flags.username, password };
   }
   return options;
+}
+
+function platformFlag(text: string): Platform {
+  try {
+    return parsePlatform(text);
+  } catch (error) {
+    if (isRemoteSourceError(error)) throw new CliError('CLI_BAD_OPTION', `--platform: ${error.message}`);
+    throw error;
+  }
 }

@@ -18,6 +18,8 @@ export function parseContentRange(value: string | undefined): ContentRange | und
   const start = Number(match[1]);
   const end = Number(match[2]);
   const total = match[3] === '*' ? undefined : Number(match[3]);
+  // A position beyond 2^53 is no real object: treat the header as malformed, never as a size.
+  if (!Number.isSafeInteger(end) || (total !== undefined && !Number.isSafeInteger(total))) return undefined;
   if (end < start || (total !== undefined && end >= total)) return undefined;
   return { start, end, total };
 }
@@ -25,7 +27,8 @@ export function parseContentRange(value: string | undefined): ContentRange | und
 /** The complete length from an unsatisfied-range `Content-Range: bytes * /T` (416 responses). */
 export function parseUnsatisfiedRange(value: string | undefined): number | undefined {
   const match = value === undefined ? null : /^\s*bytes\s+\*\/(\d+)\s*$/i.exec(value);
-  return match ? Number(match[1]) : undefined;
+  const total = match ? Number(match[1]) : Number.NaN;
+  return Number.isSafeInteger(total) ? total : undefined;
 }
 
 /** Strong ETags can validate `If-Range`; weak ones (`W/"..."`) cannot (RFC 9110 §13.1.5). */

@@ -51,7 +51,8 @@ export interface WarningEvent {
     | 'SEQUENTIAL_REWIND'
     | 'NO_ACCEPT_RANGES'
     | 'BLOB_DIGEST_REFERENCE'
-    | 'REDIRECT_EXPIRED';
+    | 'REDIRECT_EXPIRED'
+    | 'LAYER_MEDIA_TYPE';
   message: string;
 }
 

@@ -17,17 +17,25 @@ export type RemoteSourceErrorCode =
   | 'REMOTE_BAD_CONTENT_RANGE'
   | 'REMOTE_CHANGED'
   | 'REMOTE_TOO_MANY_REDIRECTS'
+  | 'REMOTE_BAD_REDIRECT'
+  | 'REMOTE_BAD_RESPONSE'
+  | 'REMOTE_BODY_TOO_LARGE'
+  | 'REMOTE_TLS'
   | 'REMOTE_RETRIES_EXHAUSTED'
+  | 'REMOTE_TOO_SLOW'
+  | 'REMOTE_TIMEOUT'
   | 'REMOTE_ABORTED'
   | 'REMOTE_CLOSED'
   | 'REMOTE_DIGEST_MISMATCH'
   | 'REMOTE_OCI_REFERENCE'
   | 'REMOTE_OCI_AUTH'
+  | 'REMOTE_OCI_CREDENTIALS_REJECTED'
   | 'REMOTE_OCI_MANIFEST'
   | 'REMOTE_OCI_PLATFORM'
   | 'REMOTE_OCI_LAYERS'
   | 'REMOTE_OCI_PUSH'
-  | 'REMOTE_CONFIG';
+  | 'REMOTE_CONFIG'
+  | 'REMOTE_INVALID_OPTION';
 
 export interface RemoteSourceErrorDetails {
   /** The URL (or reference) the error is about. Credentials are never included. */
@@ -36,6 +44,8 @@ export interface RemoteSourceErrorDetails {
   status?: number;
   /** Byte offset in the object. */
   offset?: number;
+  /** JSON path into a registry document (manifest, index), e.g. `layers[0].digest`. */
+  path?: string;
   cause?: unknown;
 }
 
@@ -45,6 +55,7 @@ export class RemoteSourceError extends Error {
   readonly url: string | undefined;
   readonly status: number | undefined;
   readonly offset: number | undefined;
+  readonly path: string | undefined;
 
   constructor(code: RemoteSourceErrorCode, message: string, details: RemoteSourceErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -52,6 +63,7 @@ export class RemoteSourceError extends Error {
     this.url = details.url;
     this.status = details.status;
     this.offset = details.offset;
+    this.path = details.path;
   }
 }
 
@@ -68,8 +80,10 @@ export function redactUrl(url: string | URL): string {
     const parsed = new URL(url);
     parsed.username = '';
     parsed.password = '';
-    if (parsed.search) parsed.search = '?…';
-    return parsed.toString();
+    const query = parsed.search !== '';
+    parsed.search = '';
+    parsed.hash = '';
+    return `${parsed.toString()}${query ? '?…' : ''}`;
   } catch {
     return String(url);
   }

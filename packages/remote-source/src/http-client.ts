@@ -2,18 +2,36 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
+import { contentLength, discard, drain } from './body-limit.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError, redactUrl } from './errors.ts';
 import { type ResolvedRetry, resolveRetry } from './retry.ts';
+import { DEFAULT_TIMEOUT_MS, SourceBudget } from './source-budget.ts';
+import type { ThroughputLimits } from './throughput.ts';
+import { permanentTransportError } from './transport-errors.ts';
 import type { HttpOptions } from './types.ts';
+
+export { discard } from './body-limit.ts';
 
 /** Supplies credentials for one origin, and refreshes them on a 401 (OCI registries). */
 export interface AuthProvider {
   /** `scheme://host:port` the credentials belong to; never sent anywhere else. */
   readonly origin: string;
   authorization(signal?: AbortSignal): Promise<string | undefined>;
-  /** Called on a 401 from `origin`; true when retrying with new credentials is worthwhile. */
-  unauthorized(challenge: string | undefined, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Called on a 401 from `origin` to a request sent with `sent` (undefined: anonymous); true when
+   * retrying with new credentials is worthwhile. May throw a coded error (credentials rejected).
+   */
+  unauthorized(
+    challenge: string | undefined,
+    sent: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<boolean>;
+  /**
+   * Called when a request sent again with renewed credentials (`sent`) still gets 401: the coded
+   * error when that means the credentials themselves are wrong, else undefined (access denied).
+   */
+  rejected?(sent: string | undefined): Error | undefined;
 }
 
 export interface SendRequest {
@@ -44,7 +62,19 @@ export interface ResolvedHttpOptions {
   headersTimeoutMs: number;
   maxRedirects: number;
   rangeMode: 'auto' | 'ranges' | 'sequential';
+  throughput: ThroughputLimits;
+  timeoutMs: number;
 }
+
+/** Where a client is used: names for messages. */
+export interface HttpClientContext {
+  /** Printable name of what the client reads (URL or oci:// reference). */
+  label?: string;
+  /** Advice when an https:// endpoint speaks plain HTTP. */
+  plainHttpHint?: string;
+}
+
+const DEFAULT_PLAIN_HTTP_HINT = 'use an http:// URL, or fix the server';
 
 // Credentials ride only to the origin they were given for (reqwest drops them on host or port
 // change; fetch drops Authorization cross-origin). Other extra headers follow redirects.
@@ -55,16 +85,31 @@ export function header(headers: IncomingHttpHeaders, name: string): string | und
   return Array.isArray(value) ? value[0] : value;
 }
 
+function nonNegative(value: number | undefined, name: string, fallback: number, positive = false): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0 || (positive && value === 0)) {
+    throw new RemoteSourceError(
+      'REMOTE_INVALID_OPTION',
+      `option ${name} must be a ${positive ? 'positive' : 'non-negative'} number, not ${value}`,
+    );
+  }
+  return value;
+}
+
 /**
  * One undici dispatcher (keep-alive pool, proxy from the environment or options, extra CA) and a
  * `send` that follows redirects itself, so the final location can be cached by callers and
- * credentials never leave their origin.
+ * credentials never leave their origin. Each client carries the budget of the source it serves
+ * (overall deadline, retries): a source makes its own client.
  */
 export class HttpClient {
   readonly dispatcher: Dispatcher;
   readonly options: ResolvedHttpOptions;
+  readonly budget: SourceBudget;
+  readonly #plainHttpHint: string;
+  #closing: Promise<void> | undefined;
 
-  constructor(options: HttpOptions = {}) {
+  constructor(options: HttpOptions = {}, context: HttpClientContext = {}) {
     const tls = options.ca === undefined ? {} : { ca: [...rootCertificates, ...[options.ca].flat()] };
     const proxy = options.proxy ?? {};
     this.dispatcher = new EnvHttpProxyAgent({
@@ -85,7 +130,18 @@ export class HttpClient {
       headersTimeoutMs: options.headersTimeoutMs ?? 30_000,
       maxRedirects: options.maxRedirects ?? 10,
       rangeMode: options.rangeMode ?? 'auto',
+      throughput: {
+        minBytesPerSecond: nonNegative(options.minBytesPerSecond, 'minBytesPerSecond', 1024),
+        windowMs: nonNegative(options.throughputWindowMs, 'throughputWindowMs', 30_000, true),
+      },
+      timeoutMs: nonNegative(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS),
     };
+    this.budget = new SourceBudget(
+      context.label ?? 'remote source',
+      this.options.timeoutMs,
+      this.options.retry.maxResumes,
+    );
+    this.#plainHttpHint = context.plainHttpHint ?? DEFAULT_PLAIN_HTTP_HINT;
   }
 
   async send(req: SendRequest): Promise<SendResponse> {
@@ -107,20 +163,51 @@ export class HttpClient {
         delete headers.authorization;
       }
       publish.request({ method, url: redactUrl(url), range: headers.range });
-      const response = await request(url, {
-        method,
-        headers,
-        body: req.body?.() ?? null,
-        signal: req.signal ?? null,
-        dispatcher: this.dispatcher,
-        headersTimeout: this.options.headersTimeoutMs,
-        bodyTimeout: this.options.idleTimeoutMs,
-      });
+      this.budget.check();
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(url, {
+          method,
+          headers,
+          body: req.body?.() ?? null,
+          signal: this.budget.link(req.signal) ?? null,
+          dispatcher: this.dispatcher,
+          headersTimeout: this.options.headersTimeoutMs,
+          bodyTimeout: this.options.idleTimeoutMs,
+        });
+      } catch (err) {
+        if (err instanceof RemoteSourceError) throw err;
+        throw permanentTransportError(err, { method, url, plainHttpHint: this.#plainHttpHint }) ?? err;
+      }
       const status = response.statusCode;
+      try {
+        contentLength(response.headers, method, url);
+      } catch (err) {
+        discard(response.body);
+        throw err;
+      }
+      if (status === 401 && authRetried && req.auth && url.origin === req.auth.origin) {
+        const rejection = req.auth.rejected?.(headers.authorization);
+        if (rejection) {
+          discard(response.body);
+          throw rejection;
+        }
+      }
       if (status === 401 && !authRetried && req.auth && url.origin === req.auth.origin) {
         authRetried = true;
-        if (await req.auth.unauthorized(header(response.headers, 'www-authenticate'), req.signal)) {
-          await response.body.dump();
+        let retry: boolean;
+        try {
+          retry = await req.auth.unauthorized(
+            header(response.headers, 'www-authenticate'),
+            headers.authorization,
+            req.signal,
+          );
+        } catch (err) {
+          discard(response.body);
+          throw err;
+        }
+        if (retry) {
+          await drain(response.body);
           continue;
         }
         return { status, headers: response.headers, body: response.body, url };
@@ -130,7 +217,7 @@ export class HttpClient {
       if (!redirect || req.followRedirects === false || (req.body && status !== 303)) {
         return { status, headers: response.headers, body: response.body, url };
       }
-      await response.body.dump();
+      await drain(response.body);
       hop++;
       if (hop > this.options.maxRedirects) {
         throw new RemoteSourceError(
@@ -139,7 +226,7 @@ export class HttpClient {
           { url: redactUrl(req.url), status },
         );
       }
-      const next = new URL(location, url);
+      const next = redirectTarget(location, url, req.method, req.url);
       publish.redirect({
         from: redactUrl(url),
         to: redactUrl(next),
@@ -151,14 +238,38 @@ export class HttpClient {
     }
   }
 
-  async close(): Promise<void> {
-    await this.dispatcher.close();
+  /** Idempotent: a source and its registry may both close the shared client. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.budget.dispose();
+      await this.dispatcher.close();
+    })();
+    return this.#closing;
   }
 }
 
-/** Drops a response body we will not read, without an unhandled 'error' from undici's abort. */
-export function discard(body: Dispatcher.ResponseData['body']): void {
-  if (body.destroyed) return;
-  body.on('error', () => undefined);
-  body.destroy();
+/**
+ * Where a redirect points: an absolute http(s) URL, or REMOTE_BAD_REDIRECT. `file:`, `data:` or
+ * any other scheme from a server is refused outright: following it would read local files or
+ * attacker-supplied bytes as if they came from the server, and retrying cannot help.
+ */
+function redirectTarget(location: string, from: URL, method: string, original: URL): URL {
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    throw new RemoteSourceError(
+      'REMOTE_BAD_REDIRECT',
+      `${method} ${redactUrl(original)}: ${redactUrl(from)} redirected to '${location.slice(0, 200)}', which is not a URL; fix the server`,
+      { url: redactUrl(original) },
+    );
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    throw new RemoteSourceError(
+      'REMOTE_BAD_REDIRECT',
+      `${method} ${redactUrl(original)}: ${redactUrl(from)} redirected to a ${next.protocol} URL (${location.slice(0, 80)}); only http(s) redirects are followed: the server is misconfigured or hostile`,
+      { url: redactUrl(original) },
+    );
+  }
+  return next;
 }

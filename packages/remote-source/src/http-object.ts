@@ -1,3 +1,4 @@
+import { discard, drain } from './body-limit.ts';
 import {
   formatRange,
   isStrongEtag,
@@ -7,11 +8,11 @@ import {
 } from './content-range.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError, redactUrl, statusError } from './errors.ts';
-import { type AuthProvider, discard, type HttpClient, header, type SendResponse } from './http-client.ts';
+import { type AuthProvider, type HttpClient, header, type SendResponse } from './http-client.ts';
 import { isRetryableStatus, parseRetryAfter, TransientFailure } from './retry.ts';
 import { RetryState } from './retry-state.ts';
 
-export { digestHasher } from './retry-state.ts';
+export { digestHasher } from './digest.ts';
 
 /** What `openHttpSource` needs besides options: the object, its client and optional OCI facts. */
 export interface HttpObjectInit {
@@ -82,7 +83,7 @@ export class HttpObject {
       credentialOrigin: this.original.origin,
     });
     if ([401, 403, 404, 410].includes(response.status) && this.location.href !== this.original.href) {
-      await response.body.dump();
+      await drain(response.body);
       publish.warning({
         url: this.label,
         code: 'REDIRECT_EXPIRED',
@@ -128,7 +129,7 @@ export class HttpObject {
   /** Turns a non-2xx status into a permanent error or a TransientFailure. */
   async failStatus(response: SendResponse, method: string): Promise<never> {
     const status = response.status;
-    await response.body.dump().catch(() => undefined);
+    await drain(response.body);
     if (isRetryableStatus(status)) {
       const retryAfterMs = parseRetryAfter(header(response.headers, 'retry-after'));
       throw new TransientFailure(`HTTP ${status}`, {
@@ -178,7 +179,7 @@ export class HttpObject {
         auth: this.auth,
         credentialOrigin: this.original.origin,
       });
-      await head.body.dump().catch(() => undefined);
+      await drain(head.body);
       this.location = head.url;
       const length = header(head.headers, 'content-length');
       if (head.status >= 200 && head.status < 300 && length !== undefined && /^\d+$/.test(length)) {
@@ -219,7 +220,7 @@ export class HttpObject {
     this.location = response.url;
     const etag = header(response.headers, 'etag');
     if (response.status === 206) {
-      await response.body.dump().catch(() => undefined);
+      await drain(response.body);
       const range = parseContentRange(header(response.headers, 'content-range'));
       if (range?.total === undefined || range.start !== 0) {
         throw new RemoteSourceError(
@@ -231,7 +232,7 @@ export class HttpObject {
       this.size = range.total;
       this.acceptRanges = 'bytes';
     } else if (response.status === 416) {
-      await response.body.dump().catch(() => undefined);
+      await drain(response.body);
       this.size = parseUnsatisfiedRange(header(response.headers, 'content-range')) ?? 0;
       this.acceptRanges = 'bytes';
     } else if (response.status >= 200 && response.status < 300) {

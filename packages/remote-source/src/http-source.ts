@@ -1,5 +1,5 @@
 import { publish } from './diagnostics.ts';
-import { RemoteSourceError } from './errors.ts';
+import { RemoteSourceError, redactUrl } from './errors.ts';
 import { type AuthProvider, HttpClient } from './http-client.ts';
 import { HttpObject } from './http-object.ts';
 import { RangeSource } from './range-source.ts';
@@ -31,7 +31,7 @@ export async function openHttpSource(
   options: OpenHttpOptions = {},
   extras: HttpSourceExtras = {},
 ): Promise<RandomAccessSource> {
-  const client = options.client ?? new HttpClient(options);
+  const client = options.client ?? new HttpClient(options, { label: extras.label ?? redactUrl(url) });
   const object = new HttpObject({
     url,
     client,

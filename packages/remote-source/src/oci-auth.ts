@@ -1,15 +1,17 @@
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { errorSnippet, readLimited } from './body-limit.ts';
 import { publish } from './diagnostics.ts';
+import { type DockerConfigEntry, helperAdvice, type RegistryCredentials } from './docker-config.ts';
 import { RemoteSourceError, redactUrl } from './errors.ts';
 import type { AuthProvider, HttpClient, SendResponse } from './http-client.ts';
 
-/** Registry credentials: user/password (Basic, or for the token realm), a ready Bearer token, or an identity (refresh) token. */
-export type RegistryCredentials =
-  | { username: string; password: string }
-  | { bearer: string }
-  | { identityToken: string; username?: string };
+export type { RegistryCredentials } from './docker-config.ts';
+
+export interface RegistryAuthOptions {
+  /** Where the credentials came from when they did not come from the caller, and any unrun helper. */
+  dockerConfig?: Pick<DockerConfigEntry, 'helper' | 'file'> | undefined;
+  /** Cap on a token response. */
+  maxTokenBytes: number;
+}
 
 export interface Challenge {
   scheme: string;
@@ -29,70 +31,12 @@ export function parseChallenge(value: string | undefined): Challenge | undefined
   return { scheme: match[1]!.toLowerCase(), params };
 }
 
-function registryKey(key: string): string {
-  const host = key.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-  return ['index.docker.io', 'registry-1.docker.io', 'docker.io'].includes(host) ? 'docker.io' : host;
-}
-
-/**
- * Credentials for `registry` from a Docker `config.json` (`auths.<host>.auth` = base64 user:pass,
- * `identitytoken`, `registrytoken`). `path` default: `$DOCKER_CONFIG/config.json` or
- * `~/.docker/config.json`. Credential helpers (`credsStore`, `credHelpers`) are not run.
- */
-export async function loadDockerCredentials(
-  registry: string,
-  path?: string,
-): Promise<RegistryCredentials | undefined> {
-  const file = path ?? join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && path === undefined) return undefined;
-    throw new RemoteSourceError(
-      'REMOTE_CONFIG',
-      `cannot read Docker config ${file}: ${(err as Error).message}`,
-      { url: file, cause: err },
-    );
-  }
-  let config: {
-    auths?: Record<
-      string,
-      { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string }
-    >;
-  };
-  try {
-    config = JSON.parse(text);
-  } catch (err) {
-    throw new RemoteSourceError(
-      'REMOTE_CONFIG',
-      `Docker config ${file} is not valid JSON: ${(err as Error).message}`,
-      { url: file, cause: err },
-    );
-  }
-  const wanted = registryKey(registry);
-  for (const [key, entry] of Object.entries(config.auths ?? {})) {
-    if (registryKey(key) !== wanted) continue;
-    if (entry.registrytoken) return { bearer: entry.registrytoken };
-    let username = entry.username;
-    let password = entry.password;
-    if (entry.auth) {
-      const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      username = decoded.slice(0, colon);
-      password = decoded.slice(colon + 1);
-    }
-    if (entry.identitytoken) return { identityToken: entry.identitytoken, ...(username ? { username } : {}) };
-    if (username !== undefined && password !== undefined) return { username, password };
-  }
-  return undefined;
-}
-
 /**
  * Registry authentication, lazily: requests go out anonymously (open registries need nothing),
  * and a 401 decides: a Bearer challenge fetches a token for our scope from the realm (with the
  * credentials if any, anonymously otherwise); a Basic challenge uses the credentials. A later 401
- * (expired token) fetches a new token once per request.
+ * (expired token) fetches a new token once per request. Credentials the registry or its token
+ * service refuses end in REMOTE_OCI_CREDENTIALS_REJECTED, never in a retry or a generic 401.
  */
 export class RegistryAuth implements AuthProvider {
   readonly origin: string;
@@ -100,6 +44,7 @@ export class RegistryAuth implements AuthProvider {
   readonly #registry: string;
   readonly #scope: string;
   readonly #credentials: RegistryCredentials | undefined;
+  readonly #options: RegistryAuthOptions;
   #authorization: string | undefined;
   #pending: Promise<boolean> | undefined;
 
@@ -109,28 +54,67 @@ export class RegistryAuth implements AuthProvider {
     registry: string,
     scope: string,
     credentials: RegistryCredentials | undefined,
+    options: RegistryAuthOptions,
   ) {
     this.#client = client;
     this.origin = origin;
     this.#registry = registry;
     this.#scope = scope;
     this.#credentials = credentials;
+    this.#options = options;
     if (credentials && 'bearer' in credentials) {
       this.#authorization = `Bearer ${credentials.bearer}`;
       publish.auth({ registry, scheme: 'bearer', scope: undefined });
     }
   }
 
+  /** Who we authenticate as, for messages: `user 'ci'`, `an identity token`, `a bearer token`, or undefined. */
+  get identity(): string | undefined {
+    const credentials = this.#credentials;
+    if (!credentials) return undefined;
+    if ('password' in credentials) return `user '${credentials.username}'`;
+    if ('identityToken' in credentials)
+      return credentials.username ? `user '${credentials.username}' (identity token)` : 'an identity token';
+    return 'a bearer token';
+  }
+
+  /** What to do about missing credentials: log in, or why the configured helper did not help. */
+  get advice(): string {
+    const helper = helperAdvice(
+      this.#options.dockerConfig ?? { helper: undefined, file: undefined },
+      this.#registry,
+    );
+    return helper || ' Supply credentials: --username with --password-stdin, or docker config.json.';
+  }
+
   async authorization(): Promise<string | undefined> {
     return this.#authorization;
   }
 
-  unauthorized(challenge: string | undefined, signal?: AbortSignal): Promise<boolean> {
-    const failed = this.#authorization;
+  unauthorized(
+    challenge: string | undefined,
+    sent: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    // Another request renewed since this one was sent: just send it again with the new credentials.
+    if (this.#authorization !== undefined && this.#authorization !== sent) return Promise.resolve(true);
+    const failed = sent;
     this.#pending ??= this.#renew(challenge, failed, signal).finally(() => {
       this.#pending = undefined;
     });
     return this.#pending;
+  }
+
+  rejected(sent: string | undefined): RemoteSourceError | undefined {
+    const credentials = this.#credentials;
+    if (!credentials || sent === undefined) return undefined;
+    // Basic credentials, or a caller's own bearer token, answered with 401: they are wrong. A token
+    // we obtained for them and then refused means missing rights instead (REMOTE_OCI_AUTH).
+    if ('password' in credentials && sent.startsWith('Basic '))
+      return this.#rejected('the registry answered 401 to them', 401);
+    if ('bearer' in credentials && sent === `Bearer ${credentials.bearer}`)
+      return this.#rejected('the registry answered 401 to it', 401);
+    return undefined;
   }
 
   async #renew(
@@ -143,21 +127,31 @@ export class RegistryAuth implements AuthProvider {
     if (challenge?.scheme === 'basic') {
       if (!credentials || !('password' in credentials)) {
         throw this.#error(
-          `asks for Basic credentials and none were given: pass credentials or log in (docker config.json)`,
+          `asks for a username and password (HTTP 401, Basic) and none were given.${this.advice}`,
           401,
         );
       }
       const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
-      if (failed === basic) return false;
+      if (failed === basic) throw this.#rejected(`the registry answered 401 to them`, 401);
       this.#authorization = basic;
       publish.auth({ registry: this.#registry, scheme: 'basic', scope: undefined });
       return true;
     }
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) {
-      if (credentials && 'bearer' in credentials) return false;
+      if (credentials && 'bearer' in credentials)
+        throw this.#rejected('the registry answered 401 to it', 401);
       throw this.#error(`answered 401 without a usable challenge (${value ?? 'no WWW-Authenticate'})`, 401);
     }
-    const realm = new URL(challenge.params.realm);
+    let realm: URL;
+    try {
+      realm = new URL(challenge.params.realm);
+      if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new Error('not http(s)');
+    } catch {
+      throw this.#error(
+        `named a token realm '${challenge.params.realm.slice(0, 200)}' that is not an http(s) URL`,
+        401,
+      );
+    }
     const scope = this.#scope;
     const service = challenge.params.service;
     const refresh = failed?.startsWith('Bearer ') === true;
@@ -187,21 +181,42 @@ export class RegistryAuth implements AuthProvider {
       }
       response = await this.#client.send({ method: 'GET', url: realm, headers, signal });
     }
-    const text = await response.body.text();
     if (response.status !== 200) {
+      const detail = await errorSnippet(response.body);
+      const said = detail ? ` (${detail.slice(0, 200)})` : '';
+      if ((response.status === 401 || response.status === 403) && credentials) {
+        throw this.#rejected(
+          `token service ${redactUrl(realm)} answered HTTP ${response.status}${said}`,
+          response.status,
+        );
+      }
       throw this.#error(
-        `token service ${redactUrl(realm)} answered HTTP ${response.status} for scope ${scope}: ${text.slice(0, 200)}; check the credentials`,
+        `token service ${redactUrl(realm)} answered HTTP ${response.status} for scope ${scope}${said}.${credentials ? '' : this.advice}`,
         response.status,
       );
     }
-    let token: string | undefined;
+    const text = (
+      await readLimited(response.body, response.headers, {
+        limit: this.#options.maxTokenBytes,
+        limitName: 'maxManifestBytes',
+        what: 'token response',
+        url: realm,
+        throughput: this.#client.options.throughput,
+      })
+    ).toString('utf8');
+    let token: unknown;
     try {
-      const json = JSON.parse(text) as { token?: string; access_token?: string };
-      token = json.token ?? json.access_token;
+      const json = JSON.parse(text) as { token?: unknown; access_token?: unknown } | null;
+      token = json?.token ?? json?.access_token;
     } catch {
       token = undefined;
     }
-    if (!token) throw this.#error(`token service ${redactUrl(realm)} returned no token`, response.status);
+    if (typeof token !== 'string' || !token) {
+      throw this.#error(
+        `token service ${redactUrl(realm)} returned no token (no string "token" or "access_token")`,
+        200,
+      );
+    }
     const next = `Bearer ${token}`;
     this.#authorization = next;
     publish.auth({
@@ -210,6 +225,14 @@ export class RegistryAuth implements AuthProvider {
       scope,
     });
     return next !== failed;
+  }
+
+  #rejected(what: string, status: number): RemoteSourceError {
+    return new RemoteSourceError(
+      'REMOTE_OCI_CREDENTIALS_REJECTED',
+      `registry ${this.#registry} rejected the credentials of ${this.identity ?? 'the caller'}: ${what}; check the username and password (or token) for ${this.#registry}`,
+      { url: this.#registry, status },
+    );
   }
 
   #error(what: string, status: number): RemoteSourceError {

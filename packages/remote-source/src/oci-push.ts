@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { drain } from './body-limit.ts';
 import { RemoteSourceError } from './errors.ts';
-import { header } from './http-client.ts';
+import { header, type SendResponse } from './http-client.ts';
 import {
   ANNOTATION_TITLE,
   ARTIFACT_TYPE_COSI,
@@ -14,6 +15,7 @@ import {
 } from './media-types.ts';
 import { formatOciReference, parseOciReference } from './oci-reference.ts';
 import { type OciOptions, OciRegistry } from './oci-registry.ts';
+import { describeError } from './retry.ts';
 
 export interface PushOptions extends OciOptions {
   /** Manifest annotations (e.g. `org.opencontainers.image.source`). `created` is added. */
@@ -51,6 +53,15 @@ async function hashFile(path: string): Promise<string> {
  */
 export async function pushOci(file: string, url: string, options: PushOptions = {}): Promise<PushResult> {
   const ref = parseOciReference(url);
+  if (ref.digest) {
+    // The manifest digest depends on the upload (annotations carry a timestamp), so a digest can
+    // never be the target: refuse before a single byte goes to the registry.
+    throw new RemoteSourceError(
+      'REMOTE_OCI_PUSH',
+      `cannot push to ${url}: it names a digest (${ref.digest}), and a pushed manifest gets its own digest; push to a tag (oci://${formatOciReference({ ...ref, digest: undefined, tag: ref.tag ?? 'latest' })}), the digest is printed afterwards`,
+      { url },
+    );
+  }
   let size: number;
   try {
     const info = await stat(file);
@@ -92,13 +103,6 @@ export async function pushOci(file: string, url: string, options: PushOptions = 
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (ref.digest && ref.digest !== digest) {
-      throw new RemoteSourceError(
-        'REMOTE_OCI_PUSH',
-        `cannot push to ${url}: the manifest digest would be ${digest}; push to a tag instead`,
-        { url },
-      );
-    }
     const target = ref.tag ?? digest;
     const response = await registry.send({
       method: 'PUT',
@@ -109,7 +113,7 @@ export async function pushOci(file: string, url: string, options: PushOptions = 
     });
     if (response.status !== 201 && response.status !== 200)
       await registry.fail(response, 'PUT', `manifest ${target}`);
-    await response.body.dump();
+    await drain(response.body);
     return {
       reference: `${formatOciReference({ ...ref, digest: undefined })}@${digest}`,
       digest,
@@ -131,7 +135,7 @@ async function uploadBlob(
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
   const head = await registry.send({ method: 'HEAD', url: registry.url(`blobs/${digest}`), signal });
-  await head.body.dump();
+  await drain(head.body);
   if (head.status === 200) return true;
   if (head.status !== 404) await registry.fail(head, 'HEAD', `blob ${digest}`);
   const start = await registry.send({
@@ -142,7 +146,7 @@ async function uploadBlob(
     followRedirects: false,
   });
   if (start.status !== 202) await registry.fail(start, 'POST', 'start blob upload');
-  await start.body.dump();
+  await drain(start.body);
   const location = header(start.headers, 'location');
   if (!location) {
     throw new RemoteSourceError(
@@ -156,15 +160,28 @@ async function uploadBlob(
   }
   const target = new URL(location, registry.base);
   target.searchParams.set('digest', digest);
-  const put = await registry.client.send({
-    method: 'PUT',
-    url: target,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    body: body as () => Buffer,
-    signal,
-    auth: registry.auth,
-  });
+  let put: SendResponse;
+  try {
+    // One streamed attempt: a monolithic upload cannot resume, and a new POST is the caller's call.
+    put = await registry.client.send({
+      method: 'PUT',
+      url: target,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: body as () => Buffer,
+      signal,
+      auth: registry.auth,
+    });
+  } catch (err) {
+    if (err instanceof RemoteSourceError) throw err;
+    const budget = registry.client.budget;
+    if (signal?.aborted || budget.expired) throw budget.abortError(signal, registry.label);
+    throw new RemoteSourceError(
+      'REMOTE_OCI_PUSH',
+      `uploading blob ${digest} (${size} bytes) to ${registry.ref.registry} failed: ${describeError(err)}; push again (blobs already uploaded are skipped)`,
+      { url: registry.label, cause: err },
+    );
+  }
   if (put.status !== 201) await registry.fail(put, 'PUT', `blob ${digest} (${size} bytes)`);
-  await put.body.dump();
+  await drain(put.body);
   return false;
 }

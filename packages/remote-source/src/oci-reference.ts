@@ -1,3 +1,4 @@
+import { isDigest } from './digest.ts';
 import { RemoteSourceError } from './errors.ts';
 
 /** A parsed image reference: `[registry[:port]/]repository[:tag][@digest]` (Docker grammar). */
@@ -13,7 +14,6 @@ export interface OciReference {
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST_HEX: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 
 /**
  * Parses `oci://` references with the Docker reference rules: the first path component is a
@@ -35,9 +35,7 @@ export function parseOciReference(input: string): OciReference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    const [algorithm, hex] = digest.split(':');
-    const want = algorithm === undefined ? undefined : DIGEST_HEX[algorithm];
-    if (want === undefined || hex === undefined || hex.length !== want || !/^[0-9a-f]+$/.test(hex)) {
+    if (!isDigest(digest)) {
       fail(`digest '${digest}' is not sha256/sha384/sha512 followed by lowercase hex of the right length`);
     }
   }

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
+import { DEFAULT_MAX_MANIFEST_BYTES, drain, errorSnippet, readLimited } from './body-limit.ts';
+import { readDockerConfig } from './docker-config.ts';
 import { RemoteSourceError, statusError } from './errors.ts';
-import { type AuthProvider, HttpClient, header, type SendRequest, type SendResponse } from './http-client.ts';
-import { loadDockerCredentials, RegistryAuth, type RegistryCredentials } from './oci-auth.ts';
+import { HttpClient, header, type SendRequest, type SendResponse } from './http-client.ts';
+import { RegistryAuth, type RegistryCredentials } from './oci-auth.ts';
 import { formatOciReference, isLoopbackRegistry, type OciReference } from './oci-reference.ts';
-import { backoffDelay, isRetryableStatus, parseRetryAfter, sleep } from './retry.ts';
+import type { Platform } from './platform.ts';
+import { isRetryableStatus, parseRetryAfter, TransientFailure } from './retry.ts';
+import { RetryState } from './retry-state.ts';
 import type { HttpOptions } from './types.ts';
 
 export interface OciOptions extends HttpOptions {
@@ -13,9 +17,19 @@ export interface OciOptions extends HttpOptions {
   dockerConfig?: string | false;
   /** Speak plain HTTP to the registry. Default: true for loopback registries (localhost, 127.x), else HTTPS. */
   plainHttp?: boolean;
-  /** Platform to pick from an index. Default: the host's (`linux`/`amd64`...). */
-  platform?: { os: string; architecture: string; variant?: string };
+  /** Platform to pick from an index (normalised like containerd). Default: the host's (`linux`/`amd64`...). */
+  platform?: Platform;
+  /** Largest manifest, index or token response read from the registry. Default 4 MiB. */
+  maxManifestBytes?: number;
   signal?: AbortSignal | undefined;
+}
+
+/** A manifest or index as fetched: bytes verified against the digest, JSON parsed. */
+export interface FetchedDocument {
+  mediaType: string;
+  digest: string;
+  bytes: Buffer;
+  json: unknown;
 }
 
 /** A registry connection for one repository: base URL, auth, and JSON-safe requests with retries. */
@@ -23,15 +37,24 @@ export class OciRegistry {
   readonly ref: OciReference;
   readonly client: HttpClient;
   readonly base: string;
-  readonly auth: AuthProvider;
+  readonly auth: RegistryAuth;
   readonly label: string;
+  readonly maxManifestBytes: number;
+  closed = false;
 
-  private constructor(ref: OciReference, client: HttpClient, base: string, auth: AuthProvider) {
+  private constructor(
+    ref: OciReference,
+    client: HttpClient,
+    base: string,
+    auth: RegistryAuth,
+    maxManifestBytes: number,
+  ) {
     this.ref = ref;
     this.client = client;
     this.base = base;
     this.auth = auth;
     this.label = `oci://${formatOciReference(ref)}`;
+    this.maxManifestBytes = maxManifestBytes;
   }
 
   static async connect(
@@ -41,98 +64,127 @@ export class OciRegistry {
   ): Promise<OciRegistry> {
     const plain = options.plainHttp ?? isLoopbackRegistry(ref.apiHost);
     const base = `${plain ? 'http' : 'https'}://${ref.apiHost}`;
-    const credentials =
-      options.credentials ??
-      (options.dockerConfig === false
+    const config =
+      options.credentials !== undefined || options.dockerConfig === false
         ? undefined
-        : await loadDockerCredentials(ref.registry, options.dockerConfig));
-    const client = new HttpClient(options);
+        : await readDockerConfig(ref.registry, options.dockerConfig);
+    const credentials = options.credentials ?? config?.credentials;
+    const maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+    if (!Number.isSafeInteger(maxManifestBytes) || maxManifestBytes <= 0) {
+      throw new RemoteSourceError(
+        'REMOTE_INVALID_OPTION',
+        `option maxManifestBytes must be a positive whole number of bytes, not ${maxManifestBytes}`,
+      );
+    }
+    const client = new HttpClient(options, {
+      label: `oci://${formatOciReference(ref)}`,
+      plainHttpHint: `if ${ref.registry} is a plain-HTTP registry, pass --plain-http (option plainHttp: true)`,
+    });
     const auth = new RegistryAuth(
       client,
       new URL(base).origin,
       ref.registry,
       `repository:${ref.repository}:${actions}`,
       credentials,
+      { dockerConfig: config, maxTokenBytes: maxManifestBytes },
     );
-    return new OciRegistry(ref, client, base, auth);
+    return new OciRegistry(ref, client, base, auth, maxManifestBytes);
   }
 
   url(path: string): URL {
     return new URL(`${this.base}/v2/${this.ref.repository}/${path}`);
   }
 
-  /** Sends with the registry auth; retries 5xx/429 and transport errors within the retry budget. */
+  /** Sends with the registry auth; retries 5xx/429 and transport errors within the source's budget. */
   async send(req: Omit<SendRequest, 'auth'>): Promise<SendResponse> {
-    const retry = this.client.options.retry;
-    for (let failure = 1; ; failure++) {
-      let delay: number;
+    const retry = new RetryState(this, req.method, req.signal, () => undefined);
+    for (;;) {
+      retry.check();
+      let response: SendResponse;
       try {
-        const response = await this.client.send({ ...req, auth: this.auth });
-        if (!isRetryableStatus(response.status) || failure > retry.attempts) return response;
-        await response.body.dump();
-        delay = Math.max(
-          backoffDelay(failure, retry),
-          Math.min(retry.maxDelayMs, parseRetryAfter(header(response.headers, 'retry-after')) ?? 0),
-        );
+        response = await this.client.send({ ...req, auth: this.auth });
       } catch (err) {
-        if (err instanceof RemoteSourceError || req.signal?.aborted || failure > retry.attempts) {
-          if (err instanceof RemoteSourceError) throw err;
-          throw new RemoteSourceError(
-            'REMOTE_RETRIES_EXHAUSTED',
-            `${req.method} ${req.url.href} failed: ${(err as Error).message}; is the registry ${this.ref.registry} reachable?`,
-            {
-              url: req.url.href,
-              cause: err,
-            },
-          );
-        }
-        delay = backoffDelay(failure, retry);
+        await retry.fail(err);
+        continue;
       }
-      await sleep(delay, req.signal, this.label);
+      if (!isRetryableStatus(response.status)) return response;
+      const retryAfterMs = parseRetryAfter(header(response.headers, 'retry-after'));
+      const detail = await errorSnippet(response.body);
+      await retry.fail(
+        new TransientFailure(
+          `${req.method} ${response.url.href}: HTTP ${response.status}${detail ? ` (${detail.slice(0, 200)})` : ''}`,
+          { status: response.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+        ),
+      );
     }
   }
 
-  /** A final error for an unexpected status, OCI flavoured for 401/403. */
+  /** A final error for an unexpected status, OCI flavoured for 401/403. Reads at most 4 KiB of the body. */
   async fail(response: SendResponse, method: string, what: string): Promise<never> {
-    const body = await response.body.text().catch(() => '');
-    const detail = body ? ` Registry said: ${body.slice(0, 300).trim()}` : '';
+    const body = await errorSnippet(response.body);
+    const detail = body ? ` Registry said: ${body.slice(0, 300)}` : '';
     if (response.status === 401 || response.status === 403) {
+      const who = this.auth.identity;
       throw new RemoteSourceError(
         'REMOTE_OCI_AUTH',
-        `${method} ${response.url.href} (${what}) failed with HTTP ${response.status}: access to ${this.ref.repository} on ${this.ref.registry} denied; supply credentials (options or docker config.json) with the needed rights.${detail}`,
+        `${method} ${response.url.href} (${what}) failed with HTTP ${response.status}: access to ${this.ref.repository} on ${this.ref.registry} denied` +
+          (who
+            ? ` for ${who}; check that it has the needed (pull/push) rights.`
+            : `; the repository needs credentials.${this.auth.advice}`) +
+          detail,
         { url: response.url.href, status: response.status },
       );
     }
     throw statusError(response.status, method, response.url, `(${what})${detail}`);
   }
 
-  /** GETs a manifest or index by tag or digest, verifying a digest reference against the bytes. */
+  /**
+   * GETs a manifest or index by tag or digest: at most `maxManifestBytes`, retried within the
+   * source's budget (a stalled or trickling body included), its digest checked when the reference
+   * is a digest or the registry announces one, and its JSON parsed. `probe`: one attempt per
+   * status, and anything but 200 and auth failures means "not a manifest" (distribution 2.8 answers
+   * 500 when a blob digest is asked for as a manifest).
+   */
   async manifest(
     reference: string,
     accept: string[],
     signal?: AbortSignal,
     probe = false,
-  ): Promise<{ mediaType: string; digest: string; bytes: Buffer } | undefined> {
-    const request = {
-      method: 'GET' as const,
-      url: this.url(`manifests/${reference}`),
-      headers: { accept: accept.join(', ') },
-      signal,
-    };
-    // `probe`: one attempt, any failure but auth answered "not a manifest" (distribution 2.8
-    // answers 500 when a blob digest is asked for as a manifest).
-    const response = probe
-      ? await this.client.send({ ...request, auth: this.auth })
-      : await this.send(request);
-    if (
-      response.status === 404 ||
-      (probe && response.status !== 200 && response.status !== 401 && response.status !== 403)
-    ) {
-      await response.body.dump();
-      return undefined;
+  ): Promise<FetchedDocument | undefined> {
+    const url = this.url(`manifests/${reference}`);
+    const request = { method: 'GET' as const, url, headers: { accept: accept.join(', ') }, signal };
+    const retry = new RetryState(this, `GET manifest ${reference} of`, signal, () => undefined);
+    let response: SendResponse;
+    let bytes: Buffer;
+    for (;;) {
+      retry.check();
+      try {
+        response = probe ? await this.client.send({ ...request, auth: this.auth }) : await this.send(request);
+      } catch (err) {
+        await retry.fail(err);
+        continue;
+      }
+      if (
+        response.status === 404 ||
+        (probe && response.status !== 200 && response.status !== 401 && response.status !== 403)
+      ) {
+        await drain(response.body);
+        return undefined;
+      }
+      if (response.status !== 200) await this.fail(response, 'GET', `manifest ${reference}`);
+      try {
+        bytes = await readLimited(response.body, response.headers, {
+          limit: this.maxManifestBytes,
+          limitName: 'maxManifestBytes',
+          what: `manifest ${reference}`,
+          url,
+          throughput: this.client.options.throughput,
+        });
+        break;
+      } catch (err) {
+        await retry.fail(err);
+      }
     }
-    if (response.status !== 200) await this.fail(response, 'GET', `manifest ${reference}`);
-    const bytes = Buffer.from(await response.body.arrayBuffer());
     const algorithm = reference.includes(':') ? reference.split(':')[0]! : 'sha256';
     const digest = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
     const announced = header(response.headers, 'docker-content-digest');
@@ -146,24 +198,26 @@ export class OciRegistry {
         { url: this.label },
       );
     }
-    let mediaType = header(response.headers, 'content-type')?.split(';')[0]?.trim() ?? '';
+    let json: unknown;
     try {
-      const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
-      if (parsed.mediaType) mediaType = parsed.mediaType;
+      json = JSON.parse(bytes.toString('utf8'));
     } catch (err) {
       throw new RemoteSourceError(
         'REMOTE_OCI_MANIFEST',
         `manifest ${reference} of ${this.label} is not JSON: ${(err as Error).message}`,
-        {
-          url: this.label,
-          cause: err,
-        },
+        { url: this.label, cause: err },
       );
     }
-    return { mediaType, digest, bytes };
+    const declared = (json as { mediaType?: unknown } | null)?.mediaType;
+    const mediaType =
+      typeof declared === 'string' && declared
+        ? declared
+        : (header(response.headers, 'content-type')?.split(';')[0]?.trim() ?? '');
+    return { mediaType, digest, bytes, json };
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.client.close();
   }
 }

@@ -289,15 +289,16 @@ describe('registry with basic auth (htpasswd)', () => {
     await source.close();
   });
 
-  it('fails fast with REMOTE_OCI_AUTH without credentials or with wrong ones', async () => {
+  it('fails fast with REMOTE_OCI_AUTH without credentials, and with rejected credentials for wrong ones', async () => {
     const ref = `oci://${registry.host}/private/cosi:v1`;
     const started = Date.now();
     const none = await failure(openSource(ref, { dockerConfig: false }));
     expect(none.code).toBe('REMOTE_OCI_AUTH');
     const wrong = await failure(openSource(ref, { credentials: { username: 'alice', password: 'nope' } }));
-    expect(wrong.code).toBe('REMOTE_OCI_AUTH');
+    expect(wrong.code).toBe('REMOTE_OCI_CREDENTIALS_REJECTED');
     expect(wrong.status).toBe(401);
     expect(wrong.message).toContain(registry.host);
+    expect(wrong.message).toContain("user 'alice'");
     expect(Date.now() - started).toBeLessThan(2000);
   });
 });

@@ -1,10 +1,12 @@
+import { discard } from './body-limit.ts';
 import { formatRange, parseContentRange } from './content-range.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
-import { discard, header, type SendResponse } from './http-client.ts';
+import { header, type SendResponse } from './http-client.ts';
 import { digestHasher, type HttpObject } from './http-object.ts';
 import { checkBounds, collect } from './read-helpers.ts';
 import { TransientFailure } from './retry.ts';
+import { watchThroughput } from './throughput.ts';
 import type { RandomAccessSource, ReadOptions } from './types.ts';
 
 /**
@@ -57,11 +59,12 @@ export class RangeSource implements RandomAccessSource {
       let failure: unknown;
       let done = false;
       try {
-        for await (const received of response.body as AsyncIterable<Uint8Array>) {
+        const throughput = object.client.options.throughput;
+        for await (const received of watchThroughput(response.body, throughput, object.label)) {
           let chunk = received;
           if (chunk.length > end - position) chunk = chunk.subarray(0, end - position);
           position += chunk.length;
-          retry.progress();
+          retry.progress(chunk.length);
           verify?.update(chunk);
           // Hold the last chunk back until the digest is checked (whole-blob reads).
           if (position === end) verify?.verify();

@@ -1,33 +1,33 @@
-import { createHash } from 'node:crypto';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
-import {
-  abortedError,
-  backoffDelay,
-  describeError,
-  type ResolvedRetry,
-  sleep,
-  TransientFailure,
-} from './retry.ts';
+import { backoffDelay, describeError, type ResolvedRetry, sleep, TransientFailure } from './retry.ts';
+import type { SourceBudget } from './source-budget.ts';
+import { progressThreshold, SlowTransferFailure, type ThroughputLimits } from './throughput.ts';
 
 /** What a retry budget needs to know about the object it reads. */
 export interface RetryTarget {
   readonly label: string;
   readonly closed: boolean;
-  readonly client: { readonly options: { readonly retry: ResolvedRetry } };
+  readonly client: {
+    readonly options: { readonly retry: ResolvedRetry; readonly throughput: ThroughputLimits };
+    readonly budget: SourceBudget;
+  };
 }
 
 /**
- * Counts failures of one operation. Progress (a new byte) resets the consecutive count; every
- * retry counts against `maxResumes`, so a server that always fails after a few bytes still ends.
+ * Counts failures of one operation. `retry.attempts` bounds failures in a row, and only real
+ * progress (a window's worth of bytes at the minimum throughput) resets that count; every retry
+ * also spends the source's budget (`retry.maxResumes`, shared by all its reads), and the source's
+ * deadline bounds the whole. So neither a trickle nor a stall-after-every-few-bytes loop can go on.
  */
 export class RetryState {
   readonly #object: RetryTarget;
   readonly #what: string;
   readonly #signal: AbortSignal | undefined;
   readonly #offset: () => number | undefined;
+  readonly #threshold: number;
   #failures = 0;
-  #resumes = 0;
+  #sinceFailure = 0;
 
   constructor(
     object: RetryTarget,
@@ -39,44 +39,52 @@ export class RetryState {
     this.#what = what;
     this.#signal = signal;
     this.#offset = offset;
+    this.#threshold = progressThreshold(object.client.options.throughput);
   }
 
-  get resumes(): number {
-    return this.#resumes;
+  /** `bytes` new bytes arrived; enough of them since the last failure clear the failure count. */
+  progress(bytes = 1): void {
+    this.#sinceFailure += bytes;
+    if (this.#sinceFailure >= this.#threshold) this.#failures = 0;
   }
 
-  progress(): void {
-    this.#failures = 0;
-  }
-
-  /** Throws if the source was closed or the operation aborted. */
+  /** Throws if the source was closed, the operation aborted or the deadline passed. */
   check(): void {
     const object = this.#object;
     if (object.closed)
       throw new RemoteSourceError('REMOTE_CLOSED', `${object.label} was closed; open it again`, {
         url: object.label,
       });
-    if (this.#signal?.aborted) throw abortedError(object.label, this.#signal, this.#offset());
+    if (this.#signal?.aborted || object.client.budget.expired)
+      throw object.client.budget.abortError(this.#signal, object.label, this.#offset());
   }
 
-  /** Rethrows permanent errors; for transient ones waits the backoff, or throws when the budget is spent. */
+  /** Rethrows permanent errors; for transient ones waits the backoff, or throws when a budget is spent. */
   async fail(err: unknown): Promise<void> {
     const object = this.#object;
+    const budget = object.client.budget;
     const signal = this.#signal;
     if (err instanceof RemoteSourceError) throw err;
-    if (signal?.aborted) throw abortedError(object.label, signal, this.#offset());
+    this.check();
     const retry = object.client.options.retry;
     this.#failures++;
-    this.#resumes++;
+    this.#sinceFailure = 0;
+    const withinBudget = budget.spend();
     const reason = describeError(err);
     const status = err instanceof TransientFailure ? err.status : undefined;
     const offset = this.#offset();
-    if (this.#failures > retry.attempts || this.#resumes > retry.maxResumes) {
+    if (this.#failures > retry.attempts || !withinBudget) {
+      const slow = err instanceof SlowTransferFailure;
+      const spent = withinBudget
+        ? `${this.#failures} failures in a row without progress (retry.attempts ${retry.attempts})`
+        : `the source's retry budget is spent (${budget.resumes - 1} retries over all its reads, retry.maxResumes ${retry.maxResumes})`;
       throw new RemoteSourceError(
-        'REMOTE_RETRIES_EXHAUSTED',
-        `${this.#what} ${object.label} failed after ${this.#resumes - 1} retries (${this.#failures} failures in a row without progress)` +
-          `${offset === undefined ? '' : ` at byte ${offset}`}; last error: ${reason}. ` +
-          'Check the network or server, or raise retry.attempts / retry.maxResumes',
+        slow ? 'REMOTE_TOO_SLOW' : 'REMOTE_RETRIES_EXHAUSTED',
+        `${this.#what} ${object.label} failed: ${spent}` +
+          `${offset === undefined ? '' : `, at byte ${offset}`}; last error: ${reason}. ` +
+          (slow
+            ? 'The server is too slow: use a closer mirror, or lower the minimum throughput'
+            : 'Check the network or server, or raise retry.attempts / retry.maxResumes'),
         {
           url: object.label,
           cause: err,
@@ -91,34 +99,17 @@ export class RetryState {
       retryAfter === undefined ? backoff : Math.min(retry.maxDelayMs, Math.max(retryAfter, backoff));
     publish.retry({
       url: object.label,
-      attempt: this.#resumes,
+      attempt: budget.resumes,
       delayMs,
       reason,
       status,
       resumeOffset: offset,
     });
-    await sleep(delayMs, signal, object.label);
+    try {
+      await sleep(delayMs, budget.link(signal), object.label);
+    } catch {
+      throw budget.abortError(signal, object.label, offset);
+    }
     this.check();
   }
-}
-
-/** Streaming SHA-256/384/512 check of a whole object against an OCI digest (`algo:hex`). */
-export function digestHasher(digest: string, label: string) {
-  const [algorithm, expected] = digest.split(':');
-  const hash = createHash(algorithm ?? 'sha256');
-  return {
-    update(chunk: Uint8Array) {
-      hash.update(chunk);
-    },
-    verify() {
-      const actual = hash.digest('hex');
-      if (actual !== expected) {
-        throw new RemoteSourceError(
-          'REMOTE_DIGEST_MISMATCH',
-          `${label}: content digest is ${algorithm}:${actual}, expected ${digest}; the registry or its storage served corrupt or different bytes`,
-          { url: label },
-        );
-      }
-    },
-  };
 }

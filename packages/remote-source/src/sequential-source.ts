@@ -1,9 +1,11 @@
+import { discard } from './body-limit.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
-import { discard, header, type SendResponse } from './http-client.ts';
+import { header, type SendResponse } from './http-client.ts';
 import type { HttpObject } from './http-object.ts';
 import { checkBounds, collect } from './read-helpers.ts';
 import { TransientFailure } from './retry.ts';
+import { watchThroughput } from './throughput.ts';
 import type { RandomAccessSource, ReadOptions } from './types.ts';
 
 /**
@@ -77,8 +79,8 @@ export class SequentialSource implements RandomAccessSource {
         if (!this.#iterator) await this.#open(signal);
         const chunk = await this.#next(position);
         if (this.#cursor + chunk.length > furthest) {
+          retry.progress(this.#cursor + chunk.length - furthest);
           furthest = this.#cursor + chunk.length;
-          retry.progress();
         }
         const from = position - this.#cursor;
         if (from >= chunk.length) {
@@ -124,7 +126,7 @@ export class SequentialSource implements RandomAccessSource {
       throw object.changedError(`size ${object.size} became ${length}`, 0, 200);
     }
     this.#response = response;
-    this.#iterator = (response.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    this.#iterator = watchThroughput(response.body, object.client.options.throughput, object.label);
     this.#cursor = 0;
     this.#pending = undefined;
   }
@@ -147,6 +149,8 @@ export class SequentialSource implements RandomAccessSource {
 
   #drop(): void {
     if (this.#response) discard(this.#response.body);
+    // Ends the throughput watcher (its timer) when it is parked at a yield.
+    this.#iterator?.return?.(undefined).catch(() => undefined);
     this.#response = undefined;
     this.#iterator = undefined;
     this.#pending = undefined;

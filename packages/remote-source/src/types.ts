@@ -27,7 +27,11 @@ export interface RandomAccessSource {
 export interface RetryOptions {
   /** Consecutive failed attempts without a single new byte before giving up. Default 6. */
   attempts?: number;
-  /** Total resumes allowed in one `stream()`/`read()` call, whatever the progress. Default 100. */
+  /**
+   * Total retries allowed over the life of one source (every read, stream, manifest and token
+   * request of it), whatever the progress. Default 100. Per source, not per read, so a server that
+   * stalls after every few bytes cannot renew the budget with each new read.
+   */
   maxResumes?: number;
   /** First backoff delay. Default 100 ms; doubles per consecutive failure, with full jitter. */
   baseDelayMs?: number;
@@ -54,6 +58,19 @@ export interface HttpOptions {
   retry?: RetryOptions;
   /** Body stall (idle) timeout: no byte for this long resumes the transfer. Default 30 000 ms. */
   idleTimeoutMs?: number;
+  /**
+   * Minimum body throughput in bytes per second, averaged over `throughputWindowMs` of waiting for
+   * the server. Slower counts as a stall: the transfer is resumed, and a transfer that keeps
+   * failing ends with REMOTE_TOO_SLOW. Default 1024 (1 KiB/s); 0 disables the check.
+   */
+  minBytesPerSecond?: number;
+  /** Window the minimum throughput is averaged over. Default 30 000 ms. */
+  throughputWindowMs?: number;
+  /**
+   * Overall deadline of a source, from open to close (resolution, auth, every read and retry), or of
+   * a push. Past it everything in flight ends with REMOTE_TIMEOUT. Default 86 400 000 (24 h); 0: none.
+   */
+  timeoutMs?: number;
   /** Wait for response headers. Default 30 000 ms. */
   headersTimeoutMs?: number;
   /** TCP/TLS connect timeout. Default 10 000 ms. */

@@ -1,5 +1,5 @@
 import { openCosi } from '@trident/cosi-format';
-import { pushOci } from '@trident/remote-source';
+import { isRemoteSourceError, parseOciReference, pushOci } from '@trident/remote-source';
 import { CliError } from '../cli-error.ts';
 import { formatBytes, type Output } from '../output.ts';
 import { remoteOptions, type SourceFlags } from '../source-options.ts';
@@ -19,11 +19,13 @@ export async function pushCommand(
       'CLI_MISSING_ARGUMENT',
       'trident cosi push needs a destination like oci://registry/repository:tag',
     );
+  refuseDigestDestination(reference);
+  const remote = remoteOptions(options.source);
   const reader = await openCosi(file, { signal: options.signal });
   const metadataSha384 = reader.metadataSha384;
   await reader.close();
   const result = await pushOci(file, reference, {
-    ...remoteOptions(options.source),
+    ...remote,
     signal: options.signal,
     annotations: {
       'org.opencontainers.image.description': `COSI ${reader.metadata.version} ${reader.metadata.osArch}`,
@@ -39,6 +41,26 @@ export async function pushCommand(
     output.line(`metadata sha384 ${metadataSha384}`);
   }
   return 0;
+}
+
+/**
+ * A pushed manifest gets its own digest (its annotations carry the push time), so a destination
+ * naming one is a command-line mistake: say so before reading the file or touching the registry.
+ */
+function refuseDigestDestination(reference: string): void {
+  let digest: string | undefined;
+  try {
+    digest = parseOciReference(reference).digest;
+  } catch (error) {
+    if (isRemoteSourceError(error)) throw new CliError('CLI_BAD_OPTION', error.message);
+    throw error;
+  }
+  if (digest !== undefined) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `trident cosi push cannot push to ${reference}: it names a digest (${digest}), and the pushed manifest gets its own; push to a tag (oci://${repositoryOf(reference)}:TAG) and pull by the digest it prints`,
+    );
+  }
 }
 
 /** `oci://host:port/repo:tag` → `host:port/repo` (the tag or digest dropped, a registry port kept). */
