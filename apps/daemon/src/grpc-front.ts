@@ -146,6 +146,12 @@ export function createGrpcFront(options: GrpcFrontOptions): Handler {
       respondWithStatus(req.stream, Code.Unimplemented);
       return;
     }
+    if (req.method === 'HEAD') {
+      // A HEAD response carries no body and no trailers, so the status must go in the headers.
+      // tonic reads no message from a HEAD request either: its answer is the same.
+      respondWithStatus(req.stream, Code.Internal, 'Missing request message.');
+      return;
+    }
     const raw = req.headers[':authority'] ?? req.headers.host;
     const authority = normaliseAuthority(typeof raw === 'string' ? raw : undefined);
     if (authority !== raw)
