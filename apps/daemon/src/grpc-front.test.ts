@@ -232,6 +232,26 @@ describe('the front door of a live daemon', () => {
     await expectAlive();
   });
 
+  test('request bodies the daemon does not read do not stall the connection', async () => {
+    const session = connectRaw(t.socketPath);
+    try {
+      // 4 x 50 KB to an unknown method, then 70 KB after a valid message: well past the 64 KiB
+      // connection window, so unconsumed DATA would block the Version that follows.
+      for (let i = 0; i < 4; i++) {
+        const unknown = await rawRequest(session, { ':path': '/nope/x', ...GRPC }, Buffer.alloc(50_000, 1));
+        expect(unknown.headers['grpc-status']).toBe('12');
+      }
+      const junk = Buffer.concat([EMPTY_MESSAGE, Buffer.alloc(70_000, 1)]);
+      expect(grpcStatusOf(await rawRequest(session, { ':path': VERSION, ...GRPC }, junk)).status).not.toBe(
+        '0',
+      );
+      const version = await rawRequest(session, { ':path': VERSION, ...GRPC }, EMPTY_MESSAGE);
+      expect(versionIn(version.body)).toBe(t.daemon.version);
+    } finally {
+      await closeRaw(session);
+    }
+  });
+
   test('an HTTP/1.1 request gets no HTTP/1 answer and only its connection is closed, as tonic', async () => {
     const received = await new Promise<Buffer>((resolve, reject) => {
       const socket = net.connect(t.socketPath);

@@ -87,9 +87,20 @@ export function grpcStatusOf(response: RawResponse): {
   };
 }
 
+/**
+ * Closes gracefully, or destroys after 2 s: a graceful close waits for the peer, and after a
+ * request whose body the daemon refused part-way node's client may wait for good.
+ */
 export function closeRaw(session: ClientHttp2Session): Promise<void> {
   return new Promise((resolve) => {
-    if (session.closed || session.destroyed) resolve();
-    else session.close(() => resolve());
+    if (session.closed || session.destroyed) return resolve();
+    const timer = setTimeout(() => {
+      session.destroy();
+      resolve();
+    }, 2_000);
+    session.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
