@@ -118,7 +118,9 @@ function send(session: http2.ClientHttp2Session, c: FuzzCase): Promise<Outcome> 
     stream.on('close', () => {
       clearTimeout(timer);
       if (c.ending.kind !== 'complete') return resolve('client-ended');
-      if (headers === undefined) return resolve('reset-by-server');
+      // nghttp2 resets what breaks HTTP/2 rules (a content-length that lies, a bad header), also
+      // after the handler sent headers; the daemon's own resets are logged and checked below.
+      if (headers === undefined || (stream.rstCode ?? 0) !== 0) return resolve('reset-by-server');
       const status = (trailersOnly ? headers : trailers)?.['grpc-status'];
       if (Number(headers[':status']) !== 200 || status === undefined)
         return reject(

@@ -68,7 +68,9 @@ async function packageCopy(): Promise<string> {
 
 /** protoc without the well-known protos next to it: what a machine without libprotobuf-dev has. */
 async function protocWithoutWellKnownProtos(dir: string): Promise<string> {
-  const real = execFileSync('sh', ['-c', 'command -v "${PROTOC:-protoc}"'], { encoding: 'utf8' }).trim();
+  const real = execFileSync('sh', ['-c', 'command -v "$1"', 'sh', process.env['PROTOC'] ?? 'protoc'], {
+    encoding: 'utf8',
+  }).trim();
   const bin = join(dir, 'bare', 'bin');
   await mkdir(bin, { recursive: true });
   await copyFile(real, join(bin, 'protoc'));
