@@ -38,12 +38,15 @@ export interface CheckResult {
   problems: string[];
 }
 
-/** APT_PACKAGES of a setup script: every `APT_PACKAGES=(...)` / `+=(...)` block, evaluated by bash. */
+/**
+ * APT_PACKAGES of a setup script: every `*PACKAGES=(...)` / `+=(...)` block (so a group kept in its
+ * own array and appended, `APT_PACKAGES+=("${VM_PACKAGES[@]}")`, counts), evaluated by bash.
+ */
 export function readAptPackages(setupText: string): string[] {
   const blocks: string[] = [];
   const lines = setupText.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    if (!/^\s*APT_PACKAGES\+?=\(/.test(lines[i]!)) continue;
+    if (!/^\s*[A-Z_]*PACKAGES\+?=\(/.test(lines[i]!)) continue;
     const block = [lines[i]!];
     while (!/\)\s*(#.*)?$/.test(block.at(-1)!.replace(/#.*$/, '')) && i + 1 < lines.length)
       block.push(lines[++i]!);

@@ -82,6 +82,14 @@ export const TOOLS: Record<string, Provider> = {
   protoc: apt('protobuf-compiler'),
   python3: apt('python3', 'python3-minimal'),
   git: apt('git'),
+  // The VM rig (QEMU boots of installed images): its packages go into APT_PACKAGES with it.
+  'qemu-system-x86_64': apt('qemu-system-x86'),
+  'qemu-img': apt('qemu-utils'),
+  mmdebstrap: apt('mmdebstrap'),
+  swtpm: apt('swtpm'),
+  swtpm_setup: apt('swtpm-tools'),
+  ssh: apt('openssh-client'),
+  'ssh-keygen': apt('openssh-client'),
   // Not from apt.
   pnpm: { kind: 'setup', how: 'npm install -g pnpm@<version>', evidence: /npm install -g [^\n]*pnpm@/ },
   cargo: {
@@ -106,6 +114,12 @@ export interface Requirement {
 }
 
 export const REQUIREMENTS: Requirement[] = [
+  {
+    package: 'ovmf',
+    files: /\.(sh|ts)$/,
+    pattern: /\/usr\/share\/(?:OVMF|ovmf)\//,
+    why: 'UEFI firmware for QEMU (/usr/share/OVMF)',
+  },
   {
     package: 'libprotobuf-dev',
     files: /\.proto$/,
