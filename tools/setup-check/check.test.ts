@@ -118,8 +118,8 @@ describe('checkSetup', () => {
     const setup =
       'X=1\nAPT_PACKAGES=(\n  # a comment (with parens)\n  nginx zstd\n  gdisk # why\n)\nAPT_PACKAGES+=(qemu-system-x86 ovmf)\n';
     assert.deepEqual(readAptPackages(setup), ['nginx', 'zstd', 'gdisk', 'qemu-system-x86', 'ovmf']);
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell source, not a template
     const grouped =
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell source, not a template
       'VM_PACKAGES=(\n  swtpm mmdebstrap\n)\nAPT_PACKAGES=(nginx)\nAPT_PACKAGES+=("${VM_PACKAGES[@]}")\n';
     assert.deepEqual(readAptPackages(grouped), ['nginx', 'swtpm', 'mmdebstrap']);
   });
