@@ -6,11 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=10.34.9
-# Real components the tests start on loopback, and the tools that build and check disk images.
+# Every Debian package the scripts, tests and benchmarks use: the one list, read by the check that
+# proves it complete (tools/setup-check, run by tools/test-all.sh). To add a tool, add its package
+# here (a line per group, comments allowed) and the tool to tools/setup-check/providers.ts.
 APT_PACKAGES=(
-  nginx docker-registry skopeo zstd gdisk fdisk e2fsprogs dosfstools mtools
-  cryptsetup-bin bmap-tools protobuf-compiler util-linux curl ca-certificates
-  systemd time openssl perl
+  # Real components the tests start on loopback, and their helpers.
+  nginx docker-registry skopeo curl ca-certificates openssl perl systemd
+  # Building and checking disk images and filesystems.
+  zstd gdisk fdisk e2fsprogs dosfstools mtools cryptsetup-bin bmap-tools util-linux mount
+  # Code generation: protoc and the well-known protos it imports (google/protobuf/*.proto).
+  protobuf-compiler libprotobuf-dev
+  # The Python grpcio test client (tests/clients/python) in its own venv.
+  python3 python3-venv
+  # Benchmarks and the checkout itself.
+  time git
 )
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -50,4 +59,8 @@ say "node $(pnpm exec node --version), pnpm $(pnpm --version), $(cargo --version
 
 say "building (TypeScript and the Rust addon)"
 pnpm -s build
+
+# The venv of the gRPC C-core test client (grpcio from PyPI); its test creates it too if missing.
+say "preparing the Python grpcio test client"
+bash tests/clients/python/make-venv.sh >/dev/null
 say "ready"

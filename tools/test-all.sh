@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Every check CI runs: format and lint, type-check, generated code up to date, Rust tests, then the
-# whole vitest suite (unit, fuzz, and tests against real nginx, registry, loop devices).
+# Every check CI runs: setup is complete (every tool and package the scripts and tests use is
+# installed by tools/setup.sh), format and lint, type-check, generated code up to date, Rust
+# tests, then the whole vitest suite (unit, fuzz, and tests against real nginx, registry, loop
+# devices, and the Python grpcio client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+pnpm -s exec node tools/setup-check/main.ts --quiet
+pnpm -s exec node --test --test-reporter=dot 'tools/setup-check/*.test.ts'
 pnpm -s lint
 pnpm -s typecheck
 pnpm -s check:generate

@@ -11,6 +11,9 @@ export interface DaemonCliIo {
   env?: NodeJS.ProcessEnv;
 }
 
+/** How long a stop after a fatal error may take before the process exits 2 anyway. */
+const FATAL_STOP_MS = 30_000;
+
 /** Runs the daemon until it stops; resolves with the process exit code (never calls process.exit). */
 export async function runDaemonCli(argv: readonly string[], io: DaemonCliIo = {}): Promise<number> {
   const env = io.env ?? process.env;
@@ -46,13 +49,41 @@ export async function runDaemonCli(argv: readonly string[], io: DaemonCliIo = {}
     logger.info('received signal', { signal });
     daemon.stop('signal');
   };
+  // Last resort for a bug anywhere in the process (requests are guarded in grpc-front.ts): do not
+  // die with node's exit 1 and a stale socket. Stop as a server error does: abort the operation
+  // (its client still gets Completed), close the sessions, remove the socket, exit 2. Continuing
+  // after an uncaught exception is unsafe, so the daemon does not try to.
+  let fatalDeadline: NodeJS.Timeout | undefined;
+  let resolveFatal!: (code: number) => void;
+  const fatal = new Promise<number>((resolve) => {
+    resolveFatal = resolve;
+  });
+  let fatalSeen = false;
+  const onFatal = (error: unknown, origin: string) => {
+    fatalSeen = true;
+    logger.error('fatal error; stopping', { origin, error: describeError(error) });
+    daemon.stop('error', 'abort');
+    fatalDeadline ??= setTimeout(() => {
+      logger.error('the daemon did not stop in time after a fatal error', { waitedMs: FATAL_STOP_MS });
+      resolveFatal(EXIT.failed);
+    }, FATAL_STOP_MS);
+  };
+  const onUncaught = (error: Error, origin: string) => onFatal(error, origin);
+  const onRejection = (reason: unknown) => onFatal(reason, 'unhandledRejection');
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
   for (const signal of signals) process.on(signal, onSignal);
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onRejection);
   try {
-    const code = await daemon.finished;
+    const stopped = await Promise.race([daemon.finished, fatal]);
+    // A fatal error during a stop that had already begun (a signal) still exits 2.
+    const code = fatalSeen && stopped === EXIT.ok ? EXIT.failed : stopped;
     logger.info('tridentd stopped', { exitCode: code });
     return code;
   } finally {
+    if (fatalDeadline !== undefined) clearTimeout(fatalDeadline);
     for (const signal of signals) process.off(signal, onSignal);
+    process.off('uncaughtException', onUncaught);
+    process.off('unhandledRejection', onRejection);
   }
 }

@@ -4,7 +4,6 @@
  */
 import http2 from 'node:http2';
 import type { ConnectRouter } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ActivityTracker } from './activity.ts';
 import { type EngineApi, loadEngine } from './engine-api.ts';
 import { DaemonError, describeError, EXIT } from './errors.ts';
@@ -15,7 +14,7 @@ import { VersionService } from './gen/trident/v1/version_service_pb.ts';
 import { InstallService } from './gen/trident/v1preview/install_service_pb.ts';
 import { StatusService } from './gen/trident/v1preview/status_service_pb.ts';
 import { ValidationService } from './gen/trident/v1preview/validation_service_pb.ts';
-import { withSpecGrpcMessage } from './grpc-message.ts';
+import { createGrpcFront } from './grpc-front.ts';
 import {
   type Activation,
   type BoundListener,
@@ -61,6 +60,7 @@ export interface Daemon {
 }
 
 const SESSION_DRAIN_MS = 10_000;
+const TRANSIENT_ACCEPT_ERRORS = new Set(['EMFILE', 'ENFILE', 'ECONNABORTED', 'ENOBUFS', 'ENOMEM']);
 
 export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {}): Promise<Daemon> {
   const env = deps.env ?? process.env;
@@ -103,13 +103,17 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
     router.service(StatusService, createStatusService(manager));
     router.service(ValidationService, createValidationService());
   };
-  // gRPC only, as Trident (tonic) serves: no Connect or gRPC-web protocol on the socket.
-  const handler = withSpecGrpcMessage(
-    connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false }),
-  );
+  const handler = createGrpcFront({ routes, logger });
 
   const createServer = () => {
     const server = http2.createServer({}, handler);
+    // Requests node would answer itself with a bare HTTP status (an `expect` other than
+    // 100-continue: 417; CONNECT: 405) go through the same front, which answers in gRPC terms.
+    server.on('checkExpectation', handler);
+    server.on('connect', handler);
+    // A broken connection (bad preface, e.g. an HTTP/1 request; a protocol error; a reset socket)
+    // only ends that session.
+    server.on('sessionError', (error) => logger.debug('session error', { error: describeError(error) }));
     server.on('session', (session) => {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
@@ -220,7 +224,13 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
       });
     }
     for (const server of servers)
-      server.on('error', (error) => {
+      server.on('error', (error: NodeJS.ErrnoException) => {
+        // Running out of file descriptors (or a client that aborts while being accepted) costs one
+        // connection, not the daemon.
+        if (error.syscall === 'accept' && TRANSIENT_ACCEPT_ERRORS.has(error.code ?? '')) {
+          logger.warn('cannot accept a connection', { error: describeError(error) });
+          return;
+        }
         logger.error('server error', { error: describeError(error) });
         stop('error', 'abort');
       });

@@ -1,8 +1,9 @@
 /**
- * gRPC status messages on the wire. The gRPC HTTP/2 spec percent-encodes only bytes outside
- * 0x20-0x7E and '%' in `grpc-message`; connect-es encodes with encodeURIComponent, so ':' or
- * spaces would reach clients that decode with decodeURI (grpc-js) as "%3A". tonic (Trident)
- * follows the spec, so we re-encode to match it byte for byte.
+ * Response headers as tonic (Trident) writes them. The gRPC HTTP/2 spec percent-encodes only bytes
+ * outside 0x20-0x7E and '%' in `grpc-message`; connect-es encodes with encodeURIComponent, so ':'
+ * or spaces would reach clients that decode with decodeURI (grpc-js) as "%3A". tonic follows the
+ * spec, so we re-encode to match it byte for byte. connect-es also answers `content-type:
+ * application/grpc+proto` where tonic says `application/grpc`.
  */
 import type { Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
 
@@ -20,6 +21,7 @@ export function encodeGrpcMessage(text: string): string {
 function reencode(headers: unknown): void {
   if (headers === null || typeof headers !== 'object') return;
   const record = headers as OutgoingHttpHeaders;
+  if (record['content-type'] === 'application/grpc+proto') record['content-type'] = 'application/grpc';
   const value = record['grpc-message'];
   if (typeof value !== 'string') return;
   let decoded = value;
@@ -33,7 +35,7 @@ function reencode(headers: unknown): void {
 
 type Handler = (req: Http2ServerRequest, res: Http2ServerResponse) => void;
 
-/** Wraps a request handler so `grpc-message` (trailers-only headers and trailers) follows the spec. */
+/** Wraps a request handler so `grpc-message` follows the spec and `content-type` is tonic's. */
 export function withSpecGrpcMessage(handler: Handler): Handler {
   return (req, res) => {
     const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => Http2ServerResponse;

@@ -4,6 +4,7 @@ import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import { formatFinding, parseHostConfig } from '@trident/host-config';
 import { TridentErrorKind, TridentErrorSchema } from '../gen/trident/v1/error_pb.ts';
 import type { ValidationService } from '../gen/trident/v1preview/validation_service_pb.ts';
+import { MISSING_CONFIG } from './install.ts';
 
 /**
  * The error for an invalid document: INVALID_INPUT_ERROR with subkind `invalid-host-configuration`
@@ -33,7 +34,10 @@ export function validateHostConfigurationText(text: string) {
 export function createValidationService(): ServiceImpl<typeof ValidationService> {
   return {
     validateHostConfiguration(request) {
-      return validateHostConfigurationText(request.config?.config ?? '');
+      // Trident answers a request without `config` with a status, before any validation (and with
+      // the same text as a stage request without one); an empty document is validated.
+      if (request.config === undefined) throw new ConnectError(MISSING_CONFIG, Code.InvalidArgument);
+      return validateHostConfigurationText(request.config.config);
     },
     getRequiredServicingType() {
       throw new ConnectError(

@@ -1,0 +1,135 @@
+/**
+ * Where each external tool the repository runs comes from on a fresh Debian 12 machine. A tool
+ * missing here fails the check: add it here *and* make tools/setup.sh install it.
+ *
+ * - `apt`: a Debian package that must be in APT_PACKAGES of tools/setup.sh. `owner` is the package
+ *   that really holds the binary when that is a dependency of `package` (checked against dpkg).
+ * - `essential`: a Debian "Essential: yes" package, on every Debian system (checked against dpkg).
+ * - `setup`: installed by a step of tools/setup.sh other than apt; `evidence` must match its text.
+ * - `machine`: comes with the machine CI runs on, before setup (setup itself needs it).
+ * - `optional`: only a fallback; nothing fails without it.
+ */
+export type Provider =
+  | { kind: 'apt'; package: string; owner?: string }
+  | { kind: 'essential'; package: string }
+  | { kind: 'setup'; how: string; evidence: RegExp }
+  | { kind: 'machine'; why: string }
+  | { kind: 'optional'; why: string };
+
+const apt = (pkg: string, owner?: string): Provider =>
+  owner === undefined ? { kind: 'apt', package: pkg } : { kind: 'apt', package: pkg, owner };
+const essential = (pkg: string): Provider => ({ kind: 'essential', package: pkg });
+
+export const TOOLS: Record<string, Provider> = {
+  // Essential packages.
+  bash: essential('bash'),
+  sh: essential('dash'),
+  cat: essential('coreutils'),
+  chmod: essential('coreutils'),
+  cut: essential('coreutils'),
+  dd: essential('coreutils'),
+  dirname: essential('coreutils'),
+  env: essential('coreutils'),
+  id: essential('coreutils'),
+  mkdir: essential('coreutils'),
+  mktemp: essential('coreutils'),
+  mv: essential('coreutils'),
+  rm: essential('coreutils'),
+  sha256sum: essential('coreutils'),
+  sort: essential('coreutils'),
+  sync: essential('coreutils'),
+  truncate: essential('coreutils'),
+  diff: essential('diffutils'),
+  find: essential('findutils'),
+  grep: essential('grep'),
+  tar: essential('tar'),
+  'dpkg-query': essential('dpkg'),
+  // util-linux is Essential, but setup names it so its tools are explicit.
+  blkid: apt('util-linux'),
+  blockdev: apt('util-linux'),
+  partx: apt('util-linux'),
+  // Not Essential: mount, umount, losetup and swapon live in their own package.
+  mount: apt('mount'),
+  umount: apt('mount'),
+  losetup: apt('mount'),
+  swapon: apt('mount'),
+  swapoff: apt('mount'),
+  // Disk images and filesystems.
+  sgdisk: apt('gdisk'),
+  sfdisk: apt('fdisk'),
+  e2fsck: apt('e2fsprogs'),
+  resize2fs: apt('e2fsprogs'),
+  debugfs: apt('e2fsprogs'),
+  dumpe2fs: apt('e2fsprogs'),
+  'mkfs.ext4': apt('e2fsprogs'),
+  'mkfs.vfat': apt('dosfstools'),
+  mcopy: apt('mtools'),
+  mdir: apt('mtools'),
+  mmd: apt('mtools'),
+  mtype: apt('mtools'),
+  veritysetup: apt('cryptsetup-bin'),
+  zstd: apt('zstd'),
+  // Real components tests start, and test helpers.
+  nginx: apt('nginx'),
+  'docker-registry': apt('docker-registry'),
+  skopeo: apt('skopeo'),
+  curl: apt('curl'),
+  openssl: apt('openssl'),
+  perl: apt('perl', 'perl-base'),
+  time: apt('time'),
+  'systemd-socket-activate': apt('systemd'),
+  // Code generation and the Python gRPC client.
+  protoc: apt('protobuf-compiler'),
+  python3: apt('python3', 'python3-minimal'),
+  git: apt('git'),
+  // The VM rig (QEMU boots of installed images): its packages go into APT_PACKAGES with it.
+  'qemu-system-x86_64': apt('qemu-system-x86'),
+  'qemu-img': apt('qemu-utils'),
+  mmdebstrap: apt('mmdebstrap'),
+  swtpm: apt('swtpm'),
+  swtpm_setup: apt('swtpm-tools'),
+  ssh: apt('openssh-client'),
+  'ssh-keygen': apt('openssh-client'),
+  // Not from apt.
+  pnpm: { kind: 'setup', how: 'npm install -g pnpm@<version>', evidence: /npm install -g [^\n]*pnpm@/ },
+  cargo: {
+    kind: 'setup',
+    how: "rustup's cargo when present, else Debian's cargo",
+    evidence: /apt-get install[^\n]* cargo\b/,
+  },
+  npm: { kind: 'machine', why: 'Node.js with npm comes with the CI machine; setup uses it to install pnpm' },
+  'apt-get': { kind: 'machine', why: "Debian's package manager, which setup itself runs" },
+  sudo: { kind: 'optional', why: 'setup uses it only when not run as root' },
+};
+
+/**
+ * Packages a file needs without running a tool of that name: found by a pattern in files whose
+ * path matches `files`.
+ */
+export interface Requirement {
+  package: string;
+  files: RegExp;
+  pattern: RegExp;
+  why: string;
+}
+
+export const REQUIREMENTS: Requirement[] = [
+  {
+    package: 'ovmf',
+    files: /\.(sh|ts)$/,
+    pattern: /\/usr\/share\/(?:OVMF|ovmf)\//,
+    why: 'UEFI firmware for QEMU (/usr/share/OVMF)',
+  },
+  {
+    package: 'libprotobuf-dev',
+    files: /\.proto$/,
+    pattern: /^\s*import\s+"google\/protobuf\//m,
+    why: 'protoc finds the well-known protos (google/protobuf/*.proto) in /usr/include',
+  },
+  {
+    package: 'python3-venv',
+    files: /\.(sh|ts|py)$/,
+    pattern: /-m\s+venv\b|import venv\b/,
+    why: 'python3 -m venv (Debian splits the venv module and ensurepip out of python3)',
+  },
+];
