@@ -1,10 +1,14 @@
 export { type ByteSource, createBufferSource, openFileSource, streamRange } from './byte-source.ts';
 export { CosiError, type CosiErrorCode, isCosiError } from './errors.ts';
 export {
+  type DecodedGpt,
+  decodeGpt,
   detectLbaSize,
   type Gpt,
   type GptHeader,
   type GptPartition,
+  type GptProblem,
+  type GptProblemCode,
   gptRegionLength,
   type LbaSize,
   parseGpt,
