@@ -41,6 +41,9 @@ function checkParseRules({ parsed }: ValidationContext, findings: FindingList): 
       `${path} is written as a non-integer number; sizes must be plain integers`,
     );
   }
+  // The scan records the first paths of each kind and counts the rest.
+  findings.omit('error', scan.duplicateKeyCount - scan.duplicateKeys.length);
+  findings.omit('error', scan.nonIntegerCount - scan.nonIntegerNumbers.length);
   if (!(metadata.osArch.toLowerCase() in OS_ARCH_ALIASES)) {
     findings.error(
       'COSI_OS_ARCH_UNKNOWN',
@@ -300,7 +303,7 @@ function checkGptRules({ parsed, gpt }: ValidationContext, findings: FindingList
     );
     return;
   }
-  for (const finding of gpt.findings) findings.items.push(finding);
+  for (const finding of gpt.findings) findings.add(finding);
   const table = gpt.table;
   if (!table) return;
   const regions = (disk.gptRegions ?? []).filter((region) => region.type === 'partition');

@@ -19,7 +19,7 @@ export function validateCosiContext(
   checkContainerRules(context, profile, findings);
   warnOnRegionOrder(context, findings);
   checkEntryArraySize(context, profile, findings);
-  return toReport(profile, dedupe(findings));
+  return toReport(profile, findings);
 }
 
 /**
@@ -60,15 +60,4 @@ function checkEntryArraySize(
   const message = `the GPT entry array is ${header.numberOfEntries} x ${header.entrySize} = ${bytes} bytes; UEFI requires at least ${MIN_ENTRY_ARRAY_BYTES} (128 entries of 128 bytes)`;
   if (profile === 'spec') findings.error('COSI_GPT_ENTRY_ARRAY_SMALL', 'disk.gptRegions[0].image', message);
   else findings.warn('COSI_GPT_ENTRY_ARRAY_SMALL', 'disk.gptRegions[0].image', message);
-}
-
-/** The GPT findings can reach a report twice (profile rules and shared context); keep one of each. */
-function dedupe(findings: FindingList): FindingList['items'] {
-  const seen = new Set<string>();
-  return findings.items.filter((finding) => {
-    const key = `${finding.severity}|${finding.code}|${finding.path}|${finding.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
