@@ -32,7 +32,10 @@ export type CosiErrorCode =
   | 'COSI_IMAGE_CORRUPT'
   | 'COSI_BUILD_INPUT'
   | 'COSI_BUILD_TOOL'
-  | 'COSI_EXTRACT_UNSAFE_PATH';
+  | 'COSI_EXTRACT_UNSAFE_PATH'
+  | 'COSI_EXTRACT_EXISTS'
+  | 'COSI_EXTRACT_NO_SPACE'
+  | 'COSI_EXTRACT_IO';
 
 export interface CosiErrorDetails {
   /** Tar member path or image path the error is about. */

@@ -2,6 +2,7 @@ import type { ByteSource } from '../byte-source.ts';
 import { isCosiError } from '../errors.ts';
 import { decodeGpt, type Gpt, type GptProblem, type LbaSize } from '../gpt/gpt.ts';
 import type { CosiMetadata } from '../metadata/schema.ts';
+import { lookupImageMember } from '../tar/image-member.ts';
 import type { TarIndex } from '../tar/tar-index.ts';
 import type { Finding } from '../validation/findings.ts';
 import type { ZstdDecoder } from '../zstd.ts';
@@ -39,9 +40,9 @@ export async function decodeGptRegion(
     return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
   if (disk.lbaSize !== 512 && disk.lbaSize !== 4096)
     return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
-  const entry = index.byPath.get(region.image.path);
-  if (entry?.type !== 'file')
-    return fail('COSI_GPT_MISSING', `the primary-GPT image "${region.image.path}" is not in the archive`);
+  const lookup = lookupImageMember(index.byPath, region.image.path);
+  if (!lookup.ok) return fail('COSI_GPT_MISSING', `the primary-GPT ${lookup.message}`);
+  const entry = lookup.entry;
 
   const chunks: Uint8Array[] = [];
   let decoded: Awaited<ReturnType<typeof decodeImage>>;

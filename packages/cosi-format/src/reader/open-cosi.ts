@@ -9,6 +9,7 @@ import {
   parseMetadataBytes,
 } from '../metadata/parse.ts';
 import { type CosiMetadata, type ImageFile, versionAtLeast } from '../metadata/schema.ts';
+import { lookupImageMember } from '../tar/image-member.ts';
 import { readTarIndex, type TarEntry, type TarIndex } from '../tar/tar-index.ts';
 import type { FindingList, ValidationProfile, ValidationReport } from '../validation/findings.ts';
 import { validateCosiContext } from '../validation/validate.ts';
@@ -125,19 +126,13 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
     return gptRegion;
   };
   const member = (path: string): TarEntry => {
-    const entry = index.byPath.get(path.replace(/^\.\//u, ''));
-    if (!entry)
-      throw new CosiError('COSI_MEMBER_NOT_FOUND', `${source.url}: COSI file entry '${path}' not found`, {
-        member: path,
-      });
-    if (entry.type !== 'file') {
-      throw new CosiError(
-        'COSI_MEMBER_NOT_REGULAR',
-        `${source.url}: COSI entry '${path}' is a ${entry.type}, not a file`,
-        { member: path },
-      );
-    }
-    return entry;
+    const lookup = lookupImageMember(index.byPath, path);
+    if (lookup.ok) return lookup.entry;
+    throw new CosiError(
+      lookup.reason === 'missing' ? 'COSI_MEMBER_NOT_FOUND' : 'COSI_MEMBER_NOT_REGULAR',
+      `${source.url}: ${lookup.message}`,
+      { member: path },
+    );
   };
   const requireGpt = async (
     signal?: AbortSignal,
