@@ -284,7 +284,9 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
 
 function checkGptRules({ parsed, gpt }: ValidationContext, findings: FindingList): void {
   const disk = parsed.metadata.disk;
-  if (!versionAtLeast(parsed.version, 1, 2) || !disk || !gpt) return;
+  // LBA size and window are known from the metadata alone (a bare metadata.json too); Trident
+  // refuses both as soon as it reads the GPT region.
+  if (!versionAtLeast(parsed.version, 1, 2) || !disk || disk.type !== 'gpt') return;
   if (disk.lbaSize !== 512 && disk.lbaSize !== 4096) {
     findings.error(
       'COSI_LBA_SIZE',
@@ -303,6 +305,7 @@ function checkGptRules({ parsed, gpt }: ValidationContext, findings: FindingList
     );
     return;
   }
+  if (!gpt) return;
   for (const finding of gpt.findings) findings.add(finding);
   const table = gpt.table;
   if (!table) return;
