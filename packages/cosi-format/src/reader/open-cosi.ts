@@ -128,9 +128,12 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
   const member = (path: string): TarEntry => {
     const lookup = lookupImageMember(index.byPath, path);
     if (lookup.ok) return lookup.entry;
+    // Trident's wording for a missing entry; ours for one that is not a regular file.
     throw new CosiError(
       lookup.reason === 'missing' ? 'COSI_MEMBER_NOT_FOUND' : 'COSI_MEMBER_NOT_REGULAR',
-      `${source.url}: ${lookup.message}`,
+      lookup.reason === 'missing'
+        ? `${source.url}: COSI file entry '${path}' not found`
+        : `${source.url}: ${lookup.message}`,
       { member: path },
     );
   };
