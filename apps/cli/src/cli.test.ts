@@ -58,7 +58,7 @@ describe('trident CLI', () => {
     const hash = trident('cosi', 'hash', cosi).stdout.trim();
     expect(hash).toMatch(/^[0-9a-f]{96}$/u);
     expect(trident('cosi', 'validate', cosi, '--metadata-only', '--sha384', `sha384:${hash}`).code).toBe(0);
-    const wrong = trident('cosi', 'validate', cosi, '--sha384', 'ab'.repeat(48));
+    const wrong = trident('cosi', 'validate', cosi, '--sha384', `sha384:${'ab'.repeat(48)}`);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('[COSI_METADATA_HASH_MISMATCH]');
   });

@@ -19,6 +19,7 @@ Images (COSI):
       [--level 1-22] [--window-log 10-31] [--long] [--seekable-frame-mib N] [--no-shrink]
       [--os-arch x86_64|arm64] [--bootloader grub] [--verity DATA:HASH:ROOTHASH] [--mount N=/path] [--id UUID]
   trident cosi extract <cosi> -o <dir>       every image, decompressed and verified, into a directory
+      [--force]                              replace existing files (by rename, never through links)
   trident cosi push <file> <oci://ref>       publish a COSI as a single-layer OCI artifact
 
 Provisioning:
@@ -196,7 +197,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       return (await import('./commands/cosi-extract.ts')).extractCommand(
         need(target, 'a COSI location'),
         output,
-        { directory: values.output, signal, source },
+        { directory: values.output, force: values.force, signal, source },
       );
     case 'push':
       return (await import('./commands/cosi-push.ts')).pushCommand(

@@ -17,6 +17,8 @@ export type CosiErrorCode =
   | 'COSI_MEMBER_NOT_FOUND'
   | 'COSI_MEMBER_NOT_REGULAR'
   | 'COSI_METADATA_NOT_FOUND'
+  | 'COSI_METADATA_TOO_LARGE'
+  | 'COSI_METADATA_TOO_DEEP'
   | 'COSI_METADATA_NOT_UTF8'
   | 'COSI_METADATA_NOT_JSON'
   | 'COSI_METADATA_INVALID'
@@ -30,7 +32,10 @@ export type CosiErrorCode =
   | 'COSI_IMAGE_CORRUPT'
   | 'COSI_BUILD_INPUT'
   | 'COSI_BUILD_TOOL'
-  | 'COSI_EXTRACT_UNSAFE_PATH';
+  | 'COSI_EXTRACT_UNSAFE_PATH'
+  | 'COSI_EXTRACT_EXISTS'
+  | 'COSI_EXTRACT_NO_SPACE'
+  | 'COSI_EXTRACT_IO';
 
 export interface CosiErrorDetails {
   /** Tar member path or image path the error is about. */
@@ -39,8 +44,10 @@ export interface CosiErrorDetails {
   path?: string;
   /** Byte offset in the COSI file. */
   offset?: number;
-  /** Validation findings behind a COSI_METADATA_INVALID error. */
+  /** Validation findings behind a COSI_METADATA_INVALID error (the first ones, see omittedFindings). */
   findings?: readonly Finding[];
+  /** Error findings counted but not listed: lists are capped so hostile input cannot exhaust memory. */
+  omittedFindings?: number;
   cause?: unknown;
 }
 
@@ -51,6 +58,7 @@ export class CosiError extends Error {
   readonly path: string | undefined;
   readonly offset: number | undefined;
   readonly findings: readonly Finding[];
+  readonly omittedFindings: number;
 
   constructor(code: CosiErrorCode, message: string, details: CosiErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -59,6 +67,7 @@ export class CosiError extends Error {
     this.path = details.path;
     this.offset = details.offset;
     this.findings = details.findings ?? [];
+    this.omittedFindings = details.omittedFindings ?? 0;
   }
 }
 

@@ -1,10 +1,14 @@
 export { type ByteSource, createBufferSource, openFileSource, streamRange } from './byte-source.ts';
 export { CosiError, type CosiErrorCode, isCosiError } from './errors.ts';
 export {
+  type DecodedGpt,
+  decodeGpt,
   detectLbaSize,
   type Gpt,
   type GptHeader,
   type GptPartition,
+  type GptProblem,
+  type GptProblemCode,
   gptRegionLength,
   type LbaSize,
   parseGpt,
@@ -18,9 +22,26 @@ export {
   type PartitionTypeInfo,
   partitionTypeInfo,
 } from './gpt/partition-types.ts';
-export { type ExpectedSha384, formatSha384, parseSha384Spec } from './hash-spec.ts';
-export { metadataSha384, type ParsedMetadata, parseMetadataBytes } from './metadata/parse.ts';
+export {
+  type ExpectedSha384,
+  formatSha384,
+  isWellFormedSha384,
+  parseSha384Spec,
+  unsupportedHashKindMessage,
+} from './hash-spec.ts';
+export {
+  MAX_METADATA_BYTES,
+  metadataSha384,
+  type ParsedMetadata,
+  parseMetadataBytes,
+} from './metadata/parse.ts';
 export * from './metadata/schema.ts';
+export {
+  isJsonDocument,
+  type MetadataDocument,
+  readMetadataDocument,
+  validateMetadataDocument,
+} from './metadata/standalone.ts';
 export { type CosiReader, type OpenCosiOptions, openCosi } from './reader/open-cosi.ts';
 export type { ImageVerification } from './reader/verify-images.ts';
 export {
@@ -31,7 +52,12 @@ export {
   type TarIndex,
 } from './tar/tar-index.ts';
 export type { ValidationContext } from './validation/context.ts';
-export type { Finding, ValidationProfile, ValidationReport } from './validation/findings.ts';
+export {
+  type Finding,
+  MAX_FINDINGS,
+  type ValidationProfile,
+  type ValidationReport,
+} from './validation/findings.ts';
 export { validateCosiContext } from './validation/validate.ts';
 export type { BootloaderInfo, SystemdBootEntryInfo } from './writer/bootloader.ts';
 export {

@@ -4,6 +4,7 @@ import {
   type CosiReader,
   isCosiError,
   openCosi,
+  parseSha384Spec,
   type ValidationReport,
 } from '@trident/cosi-format';
 import { openSource } from '@trident/remote-source';
@@ -28,13 +29,13 @@ export async function openImage(
   options: CommonRequestOptions & { signal?: AbortSignal | undefined; archCheck: boolean },
 ): Promise<OpenedImage> {
   const expected = sha384 ?? 'ignored';
-  if (expected !== 'ignored' && !/^(sha384:)?[0-9a-fA-F]{96}$/u.test(expected)) {
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'unsupported-hash-kind',
-      `Hash '${expected}' has unsupported hash kind. Expected 'ignored', 'sha384:<96 hex digits>' or 96 hex digits.`,
-      { code: 'ENGINE_HASH_FORMAT' },
-    );
+  try {
+    parseSha384Spec(expected); // the one parser of hash specs (cosi-format), Trident's rules and message
+  } catch (error) {
+    if (!isCosiError(error, 'COSI_HASH_FORMAT')) throw error;
+    throw new EngineError('INVALID_INPUT_ERROR', 'unsupported-hash-kind', error.message, {
+      code: error.code,
+    });
   }
   let source: ByteSource;
   try {

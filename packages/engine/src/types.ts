@@ -37,7 +37,7 @@ export interface StreamDiskRequest extends CommonRequestOptions {
   kind: 'stream-disk';
   /** COSI location: path, file://, http(s)://, oci://. */
   url: string;
-  /** Expected metadata hash: `ignored` (default), 96 hex digits or `sha384:<hex>`. */
+  /** Expected metadata hash: `ignored` (default) or `sha384:<hex>` (cosi-format `parseSha384Spec`). */
   sha384?: string;
   target?: TargetRequest;
   /** Grow shrunk ext filesystems to fill their partitions (default true; Trident's stream-disk does not). */

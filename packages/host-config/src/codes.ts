@@ -19,6 +19,15 @@ export const CODES = {
     'The text is not well-formed YAML (bad indentation, unclosed quote, tab indentation, too many aliases).',
   ),
   HC_YAML_DUPLICATE_KEY: code('error', 'A mapping repeats a key.'),
+  HC_YAML_TOO_LARGE: code(
+    'error',
+    'The document is larger than 4 MiB, has more than 20,000 YAML nodes, or its aliases expand to more than 50,000.',
+  ),
+  HC_YAML_TOO_DEEP: code('error', 'Lists and maps are nested more than 64 levels deep.'),
+  HC_FINDINGS_TRUNCATED: code(
+    'error',
+    'More than 1,000 findings of one severity: the rest are counted in this one (a warning when only warnings were left out).',
+  ),
   HC_YAML_MULTIPLE_DOCUMENTS: code('error', 'The file holds more than one YAML document (`---`).'),
   HC_YAML_COMPLEX_KEY: code('error', 'A mapping key is not a plain string (a list, a map or null).'),
   HC_NOT_A_MAPPING: code(
@@ -85,6 +94,10 @@ export const CODES = {
   HC_PARTITION_SIZE_NOT_ALIGNED: code(
     'error',
     'A fixed partition size is zero or not a multiple of 4096 bytes.',
+  ),
+  HC_TOO_MANY_PARTITIONS: code(
+    'error',
+    'A disk has more partitions (adopted ones included) than its 128-entry GPT can hold.',
   ),
   HC_ADOPTED_MATCH_CONFLICT: code('error', 'An adopted partition sets both `matchLabel` and `matchUuid`.'),
   HC_ADOPTED_MATCH_MISSING: code('error', 'An adopted partition sets neither `matchLabel` nor `matchUuid`.'),
@@ -186,6 +199,10 @@ export const CODES = {
     'warning',
     'SELinux is not `disabled` while `/` is on verity (works only with UKI).',
   ),
+  HC_SELINUX_WITH_EXTENSIONS: code(
+    'warning',
+    'SELinux is set and not `disabled` while sysexts or confexts are configured (not supported together).',
+  ),
   HC_EXTENSION_NOT_ON_AB: code(
     'error',
     'With `abUpdate`, a sysext/confext directory is not on an A/B volume.',
@@ -205,7 +222,18 @@ export const CODES = {
     'An additional file `permissions` is not an octal string starting with 0 and at most 0777.',
   ),
   HC_NETPLAN_VERSION: code('error', 'Netplan `version` is not 2.'),
-  HC_NETPLAN_RENDERER: code('error', 'Netplan `renderer` is not `networkd` or `NetworkManager`.'),
+  HC_NETPLAN_RENDERER: code(
+    'error',
+    'Netplan `renderer` is `NetworkManager`: Trident supports `networkd` (and accepts `sriov`).',
+  ),
+  HC_NETPLAN_INTERFACE_NAME: code(
+    'error',
+    'A netplan interface id is not printable ASCII without spaces, or contains a glob character `*`, `?`, `[` or `]`.',
+  ),
+  HC_NETPLAN_FIELD_IGNORED: code(
+    'warning',
+    'A netplan top-level key Trident does not read (e.g. `modems`, `nm-devices`): it is dropped from the configuration written.',
+  ),
   HC_SCRIPT_SOURCE: code('error', 'A script sets both or neither of `content` and `path`.'),
   HC_SCRIPT_PATH_NOT_ABSOLUTE: code('error', 'A postProvision/postConfigure script `path` is not absolute.'),
   HC_SCRIPT_NEVER_RUNS: code('warning', 'A script or health check has an empty `runOn`, so it never runs.'),

@@ -31,6 +31,8 @@ export {
   partitionTypeGuid,
 } from './partition-types.ts';
 export { formatPath, type Path } from './path.ts';
+export { MAX_FINDINGS } from './rules/context.ts';
+export { GPT_ENTRIES } from './rules/graph-devices.ts';
 export { parseByteCount } from './scalars.ts';
 export {
   type Disk,
@@ -43,3 +45,9 @@ export {
   type VerityDevice,
 } from './schema/root.ts';
 export { type SemanticOptions, validateSemantics } from './validate.ts';
+export {
+  MAX_DOCUMENT_BYTES,
+  MAX_EXPANDED_NODES,
+  MAX_YAML_DEPTH,
+  MAX_YAML_NODES,
+} from './yaml-source.ts';

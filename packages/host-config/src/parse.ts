@@ -1,8 +1,9 @@
 /** Public entry points: text or value in, typed configuration and coded findings out. */
 import { type Finding, HostConfigError, hasErrors } from './errors.ts';
 import { issuesToFindings } from './issues.ts';
+import { MAX_FINDINGS } from './rules/context.ts';
 import { type HostConfiguration, HostConfigurationSchema } from './schema/root.ts';
-import { type SemanticOptions, validateSemantics } from './validate.ts';
+import { type SemanticOptions, truncationFindings, validateSemantics } from './validate.ts';
 import { readYaml, type SourceDocument, sourceFromValue } from './yaml-source.ts';
 
 export interface ParseOptions extends SemanticOptions {
@@ -48,7 +49,12 @@ function run(source: SourceDocument, options: ParseOptions): ParseResult {
   }
   const parsed = HostConfigurationSchema.safeParse(value);
   if (!parsed.success) {
-    findings.push(...issuesToFindings(parsed.error.issues, source));
+    // Positions cost a walk of the document each: only the first issues are turned into findings.
+    const issues = parsed.error.issues;
+    findings.push(...issuesToFindings(issues.slice(0, MAX_FINDINGS), source));
+    findings.push(
+      ...truncationFindings({ error: Math.max(0, issues.length - MAX_FINDINGS), warning: 0, info: 0 }),
+    );
     return { ok: false, config: undefined, findings: byPosition(findings), source };
   }
   if (options.semantic !== false) findings.push(...validateSemantics(parsed.data, source, options));

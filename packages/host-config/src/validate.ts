@@ -12,7 +12,7 @@ import {
   checkRootVerityExtras,
   checkScripts,
 } from './rules/config-checks.ts';
-import { createRuleContext } from './rules/context.ts';
+import { createRuleContext, MAX_FINDINGS } from './rules/context.ts';
 import { checkDeviceIds, checkDevices, checkFilesystems, checkUniqueValues } from './rules/graph-devices.ts';
 import { checkReferences, checkReferrerTargets, checkSharing } from './rules/graph-references.ts';
 import {
@@ -79,5 +79,21 @@ export function validateSemantics(
   checkDatastore(ctx);
   checkRootVerityExtras(ctx, rootVerity);
   checkExtensions(ctx);
-  return ctx.findings;
+  return [...ctx.findings, ...truncationFindings(ctx.omitted)];
+}
+
+/** One finding saying how many were left out, so a capped list still says "invalid". */
+export function truncationFindings(omitted: Record<'error' | 'warning' | 'info', number>): Finding[] {
+  const total = omitted.error + omitted.warning + omitted.info;
+  if (total === 0) return [];
+  return [
+    {
+      code: 'HC_FINDINGS_TRUNCATED',
+      severity: omitted.error > 0 ? 'error' : 'warning',
+      path: '',
+      line: 0,
+      column: 0,
+      message: `${omitted.error} more error(s), ${omitted.warning} warning(s) and ${omitted.info} note(s) are not listed: at most ${MAX_FINDINGS} of each are reported. Fix the ones above and validate again.`,
+    },
+  ];
 }

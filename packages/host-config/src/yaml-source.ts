@@ -9,11 +9,14 @@
  * or boolean become `PlainScalar`s carrying both the text and the value, and the field schema decides.
  */
 import {
+  CST,
   type Document,
+  type EmptyStream,
   isAlias,
   isMap,
   isScalar,
   isSeq,
+  Lexer,
   LineCounter,
   type Node,
   parseAllDocuments,
@@ -61,16 +64,104 @@ export function finding(
 
 const MAX_ALIAS_COUNT = 1000;
 
+/**
+ * Limits on what a document may cost. A Host Configuration is a few KiB and a few hundred nodes;
+ * these are far above any real one and far below what exhausts memory: the `yaml` package needs
+ * about 700 MB to compose a 1 MiB flow sequence, and alias expansion can multiply a small text.
+ */
+export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+export const MAX_YAML_NODES = 20_000;
+/** Nodes after alias expansion: what conversion and the schemas see. */
+export const MAX_EXPANDED_NODES = 50_000;
+export const MAX_YAML_DEPTH = 64;
+
+const LEXER_MARKERS = new Set([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
+
+/** Lexer tokens that start a node. */
+const NODE_TOKENS = new Set([
+  'scalar',
+  'single-quoted-scalar',
+  'double-quoted-scalar',
+  'block-scalar-header',
+  'alias',
+  'flow-map-start',
+  'flow-seq-start',
+]);
+
+/**
+ * Counts nodes and flow nesting with the `yaml` lexer (a generator: constant memory) before the
+ * document is composed, and stops at the first limit. Returns the problem and its text offset.
+ */
+function checkCost(text: string): { code: HostConfigCode; offset: number; message: string } | undefined {
+  if (Buffer.byteLength(text, 'utf8') > MAX_DOCUMENT_BYTES) {
+    return {
+      code: 'HC_YAML_TOO_LARGE',
+      offset: 0,
+      message: `The document is ${Buffer.byteLength(text, 'utf8')} bytes; a Host Configuration may be at most ${MAX_DOCUMENT_BYTES} bytes (4 MiB). Real ones are a few KiB: keep large file contents out of \`additionalFiles\` (use \`source\`).`,
+    };
+  }
+  let nodes = 0;
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token) ?? undefined;
+    if (type !== undefined && NODE_TOKENS.has(type) && ++nodes > MAX_YAML_NODES) {
+      return {
+        code: 'HC_YAML_TOO_LARGE',
+        offset,
+        message: `The document has more than ${MAX_YAML_NODES} YAML nodes; a Host Configuration has a few hundred. Reading stopped here.`,
+      };
+    }
+    if (type === 'flow-map-start' || type === 'flow-seq-start') {
+      if (++depth > MAX_YAML_DEPTH) {
+        return {
+          code: 'HC_YAML_TOO_DEEP',
+          offset,
+          message: `Lists and maps are nested more than ${MAX_YAML_DEPTH} levels deep here; no Host Configuration section is.`,
+        };
+      }
+    } else if (type === 'flow-map-end' || type === 'flow-seq-end') depth--;
+    // The lexer's document, flow-error and scalar markers are control characters, not text.
+    if (!LEXER_MARKERS.has(token)) offset += token.length;
+  }
+  return undefined;
+}
+
 export function readYaml(text: string): SourceDocument {
   const lineCounter = new LineCounter();
   const findings: Finding[] = [];
-  const docs = parseAllDocuments(text, {
-    lineCounter,
-    uniqueKeys: true,
-    prettyErrors: false,
-    strict: true,
-    keepSourceTokens: false,
-  });
+  const cost = checkCost(text);
+  if (cost !== undefined) {
+    const before = text.slice(0, cost.offset);
+    const line = before.split('\n').length;
+    const column = cost.offset - before.lastIndexOf('\n');
+    findings.push(finding(cost.code, [], line, column, cost.message));
+    return { text, value: undefined, document: undefined, lineCounter, findings };
+  }
+  let docs: Document.Parsed[] | EmptyStream;
+  try {
+    docs = parseAllDocuments(text, {
+      lineCounter,
+      uniqueKeys: true,
+      prettyErrors: false,
+      strict: true,
+      keepSourceTokens: false,
+    });
+  } catch (error) {
+    // A nesting the lexer check let through (block sequences nest without brackets) can still
+    // exhaust the stack inside the composer: report it, never crash.
+    if (!(error instanceof RangeError)) throw error;
+    findings.push(
+      finding(
+        'HC_YAML_TOO_DEEP',
+        [],
+        1,
+        1,
+        `The document nests lists and maps too deeply to read (${error.message}).`,
+      ),
+    );
+    return { text, value: undefined, document: undefined, lineCounter, findings };
+  }
   const list = Array.isArray(docs) ? docs : [];
   const at = (offset: number): { line: number; col: number } => {
     const pos = lineCounter.linePos(Math.max(0, Math.min(offset, text.length)));
@@ -107,8 +198,9 @@ export function readYaml(text: string): SourceDocument {
     );
   }
   if (document.errors.length > 0) return { text, value: undefined, document, lineCounter, findings };
-  const ctx: ConvertContext = { document, findings, at, aliases: 0 };
+  const ctx: ConvertContext = { document, findings, at, aliases: 0, nodes: 0, stopped: false };
   const value = document.contents === null ? {} : convert(document.contents, [], ctx);
+  if (ctx.stopped) return { text, value: undefined, document, lineCounter, findings };
   return { text, value, document, lineCounter, findings };
 }
 
@@ -121,9 +213,36 @@ interface ConvertContext {
   findings: Finding[];
   at: (offset: number) => { line: number; col: number };
   aliases: number;
+  /** Nodes converted so far, alias expansions included. */
+  nodes: number;
+  /** A limit was hit: the value is incomplete and must not be used. */
+  stopped: boolean;
 }
 
 function convert(node: unknown, path: Path, ctx: ConvertContext, depth = 0): unknown {
+  if (ctx.stopped) return null;
+  if (++ctx.nodes > MAX_EXPANDED_NODES || depth > MAX_YAML_DEPTH) {
+    ctx.stopped = true;
+    const pos = ctx.at((node as Node | null)?.range?.[0] ?? 0);
+    ctx.findings.push(
+      depth > MAX_YAML_DEPTH
+        ? finding(
+            'HC_YAML_TOO_DEEP',
+            path,
+            pos.line,
+            pos.col,
+            `Lists and maps are nested more than ${MAX_YAML_DEPTH} levels deep here; no Host Configuration section is.`,
+          )
+        : finding(
+            'HC_YAML_TOO_LARGE',
+            path,
+            pos.line,
+            pos.col,
+            `The document expands to more than ${MAX_EXPANDED_NODES} nodes (aliases included); write the values out instead of repeating anchors.`,
+          ),
+    );
+    return null;
+  }
   if (isAlias(node)) {
     ctx.aliases += 1;
     if (ctx.aliases > MAX_ALIAS_COUNT || depth > 200) {

@@ -36,7 +36,15 @@ describe('remote COSI sources through the CLI', () => {
     const inspect = trident(['cosi', 'inspect', url, '--json']);
     expect(inspect.stderr).toBe('');
     expect(JSON.parse(inspect.stdout).metadataSha384).toBe(metadataSha384);
-    const validate = trident(['cosi', 'validate', url, '--profile', 'spec', '--sha384', metadataSha384]);
+    const validate = trident([
+      'cosi',
+      'validate',
+      url,
+      '--profile',
+      'spec',
+      '--sha384',
+      `sha384:${metadataSha384}`,
+    ]);
     expect(validate.stdout).toContain('valid (spec profile): 0 error(s)');
     expect(validate.code).toBe(0);
     expect(await nginx.accessLog()).toMatch(/ 206 /u);

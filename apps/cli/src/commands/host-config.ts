@@ -1,10 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { openCosi } from '@trident/cosi-format';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { formatSha384, openCosi } from '@trident/cosi-format';
 import {
   checkImageCompatibility,
   type Finding,
   formatFinding,
   hostConfigJsonSchema,
+  MAX_DOCUMENT_BYTES,
   migrateHostConfig,
   parseHostConfig,
 } from '@trident/host-config';
@@ -13,14 +14,23 @@ import { openInput } from '../open-input.ts';
 import type { Output } from '../output.ts';
 import type { SourceFlags } from '../source-options.ts';
 
-/** Trident's default Host Configuration location. */
 /** Trident's default Host Configuration location (main.ts repeats it to avoid loading this module). */
 export const DEFAULT_CONFIG = '/etc/trident/config.yaml';
 
 async function readConfig(path: string): Promise<string> {
   try {
+    // A Host Configuration is a few KiB; refuse to load a huge file into memory at all.
+    const { size } = await stat(path);
+    if (size > MAX_DOCUMENT_BYTES) {
+      throw new CliError(
+        'HC_YAML_TOO_LARGE',
+        `${path} is ${size} bytes; a Host Configuration may be at most ${MAX_DOCUMENT_BYTES} bytes (4 MiB)`,
+        EXIT.invalid,
+      );
+    }
     return await readFile(path, 'utf8');
   } catch (error) {
+    if (error instanceof CliError) throw error;
     throw new CliError(
       'CLI_CONFIG_UNREADABLE',
       `cannot read Host Configuration ${path}: ${(error as Error).message}`,
@@ -47,8 +57,10 @@ function report(
 }
 
 /**
- * `trident validate [config] [--image URL]`: schema and semantic rules, and with an image the
- * cross-checks between the configuration and the COSI metadata (mount points, verity, ESP, sizes).
+ * `trident validate [config] [--image URL]`: static validation, as Trident's `validate`: the schema
+ * and the semantic rules, offline, whatever `image.url` says. Only with `--image` is a COSI opened
+ * and the configuration cross-checked against its metadata (mount points, verity, ESP, sizes);
+ * pass the configured URL itself to check the configured image (its `image.sha384` is then pinned).
  */
 export async function validateConfigCommand(
   path: string,
@@ -58,17 +70,15 @@ export async function validateConfigCommand(
   const text = await readConfig(path);
   const parsed = parseHostConfig(text);
   const findings = [...parsed.findings];
-  // Cross-check against the image when asked (--image), or when the configuration's image is a
-  // local file: a remote image is only fetched on request, so validation works offline.
-  const configured = parsed.config?.image?.url;
-  const local = configured !== undefined && (configured.startsWith('file://') || configured.startsWith('/'));
-  const imageUrl = options.image ?? (local ? configured : undefined);
-  if (parsed.ok && parsed.config && imageUrl) {
-    const expected = imageUrl === configured ? (parsed.config.image?.sha384 ?? 'ignored') : 'ignored';
+  const configured = parsed.config?.image;
+  const imageUrl = options.image;
+  if (parsed.ok && parsed.config && imageUrl !== undefined) {
+    // The configured hash applies to the configured image only; the spec parser takes `sha384:<hex>`.
+    const pinned = imageUrl === configured?.url && configured.sha384 !== 'ignored';
     const reader = await openCosi(
       await openInput(imageUrl, { signal: options.signal, source: options.source }),
       {
-        expectedSha384: expected,
+        expectedSha384: pinned ? formatSha384(configured.sha384) : 'ignored',
         signal: options.signal,
       },
     );
@@ -84,7 +94,7 @@ export async function validateConfigCommand(
     }
   } else if (configured && !output.json) {
     output.error(
-      `note: image cross-checks skipped; pass --image ${configured} to check the configuration against it`,
+      `note: the image was not opened (validation is static); pass --image ${configured.url} to cross-check the configuration against it`,
     );
   }
   return report(output, path, findings, imageUrl ? { image: imageUrl } : {});

@@ -1,5 +1,6 @@
 /** trident.v1.StreamingService: StreamDisk runs the engine's stream-disk on one disk. */
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import { isCosiError, parseSha384Spec, unsupportedHashKindMessage } from '@trident/cosi-format';
 import type { StreamDiskRequest as EngineStreamDiskRequest, TridentErrorInfo } from '@trident/engine';
 import type { StreamingService } from '../gen/trident/v1/streaming_service_pb.ts';
 import type { DaemonOptions } from '../options.ts';
@@ -18,8 +19,13 @@ export function checkImageUrl(url: string): void {
 
 /** Trident accepts only `ignored` or `sha384:<hex>` (ImageSha384::new) and reports others in Completed. */
 export function checkHashKind(hash: string): TridentErrorInfo | undefined {
-  if (hash === 'ignored' || hash.startsWith('sha384:')) return undefined;
-  const errorMessage = `Hash '${hash}' has unsupported hash kind. Expected 'ignored' or 'sha384:' prefix.`;
+  try {
+    parseSha384Spec(hash); // cosi-format's one hash-spec parser: Trident's rules and message
+    return undefined;
+  } catch (error) {
+    if (!isCosiError(error, 'COSI_HASH_FORMAT')) throw error;
+  }
+  const errorMessage = unsupportedHashKindMessage(hash);
   return {
     kind: 'INVALID_INPUT_ERROR',
     subkind: 'unsupported-hash-kind',

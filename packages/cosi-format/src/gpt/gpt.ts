@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
-import { CosiError } from '../errors.ts';
+import { CosiError, isCosiError } from '../errors.ts';
+import { checkLayout } from './gpt-layout.ts';
 import { guidFromBytes, NIL_GUID } from './guid.ts';
 import { partitionTypeInfo } from './partition-types.ts';
 
@@ -50,16 +51,24 @@ export interface ParseGptOptions {
 }
 
 const SIGNATURE = 'EFI PART';
-/** The spec's minimum: entry arrays must reserve at least 16 KiB. Real tables use 128 x 128 bytes. */
+/** Real tables use 128 x 128 bytes (16 KiB, the UEFI minimum); anything near this is not a table. */
 const MAX_ENTRIES_BYTES = 64 * 1024 * 1024;
+/** UEFI allows any count; block-writer (and every tool we know) refuses more than this. */
+const MAX_ENTRIES = 65536;
+/** UEFI 2.10 §5.3.2: the entry array reserves at least 16,384 bytes. */
+export const MIN_ENTRY_ARRAY_BYTES = 16 * 1024;
 
-function invalid(message: string, offset?: number): CosiError {
-  return new CosiError('COSI_GPT_INVALID', `GPT: ${message}`, offset === undefined ? {} : { offset });
+function invalid(message: string, offset?: number, problemCode?: GptProblemCode): CosiError {
+  const error = new CosiError('COSI_GPT_INVALID', `GPT: ${message}`, offset === undefined ? {} : { offset });
+  // decodeGpt turns a thrown structural failure into a problem with this code.
+  if (problemCode !== undefined) Object.assign(error, { problemCode });
+  return error;
 }
 
-function u64(view: DataView, offset: number, what: string): number {
+function u64(view: DataView, offset: number, what: string, base = 0): number {
   const value = view.getBigUint64(offset, true);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${what} ${value} is out of range`, offset);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER))
+    throw invalid(`${what} ${value} is out of range`, base + offset);
   return Number(value);
 }
 
@@ -117,10 +126,14 @@ export function parseGptHeader(bytes: Uint8Array, lbaSize: LbaSize): GptHeader {
   ) {
     throw invalid(`partition entry size ${header.entrySize} is not 128 x 2^n`, at + 84);
   }
-  if (header.numberOfEntries * header.entrySize > MAX_ENTRIES_BYTES) {
+  if (header.numberOfEntries === 0) {
+    throw invalid('the partition entry array has 0 entries', at + 80, 'COSI_GPT_ENTRY_COUNT');
+  }
+  if (header.numberOfEntries > MAX_ENTRIES || header.numberOfEntries * header.entrySize > MAX_ENTRIES_BYTES) {
     throw invalid(
-      `entry array of ${header.numberOfEntries} x ${header.entrySize} bytes is implausibly large`,
+      `the partition entry array of ${header.numberOfEntries} x ${header.entrySize} bytes is too large (at most ${MAX_ENTRIES} entries and ${MAX_ENTRIES_BYTES / 1024 / 1024} MiB)`,
       at + 80,
+      'COSI_GPT_ENTRY_COUNT',
     );
   }
   if (header.partitionEntryLba < 2) {
@@ -135,16 +148,89 @@ export function parseGptHeader(bytes: Uint8Array, lbaSize: LbaSize): GptHeader {
   return header;
 }
 
+/** Why a GPT cannot be used; each code is also a validation finding code. */
+export type GptProblemCode =
+  /** The table cannot be decoded at all: signature, CRCs, MBR, header fields. */
+  | 'COSI_GPT_INVALID'
+  /** The entry array has no entries, more than 65,536, or more than 64 MiB. */
+  | 'COSI_GPT_ENTRY_COUNT'
+  /** FirstUsableLBA lies inside the primary entry array. */
+  | 'COSI_GPT_FIRST_USABLE_IN_ENTRIES'
+  /** A partition ends before it starts. */
+  | 'COSI_GPT_PARTITION_RANGE'
+  /** A partition lies outside the header's FirstUsableLBA..LastUsableLBA. */
+  | 'COSI_GPT_PARTITION_OUTSIDE_USABLE'
+  /** Two partitions share LBAs. */
+  | 'COSI_GPT_PARTITION_OVERLAP'
+  /** A partition reaches into the backup GPT (or past the end) of a disk of `diskSize`. */
+  | 'COSI_GPT_PARTITION_OVER_BACKUP'
+  /** A disk of `diskSize` cannot hold the primary GPT, the first usable LBA and the backup GPT. */
+  | 'COSI_GPT_DISK_TOO_SMALL';
+
+export interface GptProblem {
+  code: GptProblemCode;
+  message: string;
+  /** Byte offset in the GPT data, when the problem sits at one place. */
+  offset?: number;
+  /** The partition (entry number) the problem is about. */
+  partition?: number;
+}
+
+export interface DecodedGpt {
+  /** The decoded table; undefined when its structure cannot be trusted at all. */
+  table: Gpt | undefined;
+  /** Everything a writer would refuse; empty when the table can be written as it is. */
+  problems: GptProblem[];
+}
+
 /**
- * Parses a primary GPT (protective MBR, header, entry array) from the start of a disk or from a
- * COSI primary-GPT region image. Checks what a reader must be able to trust: signature, header and
- * entry CRCs, entry size, entries inside the usable range, no overlaps, and (when the disk size is
- * known) partitions inside the disk.
+ * Parses a primary GPT and throws `COSI_GPT_INVALID` (message of the first problem) when anything
+ * in `decodeGpt`'s list would stop a writer. For callers that need a table they can write.
  */
 export function parseGpt(bytes: Uint8Array, options: ParseGptOptions): Gpt {
+  const { table, problems } = decodeGpt(bytes, options);
+  const first = problems[0];
+  if (first !== undefined || table === undefined) {
+    throw invalid(
+      `${first?.message ?? 'the table cannot be decoded'}${problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : ''}`,
+      first?.offset,
+    );
+  }
+  return table;
+}
+
+/**
+ * Decodes a primary GPT (protective MBR, header, entry array) from the start of a disk or from a
+ * COSI primary-GPT region image, and lists every reason a writer would refuse it. The checks are
+ * those of block-writer's `decodeGptRegion` and `layoutGpt` (which stream-disk runs only after every
+ * image is written), so validation and planning refuse what the write would: signature, CRCs,
+ * entry size and count, FirstUsableLBA after the entry array, partitions inside the usable range
+ * and not overlapping, and (when the disk size is known) partitions clear of the backup GPT that a
+ * disk of that size must hold at its end (UEFI 2.10 §5.3.1).
+ */
+export function decodeGpt(bytes: Uint8Array, options: ParseGptOptions): DecodedGpt {
+  try {
+    return decodeChecked(bytes, options);
+  } catch (error) {
+    if (!isCosiError(error, 'COSI_GPT_INVALID')) throw error;
+    const code = (error as CosiError & { problemCode?: GptProblemCode }).problemCode ?? 'COSI_GPT_INVALID';
+    return {
+      table: undefined,
+      problems: [
+        {
+          code,
+          message: error.message.replace(/^GPT: /u, ''),
+          ...(error.offset === undefined ? {} : { offset: error.offset }),
+        },
+      ],
+    };
+  }
+}
+
+function decodeChecked(bytes: Uint8Array, options: ParseGptOptions): DecodedGpt {
   const { lbaSize } = options;
   if (lbaSize !== 512 && lbaSize !== 4096) {
-    throw new CosiError('COSI_GPT_INVALID', `GPT: unsupported LBA size ${String(lbaSize)} (512 or 4096)`);
+    throw invalid(`unsupported LBA size ${String(lbaSize)} (512 or 4096)`);
   }
   const header = parseGptHeader(bytes, lbaSize);
   const mbr = bytes.subarray(0, lbaSize);
@@ -169,33 +255,24 @@ export function parseGpt(bytes: Uint8Array, options: ParseGptOptions): Gpt {
     );
   }
 
+  const partitions = decodeEntries(entries, header, entriesStart);
+  const problems = checkLayout(header, partitions, { lbaSize, entriesStart, diskSize: options.diskSize });
+  return { table: { lbaSize, protectiveMbr: mbr, header, partitions, regionLength }, problems };
+}
+
+function decodeEntries(entries: Uint8Array, header: GptHeader, entriesStart: number): GptPartition[] {
   const partitions: GptPartition[] = [];
   const view = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
   for (let index = 0; index < header.numberOfEntries; index++) {
     const base = index * header.entrySize;
     const typeGuid = guidFromBytes(entries.subarray(base, base + 16));
     if (typeGuid === NIL_GUID) continue;
-    const at = entriesStart + base;
-    const firstLba = u64(view, base + 32, `entry ${index + 1} first LBA`);
-    const lastLba = u64(view, base + 40, `entry ${index + 1} last LBA`);
+    const firstLba = u64(view, base + 32, `entry ${index + 1} first LBA`, entriesStart);
+    const lastLba = u64(view, base + 40, `entry ${index + 1} last LBA`, entriesStart);
     const nameBytes = entries.subarray(base + 56, base + Math.min(header.entrySize, 128));
     let name = new TextDecoder('utf-16le').decode(nameBytes);
     const nul = name.indexOf('\0');
     if (nul !== -1) name = name.slice(0, nul);
-    if (lastLba < firstLba)
-      throw invalid(`partition ${index + 1} ends (LBA ${lastLba}) before it starts (LBA ${firstLba})`, at);
-    if (firstLba < header.firstUsableLba || lastLba > header.lastUsableLba) {
-      throw invalid(
-        `partition ${index + 1} (LBA ${firstLba}..${lastLba}) is outside the usable range ${header.firstUsableLba}..${header.lastUsableLba}`,
-        at,
-      );
-    }
-    if (options.diskSize !== undefined && (lastLba + 1) * lbaSize > options.diskSize) {
-      throw invalid(
-        `partition ${index + 1} ends at byte ${(lastLba + 1) * lbaSize}, past the disk size ${options.diskSize}`,
-        at,
-      );
-    }
     partitions.push({
       number: index + 1,
       typeGuid,
@@ -207,17 +284,7 @@ export function parseGpt(bytes: Uint8Array, options: ParseGptOptions): Gpt {
       typeName: partitionTypeInfo(typeGuid)?.name,
     });
   }
-  const byStart = [...partitions].sort((a, b) => a.firstLba - b.firstLba);
-  for (let i = 1; i < byStart.length; i++) {
-    const previous = byStart[i - 1]!;
-    const current = byStart[i]!;
-    if (current.firstLba <= previous.lastLba) {
-      throw invalid(
-        `partitions ${previous.number} (LBA ${previous.firstLba}..${previous.lastLba}) and ${current.number} (LBA ${current.firstLba}..${current.lastLba}) overlap`,
-      );
-    }
-  }
-  return { lbaSize, protectiveMbr: mbr, header, partitions, regionLength };
+  return partitions;
 }
 
 /** Finds which LBA size a raw disk image uses, by where the "EFI PART" signature sits. */

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
-import { FindingList, jsonPath } from '../validation/findings.ts';
-import { type JsonScan, scanJson } from '../validation/json-scan.ts';
-import { type CosiMetadata, type CosiVersion, cosiMetadataSchema, parseVersion } from './schema.ts';
+import { FindingList, jsonPath, MAX_FINDINGS } from '../validation/findings.ts';
+import { findExcessiveNesting, type JsonScan, MAX_JSON_DEPTH, scanJson } from '../validation/json-scan.ts';
+import { type CosiMetadata, type CosiVersion, parseVersion } from './schema.ts';
+import { parseShape } from './shape.ts';
+
+/**
+ * The largest metadata.json this reader accepts. Real ones are a few KiB to a few hundred KiB (a
+ * package list of thousands of entries); 16 MiB leaves room for any real image while keeping a
+ * hostile one from costing gigabytes.
+ */
+export const MAX_METADATA_BYTES = 16 * 1024 * 1024;
 
 export interface ParsedMetadata {
   metadata: CosiMetadata;
@@ -24,11 +32,28 @@ export function metadataSha384(bytes: Uint8Array): string {
  */
 export function parseMetadataBytes(bytes: Uint8Array): MetadataParseResult {
   const findings = new FindingList();
+  if (bytes.length > MAX_METADATA_BYTES) {
+    findings.error(
+      'COSI_METADATA_TOO_LARGE',
+      '',
+      `metadata.json is ${bytes.length} bytes; at most ${MAX_METADATA_BYTES} (16 MiB) are accepted`,
+    );
+    return { ok: false, findings };
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     findings.error('COSI_METADATA_NOT_UTF8', '', 'metadata.json is not valid UTF-8');
+    return { ok: false, findings };
+  }
+  const deep = findExcessiveNesting(text);
+  if (deep !== -1) {
+    findings.error(
+      'COSI_METADATA_TOO_DEEP',
+      '',
+      `metadata.json nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep (at character ${deep}); Trident's JSON reader refuses that depth`,
+    );
     return { ok: false, findings };
   }
   let json: unknown;
@@ -72,17 +97,21 @@ export function parseMetadataBytes(bytes: Uint8Array): MetadataParseResult {
     );
     return { ok: false, findings };
   }
-  const parsed = cosiMetadataSchema.safeParse(json);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const path = jsonPath(
-        ...issue.path.map((segment) => (typeof segment === 'number' ? segment : String(segment))),
-      );
-      const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined');
+  const parsed = parseShape(json as Record<string, unknown>);
+  if (!parsed.ok) {
+    for (const issue of parsed.issues) {
+      const path = jsonPath(...issue.path);
       findings.error(
-        missing ? 'COSI_FIELD_REQUIRED' : 'COSI_FIELD_INVALID',
+        issue.missing ? 'COSI_FIELD_REQUIRED' : 'COSI_FIELD_INVALID',
         path,
-        missing ? `${path} is required` : `${path || 'metadata'}: ${issue.message}`,
+        issue.missing ? `${path} is required` : `${path || 'metadata'}: ${issue.message}`,
+      );
+    }
+    for (const { path, count } of parsed.unchecked) {
+      findings.warn(
+        'COSI_CHECK_STOPPED',
+        jsonPath(...path),
+        `${count} more element(s) of ${jsonPath(...path)} were not checked: the shape check stops after ${MAX_FINDINGS} findings`,
       );
     }
     return { ok: false, findings };

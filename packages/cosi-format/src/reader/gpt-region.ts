@@ -1,7 +1,8 @@
 import type { ByteSource } from '../byte-source.ts';
 import { isCosiError } from '../errors.ts';
-import { type Gpt, type LbaSize, parseGpt } from '../gpt/gpt.ts';
+import { decodeGpt, type Gpt, type GptProblem, type LbaSize } from '../gpt/gpt.ts';
 import type { CosiMetadata } from '../metadata/schema.ts';
+import { lookupImageMember } from '../tar/image-member.ts';
 import type { TarIndex } from '../tar/tar-index.ts';
 import type { Finding } from '../validation/findings.ts';
 import type { ZstdDecoder } from '../zstd.ts';
@@ -39,9 +40,9 @@ export async function decodeGptRegion(
     return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
   if (disk.lbaSize !== 512 && disk.lbaSize !== 4096)
     return { table: undefined, bytes: undefined, decodedLength: undefined, findings };
-  const entry = index.byPath.get(region.image.path);
-  if (entry?.type !== 'file')
-    return fail('COSI_GPT_MISSING', `the primary-GPT image "${region.image.path}" is not in the archive`);
+  const lookup = lookupImageMember(index.byPath, region.image.path);
+  if (!lookup.ok) return fail('COSI_GPT_MISSING', `the primary-GPT ${lookup.message}`);
+  const entry = lookup.entry;
 
   const chunks: Uint8Array[] = [];
   let decoded: Awaited<ReturnType<typeof decodeImage>>;
@@ -73,19 +74,30 @@ export async function decodeGptRegion(
       mismatch.message,
     );
   const bytes = Buffer.concat(chunks);
-  try {
-    const table = parseGpt(bytes, { lbaSize: disk.lbaSize as LbaSize, diskSize: disk.size });
-    return { table, bytes, decodedLength: bytes.length, findings };
-  } catch (error) {
-    if (isCosiError(error, 'COSI_GPT_INVALID')) {
-      findings.push({
-        code: 'COSI_GPT_INVALID',
-        severity: 'error',
-        path: 'disk.gptRegions[0].image',
-        message: error.message,
-      });
-      return { table: undefined, bytes, decodedLength: bytes.length, findings };
-    }
-    throw error;
+  const { table, problems } = decodeGpt(bytes, { lbaSize: disk.lbaSize as LbaSize, diskSize: disk.size });
+  for (const problem of problems) {
+    findings.push({
+      code: problem.code,
+      severity: 'error',
+      path: problemPath(problem, metadata),
+      message: `GPT: ${problem.message}`,
+    });
   }
+  return { table, bytes, decodedLength: bytes.length, findings };
+}
+
+/**
+ * Points a GPT problem at the metadata that describes it: the region of the partition it is about
+ * when there is one (`disk.gptRegions[2]`), `disk.size` when the disk is too small, else the
+ * primary-GPT image.
+ */
+function problemPath(problem: GptProblem, metadata: CosiMetadata): string {
+  if (problem.code === 'COSI_GPT_DISK_TOO_SMALL') return 'disk.size';
+  if (problem.partition !== undefined) {
+    const index = (metadata.disk?.gptRegions ?? []).findIndex(
+      (region) => region.type === 'partition' && region.number === problem.partition,
+    );
+    if (index !== -1) return `disk.gptRegions[${index}]`;
+  }
+  return 'disk.gptRegions[0].image';
 }

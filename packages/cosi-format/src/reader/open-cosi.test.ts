@@ -22,27 +22,37 @@ describe('openCosi', () => {
     expect(reader.metadataSha384).toBe(metadataSha384(reader.metadataBytes));
   });
 
-  it('accepts the expected hash as ignored, bare hex (any case) or sha384:hex', async () => {
+  it('accepts the expected hash as ignored or sha384:hex (any case), as Trident does', async () => {
     const hex = sha384Hex(new TextEncoder().encode(metadataText));
-    for (const expected of ['ignored', hex, hex.toUpperCase(), `sha384:${hex}`]) {
+    for (const expected of ['ignored', `sha384:${hex}`, `sha384:${hex.toUpperCase()}`]) {
       await expect(
         openCosi(createBufferSource(fixture.bytes), { expectedSha384: expected }),
       ).resolves.toBeDefined();
     }
   });
 
+  it("refuses bare hex with Trident's unsupported-hash-kind message", async () => {
+    const hex = sha384Hex(new TextEncoder().encode(metadataText));
+    await expect(openCosi(createBufferSource(fixture.bytes), { expectedSha384: hex })).rejects.toMatchObject({
+      code: 'COSI_HASH_FORMAT',
+      message: `Hash '${hex}' has unsupported hash kind. Expected 'ignored' or 'sha384:' prefix.`,
+    });
+  });
+
   it('refuses a metadata hash that does not match, naming both hashes', async () => {
     const wrong = 'ab'.repeat(48);
     await expect(
-      openCosi(createBufferSource(fixture.bytes), { expectedSha384: wrong }),
+      openCosi(createBufferSource(fixture.bytes), { expectedSha384: `sha384:${wrong}` }),
     ).rejects.toMatchObject({
       code: 'COSI_METADATA_HASH_MISMATCH',
       message: expect.stringContaining(wrong),
     });
+    // A malformed prefixed hash fails the same way (Trident compares whatever follows the prefix).
     await expect(
       openCosi(createBufferSource(fixture.bytes), { expectedSha384: 'sha384:abc' }),
     ).rejects.toMatchObject({
-      code: 'COSI_HASH_FORMAT',
+      code: 'COSI_METADATA_HASH_MISMATCH',
+      message: expect.stringContaining('not 96 hexadecimal digits'),
     });
   });
 

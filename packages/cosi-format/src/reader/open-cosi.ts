@@ -1,11 +1,17 @@
 import { type ByteSource, openFileSource, streamRange } from '../byte-source.ts';
-import { CosiError } from '../errors.ts';
+import { CosiError, type CosiErrorCode } from '../errors.ts';
 import type { Gpt } from '../gpt/gpt.ts';
-import { type ExpectedSha384, parseSha384Spec } from '../hash-spec.ts';
-import { metadataSha384, type ParsedMetadata, parseMetadataBytes } from '../metadata/parse.ts';
+import { type ExpectedSha384, isWellFormedSha384, parseSha384Spec } from '../hash-spec.ts';
+import {
+  MAX_METADATA_BYTES,
+  metadataSha384,
+  type ParsedMetadata,
+  parseMetadataBytes,
+} from '../metadata/parse.ts';
 import { type CosiMetadata, type ImageFile, versionAtLeast } from '../metadata/schema.ts';
+import { lookupImageMember } from '../tar/image-member.ts';
 import { readTarIndex, type TarEntry, type TarIndex } from '../tar/tar-index.ts';
-import type { ValidationProfile, ValidationReport } from '../validation/findings.ts';
+import type { FindingList, ValidationProfile, ValidationReport } from '../validation/findings.ts';
 import { validateCosiContext } from '../validation/validate.ts';
 import { loadNativeCodec } from '../writer/native-codec.ts';
 import { nodeZlibDecoder, type ZstdDecoder } from '../zstd.ts';
@@ -13,7 +19,7 @@ import { type DecodedGptRegion, decodeGptRegion } from './gpt-region.ts';
 import { type ImageVerification, verifyImages } from './verify-images.ts';
 
 export interface OpenCosiOptions {
-  /** Expected metadata hash: `ignored`, 96 hex digits or `sha384:<hex>`. */
+  /** Expected metadata hash: `ignored` or `sha384:<hex>` (see `parseSha384Spec`), or a parsed one. */
   expectedSha384?: string | ExpectedSha384;
   decoder?: ZstdDecoder;
   signal?: AbortSignal;
@@ -83,13 +89,11 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
       },
     );
   }
-  if (metadataEntry.size > 64 * 1024 * 1024) {
+  if (metadataEntry.size > MAX_METADATA_BYTES) {
     throw new CosiError(
-      'COSI_METADATA_INVALID',
-      `${source.url}: metadata.json is ${metadataEntry.size} bytes; refusing more than 64 MiB`,
-      {
-        member: 'metadata.json',
-      },
+      'COSI_METADATA_TOO_LARGE',
+      `${source.url}: metadata.json is ${metadataEntry.size} bytes; at most ${MAX_METADATA_BYTES} (16 MiB) are accepted (real metadata is a few hundred KiB at most)`,
+      { member: 'metadata.json', offset: metadataEntry.dataOffset },
     );
   }
   const metadataBytes = await source.read(
@@ -103,23 +107,18 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
       ? parseSha384Spec(options.expectedSha384)
       : options.expectedSha384;
   if (expected?.kind === 'sha384' && expected.hex !== sha) {
+    // Trident compares whatever follows `sha384:`; a malformed one fails here, as a mismatch.
+    const hint = isWellFormedSha384(expected.hex)
+      ? ''
+      : ' (the expected hash is not 96 hexadecimal digits, so no metadata can match it)';
     throw new CosiError(
       'COSI_METADATA_HASH_MISMATCH',
-      `${source.url}: COSI metadata hash '${sha}' does not match expected hash '${expected.hex}'`,
+      `${source.url}: COSI metadata hash '${sha}' does not match expected hash '${expected.hex}'${hint}`,
       { member: 'metadata.json' },
     );
   }
   const result = parseMetadataBytes(metadataBytes);
-  if (!result.ok) {
-    const first = result.findings.items[0];
-    throw new CosiError(
-      result.findings.items.some((f) => f.code === 'COSI_VERSION_UNSUPPORTED')
-        ? 'COSI_VERSION_UNSUPPORTED'
-        : 'COSI_METADATA_INVALID',
-      `${source.url}: invalid COSI metadata${first ? ` at ${first.path || 'the top level'}: ${first.message}` : ''}`,
-      { member: 'metadata.json', findings: result.findings.items, ...(first ? { path: first.path } : {}) },
-    );
-  }
+  if (!result.ok) throw metadataError(source.url, result.findings);
   const parsed: ParsedMetadata = { metadata: result.metadata, version: result.version, scan: result.scan };
   let gptRegion: Promise<DecodedGptRegion> | undefined;
   const loadGptRegion = (signal?: AbortSignal): Promise<DecodedGptRegion> => {
@@ -127,19 +126,16 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
     return gptRegion;
   };
   const member = (path: string): TarEntry => {
-    const entry = index.byPath.get(path.replace(/^\.\//u, ''));
-    if (!entry)
-      throw new CosiError('COSI_MEMBER_NOT_FOUND', `${source.url}: COSI file entry '${path}' not found`, {
-        member: path,
-      });
-    if (entry.type !== 'file') {
-      throw new CosiError(
-        'COSI_MEMBER_NOT_REGULAR',
-        `${source.url}: COSI entry '${path}' is a ${entry.type}, not a file`,
-        { member: path },
-      );
-    }
-    return entry;
+    const lookup = lookupImageMember(index.byPath, path);
+    if (lookup.ok) return lookup.entry;
+    // Trident's wording for a missing entry; ours for one that is not a regular file.
+    throw new CosiError(
+      lookup.reason === 'missing' ? 'COSI_MEMBER_NOT_FOUND' : 'COSI_MEMBER_NOT_REGULAR',
+      lookup.reason === 'missing'
+        ? `${source.url}: COSI file entry '${path}' not found`
+        : `${source.url}: ${lookup.message}`,
+      { member: path },
+    );
   };
   const requireGpt = async (
     signal?: AbortSignal,
@@ -200,4 +196,23 @@ async function openFromSource(source: ByteSource, options: OpenCosiOptions): Pro
       await source.close?.();
     },
   };
+}
+
+/** The error for metadata that cannot be parsed: the first finding in the message, all in `findings`. */
+export function metadataError(url: string, findings: FindingList): CosiError {
+  const first = findings.items[0];
+  const fatal = findings.items.find((f) =>
+    ['COSI_VERSION_UNSUPPORTED', 'COSI_METADATA_TOO_LARGE', 'COSI_METADATA_TOO_DEEP'].includes(f.code),
+  );
+  const code = (fatal?.code ?? 'COSI_METADATA_INVALID') as CosiErrorCode;
+  return new CosiError(
+    code,
+    `${url}: invalid COSI metadata${first ? ` at ${first.path || 'the top level'}: ${first.message}` : ''}`,
+    {
+      member: 'metadata.json',
+      findings: findings.items,
+      omittedFindings: findings.omitted.error,
+      ...(first ? { path: first.path } : {}),
+    },
+  );
 }

@@ -2,6 +2,7 @@ import type { ByteSource } from '../byte-source.ts';
 import { isCosiError } from '../errors.ts';
 import type { ParsedMetadata } from '../metadata/parse.ts';
 import type { ImageFile } from '../metadata/schema.ts';
+import { lookupImageMember } from '../tar/image-member.ts';
 import type { TarIndex } from '../tar/tar-index.ts';
 import { imageFileRefs } from '../validation/context.ts';
 import type { Finding } from '../validation/findings.ts';
@@ -59,9 +60,13 @@ async function verifyOne(
     ...partial,
     finding: { code, severity: 'error', path, message },
   });
-  const entry = reader.index.byPath.get(file.path.replace(/^\.\//u, ''));
-  if (entry?.type !== 'file')
-    return failed('COSI_IMAGE_MEMBER_MISSING', `image "${file.path}" is not a regular file in the archive`);
+  const lookup = lookupImageMember(reader.index.byPath, file.path);
+  if (!lookup.ok)
+    return failed(
+      lookup.reason === 'missing' ? 'COSI_IMAGE_MEMBER_MISSING' : 'COSI_IMAGE_MEMBER_NOT_FILE',
+      lookup.message,
+    );
+  const entry = lookup.entry;
   try {
     const decoded = await decodeImage(reader.source, entry, {
       decoder: reader.decoder,

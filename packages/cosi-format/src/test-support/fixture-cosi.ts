@@ -39,6 +39,8 @@ export interface FixtureOptions {
   /** Edits the compressed bytes of an image before hashing is recorded ("after" = corrupt after hashing). */
   corruptAfterHash?: string;
   partitions?: MemoryPartition[];
+  /** Header fields of the primary GPT a test wants wrong (see buildGptRegion). */
+  gptHeader?: { entryCount?: number; firstUsableLba?: number; lastUsableLba?: number };
   endBlocks?: number;
   /** Replaces an image's uncompressed content; sizes and hashes in the metadata follow. */
   rawOverride?: Record<string, Uint8Array>;
@@ -77,7 +79,7 @@ export function buildFixtureCosi(options: FixtureOptions = {}): Fixture {
       name: 'root',
     },
   ];
-  const gptRegion = buildGptRegion({ lbaSize: 512, diskSize: DISK_SIZE, partitions });
+  const gptRegion = buildGptRegion({ lbaSize: 512, diskSize: DISK_SIZE, partitions, ...options.gptHeader });
   const raw = new Map<string, Uint8Array>([
     ['images/gpt.raw.zst', gptRegion],
     ['images/esp.raw.zst', pseudoRandomBytes(96 * 1024, 7)],

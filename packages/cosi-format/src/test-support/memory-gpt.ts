@@ -20,10 +20,14 @@ export function buildGptRegion(options: {
   diskSize: number;
   partitions: MemoryPartition[];
   diskGuid?: string;
+  /** Header fields a test wants wrong; the CRCs are still computed over them. */
+  entryCount?: number;
+  firstUsableLba?: number;
+  lastUsableLba?: number;
 }): Uint8Array {
   const { lbaSize, diskSize } = options;
   const entriesLba = 2;
-  const entryCount = 128;
+  const entryCount = options.entryCount ?? 128;
   const entrySize = 128;
   const entriesBytes = entryCount * entrySize;
   const totalLbas = diskSize / lbaSize;
@@ -42,6 +46,7 @@ export function buildGptRegion(options: {
   const entries = region.subarray(entriesLba * lbaSize);
   const entryView = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
   options.partitions.forEach((partition, i) => {
+    if ((partition.number ?? i + 1) > entryCount) return;
     const base = ((partition.number ?? i + 1) - 1) * entrySize;
     entries.set(guidToBytes(partition.typeGuid), base);
     entries.set(guidToBytes(partition.partitionGuid), base + 16);
@@ -58,8 +63,8 @@ export function buildGptRegion(options: {
   hv.setUint32(12, 92, true);
   hv.setBigUint64(24, 1n, true);
   hv.setBigUint64(32, BigInt(totalLbas - 1), true);
-  hv.setBigUint64(40, BigInt(entriesLba + entryLbas), true);
-  hv.setBigUint64(48, BigInt(totalLbas - 1 - entryLbas - 1), true);
+  hv.setBigUint64(40, BigInt(options.firstUsableLba ?? entriesLba + entryLbas), true);
+  hv.setBigUint64(48, BigInt(options.lastUsableLba ?? totalLbas - 1 - entryLbas - 1), true);
   header.set(guidToBytes(options.diskGuid ?? '11111111-2222-3333-4444-555555555555'), 56);
   hv.setBigUint64(72, BigInt(entriesLba), true);
   hv.setUint32(80, entryCount, true);

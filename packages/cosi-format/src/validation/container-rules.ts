@@ -1,4 +1,5 @@
 import { versionAtLeast } from '../metadata/schema.ts';
+import { lookupImageMember } from '../tar/image-member.ts';
 import { imageFileRefs, type ValidationContext } from './context.ts';
 import type { FindingList, ValidationProfile } from './findings.ts';
 
@@ -19,23 +20,16 @@ export function checkContainerRules(
     strict ? findings.error(code, path, message) : findings.warn(code, path, message);
 
   for (const ref of imageFileRefs(context.parsed)) {
-    const entry = tar.byPath.get(ref.file.path.replace(/^\.\//u, ''));
-    if (!entry) {
+    const lookup = lookupImageMember(tar.byPath, ref.file.path);
+    if (!lookup.ok) {
       findings.error(
-        'COSI_IMAGE_MEMBER_MISSING',
+        lookup.reason === 'missing' ? 'COSI_IMAGE_MEMBER_MISSING' : 'COSI_IMAGE_MEMBER_NOT_FILE',
         `${ref.path}.path`,
-        `image "${ref.file.path}" is not a member of the archive`,
+        lookup.message,
       );
       continue;
     }
-    if (entry.type !== 'file') {
-      findings.error(
-        'COSI_IMAGE_MEMBER_NOT_FILE',
-        `${ref.path}.path`,
-        `image "${ref.file.path}" is a ${entry.type} in the archive, not a regular file`,
-      );
-      continue;
-    }
+    const entry = lookup.entry;
     if (entry.size !== ref.file.compressedSize) {
       report(
         'COSI_COMPRESSED_SIZE_MISMATCH',

@@ -13,8 +13,12 @@ export interface Finding {
 export interface ValidationReport {
   profile: ValidationProfile;
   valid: boolean;
+  /** The first `MAX_FINDINGS` errors; `omittedErrors` counts the rest. */
   errors: Finding[];
   warnings: Finding[];
+  /** Errors found but not listed (the list is capped so hostile metadata cannot exhaust memory). */
+  omittedErrors: number;
+  omittedWarnings: number;
 }
 
 /**
@@ -23,29 +27,59 @@ export interface ValidationReport {
  */
 export type ValidationProfile = 'trident' | 'spec';
 
+/**
+ * How many findings of each severity a list keeps. Metadata with a million bad values would
+ * otherwise make a million findings (and run out of memory); past this, findings are counted.
+ */
+export const MAX_FINDINGS = 1000;
+
+/** Findings in the order found, capped per severity, with repeats (same code, path, message) dropped. */
 export class FindingList {
   readonly items: Finding[] = [];
+  /** Findings counted but not kept, by severity. */
+  readonly omitted = { error: 0, warning: 0 };
+  private readonly kept = { error: 0, warning: 0 };
+  private readonly keys = new Set<string>();
 
   error(code: string, path: string, message: string): void {
-    this.items.push({ code, severity: 'error', path, message });
+    this.add({ code, severity: 'error', path, message });
   }
 
   warn(code: string, path: string, message: string): void {
-    this.items.push({ code, severity: 'warning', path, message });
+    this.add({ code, severity: 'warning', path, message });
+  }
+
+  add(finding: Finding): void {
+    if (this.kept[finding.severity] >= MAX_FINDINGS) {
+      this.omitted[finding.severity]++;
+      return;
+    }
+    const key = `${finding.severity}|${finding.code}|${finding.path}|${finding.message}`;
+    if (this.keys.has(key)) return;
+    this.keys.add(key);
+    this.kept[finding.severity]++;
+    this.items.push(finding);
+  }
+
+  /** Counts findings that were not even produced one by one (e.g. the rest of a capped scan). */
+  omit(severity: Finding['severity'], count: number): void {
+    this.omitted[severity] += count;
   }
 
   get hasErrors(): boolean {
-    return this.items.some((item) => item.severity === 'error');
+    return this.kept.error > 0 || this.omitted.error > 0;
   }
 }
 
-export function toReport(profile: ValidationProfile, findings: readonly Finding[]): ValidationReport {
-  const errors = findings.filter((finding) => finding.severity === 'error');
+export function toReport(profile: ValidationProfile, findings: FindingList): ValidationReport {
+  const errors = findings.items.filter((finding) => finding.severity === 'error');
   return {
     profile,
-    valid: errors.length === 0,
+    valid: !findings.hasErrors,
     errors,
-    warnings: findings.filter((f) => f.severity === 'warning'),
+    warnings: findings.items.filter((f) => f.severity === 'warning'),
+    omittedErrors: findings.omitted.error,
+    omittedWarnings: findings.omitted.warning,
   };
 }
 

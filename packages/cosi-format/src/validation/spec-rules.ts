@@ -225,7 +225,7 @@ function checkRegions(context: ValidationContext, findings: FindingList): void {
 
   const gpt = context.gpt;
   if (!gpt) return;
-  for (const finding of gpt.findings) findings.items.push(finding);
+  for (const finding of gpt.findings) findings.add(finding);
   const table = gpt.table;
   if (!table) return;
   const primary = regions[0];

@@ -41,6 +41,9 @@ function checkParseRules({ parsed }: ValidationContext, findings: FindingList): 
       `${path} is written as a non-integer number; sizes must be plain integers`,
     );
   }
+  // The scan records the first paths of each kind and counts the rest.
+  findings.omit('error', scan.duplicateKeyCount - scan.duplicateKeys.length);
+  findings.omit('error', scan.nonIntegerCount - scan.nonIntegerNumbers.length);
   if (!(metadata.osArch.toLowerCase() in OS_ARCH_ALIASES)) {
     findings.error(
       'COSI_OS_ARCH_UNKNOWN',
@@ -281,7 +284,9 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
 
 function checkGptRules({ parsed, gpt }: ValidationContext, findings: FindingList): void {
   const disk = parsed.metadata.disk;
-  if (!versionAtLeast(parsed.version, 1, 2) || !disk || !gpt) return;
+  // LBA size and window are known from the metadata alone (a bare metadata.json too); Trident
+  // refuses both as soon as it reads the GPT region.
+  if (!versionAtLeast(parsed.version, 1, 2) || !disk || disk.type !== 'gpt') return;
   if (disk.lbaSize !== 512 && disk.lbaSize !== 4096) {
     findings.error(
       'COSI_LBA_SIZE',
@@ -300,7 +305,8 @@ function checkGptRules({ parsed, gpt }: ValidationContext, findings: FindingList
     );
     return;
   }
-  for (const finding of gpt.findings) findings.items.push(finding);
+  if (!gpt) return;
+  for (const finding of gpt.findings) findings.add(finding);
   const table = gpt.table;
   if (!table) return;
   const regions = (disk.gptRegions ?? []).filter((region) => region.type === 'partition');

@@ -1,3 +1,4 @@
+import { MIN_ENTRY_ARRAY_BYTES } from '../gpt/gpt.ts';
 import { checkContainerRules } from './container-rules.ts';
 import type { ValidationContext } from './context.ts';
 import { FindingList, toReport, type ValidationProfile, type ValidationReport } from './findings.ts';
@@ -17,7 +18,8 @@ export function validateCosiContext(
   else checkSpecRules(context, findings);
   checkContainerRules(context, profile, findings);
   warnOnRegionOrder(context, findings);
-  return toReport(profile, dedupe(findings));
+  checkEntryArraySize(context, profile, findings);
+  return toReport(profile, findings);
 }
 
 /**
@@ -42,13 +44,20 @@ function warnOnRegionOrder({ parsed, gpt }: ValidationContext, findings: Finding
   });
 }
 
-/** The GPT findings can reach a report twice (profile rules and shared context); keep one of each. */
-function dedupe(findings: FindingList): FindingList['items'] {
-  const seen = new Set<string>();
-  return findings.items.filter((finding) => {
-    const key = `${finding.severity}|${finding.code}|${finding.path}|${finding.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+/**
+ * UEFI 2.10 §5.3.2 reserves at least 16 KiB for the entry array. Smaller arrays are written and
+ * read fine by block-writer and Linux, so only the spec profile refuses them.
+ */
+function checkEntryArraySize(
+  { gpt }: ValidationContext,
+  profile: ValidationProfile,
+  findings: FindingList,
+): void {
+  const header = gpt?.table?.header;
+  if (!header) return;
+  const bytes = header.numberOfEntries * header.entrySize;
+  if (bytes >= MIN_ENTRY_ARRAY_BYTES) return;
+  const message = `the GPT entry array is ${header.numberOfEntries} x ${header.entrySize} = ${bytes} bytes; UEFI requires at least ${MIN_ENTRY_ARRAY_BYTES} (128 entries of 128 bytes)`;
+  if (profile === 'spec') findings.error('COSI_GPT_ENTRY_ARRAY_SMALL', 'disk.gptRegions[0].image', message);
+  else findings.warn('COSI_GPT_ENTRY_ARRAY_SMALL', 'disk.gptRegions[0].image', message);
 }

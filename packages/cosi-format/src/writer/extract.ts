@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, realpath, rm } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstat, mkdir, realpath } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type ByteSource, streamRange } from '../byte-source.ts';
 import { CosiError } from '../errors.ts';
 import type { CosiMetadata, ImageFile } from '../metadata/schema.ts';
+import { lookupImageMember } from '../tar/image-member.ts';
+import type { TarEntry } from '../tar/tar-index.ts';
 import { createNodeZstdCodec, type ZstdCodec } from './codec.ts';
-import { writeNonZero } from './sparse-copy.ts';
+import { abortReason, createOutputFile, extractIoError, type OutputFile } from './output-file.ts';
 
 /** What the reader (`openCosi`) already knows: works the same for local and remote sources. */
 export interface ExtractCosiInput {
   source: ByteSource;
-  /** Tar members by normalised path (`CosiReader.index.byPath` fits). */
-  entries: ReadonlyMap<string, { dataOffset: number; size: number }>;
+  /** Tar members by normalised path (`CosiReader.index.byPath` fits); types are checked. */
+  entries: ReadonlyMap<string, TarEntry>;
   metadata: CosiMetadata;
 }
 
@@ -23,6 +24,12 @@ export interface ExtractCosiOptions {
   filter?: (imagePath: string) => boolean;
   /** Leave holes for all-zero 64 KiB blocks (default true). */
   sparse?: boolean;
+  /**
+   * Replace files that already exist at the output paths (default false: refuse with
+   * COSI_EXTRACT_EXISTS before writing anything). Even then nothing is written through an
+   * existing file or link: the verified image is renamed over the name.
+   */
+  overwrite?: boolean;
   signal?: AbortSignal;
 }
 
@@ -63,28 +70,43 @@ function safeTarget(root: string, imagePath: string): string {
     throw new CosiError(
       'COSI_EXTRACT_UNSAFE_PATH',
       `image path "${imagePath}" would be written outside ${root}; refusing it`,
-      {
-        member: imagePath,
-      },
+      { member: imagePath },
     );
   }
   return target;
 }
 
-async function* tee(
-  input: AsyncIterable<Uint8Array>,
-  onChunk: (chunk: Uint8Array) => void,
-): AsyncGenerator<Uint8Array> {
-  for await (const chunk of input) {
-    onChunk(chunk);
-    yield chunk;
+/** The parent directory of `target`, created if needed, and proven to resolve inside `root`. */
+async function confinedParent(root: string, target: string, imagePath: string): Promise<string> {
+  const parent = resolve(target, '..');
+  try {
+    await mkdir(parent, { recursive: true });
+  } catch (error) {
+    throw extractIoError(error, parent, imagePath);
   }
+  // A symlink planted inside the directory must not redirect the write.
+  const real = await realpath(parent).catch((error: unknown) => {
+    throw extractIoError(error, parent, imagePath);
+  });
+  if (real !== root && !real.startsWith(root + sep)) {
+    throw new CosiError(
+      'COSI_EXTRACT_UNSAFE_PATH',
+      `image path "${imagePath}" resolves outside ${root} through a symlink (${parent} -> ${real}); refusing it`,
+      { member: imagePath },
+    );
+  }
+  return parent;
 }
 
 /**
- * Writes each image of a COSI, decompressed, under `directory`. The SHA-384 of the compressed
- * bytes and the decompressed length are checked while writing (COSI 1.2 §ImageFile); a file that
- * fails either check is deleted and the error names the image.
+ * Writes each image of a COSI, decompressed, under `directory`. Every check runs before the file
+ * appears under its name: each image goes to a private temporary file created with
+ * O_EXCL|O_NOFOLLOW beside its final name, its SHA-384 (over the compressed bytes) and length are
+ * checked (COSI 1.2 §ImageFile), it is synced, and only then linked (or, with `overwrite`, renamed)
+ * into place. So nothing is ever written through a file, hard link or symlink planted at an output
+ * path, a failed or interrupted extraction leaves no partial file, and existing files are kept
+ * unless `overwrite` says otherwise. Archive members must be regular files, by the same rule
+ * validation applies.
  */
 export async function extractCosi(
   cosi: ExtractCosiInput,
@@ -92,96 +114,105 @@ export async function extractCosi(
   options: ExtractCosiOptions = {},
 ): Promise<ExtractedImage[]> {
   const codec = options.codec ?? createNodeZstdCodec();
-  await mkdir(directory, { recursive: true });
+  try {
+    await mkdir(directory, { recursive: true });
+  } catch (error) {
+    throw extractIoError(error, directory, undefined);
+  }
   const root = await realpath(directory);
   const files = imageFiles(cosi.metadata).filter((f) => options.filter?.(f.path) ?? true);
-  // Check every path before writing anything.
-  const targets = files.map((file) => safeTarget(root, file.path));
+  // Check every path and member before writing anything.
+  const plan = files.map((file) => {
+    const lookup = lookupImageMember(cosi.entries, file.path);
+    if (!lookup.ok) {
+      throw new CosiError(
+        lookup.reason === 'missing' ? 'COSI_MEMBER_NOT_FOUND' : 'COSI_MEMBER_NOT_REGULAR',
+        `${cosi.source.url}: ${lookup.message}; refusing to extract it`,
+        { member: file.path },
+      );
+    }
+    return { file, member: lookup.entry, target: safeTarget(root, file.path) };
+  });
+  if (!options.overwrite) {
+    for (const { file, target } of plan) {
+      const existing = await lstat(target).catch(() => undefined);
+      if (existing) {
+        throw new CosiError(
+          'COSI_EXTRACT_EXISTS',
+          `${target} already exists (a ${existing.isSymbolicLink() ? 'symlink' : existing.isDirectory() ? 'directory' : 'file'}); refusing to replace it: remove it, extract into an empty directory, or pass the overwrite option`,
+          { member: file.path },
+        );
+      }
+    }
+  }
   const results: ExtractedImage[] = [];
-  for (const [i, file] of files.entries()) {
-    const target = targets[i]!;
-    const member = cosi.entries.get(file.path);
-    if (member === undefined) {
-      throw new CosiError(
-        'COSI_MEMBER_NOT_FOUND',
-        `${cosi.source.url}: image ${file.path} is not in the archive`,
-        { member: file.path },
-      );
-    }
-    const parent = join(target, '..');
-    await mkdir(parent, { recursive: true });
-    // A symlink planted inside the directory must not redirect the write.
-    const realParent = await realpath(parent);
-    if (realParent !== root && !realParent.startsWith(root + sep)) {
-      throw new CosiError(
-        'COSI_EXTRACT_UNSAFE_PATH',
-        `image path "${file.path}" resolves outside ${root} through a symlink`,
-        { member: file.path },
-      );
-    }
-    const out = await open(
-      target,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-      0o600,
-    );
-    const hash = createHash('sha384');
-    let written = 0;
+  for (const { file, member, target } of plan) {
+    options.signal?.throwIfAborted();
+    await confinedParent(root, target, file.path);
+    const output = await createOutputFile(target, file.path);
     try {
-      const input = tee(
-        streamRange(
-          cosi.source,
-          member.dataOffset,
-          member.size,
-          options.signal ? { signal: options.signal } : {},
-        ),
-        (chunk) => {
-          hash.update(chunk);
-        },
-      );
-      const maxWindowLog = cosi.metadata.compression?.maxWindowLog;
-      for await (const chunk of codec.decompress(input, { maxWindowLog, signal: options.signal })) {
-        if (written + chunk.length > file.uncompressedSize) {
-          throw new CosiError(
-            'COSI_IMAGE_SIZE_MISMATCH',
-            `${file.path} decompresses to more than its uncompressedSize ${file.uncompressedSize}`,
-            {
-              member: file.path,
-            },
-          );
-        }
-        if (options.sparse ?? true) await writeNonZero(out, chunk, written);
-        else
-          for (let done = 0; done < chunk.length; )
-            done += (await out.write(chunk, done, chunk.length - done, written + done)).bytesWritten;
-        written += chunk.length;
-      }
-      await out.truncate(written);
-      const sha384 = hash.digest('hex');
-      if (file.sha384 !== undefined && sha384 !== file.sha384.toLowerCase()) {
-        throw new CosiError(
-          'COSI_IMAGE_HASH_MISMATCH',
-          `${file.path}: SHA-384 of the compressed image is ${sha384}, metadata says ${file.sha384}`,
-          {
-            member: file.path,
-          },
-        );
-      }
-      if (written !== file.uncompressedSize) {
-        throw new CosiError(
-          'COSI_IMAGE_SIZE_MISMATCH',
-          `${file.path} decompressed to ${written} bytes, metadata says ${file.uncompressedSize}`,
-          {
-            member: file.path,
-          },
-        );
-      }
+      const size = await writeVerified(cosi, file, member, output, codec, options);
+      await output.commit(options.overwrite === true);
+      results.push({ imagePath: file.path, file: target, size });
     } catch (error) {
-      await out.close();
-      await rm(target, { force: true });
+      await output.discard();
+      if (options.signal?.aborted) throw abortReason(options.signal);
       throw error;
     }
-    await out.close();
-    results.push({ imagePath: file.path, file: target, size: written });
   }
   return results;
+}
+
+/** Decompresses one member into `output`, checking its hash and length; returns the length. */
+async function writeVerified(
+  cosi: ExtractCosiInput,
+  file: ImageFile,
+  member: TarEntry,
+  output: OutputFile,
+  codec: Pick<ZstdCodec, 'decompress'>,
+  options: ExtractCosiOptions,
+): Promise<number> {
+  const hash = createHash('sha384');
+  async function* hashed(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of streamRange(
+      cosi.source,
+      member.dataOffset,
+      member.size,
+      options.signal ? { signal: options.signal } : {},
+    )) {
+      hash.update(chunk);
+      yield chunk;
+    }
+  }
+  let written = 0;
+  const maxWindowLog = cosi.metadata.compression?.maxWindowLog;
+  for await (const chunk of codec.decompress(hashed(), { maxWindowLog, signal: options.signal })) {
+    if (written + chunk.length > file.uncompressedSize) {
+      throw new CosiError(
+        'COSI_IMAGE_SIZE_MISMATCH',
+        `${file.path} decompresses to more than its uncompressedSize ${file.uncompressedSize}`,
+        { member: file.path },
+      );
+    }
+    await output.write(chunk, written, options.sparse ?? true);
+    written += chunk.length;
+  }
+  options.signal?.throwIfAborted();
+  const sha384 = hash.digest('hex');
+  if (file.sha384 !== undefined && sha384 !== file.sha384.toLowerCase()) {
+    throw new CosiError(
+      'COSI_IMAGE_HASH_MISMATCH',
+      `${file.path}: SHA-384 of the compressed image is ${sha384}, metadata says ${file.sha384}`,
+      { member: file.path },
+    );
+  }
+  if (written !== file.uncompressedSize) {
+    throw new CosiError(
+      'COSI_IMAGE_SIZE_MISMATCH',
+      `${file.path} decompressed to ${written} bytes, metadata says ${file.uncompressedSize}`,
+      { member: file.path },
+    );
+  }
+  await output.finish(written);
+  return written;
 }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-writer';
-import type { CosiReader } from '@trident/cosi-format';
+import { type CosiReader, formatSha384 } from '@trident/cosi-format';
 import {
   checkImageCompatibility,
   type Disk,
@@ -76,7 +76,9 @@ export async function planInstall(
   const imageFilesystems = config.storage.filesystems.filter((fs) => (fs.source ?? 'image') === 'image');
   let reader: CosiReader | undefined;
   if (config.image) {
-    ({ reader } = await openImage(config.image.url, config.image.sha384, {
+    // The Host Configuration spells the hash as bare hex; the hash-spec parser takes `sha384:<hex>`.
+    const sha384 = config.image.sha384 === 'ignored' ? 'ignored' : formatSha384(config.image.sha384);
+    ({ reader } = await openImage(config.image.url, sha384, {
       ...request,
       signal: options.signal,
       archCheck: !(onlyFiles && request.allowArchMismatch === true),

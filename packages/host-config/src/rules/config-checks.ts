@@ -1,6 +1,8 @@
 /** Configuration-level checks (reference §3.2 item 5 and §1.3): datastore, os, scripts, image. */
 import { longestPrefixMount, normalizeMountPath } from '../mount-paths.ts';
 import type { Path } from '../path.ts';
+import { isNetplanKey, NETPLAN_DEVICE_SECTIONS } from '../schema/os.ts';
+import type { HostConfiguration } from '../schema/root.ts';
 import type { RuleContext } from './context.ts';
 
 export function checkImage(ctx: RuleContext): void {
@@ -28,13 +30,12 @@ export function checkDatastore(ctx: RuleContext): void {
   if (trident.disable) return;
   const path = trident.datastorePath;
   const at: Path = ['trident', 'datastorePath'];
-  const base = path.split('/').pop() ?? '';
-  const ext = base.includes('.') ? (base.split('.').pop() ?? '') : '';
+  const ext = pathExtension(path);
   if (ext !== 'sqlite') {
     ctx.report(
       'HC_DATASTORE_EXTENSION',
       at,
-      `Datastore file has extension '${ext}', but must have 'sqlite': e.g. \`/var/lib/trident/datastore.sqlite\`.`,
+      `Datastore file has extension '${ext ?? '<none>'}', but must have 'sqlite': e.g. \`/var/lib/trident/datastore.sqlite\`.`,
     );
     return;
   }
@@ -58,6 +59,20 @@ export function checkDatastore(ctx: RuleContext): void {
       `Datastore path '${path}' cannot be in A/B update volume '${fs.deviceId}': it must survive updates, so give \`/var/lib/trident\` its own partition.`,
     );
   }
+}
+
+/**
+ * Rust's `Path::extension`: the part of the last component after its last `.`, none for a
+ * component without a dot, a dot-file (`.sqlite`), `..` or a path ending in `/..`.
+ */
+export function pathExtension(path: string): string | undefined {
+  const name = path
+    .split('/')
+    .filter((part) => part !== '' && part !== '.')
+    .pop();
+  if (name === undefined || name === '..') return undefined;
+  const dot = name.lastIndexOf('.');
+  return dot <= 0 ? undefined : name.slice(dot + 1);
 }
 
 const TRUTHY = (v: unknown): boolean => v === true || v === 'true';
@@ -138,17 +153,12 @@ export function checkExtensions(ctx: RuleContext): void {
         );
       else hashes.set(ext.sha384, i);
       if (storage.abUpdate === undefined) return;
-      const pairIds = new Set(storage.abUpdate.volumePairs.map((p) => p.id));
       const fsIndex = longestPrefixMount(
         dir,
         storage.filesystems.map((fs) => fs.mountPoint?.path),
       );
       const deviceId = storage.filesystems[fsIndex]?.deviceId;
-      const verity = storage.verity.find((v) => v.id === deviceId);
-      const onAb =
-        deviceId !== undefined &&
-        (pairIds.has(deviceId) || (verity !== undefined && pairIds.has(verity.dataDeviceId)));
-      if (!onAb) {
+      if (deviceId === undefined || !reachesAbVolume(ctx.config, deviceId)) {
         ctx.report(
           'HC_EXTENSION_NOT_ON_AB',
           ext.path === undefined ? at : [...at, 'path'],
@@ -157,6 +167,34 @@ export function checkExtensions(ctx: RuleContext): void {
       }
     });
   }
+}
+
+/**
+ * Trident's `has_ab_capabilities`: whether the device is an A/B volume pair or is built on one,
+ * following every dependency (verity data and hash, encryption, RAID members).
+ */
+function reachesAbVolume(config: HostConfiguration, start: string): boolean {
+  const { storage } = config;
+  const pairs = new Set(storage.abUpdate?.volumePairs.map((p) => p.id) ?? []);
+  const below = (id: string): string[] => {
+    const verity = storage.verity.find((v) => v.id === id);
+    if (verity) return [verity.dataDeviceId, verity.hashDeviceId];
+    const encrypted = storage.encryption?.volumes.find((v) => v.id === id);
+    if (encrypted) return [encrypted.deviceId];
+    const raid = storage.raid.software.find((r) => r.id === id);
+    if (raid) return [...raid.devices];
+    return [];
+  };
+  const seen = new Set<string>();
+  const todo = [start];
+  while (todo.length > 0) {
+    const id = todo.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (pairs.has(id)) return true;
+    todo.push(...below(id));
+  }
+  return false;
 }
 
 export function checkOs(ctx: RuleContext): void {
@@ -188,7 +226,8 @@ export function checkOs(ctx: RuleContext): void {
     }
     if (
       file.permissions !== undefined &&
-      !(/^0[0-7]{1,3}$/.test(file.permissions) && Number.parseInt(file.permissions, 8) <= 0o777)
+      // Trident: starts with 0, parses as octal, at most 0777 (`0`, `0644` and `00644` all pass).
+      !(/^0[0-7]*$/.test(file.permissions) && Number.parseInt(file.permissions, 8) <= 0o777)
     ) {
       ctx.report(
         'HC_INVALID_PERMISSIONS',
@@ -201,24 +240,65 @@ export function checkOs(ctx: RuleContext): void {
     ['os', os.netplan],
     ['managementOs', managementOs.netplan],
   ] as const) {
-    if (netplan === undefined) continue;
-    if (netplan.version !== 2)
-      ctx.report(
-        'HC_NETPLAN_VERSION',
-        [section, 'netplan', 'version'],
-        `Netplan version ${JSON.stringify(netplan.version)} is not supported: set \`version: 2\`.`,
-      );
-    if (
-      netplan.renderer !== undefined &&
-      netplan.renderer !== 'networkd' &&
-      netplan.renderer !== 'NetworkManager'
-    ) {
-      ctx.report(
-        'HC_NETPLAN_RENDERER',
-        [section, 'netplan', 'renderer'],
-        `Netplan renderer '${netplan.renderer}' is not supported: use \`networkd\` or \`NetworkManager\`.`,
+    if (netplan !== undefined) checkNetplan(ctx, section, netplan);
+  }
+  if (
+    os.selinux.mode !== undefined &&
+    os.selinux.mode !== 'disabled' &&
+    os.sysexts.length + os.confexts.length > 0
+  ) {
+    ctx.report(
+      'HC_SELINUX_WITH_EXTENSIONS',
+      ['os', 'selinux', 'mode'],
+      `SELinux mode '${os.selinux.mode}' with sysexts or confexts is not supported: set \`mode: disabled\` or drop the extensions.`,
+    );
+  }
+}
+
+/**
+ * Netplan interface ids as netplan itself accepts them: printable ASCII without spaces
+ * (`[[:alnum:][:punct:]]+`), and none of the glob characters `*?[]` (netplan's parse.c).
+ */
+const INTERFACE_ID = /^[\x21-\x7e]+$/u;
+const GLOB = /[*?[\]]/u;
+
+/** Trident's `validate_netplan`: version 2, a renderer other than NetworkManager, valid ids. */
+function checkNetplan(
+  ctx: RuleContext,
+  section: 'os' | 'managementOs',
+  netplan: NonNullable<HostConfiguration['os']['netplan']>,
+): void {
+  const at: Path = [section, 'netplan'];
+  if (netplan.version !== 2)
+    ctx.report(
+      'HC_NETPLAN_VERSION',
+      [...at, 'version'],
+      `Netplan version '${netplan.version}' is invalid, it must always be 2: set \`version: 2\`.`,
+    );
+  if (netplan.renderer === 'NetworkManager') {
+    ctx.report(
+      'HC_NETPLAN_RENDERER',
+      [...at, 'renderer'],
+      "Netplan renderer 'NetworkManager' is not supported: Trident configures systemd-networkd; use `renderer: networkd` or leave `renderer` out.",
+    );
+  }
+  for (const kind of NETPLAN_DEVICE_SECTIONS) {
+    for (const id of Object.keys(netplan[kind] ?? {})) {
+      if (INTERFACE_ID.test(id) && !GLOB.test(id)) continue;
+      ctx.reportKey(
+        'HC_NETPLAN_INTERFACE_NAME',
+        [...at, kind, id],
+        `Interface name '${id}' is invalid: netplan ids are printable ASCII without spaces and without the glob characters * ? [ ]. To match interfaces by pattern, give the device a plain id and put the pattern in \`match: {name: ...}\`.`,
       );
     }
+  }
+  for (const key of Object.keys(netplan)) {
+    if (isNetplanKey(key)) continue;
+    ctx.reportKey(
+      'HC_NETPLAN_FIELD_IGNORED',
+      [...at, key],
+      `Trident does not read netplan \`${key}\` (its netplan model has version, renderer, ${NETPLAN_DEVICE_SECTIONS.join(', ')}): the section is dropped from the configuration written to the target.`,
+    );
   }
 }
 

@@ -21,6 +21,9 @@ export function checkDeviceIds(ctx: RuleContext, graph: StorageGraph): void {
   }
 }
 
+/** Entries of the GPT a clean install writes (UEFI's minimum array: 128 entries of 128 bytes). */
+export const GPT_ENTRIES = 128;
+
 export function checkDevices(ctx: RuleContext): void {
   const storage = ctx.config.storage;
   storage.disks.forEach((disk, d) => {
@@ -41,6 +44,20 @@ export function checkDevices(ctx: RuleContext): void {
         );
       }
     });
+    // The GPT written at install has 128 entries (as systemd-repart and sgdisk write it), and
+    // adopted partitions keep theirs: more cannot be created.
+    const entries = disk.partitions.length + disk.adoptedPartitions.length;
+    if (entries > GPT_ENTRIES) {
+      const overflow =
+        disk.partitions.length > GPT_ENTRIES
+          ? GPT_ENTRIES
+          : Math.max(0, GPT_ENTRIES - disk.adoptedPartitions.length);
+      ctx.report(
+        'HC_TOO_MANY_PARTITIONS',
+        ['storage', 'disks', d, 'partitions', overflow],
+        `Disk '${disk.id}' has ${disk.partitions.length} partitions${disk.adoptedPartitions.length > 0 ? ` and ${disk.adoptedPartitions.length} adopted ones` : ''}, but its GPT holds at most ${GPT_ENTRIES} entries: this is the first that does not fit. Merge partitions or spread them over more disks.`,
+      );
+    }
     disk.adoptedPartitions.forEach((adopted, p) => {
       const path: Path = ['storage', 'disks', d, 'adoptedPartitions', p];
       if (adopted.matchLabel !== undefined && adopted.matchUuid !== undefined) {

@@ -8,7 +8,8 @@ export const ImageSchema = struct({ url: url(), sha384: sha384(true) });
 export const RUN_ON = ['clean-install', 'runtime-update', 'ab-update', 'all'] as const;
 
 export const ScriptSchema = struct({
-  name: str(),
+  // Trident: `#[serde(default)] name: String`.
+  name: str().default(''),
   runOn: defList(oneOf(RUN_ON)),
   content: opt(str()),
   path: opt(str()),
@@ -24,9 +25,10 @@ export const ScriptsSchema = struct({
 });
 
 export const SystemdCheckSchema = struct({
-  name: str(),
+  name: str().default(''),
   systemdServices: defList(str()),
-  timeoutSeconds: uint(2 ** 32 - 1).default(30),
+  // A usize in Trident; beyond 2^53 JavaScript cannot hold it exactly.
+  timeoutSeconds: uint(Number.MAX_SAFE_INTEGER).default(30),
   runOn: defList(oneOf(RUN_ON)),
 });
 
