@@ -1,5 +1,6 @@
 export {
   type BlockTarget,
+  type CloseOptions,
   type CreateFileTargetOptions,
   createFileTarget,
   type OpenBlockTargetOptions,
@@ -27,6 +28,8 @@ export {
   type BlockWriterErrorDetails,
   isBlockWriterError,
 } from './errors.ts';
+export { type FileIdentity, loopDevicesBackedBy } from './file-identity.ts';
+export { type OpenFileTargetOptions, openFileTarget } from './file-target.ts';
 export { type DecodedGpt, decodeGptRegion, formatGuid, type GptHeader, type GptPartition } from './gpt.ts';
 export {
   type GrowFilesystemRequest,
