@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileTarget, openBlockTarget } from './block-target.ts';
 import { isBlockWriterError } from './errors.ts';
 import { openFileTarget } from './file-target.ts';
+import { inspectFileTarget } from './inspect-file-target.ts';
 import { fileSha256, MiB, sh } from './test-support/fixture-disk.ts';
 
 const support = loopDeviceSupport();
@@ -73,6 +74,14 @@ describe('file targets: checks before the first write', () => {
       'BLOCK_TARGET_EXISTS',
     );
     expect(message).toContain('--force');
+    expect((await inspectFileTarget(file, { size: 64 * MiB })).problems.map((p) => p.code)).toEqual([
+      'BLOCK_TARGET_EXISTS',
+    ]);
+    const link = join(dir, `dangling-${counter++}.img`);
+    symlinkSync(join(dir, 'nowhere'), link);
+    expect((await inspectFileTarget(link, { size: 64 * MiB })).problems.map((p) => p.code)).toEqual([
+      'BLOCK_TARGET_NOT_SUPPORTED',
+    ]);
     const replaced = await openFileTarget(file, { size: 8 * MiB, existing: 'replace' });
     expect(replaced.size).toBe(8 * MiB);
     expect(replaced.created).toBe(false);
@@ -132,6 +141,10 @@ describe('file targets: checks before the first write', () => {
       'BLOCK_TARGET_LOCKED',
     );
     expect(message).toContain(`process ${process.pid}`);
+    // Plans see it too, without taking the lock themselves.
+    expect(
+      (await inspectFileTarget(file, { size: 8 * MiB, existing: 'replace' })).problems.map((p) => p.code),
+    ).toEqual(['BLOCK_TARGET_LOCKED']);
     // Closing the descriptor but keeping the lock (re-read and grow run with the file closed).
     await first.close({ keepLock: true });
     expect(first.locked).toBe(true);
@@ -180,6 +193,9 @@ describe.skipIf(!loopsAvailable)('file targets behind loop devices', () => {
     expect(message).toContain(loop.path);
     expect(message).toContain(mountPoint);
     await expectUntouched(file, () => openBlockTarget(file), 'BLOCK_TARGET_MOUNTED');
+    expect(
+      (await inspectFileTarget(file, { size: 8 * MiB, existing: 'replace' })).problems.map((p) => p.code),
+    ).toEqual(['BLOCK_TARGET_MOUNTED']);
     const alias = join(dir, `alias-${counter++}.img`);
     linkSync(file, alias);
     await expectUntouched(

@@ -29,9 +29,9 @@ export interface OpenFileTargetOptions {
 }
 
 /** What `--force` is called where users meet it; messages name it so a rerun knows what to pass. */
-const REPLACE_HINT = "rerun with --force (library: existing: 'replace') to replace it";
+export const REPLACE_HINT = "rerun with --force (library: existing: 'replace') to replace it";
 
-function openError(path: string, cause: unknown): BlockWriterError {
+export function openError(path: string, cause: unknown): BlockWriterError {
   const code = (cause as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') {
     return new BlockWriterError(

@@ -40,6 +40,7 @@ export {
   type PartitionRange,
   type WrittenImage,
 } from './grow.ts';
+export { inspectFileTarget } from './inspect-file-target.ts';
 export { type RereadOptions, type RereadResult, rereadPartitionTable } from './reread.ts';
 export {
   checkTargetSafety,
