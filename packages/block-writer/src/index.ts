@@ -41,7 +41,12 @@ export {
   type WrittenImage,
 } from './grow.ts';
 export { inspectFileTarget } from './inspect-file-target.ts';
-export { type RereadOptions, type RereadResult, rereadPartitionTable } from './reread.ts';
+export {
+  type ExpectedPartition,
+  type RereadOptions,
+  type RereadResult,
+  rereadPartitionTable,
+} from './reread.ts';
 export {
   checkTargetSafety,
   inspectTarget,

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-writer';
 import type { CosiReader } from '@trident/cosi-format';
 import {
@@ -9,11 +9,12 @@ import {
   normalizeMountPath,
   parseHostConfig,
 } from '@trident/host-config';
-import { EngineError, wrapStep } from '../errors.ts';
+import { EngineError } from '../errors.ts';
 import { hostOsArch } from '../host-arch.ts';
 import { imageFactsFromCosi } from '../image-facts.ts';
 import { openImage } from '../open-image.ts';
 import { DEFAULT_CONCURRENCY } from '../plan-stream-disk.ts';
+import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from '../target-phase.ts';
 import type {
   InstallRequest,
   Plan,
@@ -107,8 +108,12 @@ export async function planInstall(
     const arch = hostOsArch() === 'aarch64' ? 'arm64' : 'x64';
     const targets: PlannedTarget[] = [];
     const layouts: DiskLayout[] = [];
+    const basics: PlanBasics = {
+      request,
+      source: { url: config.image?.url ?? '', metadataSha384: reader?.metadataSha384 ?? '' },
+    };
     for (const [index, disk] of config.storage.disks.entries()) {
-      const target = await planDiskTarget(disk, targetsRequested[index]!);
+      const target = await planDiskTarget(disk, targetsRequested[index]!, basics);
       targets.push(target);
       layouts.push(layoutDisk(disk, target.size, target.sectorSize, arch));
     }
@@ -140,7 +145,11 @@ export async function planInstall(
   }
 }
 
-async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<PlannedTarget> {
+async function planDiskTarget(
+  disk: Disk,
+  request: TargetRequest,
+  basics: PlanBasics,
+): Promise<PlannedTarget> {
   if (request.kind === 'image-file') {
     const minimum = minimumDiskSize(disk, 512);
     if (request.size === undefined && disk.partitions.some((p) => p.size === 'grow')) {
@@ -150,20 +159,27 @@ async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<Plann
         `disk '${disk.id}' has a 'grow' partition: give the image file a size (--disk ${disk.id}=image:${request.path}:SIZE)`,
       );
     }
-    const existing = await stat(request.path).catch(() => undefined);
-    if (existing && !existing.isFile())
+    const existing = await lstat(request.path).catch(() => undefined);
+    if (existing && !existing.isFile() && !existing.isSymbolicLink())
       throw new EngineError(
         'INVALID_INPUT_ERROR',
         'invalid-target',
         `${request.path} exists and is not a regular file`,
       );
     const size = Math.ceil(Math.max(request.size ?? 0, minimum) / 1048576) * 1048576;
+    const replace = request.overwrite === true;
+    await checkPlannedFile(
+      { path: request.path, size, sectorSize: 512, replace, resume: basics.request.resume === true },
+      basics,
+      { requiredSize: minimum, lbaSize: 512 },
+    );
     return {
       kind: 'image-file',
       path: request.path,
       size,
       sectorSize: 512,
       create: true,
+      replace,
       requiredSize: minimum,
     };
   }
@@ -174,9 +190,15 @@ async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<Plann
       `disk '${disk.id}': install needs a device for every disk`,
     );
   try {
-    const report = await inspectTarget(request.path, {});
+    const protect = protectedFiles(basics);
+    const report = await inspectTarget(request.path, { protect });
     const requiredSize = minimumDiskSize(disk, report.sectorSize);
-    const selection = await selectDisk({ disk: request.path, requiredSize, lbaSize: report.sectorSize });
+    const selection = await selectDisk({
+      disk: request.path,
+      requiredSize,
+      lbaSize: report.sectorSize,
+      protect,
+    });
     return {
       kind: 'disk',
       path: selection.path,
@@ -194,12 +216,7 @@ async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<Plann
         { cause: error },
       );
     }
-    throw wrapStep(
-      'UNSUPPORTED_CONFIGURATION_ERROR',
-      'unsafe-target',
-      `disk '${disk.id}' (${request.path}) cannot be written`,
-      error,
-    );
+    throw targetError(`disk '${disk.id}' (${request.path}) cannot be written`, error);
   }
 }
 
