@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { OPTIONS } from './cli-options.ts';
-import { createOutput } from './output.ts';
+import { createOutput, handleClosedOutput } from './output.ts';
 import type { SourceFlags } from './source-options.ts';
 
 // Commands are loaded when used: `cosi inspect` should not pay for the engine, gRPC or the addon.
@@ -101,6 +101,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         ? ('verbose' as const)
         : ('normal' as const),
     signal,
+    source,
   });
   if (values.version || command === 'version') {
     const { codecSummary } = await import('./codec-info.ts');
@@ -218,21 +219,50 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
 
 const controller = new AbortController();
 for (const name of ['SIGINT', 'SIGTERM'] as const) {
+  // A second signal of the same kind falls back to Node's default: the process ends at once.
   process.once(name, () =>
     controller.abort(new CliError('CLI_INTERRUPTED', `interrupted by ${name}`, EXIT.interrupted)),
   );
 }
+// A reader that went away (`trident … | head -1`) ends the command as SIGPIPE would a C tool:
+// quietly, running work cancelled and cleaned up, exit 141 (128 + SIGPIPE).
+handleClosedOutput(() => {
+  process.exitCode = EXIT.pipe; // also when the command had already finished writing
+  if (!controller.signal.aborted)
+    controller.abort(new CliError('CLI_STDOUT_CLOSED', 'standard output was closed', EXIT.pipe));
+});
+
+/** Exit 4 whenever a signal interrupted the command, whichever error the interrupted step raised. */
+function interruptedExit(): number | undefined {
+  const reason = controller.signal.reason;
+  return controller.signal.aborted && reason instanceof CliError ? reason.exitCode : undefined;
+}
 
 main(process.argv.slice(2), controller.signal).then(
   (code) => {
-    process.exitCode = code;
+    const interrupted = interruptedExit();
+    // Output lost to a closed pipe is never a success; a signal that came after the work was done
+    // interrupted nothing.
+    process.exitCode = interrupted === EXIT.pipe || code !== EXIT.ok ? (interrupted ?? code) : code;
   },
   (error: unknown) => {
+    const interrupted = interruptedExit();
+    if (interrupted === EXIT.pipe) {
+      process.exitCode = interrupted;
+      return;
+    }
     const code = (error as { code?: string }).code;
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`trident: ${code ? `[${code}] ` : ''}${message}\n`);
+    if (interrupted !== undefined) {
+      const reason = (controller.signal.reason as CliError).message;
+      process.stderr.write(
+        `trident: [CLI_INTERRUPTED] ${reason}${message === reason ? '' : ` (${message})`}\n`,
+      );
+    } else {
+      process.stderr.write(`trident: ${code ? `[${code}] ` : ''}${message}\n`);
+    }
     if (process.env['TRIDENT_DEBUG'] && error instanceof Error && error.stack)
       process.stderr.write(`${error.stack}\n`);
-    process.exitCode = exitCodeFor(error);
+    process.exitCode = interrupted ?? exitCodeFor(error);
   },
 );
