@@ -130,9 +130,9 @@ export async function runServicing(
     planned = await plan(request, { signal: flags.signal });
   } catch (error) {
     if (flags.signal.aborted) return interrupted(flags.signal, output, (error as Error).message);
-    const info = (error as { tridentError?: { kind: string; subkind: string } }).tridentError;
+    const info = (error as { tridentError?: { kind: string; subkind: string; code: string } }).tridentError;
     if (info) {
-      output.error(`trident: ${info.kind}:${info.subkind}: ${(error as Error).message}`);
+      output.error(`trident: ${info.kind}:${info.subkind}: [${info.code}] ${(error as Error).message}`);
       return SERVICING_EXIT[info.kind] ?? 2;
     }
     throw error;
@@ -165,7 +165,7 @@ export async function runServicing(
   if (flags.signal.aborted) return interrupted(flags.signal, output, error?.errorMessage);
   if (!output.json && error)
     output.error(
-      `trident: servicing failed with error: ${error.kind}:${error.subkind}: ${error.errorMessage}`,
+      `trident: servicing failed with error: ${error.kind}:${error.subkind}: [${error.code}] ${error.errorMessage}`,
     );
   return error ? (SERVICING_EXIT[error.kind] ?? 2) : 2;
 }
