@@ -57,6 +57,7 @@ export {
 export { type BlockDeviceInfo, type PartitionInfo, partitionDevicePath } from './sysfs.ts';
 export {
   DEFAULT_WIPE_BYTES,
+  planGpt,
   readGpt,
   type WipeOptions,
   type WriteGptOptions,

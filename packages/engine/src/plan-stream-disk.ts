@@ -1,5 +1,5 @@
 import { lstat } from 'node:fs/promises';
-import { isBlockWriterError, selectDisk } from '@trident/block-writer';
+import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
 import { EngineError, wrapStep } from './errors.ts';
 import { openImage } from './open-image.ts';
@@ -59,6 +59,7 @@ export async function planStreamDisk(
     checkDerivable(reader, gpt);
     const planned = { request, source: { url: request.url, metadataSha384: reader.metadataSha384 } };
     const targets = [await planTarget(target, disk.size, gpt.lbaSize, planned, request.resume === true)];
+    checkGptFits(gptRegion, gpt.lbaSize, targets[0]!);
     const concurrency = Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY);
     const plan: Plan = {
       request,
@@ -152,6 +153,24 @@ function checkDerivable(reader: CosiReader, gpt: Gpt): void {
         { code: 'ENGINE_VERITY_MOUNT_POINT' },
       );
     }
+  }
+}
+
+/**
+ * The GPT is written last, after every image: a table the write would refuse (FirstUsableLBA inside
+ * the entry array, a partition over the backup GPT, ...) must fail the plan, not a run that has
+ * already wiped the target and written every image.
+ */
+function checkGptFits(region: Uint8Array, lbaSize: number, target: PlannedTarget): void {
+  try {
+    planGpt(region, { lbaSize, size: target.size, device: target.path });
+  } catch (error) {
+    throw wrapStep(
+      'INVALID_INPUT_ERROR',
+      'derive-host-configuration',
+      `The COSI's GPT cannot be written to ${target.path}`,
+      error,
+    );
   }
 }
 

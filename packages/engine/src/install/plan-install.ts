@@ -1,5 +1,5 @@
 import { lstat } from 'node:fs/promises';
-import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-writer';
+import { inspectTarget, isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import type { CosiReader } from '@trident/cosi-format';
 import {
   checkImageCompatibility,
@@ -9,7 +9,7 @@ import {
   normalizeMountPath,
   parseHostConfig,
 } from '@trident/host-config';
-import { EngineError } from '../errors.ts';
+import { EngineError, wrapStep } from '../errors.ts';
 import { hostOsArch } from '../host-arch.ts';
 import { imageFactsFromCosi } from '../image-facts.ts';
 import { openImage } from '../open-image.ts';
@@ -115,7 +115,19 @@ export async function planInstall(
     for (const [index, disk] of config.storage.disks.entries()) {
       const target = await planDiskTarget(disk, targetsRequested[index]!, basics);
       targets.push(target);
-      layouts.push(layoutDisk(disk, target.size, target.sectorSize, arch));
+      const layout = layoutDisk(disk, target.size, target.sectorSize, arch);
+      try {
+        // The same checks writeGpt makes, now rather than after every image was written.
+        planGpt(layout.gptRegion, { lbaSize: target.sectorSize, size: target.size, device: target.path });
+      } catch (error) {
+        throw wrapStep(
+          'INVALID_INPUT_ERROR',
+          'invalid-host-configuration',
+          `disk '${disk.id}': its partition table cannot be written to ${target.path}`,
+          error,
+        );
+      }
+      layouts.push(layout);
     }
     const images = reader ? planImages(config, layouts, reader, request.resize !== false) : [];
     const newFilesystems = planNewFilesystems(config, layouts);
