@@ -23,7 +23,7 @@ Images (COSI):
 
 Provisioning:
   trident stream-disk <cosi> [--hash H]      write a COSI (>= 1.2) with its own layout onto a disk
-      [--disk DEV | --target-image FILE [--target-size SIZE] [--force]] [--dry-run] [--strict]
+      [--disk DEV | --target-image FILE [--target-size SIZE] [--force: replace a file not in use]] [--dry-run] [--strict]
       [--no-resize] [--allow-arch-mismatch] [--concurrency N] [--codec native|node-zlib|simple-zstd] [--resume]
   trident install [config]                   clean install from a Host Configuration (default ${DEFAULT_CONFIG})
       [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] ...
@@ -44,7 +44,8 @@ Host Configuration:
 <cosi> is a path, file://, http(s):// or oci:// location. Remote options: --ca-file F, --header "N: v",
 --plain-http, --platform os/arch, --username U with --password-stdin or TRIDENT_REGISTRY_PASSWORD.
 Common options: --json (machine-readable output), -h/--help, -V/--version.
-Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment failure, 4 interrupted.`;
+Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment failure, 4 interrupted,
+141 standard output closed by its reader (e.g. trident ... | head -1).`;
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {

@@ -252,7 +252,7 @@ export function sizeProblems(
           device,
           `its logical sector size is ${sectorSize} bytes but the image was built for ${lbaSize}-byte sectors`,
           kind === 'file'
-            ? `create the file with sectorSize ${lbaSize}, or set allowFileSectorSizeMismatch (CLI: --allow-file-sector-size-mismatch) to lay the GPT out with ${lbaSize}-byte sectors anyway.`
+            ? `create the file with sectorSize ${lbaSize}, or set allowFileSectorSizeMismatch to lay the GPT out with ${lbaSize}-byte sectors anyway (the trident CLI creates disk-image files with the image's sector size, so it never needs this).`
             : `use an image built for ${sectorSize}-byte sectors or a disk with ${lbaSize}-byte sectors; this check cannot be overridden for block devices.`,
         ),
       );
