@@ -1,3 +1,13 @@
-#!/usr/bin/env node
-// Installed entry point: runs the compiled CLI. In the workspace, `pnpm trident` runs the sources.
-import '../dist/main.js';
+#!/bin/sh
+//bin/true; self="$(readlink -f -- "$0")"; elf="$(printf '\177ELF')"
+//bin/true; run() { [ -n "$1" ] && [ -x "$1" ] && { [ "$1" = "$TRIDENT_NODE" ] || [ "$(head -c 4 -- "$1" 2>/dev/null)" = "$elf" ]; } && exec "$@"; }
+//bin/true; run "$TRIDENT_NODE" "$self" "$@"; d="${self%/*}"; while [ -n "$d" ]; do run "$d/node_modules/node/bin/node" "$self" "$@"; d="${d%/*}"; done
+//bin/true; IFS=:; for d in $PATH; do run "$d/node" "$self" "$@"; done
+//bin/true; echo "trident: no Node.js binary found; set TRIDENT_NODE to one (a binary, not a shell wrapper)" >&2; exit 3
+
+// The lines above are a POSIX sh launcher (each one a JS comment): it execs a real Node binary —
+// $TRIDENT_NODE, the `node` npm package's binary in a node_modules above this file, or the first
+// `node` on PATH that is a binary — never a shell wrapper such as node_modules/.bin/node, which
+// would stay in between and not pass SIGINT/SIGTERM on. The process started is Node itself.
+// Then the CLI: compiled, or the sources under --conditions=@trident/source (`pnpm trident`).
+import '@trident/cli';

@@ -1,9 +1,10 @@
 /**
  * Exit codes of the `trident` command. 0 success; 1 the input is invalid (validation failed, hash
  * mismatch); 2 the command line is wrong; 3 an I/O or environment failure (file missing, server
- * unreachable, tool missing); 4 the operation was interrupted.
+ * unreachable, tool missing); 4 the operation was interrupted (SIGINT/SIGTERM); 141 standard
+ * output was closed by its reader (128 + SIGPIPE, what a shell reports for a C tool killed by it).
  */
-export const EXIT = { ok: 0, invalid: 1, usage: 2, io: 3, interrupted: 4 } as const;
+export const EXIT = { ok: 0, invalid: 1, usage: 2, io: 3, interrupted: 4, pipe: 141 } as const;
 
 /** A failure the CLI reports itself; library errors are mapped by `exitCodeFor`. */
 export class CliError extends Error {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { OPTIONS } from './cli-options.ts';
-import { createOutput } from './output.ts';
+import { createOutput, handleClosedOutput } from './output.ts';
 import { sourceFlags } from './source-options.ts';
 
 // Commands are loaded when used: `cosi inspect` should not pay for the engine, gRPC or the addon.
@@ -24,7 +24,7 @@ Images (COSI):
 
 Provisioning:
   trident stream-disk <cosi> [--hash H]      write a COSI (>= 1.2) with its own layout onto a disk
-      [--disk DEV | --target-image FILE [--target-size SIZE] [--force]] [--dry-run] [--strict]
+      [--disk DEV | --target-image FILE [--target-size SIZE] [--force: replace a file not in use]] [--dry-run] [--strict]
       [--no-resize] [--allow-arch-mismatch] [--concurrency N] [--codec native|node-zlib|simple-zstd] [--resume]
   trident install [config]                   clean install from a Host Configuration (default ${DEFAULT_CONFIG})
       [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] ...
@@ -46,7 +46,8 @@ Host Configuration:
 --plain-http, --platform os/arch[/variant], --username U with --password-stdin or TRIDENT_REGISTRY_PASSWORD,
 --min-throughput RATE (default 1KiB/s) over --throughput-window DURATION (30s), --timeout DURATION (24h, 0: none).
 Common options: --json (machine-readable output), -h/--help, -V/--version.
-Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment failure, 4 interrupted.`;
+Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment failure, 4 interrupted,
+141 standard output closed by its reader (e.g. trident ... | head -1).`;
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -96,6 +97,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         ? ('verbose' as const)
         : ('normal' as const),
     signal,
+    source,
   });
   if (values.version || command === 'version') {
     const { codecSummary } = await import('./codec-info.ts');
@@ -213,21 +215,50 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
 
 const controller = new AbortController();
 for (const name of ['SIGINT', 'SIGTERM'] as const) {
+  // A second signal of the same kind falls back to Node's default: the process ends at once.
   process.once(name, () =>
     controller.abort(new CliError('CLI_INTERRUPTED', `interrupted by ${name}`, EXIT.interrupted)),
   );
 }
+// A reader that went away (`trident … | head -1`) ends the command as SIGPIPE would a C tool:
+// quietly, running work cancelled and cleaned up, exit 141 (128 + SIGPIPE).
+handleClosedOutput(() => {
+  process.exitCode = EXIT.pipe; // also when the command had already finished writing
+  if (!controller.signal.aborted)
+    controller.abort(new CliError('CLI_STDOUT_CLOSED', 'standard output was closed', EXIT.pipe));
+});
+
+/** Exit 4 whenever a signal interrupted the command, whichever error the interrupted step raised. */
+function interruptedExit(): number | undefined {
+  const reason = controller.signal.reason;
+  return controller.signal.aborted && reason instanceof CliError ? reason.exitCode : undefined;
+}
 
 main(process.argv.slice(2), controller.signal).then(
   (code) => {
-    process.exitCode = code;
+    const interrupted = interruptedExit();
+    // Output lost to a closed pipe is never a success; a signal that came after the work was done
+    // interrupted nothing.
+    process.exitCode = interrupted === EXIT.pipe || code !== EXIT.ok ? (interrupted ?? code) : code;
   },
   (error: unknown) => {
+    const interrupted = interruptedExit();
+    if (interrupted === EXIT.pipe) {
+      process.exitCode = interrupted;
+      return;
+    }
     const code = (error as { code?: string }).code;
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`trident: ${code ? `[${code}] ` : ''}${message}\n`);
+    if (interrupted !== undefined) {
+      const reason = (controller.signal.reason as CliError).message;
+      process.stderr.write(
+        `trident: [CLI_INTERRUPTED] ${reason}${message === reason ? '' : ` (${message})`}\n`,
+      );
+    } else {
+      process.stderr.write(`trident: ${code ? `[${code}] ` : ''}${message}\n`);
+    }
     if (process.env['TRIDENT_DEBUG'] && error instanceof Error && error.stack)
       process.stderr.write(`${error.stack}\n`);
-    process.exitCode = exitCodeFor(error);
+    process.exitCode = interrupted ?? exitCodeFor(error);
   },
 );

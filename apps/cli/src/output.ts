@@ -6,6 +6,25 @@ export interface Output {
   printJson(value: unknown): void;
 }
 
+/**
+ * Calls `onClosed` once when stdout's reader goes away (EPIPE), instead of the unhandled 'error'
+ * event Node turns into a stack trace. Later writes to stdout are dropped. EPIPE on stderr is
+ * ignored the same way (nobody is left to read a message about it).
+ */
+export function handleClosedOutput(onClosed: () => void): void {
+  let closed = false;
+  const onError = (error: NodeJS.ErrnoException): void => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    if (closed) return;
+    closed = true;
+    onClosed();
+  };
+  process.stdout.on('error', onError);
+  process.stderr.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+  });
+}
+
 export function createOutput(json: boolean): Output {
   return {
     json,

@@ -1,8 +1,11 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { BlockWriterError, describeCause } from './errors.ts';
-import { OpenTarget, validateSectorSize } from './open-target.ts';
+import type { FileIdentity } from './file-identity.ts';
+import { openFileTarget } from './file-target.ts';
+import { OpenTarget } from './open-target.ts';
 import { inspectTarget } from './safety.ts';
+import { blockProblems, readSystemState, type SafetyRequirements } from './safety-rules.ts';
 import { kernelNameOf, readBlockDevice } from './sysfs.ts';
 
 /**
@@ -22,12 +25,35 @@ export interface BlockTarget {
   /** Logical sector size in bytes: the device's, or the one declared for a file. */
   readonly sectorSize: number;
   readonly closed: boolean;
+  /** True when this open created the file (file targets). */
+  readonly created: boolean;
+  /** True while a file target's lock (flock, loop-device claims) is held. */
+  readonly locked: boolean;
+  /** Device and inode of the open file or device node. */
+  identity(): Promise<FileIdentity>;
   /** Writes all of `data` at `offset`; refuses to write past the end of the target. */
   writeAt(data: Uint8Array, offset: number): Promise<void>;
   readAt(length: number, offset: number): Promise<Uint8Array>;
   /** fsync: data reaches the device before this resolves. */
   sync(): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Closes the descriptor. File targets also drop their lock unless `keepLock` (then call
+   * `unlock()` when the run is over: re-reading and growing need the file closed, not unlocked).
+   */
+  close(options?: CloseOptions): Promise<void>;
+  /** Drops a file target's lock (after `close({ keepLock: true })`). Idempotent. */
+  unlock(): Promise<void>;
+  /**
+   * Closes and removes the file if this open created it and the path still names that file; then
+   * unlocks. For a run that failed before anything worth keeping was written. Resolves to whether
+   * a file was removed.
+   */
+  discardCreated(): Promise<boolean>;
+}
+
+export interface CloseOptions {
+  /** Keep a file target's lock after closing its descriptor. */
+  keepLock?: boolean;
 }
 
 export interface OpenBlockTargetOptions {
@@ -36,6 +62,12 @@ export interface OpenBlockTargetOptions {
    * devices, whose sector size comes from the kernel.
    */
   fileSectorSize?: number;
+  /**
+   * Checked at open, before anything can be written. Block devices: only `protect` (a loop device
+   * backed by a protected file is refused); the other rules are `checkTargetSafety`'s. Regular
+   * files: every rule (see `openFileTarget`).
+   */
+  requirements?: SafetyRequirements;
 }
 
 export interface CreateFileTargetOptions {
@@ -43,8 +75,12 @@ export interface CreateFileTargetOptions {
   size: number;
   /** Logical sector size the image will use (default 512). */
   sectorSize?: number;
-  /** Replace an existing file instead of failing with `BLOCK_TARGET_EXISTS`. */
+  /**
+   * Replace an existing regular file instead of failing with `BLOCK_TARGET_EXISTS` (the CLI's
+   * `--force`). Only after every safety check passed: a file in use is refused all the same.
+   */
   overwrite?: boolean;
+  requirements?: SafetyRequirements;
 }
 
 function openError(path: string, cause: unknown): BlockWriterError {
@@ -84,15 +120,11 @@ export async function openBlockTarget(
     throw openError(path, cause);
   }
   if (info.isFile()) {
-    const sectorSize = validateSectorSize(options.fileSectorSize ?? 512, path);
-    let handle: FileHandle;
-    try {
-      handle = await open(path, constants.O_RDWR);
-    } catch (cause) {
-      throw openError(path, cause);
-    }
-    const size = (await handle.stat()).size;
-    return new OpenTarget(handle, { path, kind: 'file', kernelName: undefined, size, sectorSize });
+    return openFileTarget(path, {
+      existing: 'keep',
+      sectorSize: options.fileSectorSize ?? 512,
+      ...(options.requirements === undefined ? {} : { requirements: options.requirements }),
+    });
   }
   if (!info.isBlockDevice()) {
     throw new BlockWriterError(
@@ -109,6 +141,13 @@ export async function openBlockTarget(
       `${path}: is partition ${name} of /dev/${device.parent ?? '?'}, not a whole disk; pass the whole disk (/dev/${device.parent ?? '?'}).`,
       { device: path },
     );
+  }
+  const protect = options.requirements?.protect;
+  if (protect !== undefined && protect.length > 0) {
+    const refused = (await blockProblems(path, device, await readSystemState(), { protect })).find(
+      (p) => p.code === 'BLOCK_TARGET_IS_SOURCE',
+    );
+    if (refused !== undefined) throw refused.toError();
   }
   let handle: FileHandle;
   try {
@@ -137,59 +176,15 @@ export async function openBlockTarget(
 }
 
 /**
- * Creates a sparse disk-image file of `size` bytes and opens it as a target. Fails with
- * `BLOCK_TARGET_EXISTS` when the file exists, unless `overwrite` is set.
+ * Creates a sparse disk-image file of `size` bytes and opens it as a target (`openFileTarget`
+ * with `existing: overwrite ? 'replace' : 'refuse'`). Fails with `BLOCK_TARGET_EXISTS` when the
+ * file exists, unless `overwrite` is set; every check runs before the file is touched.
  */
 export async function createFileTarget(path: string, options: CreateFileTargetOptions): Promise<BlockTarget> {
-  const sectorSize = validateSectorSize(options.sectorSize ?? 512, path);
-  if (!Number.isSafeInteger(options.size) || options.size <= 0 || options.size % sectorSize !== 0) {
-    throw new BlockWriterError(
-      'BLOCK_TARGET_NOT_SUPPORTED',
-      `${path}: requested size ${options.size} is not a positive multiple of the ${sectorSize}-byte sector size.`,
-      { device: path },
-    );
-  }
-  const flags = constants.O_RDWR | constants.O_CREAT | (options.overwrite === true ? 0 : constants.O_EXCL);
-  let handle: FileHandle;
-  try {
-    handle = await open(path, flags, 0o644);
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new BlockWriterError(
-        'BLOCK_TARGET_EXISTS',
-        `${path}: already exists; remove it, pick another path, or pass overwrite: true.`,
-        { device: path, cause },
-      );
-    }
-    throw openError(path, cause);
-  }
-  try {
-    const existing = await handle.stat();
-    if (!existing.isFile()) {
-      throw new BlockWriterError('BLOCK_TARGET_NOT_SUPPORTED', `${path}: exists and is not a regular file.`, {
-        device: path,
-      });
-    }
-    // truncate to 0 first so an overwritten file holds no stale data, then extend sparsely.
-    await handle.truncate(0);
-    await handle.truncate(options.size);
-  } catch (cause) {
-    await handle.close();
-    if (cause instanceof BlockWriterError) throw cause;
-    throw new BlockWriterError(
-      'BLOCK_IO',
-      `${path}: cannot size the file to ${options.size} bytes (${describeCause(cause)}).`,
-      {
-        device: path,
-        cause,
-      },
-    );
-  }
-  return new OpenTarget(handle, {
-    path,
-    kind: 'file',
-    kernelName: undefined,
+  return openFileTarget(path, {
     size: options.size,
-    sectorSize,
+    ...(options.sectorSize === undefined ? {} : { sectorSize: options.sectorSize }),
+    existing: options.overwrite === true ? 'replace' : 'refuse',
+    ...(options.requirements === undefined ? {} : { requirements: options.requirements }),
   });
 }

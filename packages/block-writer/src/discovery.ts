@@ -73,6 +73,7 @@ export async function selectDisk(request: DiskSelectionRequest): Promise<DiskSel
     ...(request.allowFileSectorSizeMismatch === undefined
       ? {}
       : { allowFileSectorSizeMismatch: request.allowFileSectorSizeMismatch }),
+    ...(request.protect === undefined ? {} : { protect: request.protect }),
   };
   if (request.disk !== undefined) {
     const report = await inspectTarget(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBlockWriterError } from './errors.ts';
 import { decodeGptHeader, decodeGptRegion, encodeGptHeader, layoutGpt } from './gpt.ts';
 import { buildFixtureDisk, type FixtureDisk, sh } from './test-support/fixture-disk.ts';
+import { planGpt } from './write-gpt.ts';
 
 let dir: string;
 let fixture: FixtureDisk;
@@ -119,5 +120,60 @@ describe('layoutGpt', () => {
     const gpt = decodeGptRegion(fixture.region, 512);
     const layout = layoutGpt(gpt, 2 ** 33);
     expect(new DataView(layout.mbr.buffer).getUint32(446 + 12, true)).toBe(0xffffffff);
+  });
+});
+
+describe('planGpt: what writeGpt would refuse, found before anything is written', () => {
+  /** The fixture region with header and entry edits applied, CRCs recomputed (a well-formed liar). */
+  function edited(edit: {
+    firstUsable?: number;
+    lastUsable?: number;
+    partition2LastLba?: number;
+  }): Uint8Array {
+    const region = new Uint8Array(fixture.region);
+    const entries = region.subarray(1024, 1024 + 128 * 128);
+    if (edit.partition2LastLba !== undefined)
+      new DataView(entries.buffer, entries.byteOffset).setBigUint64(
+        128 + 40,
+        BigInt(edit.partition2LastLba),
+        true,
+      );
+    const header = decodeGptHeader(region.subarray(512, 1024));
+    region.set(
+      encodeGptHeader(
+        {
+          ...header,
+          firstUsableLba: edit.firstUsable ?? header.firstUsableLba,
+          lastUsableLba: edit.lastUsable ?? header.lastUsableLba,
+          entriesCrc32: crc32(entries),
+        },
+        512,
+      ),
+      512,
+    );
+    return region;
+  }
+
+  it('lays the fixture out as writeGpt does', () => {
+    const planned = planGpt(fixture.region, { lbaSize: 512, size: fixture.diskSize, device: 'disk.img' });
+    expect(planned.partitions.map((p) => [p.number, p.offset, p.size])).toEqual(
+      fixture.images.map((i) => [i.number, i.offset, i.size]),
+    );
+  });
+
+  it('refuses FirstUsableLBA inside the entry array and a partition over the backup GPT', () => {
+    expectCode(
+      () => planGpt(edited({ firstUsable: 10 }), { lbaSize: 512, size: fixture.diskSize }),
+      'BLOCK_GPT_INVALID',
+      /FirstUsableLBA 10 lies inside the partition entry array/,
+    );
+    const totalLbas = fixture.diskSize / 512;
+    const overBackup = edited({ lastUsable: totalLbas - 2, partition2LastLba: totalLbas - 2 });
+    expect(() => decodeGptRegion(overBackup, 512)).not.toThrow();
+    expectCode(
+      () => planGpt(overBackup, { lbaSize: 512, size: fixture.diskSize, device: 'disk.img' }),
+      'BLOCK_GPT_DOES_NOT_FIT',
+      /disk\.img/,
+    );
   });
 });

@@ -1,5 +1,6 @@
 export {
   type BlockTarget,
+  type CloseOptions,
   type CreateFileTargetOptions,
   createFileTarget,
   type OpenBlockTargetOptions,
@@ -27,6 +28,8 @@ export {
   type BlockWriterErrorDetails,
   isBlockWriterError,
 } from './errors.ts';
+export { type FileIdentity, loopDevicesBackedBy } from './file-identity.ts';
+export { type OpenFileTargetOptions, openFileTarget } from './file-target.ts';
 export { type DecodedGpt, decodeGptRegion, formatGuid, type GptHeader, type GptPartition } from './gpt.ts';
 export {
   type GrowFilesystemRequest,
@@ -37,7 +40,13 @@ export {
   type PartitionRange,
   type WrittenImage,
 } from './grow.ts';
-export { type RereadOptions, type RereadResult, rereadPartitionTable } from './reread.ts';
+export { inspectFileTarget } from './inspect-file-target.ts';
+export {
+  type ExpectedPartition,
+  type RereadOptions,
+  type RereadResult,
+  rereadPartitionTable,
+} from './reread.ts';
 export {
   checkTargetSafety,
   inspectTarget,
@@ -48,6 +57,7 @@ export {
 export { type BlockDeviceInfo, type PartitionInfo, partitionDevicePath } from './sysfs.ts';
 export {
   DEFAULT_WIPE_BYTES,
+  planGpt,
   readGpt,
   type WipeOptions,
   type WriteGptOptions,

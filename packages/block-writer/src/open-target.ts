@@ -1,6 +1,8 @@
-import type { FileHandle } from 'node:fs/promises';
-import type { BlockTarget } from './block-target.ts';
+import { type FileHandle, lstat, unlink } from 'node:fs/promises';
+import type { BlockTarget, CloseOptions } from './block-target.ts';
 import { BlockWriterError, describeCause } from './errors.ts';
+import type { FileIdentity } from './file-identity.ts';
+import type { TargetLock } from './target-lock.ts';
 
 /** The one `BlockTarget` implementation: a FileHandle plus bounds checks and coded errors. */
 export function validateSectorSize(sectorSize: number, device: string): number {
@@ -20,8 +22,12 @@ export class OpenTarget implements BlockTarget {
   readonly kernelName: string | undefined;
   readonly size: number;
   readonly sectorSize: number;
+  readonly created: boolean;
   #handle: FileHandle;
   #closed = false;
+  #identity: FileIdentity | undefined;
+  /** File targets: the flock and the exclusive claims on loop devices backed by the file. */
+  #holds: Array<{ release(): Promise<void> }>;
 
   constructor(
     handle: FileHandle,
@@ -31,6 +37,9 @@ export class OpenTarget implements BlockTarget {
       kernelName: string | undefined;
       size: number;
       sectorSize: number;
+      created?: boolean;
+      identity?: FileIdentity;
+      holds?: Array<{ release(): Promise<void> }>;
     },
   ) {
     this.#handle = handle;
@@ -39,6 +48,21 @@ export class OpenTarget implements BlockTarget {
     this.kernelName = init.kernelName;
     this.size = init.size;
     this.sectorSize = init.sectorSize;
+    this.created = init.created ?? false;
+    this.#identity = init.identity;
+    this.#holds = init.holds ?? [];
+  }
+
+  async identity(): Promise<FileIdentity> {
+    if (this.#identity === undefined) {
+      const info = await this.#handle.stat({ bigint: true });
+      this.#identity = { dev: info.dev, ino: info.ino };
+    }
+    return this.#identity;
+  }
+
+  get locked(): boolean {
+    return this.#holds.length > 0;
   }
 
   get fd(): number {
@@ -122,9 +146,54 @@ export class OpenTarget implements BlockTarget {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#handle.close();
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      await this.#handle.close();
+    }
+    if (options.keepLock !== true) await this.unlock();
   }
+
+  async unlock(): Promise<void> {
+    const holds = this.#holds;
+    this.#holds = [];
+    for (const hold of holds.reverse()) await hold.release().catch(() => undefined);
+  }
+
+  async discardCreated(): Promise<boolean> {
+    await this.close({ keepLock: true });
+    let removed = false;
+    try {
+      // Only the file this call created: not whatever may have been put at the path since.
+      const now = await lstat(this.path, { bigint: true });
+      const mine = this.#identity;
+      if (
+        this.created &&
+        mine !== undefined &&
+        now.isFile() &&
+        now.dev === mine.dev &&
+        now.ino === mine.ino
+      ) {
+        await unlink(this.path);
+        removed = true;
+      }
+    } catch {
+      // already gone
+    }
+    await this.unlock();
+    return removed;
+  }
+}
+
+/** A lock-like hold on one extra open descriptor (an exclusive claim on a loop device). */
+export function holdHandle(handle: FileHandle): TargetLock {
+  let released = false;
+  return {
+    path: '',
+    async release() {
+      if (released) return;
+      released = true;
+      await handle.close();
+    },
+  };
 }

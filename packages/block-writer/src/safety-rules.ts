@@ -1,6 +1,14 @@
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { BlockWriterError, type BlockWriterErrorCode } from './errors.ts';
-import { type MountEntry, readMounts, readSwaps, rootDeviceMajMin, type SwapEntry } from './mounts.ts';
+import { type FileIdentity, loopBackingIdentity, sameFile } from './file-identity.ts';
+import {
+  formatMajMin,
+  type MountEntry,
+  readMounts,
+  readSwaps,
+  rootDeviceMajMin,
+  type SwapEntry,
+} from './mounts.ts';
 import { type BlockDeviceInfo, describeHolder, underlyingDisks } from './sysfs.ts';
 
 /** The rules themselves: what makes a disk unsafe to write. Used by safety.ts and discovery.ts. */
@@ -15,6 +23,12 @@ export interface SafetyRequirements {
    * devices, whose sector size is a property of the hardware.
    */
   allowFileSectorSizeMismatch?: boolean;
+  /**
+   * Files the target must never be or be backed by (the image being read, a configuration): a
+   * file target that is one of them (same device and inode, however it is named), or a loop
+   * device backed by one, is refused with `BLOCK_TARGET_IS_SOURCE`.
+   */
+  protect?: readonly string[];
 }
 
 export interface SafetyProblem {
@@ -75,6 +89,40 @@ async function resolvedSource(source: string): Promise<string | undefined> {
   }
 }
 
+/** A protected file (`SafetyRequirements.protect`) as the checks compare it. */
+export interface ProtectedFile {
+  path: string;
+  identity: FileIdentity;
+  /** `major:minor` when the protected path is itself a block device. */
+  majMin: string | undefined;
+}
+
+export async function resolveProtected(paths: readonly string[] | undefined): Promise<ProtectedFile[]> {
+  const resolved: ProtectedFile[] = [];
+  for (const path of paths ?? []) {
+    try {
+      const info = await stat(path, { bigint: true });
+      resolved.push({
+        path,
+        identity: { dev: info.dev, ino: info.ino },
+        majMin: info.isBlockDevice() ? formatMajMin(info.rdev) : undefined,
+      });
+    } catch {
+      // a path that does not exist cannot be overwritten by writing the target
+    }
+  }
+  return resolved;
+}
+
+export function sourceProblem(device: string, what: string, file: ProtectedFile): SafetyProblem {
+  return problem(
+    'BLOCK_TARGET_IS_SOURCE',
+    device,
+    `${what} ${file.path}, which this run reads from`,
+    'write to another file or disk; a run never overwrites its own input.',
+  );
+}
+
 /** Safety problems of a whole disk (and its partitions) from sysfs and /proc. */
 export async function blockProblems(
   device: string,
@@ -83,6 +131,18 @@ export async function blockProblems(
   requirements: SafetyRequirements,
 ): Promise<SafetyProblem[]> {
   const problems: SafetyProblem[] = [];
+  const protect = await resolveProtected(requirements.protect);
+  if (protect.length > 0) {
+    const backing = info.kind === 'loop' ? await loopBackingIdentity(info.name) : [];
+    const nodes = new Set([info.majMin, ...info.partitions.map((p) => p.majMin)]);
+    for (const file of protect) {
+      if (file.majMin !== undefined && nodes.has(file.majMin)) {
+        problems.push(sourceProblem(device, 'it is (or holds)', file));
+      } else if (backing.some((identity) => sameFile(identity, file.identity))) {
+        problems.push(sourceProblem(device, 'it is a loop device backed by', file));
+      }
+    }
+  }
   if (info.isPartition) {
     problems.push(
       problem(
@@ -192,7 +252,7 @@ export function sizeProblems(
           device,
           `its logical sector size is ${sectorSize} bytes but the image was built for ${lbaSize}-byte sectors`,
           kind === 'file'
-            ? `create the file with sectorSize ${lbaSize}, or set allowFileSectorSizeMismatch (CLI: --allow-file-sector-size-mismatch) to lay the GPT out with ${lbaSize}-byte sectors anyway.`
+            ? `create the file with sectorSize ${lbaSize}, or set allowFileSectorSizeMismatch to lay the GPT out with ${lbaSize}-byte sectors anyway (the trident CLI creates disk-image files with the image's sector size, so it never needs this).`
             : `use an image built for ${sectorSize}-byte sectors or a disk with ${lbaSize}-byte sectors; this check cannot be overridden for block devices.`,
         ),
       );

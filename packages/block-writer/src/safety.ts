@@ -1,60 +1,65 @@
-import { constants } from 'node:fs';
-import { access, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { type BigIntStats, constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type { BlockTarget } from './block-target.ts';
 import { BlockWriterError, describeCause } from './errors.ts';
+import { type FileIdentity, identityOf, loopDevicesBackedBy, sameFile } from './file-identity.ts';
 import {
   blockProblems,
   problem,
   readSystemState,
+  resolveProtected,
   type SafetyProblem,
   type SafetyReport,
   type SafetyRequirements,
   type SystemState,
   sizeProblems,
+  sourceProblem,
 } from './safety-rules.ts';
 import { type BlockDeviceInfo, kernelNameOf, readBlockDevice } from './sysfs.ts';
 
 export type { SafetyProblem, SafetyReport, SafetyRequirements } from './safety-rules.ts';
 
-/** Loop devices whose backing file is `file`, by kernel name. */
-async function loopDevicesBackedBy(file: string): Promise<string[]> {
-  const names: string[] = [];
-  let entries: string[];
-  try {
-    entries = await readdir('/sys/block');
-  } catch {
-    return names;
-  }
-  for (const name of entries) {
-    if (!name.startsWith('loop')) continue;
-    try {
-      const backing = (await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8')).trim();
-      if (backing === file) names.push(name);
-    } catch {
-      // not attached
-    }
-  }
-  return names;
-}
+/** The rules a loop device's state imposes on the file behind it (its size and flags do not matter). */
+const LOOP_RULES = new Set([
+  'BLOCK_TARGET_MOUNTED',
+  'BLOCK_TARGET_SWAP',
+  'BLOCK_TARGET_HELD',
+  'BLOCK_TARGET_ROOT',
+]);
 
-async function fileProblems(
+/**
+ * Problems of a regular-file target, by identity (device and inode), so a hard link, a bind mount
+ * or a renamed or deleted-and-still-attached file is recognised: the file is one the run reads
+ * (`protect`), active swap, or backs a loop device that is mounted, swap, held or the root disk —
+ * writing the file would write under that device.
+ */
+export async function fileProblems(
   device: string,
+  identity: FileIdentity,
   size: number,
   sectorSize: number,
   state: SystemState,
   requirements: SafetyRequirements,
 ): Promise<SafetyProblem[]> {
   const problems: SafetyProblem[] = [];
-  const real = await realpath(device);
-  if (state.swaps.some((swap) => swap.majMin === undefined && swap.path === real)) {
-    problems.push(
-      problem('BLOCK_TARGET_SWAP', device, 'the file is in use as swap', 'disable it (swapoff) and retry.'),
-    );
+  for (const file of await resolveProtected(requirements.protect)) {
+    if (sameFile(file.identity, identity))
+      problems.push(sourceProblem(device, 'it is the same file as', file));
+  }
+  for (const swap of state.swaps) {
+    if (swap.majMin !== undefined) continue;
+    const swapIdentity = await identityOf(swap.path);
+    if (swapIdentity !== undefined && sameFile(swapIdentity, identity)) {
+      problems.push(
+        problem('BLOCK_TARGET_SWAP', device, 'the file is in use as swap', 'disable it (swapoff) and retry.'),
+      );
+    }
   }
   // Writing under a mounted loop device corrupts the filesystem mounted from it.
-  for (const loop of await loopDevicesBackedBy(real)) {
+  for (const loop of await loopDevicesBackedBy(identity)) {
     const info = await readBlockDevice(loop);
     for (const loopProblem of await blockProblems(`/dev/${loop}`, info, state, {})) {
+      if (!LOOP_RULES.has(loopProblem.code)) continue;
       problems.push(
         problem(
           loopProblem.code,
@@ -68,14 +73,16 @@ async function fileProblems(
   try {
     await access(device, constants.W_OK);
   } catch (cause) {
-    problems.push(
-      problem(
-        'BLOCK_TARGET_READ_ONLY',
-        device,
-        `the file is not writable (${describeCause(cause)})`,
-        'fix its permissions or pick another path.',
-      ),
-    );
+    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') {
+      problems.push(
+        problem(
+          'BLOCK_TARGET_READ_ONLY',
+          device,
+          `the file is not writable (${describeCause(cause)})`,
+          'fix its permissions or pick another path.',
+        ),
+      );
+    }
   }
   problems.push(...sizeProblems(device, size, sectorSize, 'file', requirements));
   return problems;
@@ -90,9 +97,9 @@ export async function inspectTarget(
   requirements: SafetyRequirements,
   options: { fileSectorSize?: number } = {},
 ): Promise<SafetyReport> {
-  let info: Awaited<ReturnType<typeof stat>>;
+  let info: BigIntStats;
   try {
-    info = await stat(path);
+    info = await stat(path, { bigint: true });
   } catch (cause) {
     throw new BlockWriterError(
       'BLOCK_TARGET_NOT_FOUND',
@@ -109,9 +116,16 @@ export async function inspectTarget(
     return {
       device: path,
       kind: 'file',
-      size: info.size,
+      size: Number(info.size),
       sectorSize,
-      problems: await fileProblems(path, info.size, sectorSize, state, requirements),
+      problems: await fileProblems(
+        path,
+        { dev: info.dev, ino: info.ino },
+        Number(info.size),
+        sectorSize,
+        state,
+        requirements,
+      ),
     };
   }
   const device = await readBlockDevice(await kernelNameOf(path));
@@ -159,6 +173,7 @@ export async function checkTargetSafety(
           sectorSize: target.sectorSize,
           problems: await fileProblems(
             target.path,
+            await target.identity(),
             target.size,
             target.sectorSize,
             await readSystemState(),

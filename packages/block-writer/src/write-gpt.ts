@@ -118,6 +118,20 @@ export async function writeGpt(
   return written;
 }
 
+/**
+ * What `writeGpt` would write on a target of `size` bytes, decoded and laid out with the same
+ * checks (`BLOCK_GPT_INVALID`, `BLOCK_GPT_DOES_NOT_FIT`), without writing anything: plans and
+ * `--dry-run` refuse exactly what the write would, before any image is streamed.
+ */
+export function planGpt(
+  region: Uint8Array,
+  options: { lbaSize: number; size: number; device?: string },
+): WrittenGpt {
+  const device = options.device ?? 'target';
+  const decoded = decodeGptRegion(region, options.lbaSize);
+  return describeLayout(device, layoutGpt(decoded, Math.floor(options.size / options.lbaSize), device));
+}
+
 function describeLayout(device: string, layout: GptLayout): WrittenGpt {
   return {
     device,

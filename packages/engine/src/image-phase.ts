@@ -1,21 +1,7 @@
-import {
-  type BlockTarget,
-  checkTargetSafety,
-  createFileTarget,
-  growShrunkFilesystems,
-  openBlockTarget,
-  wipeSignatures,
-} from '@trident/block-writer';
+import { type BlockTarget, growShrunkFilesystems } from '@trident/block-writer';
 import type { CosiReader } from '@trident/cosi-format';
 import { wrapStep } from './errors.ts';
-import {
-  imageMatches,
-  type Journal,
-  journalPath,
-  readJournal,
-  sampleDigest,
-  saveJournal,
-} from './journal.ts';
+import { type Journal, sampleDigest, saveJournal } from './journal.ts';
 import { ProgressTracker } from './progress.ts';
 import type {
   CommonRequestOptions,
@@ -42,120 +28,6 @@ export interface OpenedTarget {
 }
 
 export type Log = (level: LogLevel, message: string) => void;
-
-/**
- * Opens every target of a plan: creates disk-image files (sparse) or opens block devices
- * exclusively, runs the safety checks, and either wipes old signatures (a fresh run) or, with
- * `resume`, re-verifies what the journal says an earlier run wrote.
- */
-export async function openTargets(
-  plan: Plan,
-  request: CommonRequestOptions & { resume?: boolean },
-  overwrite: (index: number) => boolean,
-  log: Log,
-): Promise<OpenedTarget[]> {
-  const opened: OpenedTarget[] = [];
-  try {
-    for (const [index, planned] of plan.targets.entries()) {
-      const journalFile = journalPath(planned.path, planned.kind);
-      const previous = request.resume ? await readJournal(journalFile) : undefined;
-      const resumable =
-        previous &&
-        previous.metadataSha384 === plan.source.metadataSha384 &&
-        previous.target.path === planned.path
-          ? previous
-          : undefined;
-      if (request.resume && !resumable)
-        log('warn', `Resume: no usable journal for ${planned.path}; starting from the beginning`);
-      const target = await openTarget(planned, plan, Boolean(resumable), overwrite(index));
-      log('info', `Target ${target.path}: ${target.size} bytes, ${target.sectorSize}-byte sectors`);
-      const entry: OpenedTarget = {
-        planned,
-        target,
-        journalFile,
-        journal: resumable ?? {
-          version: 1,
-          metadataSha384: plan.source.metadataSha384,
-          target: { path: target.path, size: target.size },
-          images: [],
-        },
-        done: new Set(),
-        fresh: planned.kind === 'image-file' && !resumable,
-        saving: Promise.resolve(),
-      };
-      opened.push(entry);
-      if (resumable) {
-        for (const record of resumable.images) {
-          const image = plan.images.find((i) => i.targetIndex === index && imageMatches(record, i));
-          if (!image) continue;
-          if ((await sampleDigest(target, image)) === record.sample) {
-            entry.done.add(image.partitionNumber);
-            log(
-              'info',
-              `Resume: partition ${image.partitionNumber} (${image.imagePath}) already written and re-verified; skipping`,
-            );
-          } else {
-            log(
-              'warn',
-              `Resume: partition ${image.partitionNumber} no longer matches what was written; writing it again`,
-            );
-          }
-        }
-        entry.journal.images = entry.journal.images.filter((record) =>
-          entry.done.has(record.partitionNumber),
-        );
-      } else {
-        await wipeSignatures(target);
-        log('info', `Wiped old partition-table and filesystem signatures on ${target.path}`);
-      }
-    }
-    return opened;
-  } catch (error) {
-    for (const entry of opened) await entry.target.close().catch(() => undefined);
-    throw error;
-  }
-}
-
-async function openTarget(
-  planned: PlannedTarget,
-  plan: Plan,
-  resuming: boolean,
-  overwrite: boolean,
-): Promise<BlockTarget> {
-  let target: BlockTarget;
-  try {
-    target =
-      planned.kind === 'image-file' && !resuming
-        ? await createFileTarget(planned.path, {
-            size: planned.size,
-            sectorSize: planned.sectorSize,
-            overwrite,
-          })
-        : await openBlockTarget(planned.path, { fileSectorSize: planned.sectorSize });
-  } catch (error) {
-    throw wrapStep(
-      'UNSUPPORTED_CONFIGURATION_ERROR',
-      'unsafe-target',
-      `Cannot open the target ${planned.path}`,
-      error,
-    );
-  }
-  try {
-    // Stream-disk lays the image's GPT out with the image's LBA size, so the target must match it;
-    // install lays out its own table with the target's sector size.
-    const lbaSize = plan.request.kind === 'stream-disk' ? plan.lbaSize : planned.sectorSize;
-    await checkTargetSafety(target, { requiredSize: planned.requiredSize ?? plan.requiredSize, lbaSize });
-  } catch (error) {
-    await target.close();
-    throw wrapStep(
-      'UNSUPPORTED_CONFIGURATION_ERROR',
-      'unsafe-target',
-      `Refusing to write ${planned.path}`,
-      error,
-    );
-  }
-  return target;
-}
 
 /**
  * Streams every image not already done into its target, `concurrency` at a time. Each image is

@@ -1,13 +1,17 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { BlockTarget } from '@trident/block-writer';
 import type { PlannedImage } from './types.ts';
 
 /**
  * A small record of which images a run has written and verified, so `--resume` can skip them.
  * Kept beside a disk-image file, or under /var/lib/trident for block devices. Written atomically
- * (temp file + rename) after each verified image; removed once the GPT is written.
+ * after each verified image: a private temporary file created with O_EXCL|O_NOFOLLOW under a random
+ * name (so nothing planted beside the target, as root, is ever followed or reused), fsynced, then
+ * renamed over the journal (rename replaces a planted symlink itself, never what it points to).
+ * Removed once the GPT is written.
  */
 export interface Journal {
   version: 1;
@@ -33,23 +37,59 @@ export function journalPath(targetPath: string, kind: 'disk' | 'image-file'): st
 
 export async function readJournal(path: string): Promise<Journal | undefined> {
   try {
-    const value = JSON.parse(await readFile(path, 'utf8')) as Journal;
-    return value.version === 1 && Array.isArray(value.images) ? value : undefined;
+    // O_NOFOLLOW: a symlink planted at the journal path is not read through.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      if (!(await handle.stat()).isFile()) return undefined;
+      const value = JSON.parse(await handle.readFile('utf8')) as Journal;
+      return value.version === 1 && Array.isArray(value.images) ? value : undefined;
+    } finally {
+      await handle.close();
+    }
   } catch {
     return undefined;
   }
 }
 
-export async function saveJournal(path: string, journal: Journal): Promise<void> {
-  const temp = `${path}.tmp`;
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(temp, JSON.stringify(journal, null, 2));
-  await rename(temp, path);
+/** Whether `entry` is one of our temporary names for `path`: `.<journal name>.<16 hex>.tmp`. */
+function isTempOf(path: string, entry: string): boolean {
+  const prefix = `.${basename(path)}.`;
+  if (!entry.startsWith(prefix) || !entry.endsWith('.tmp')) return false;
+  return /^[0-9a-f]{16}$/u.test(entry.slice(prefix.length, -'.tmp'.length));
 }
 
+export async function saveJournal(path: string, journal: Journal): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  const handle = await open(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    await handle.writeFile(JSON.stringify(journal, null, 2));
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Removes the journal and any temporary file a killed run left beside it (unlink never follows links). */
 export async function removeJournal(path: string): Promise<void> {
   await rm(path, { force: true });
-  await rm(`${path}.tmp`, { force: true });
+  const entries = await readdir(dirname(path)).catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (isTempOf(path, entry)) await rm(join(dirname(path), entry), { force: true });
+  }
 }
 
 const SAMPLES = 64;

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import {
   type ByteSource,
   type CosiReader,
@@ -39,7 +38,10 @@ export async function openImage(
   }
   let source: ByteSource;
   try {
-    source = (await openSource(url, await sourceOptions(options))) as ByteSource;
+    source = (await openSource(url, {
+      ...options.source,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) as ByteSource;
   } catch (error) {
     throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
   }
@@ -90,17 +92,4 @@ export async function openImage(
       throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
     throw error;
   }
-}
-
-async function sourceOptions(
-  options: CommonRequestOptions & { signal?: AbortSignal | undefined },
-): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  if (options.signal) out['signal'] = options.signal;
-  const src = options.source;
-  if (src?.headers) out['headers'] = src.headers;
-  if (src?.caFile) out['ca'] = await readFile(src.caFile);
-  if (src?.username !== undefined && src.password !== undefined)
-    out['credentials'] = { username: src.username, password: src.password };
-  return out;
 }

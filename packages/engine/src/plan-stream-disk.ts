@@ -1,8 +1,9 @@
-import { stat } from 'node:fs/promises';
-import { isBlockWriterError, selectDisk } from '@trident/block-writer';
+import { lstat } from 'node:fs/promises';
+import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
 import { EngineError, wrapStep } from './errors.ts';
 import { openImage } from './open-image.ts';
+import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from './target-phase.ts';
 import type { Plan, PlannedImage, PlannedTarget, StreamDiskRequest } from './types.ts';
 
 const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
@@ -56,7 +57,9 @@ export async function planStreamDisk(
     }
     const images = deriveImages(reader, gpt, request.resize !== false);
     checkDerivable(reader, gpt);
-    const targets = [await planTarget(target, disk.size, gpt.lbaSize)];
+    const planned = { request, source: { url: request.url, metadataSha384: reader.metadataSha384 } };
+    const targets = [await planTarget(target, disk.size, gpt.lbaSize, planned, request.resume === true)];
+    checkGptFits(gptRegion, gpt.lbaSize, targets[0]!);
     const concurrency = Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY);
     const plan: Plan = {
       request,
@@ -153,14 +156,34 @@ function checkDerivable(reader: CosiReader, gpt: Gpt): void {
   }
 }
 
+/**
+ * The GPT is written last, after every image: a table the write would refuse (FirstUsableLBA inside
+ * the entry array, a partition over the backup GPT, ...) must fail the plan, not a run that has
+ * already wiped the target and written every image.
+ */
+function checkGptFits(region: Uint8Array, lbaSize: number, target: PlannedTarget): void {
+  try {
+    planGpt(region, { lbaSize, size: target.size, device: target.path });
+  } catch (error) {
+    throw wrapStep(
+      'INVALID_INPUT_ERROR',
+      'derive-host-configuration',
+      `The COSI's GPT cannot be written to ${target.path}`,
+      error,
+    );
+  }
+}
+
 async function planTarget(
   target: NonNullable<StreamDiskRequest['target']>,
   requiredSize: number,
   lbaSize: number,
+  planned: PlanBasics,
+  resume: boolean,
 ): Promise<PlannedTarget> {
   if (target.kind === 'image-file') {
-    const existing = await stat(target.path).catch(() => undefined);
-    if (existing && !existing.isFile()) {
+    const existing = await lstat(target.path).catch(() => undefined);
+    if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
       throw new EngineError(
         'INVALID_INPUT_ERROR',
         'invalid-target',
@@ -181,12 +204,18 @@ async function planTarget(
         },
       );
     }
-    return { kind: 'image-file', path: target.path, size, sectorSize: lbaSize, create: true };
+    const replace = target.overwrite === true;
+    await checkPlannedFile({ path: target.path, size, sectorSize: lbaSize, replace, resume }, planned, {
+      requiredSize,
+      lbaSize,
+    });
+    return { kind: 'image-file', path: target.path, size, sectorSize: lbaSize, create: true, replace };
   }
   try {
     const selection = await selectDisk({
       requiredSize,
       lbaSize,
+      protect: protectedFiles(planned),
       ...(target.kind === 'disk' ? { disk: target.path } : {}),
     });
     return {
@@ -208,12 +237,7 @@ async function planTarget(
         cause: error,
       });
     }
-    throw wrapStep(
-      'UNSUPPORTED_CONFIGURATION_ERROR',
-      'unsafe-target',
-      'The target disk cannot be written',
-      error,
-    );
+    throw targetError('The target disk cannot be written', error);
   }
 }
 

@@ -1,8 +1,9 @@
 import { rereadPartitionTable, writeGpt } from '@trident/block-writer';
 import { EngineError, isAbort, wrapStep } from './errors.ts';
-import { growImages, linkedAbort, type OpenedTarget, openTargets, writeImages } from './image-phase.ts';
+import { growImages, linkedAbort, type OpenedTarget, writeImages } from './image-phase.ts';
 import { removeJournal } from './journal.ts';
 import type { StreamDiskContext } from './plan-stream-disk.ts';
+import { openTargets, releaseTargets } from './target-phase.ts';
 import type { EngineEvent, LogLevel, Plan, RunOptions, RunResult, StreamDiskRequest } from './types.ts';
 
 /**
@@ -23,9 +24,9 @@ export async function runStreamDisk(
     emit({ type: 'log', time: Date.now(), level, message, target: 'trident::engine::stream_disk' });
   const abort = linkedAbort(options.signal);
   let opened: OpenedTarget[] = [];
+  let succeeded = false;
   try {
-    const overwrite = request.target?.kind === 'image-file' && request.target.overwrite === true;
-    opened = await openTargets(plan, request, () => overwrite, log);
+    opened = await openTargets(plan, request, log);
     const compressedBytes = await writeImages(plan, opened, context.reader, {
       ...abort,
       codec: request.codec,
@@ -35,20 +36,21 @@ export async function runStreamDisk(
     });
     abort.signal.throwIfAborted();
     const { target, journalFile, planned } = opened[0]!;
+    let written: Awaited<ReturnType<typeof writeGpt>>;
     try {
-      await writeGpt(target, context.gptRegion, { lbaSize: plan.lbaSize });
+      written = await writeGpt(target, context.gptRegion, { lbaSize: plan.lbaSize });
     } catch (error) {
       throw wrapStep('SERVICING_ERROR', 'create-partitions', 'Failed to write the GPT', error);
     }
     log('info', `Wrote the GPT (${context.gpt.partitions.length} partitions) after every image verified`);
     await removeJournal(journalFile);
     const path = target.path;
-    // Close before re-reading and growing: our exclusive open would make both refuse.
-    await target.close();
-    opened = [];
+    // Close before re-reading and growing (our exclusive open would make both refuse), but keep a
+    // file target's lock until the run is over.
+    await target.close({ keepLock: true });
     if (planned.kind === 'disk') {
       try {
-        await rereadPartitionTable(path);
+        await rereadPartitionTable(path, { expected: written.partitions, signal: abort.signal });
       } catch (error) {
         throw wrapStep(
           'SERVICING_ERROR',
@@ -59,6 +61,7 @@ export async function runStreamDisk(
       }
     }
     await growImages(path, plan.images, abort.signal, log);
+    succeeded = true;
     return {
       status: 'success',
       imageHash: `sha384:${plan.source.metadataSha384}`,
@@ -74,7 +77,7 @@ export async function runStreamDisk(
     return failure(error, options.signal, log);
   } finally {
     abort.dispose();
-    for (const entry of opened) await entry.target.close().catch(() => undefined);
+    await releaseTargets(opened, { succeeded, log });
     await context.reader.close().catch(() => undefined);
   }
 }

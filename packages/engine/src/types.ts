@@ -2,6 +2,7 @@
  * The engine's public contract: requests, plans, events and results. The CLI and the daemon are
  * written against these types only.
  */
+import type { OpenSourceOptions } from '@trident/remote-source';
 
 /** Where the image goes. */
 export type TargetRequest =
@@ -9,7 +10,12 @@ export type TargetRequest =
   | { kind: 'auto' }
   /** A named block device, after the safety checks. */
   | { kind: 'disk'; path: string }
-  /** A disk-image file, created (sparse) at `size` bytes or the image's disk size, whichever is larger. */
+  /**
+   * A disk-image file, created (sparse) at `size` bytes or the image's disk size, whichever is
+   * larger. An existing file is refused unless `overwrite` (the CLI's `--force`): then it is
+   * replaced, but only after every safety check passed — a file that is in use (backing a mounted
+   * loop device, swap, the image being read, locked by another run) is refused all the same.
+   */
   | { kind: 'image-file'; path: string; size?: number; overwrite?: boolean };
 
 export interface CommonRequestOptions {
@@ -23,14 +29,12 @@ export interface CommonRequestOptions {
   resume?: boolean;
   /** Skip the osArch-equals-host check (only for image-file targets). */
   allowArchMismatch?: boolean;
-  /** Extra HTTP headers, CA bundle, credentials for remote sources. */
-  source?: {
-    headers?: Record<string, string>;
-    caFile?: string;
-    username?: string;
-    password?: string;
-    insecure?: boolean;
-  };
+  /**
+   * How remote sources are reached (headers, CA bundle, credentials, platform, plain HTTP...):
+   * `@trident/remote-source`'s own options, passed to `openSource` as they are (the run's signal
+   * added). May hold credentials: never print a request or plan as it is.
+   */
+  source?: OpenSourceOptions;
 }
 
 export interface StreamDiskRequest extends CommonRequestOptions {
@@ -94,6 +98,8 @@ export interface PlannedTarget {
   sectorSize: number;
   /** Whether the file will be created (sparse) by the run. */
   create: boolean;
+  /** Image files: an existing file at `path` may be replaced (`overwrite`, the CLI's `--force`). */
+  replace?: boolean;
   /** Bytes this target must hold (install: per disk); defaults to the plan's `requiredSize`. */
   requiredSize?: number;
   /** For auto selection: every disk looked at, with why it was skipped. */

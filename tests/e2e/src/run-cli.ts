@@ -23,14 +23,21 @@ export function trident(
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Same, asynchronously: for runs that must be interrupted or overlap a server. */
-export function tridentAsync(args: string[]): {
+/** Same, asynchronously: for runs that must be interrupted or overlap a server or another run. */
+export function tridentAsync(
+  args: string[],
+  options: { env?: Record<string, string>; command?: string[] } = {},
+): {
+  pid: number;
   done: Promise<CliResult>;
   kill: (signal: NodeJS.Signals) => void;
+  stdout: () => string;
   stderr: () => string;
 } {
-  const child = spawn(process.execPath, ['--conditions=@trident/source', MAIN, ...args], {
+  const [command, ...prefix] = options.command ?? [process.execPath, '--conditions=@trident/source', MAIN];
+  const child = spawn(command!, [...prefix, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   let stdout = '';
   let stderr = '';
@@ -39,5 +46,23 @@ export function tridentAsync(args: string[]): {
   const done = new Promise<CliResult>((resolveDone) =>
     child.on('close', (code) => resolveDone({ code, stdout, stderr })),
   );
-  return { done, kill: (signal) => child.kill(signal), stderr: () => stderr };
+  return {
+    pid: child.pid ?? -1,
+    done,
+    kill: (signal) => child.kill(signal),
+    stdout: () => stdout,
+    stderr: () => stderr,
+  };
+}
+
+/** Polls `condition` every 50 ms until it holds; fails after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -10,6 +10,7 @@ import {
 import { CliError, EXIT } from '../cli-error.ts';
 import { formatBytes, type Output } from '../output.ts';
 import { createProgressDisplay, type Verbosity } from '../progress-display.ts';
+import { remoteOptions, type SourceFlags } from '../source-options.ts';
 
 export interface ServicingFlags {
   disk: string[];
@@ -25,6 +26,8 @@ export interface ServicingFlags {
   resume: boolean;
   verbosity: Verbosity;
   signal: AbortSignal;
+  /** Remote-source flags (--header, --ca-file, --username, --platform, --plain-http...). */
+  source: SourceFlags;
 }
 
 /** Servicing exit codes: Trident's 2 ("Failed") for servicing failures, finer classes around it. */
@@ -61,7 +64,11 @@ export function commonRequest(flags: ServicingFlags) {
       `--codec must be native, node-zlib or simple-zstd, not "${flags.codec}"`,
     );
   }
+  // The same options `cosi inspect`/`validate` use, parsed (and refused when invalid) in one place,
+  // then handed to the engine, which passes them to remote-source untouched.
+  const source = remoteOptions(flags.source);
   return {
+    source,
     profile: flags.strict ? ('spec' as const) : ('trident' as const),
     ...(concurrency === undefined ? {} : { concurrency }),
     ...(flags.codec === undefined ? {} : { codec: flags.codec as 'native' | 'node-zlib' | 'simple-zstd' }),
@@ -121,16 +128,17 @@ export async function runServicing(
   try {
     planned = await plan(request, { signal: flags.signal });
   } catch (error) {
-    const info = (error as { tridentError?: { kind: string; subkind: string } }).tridentError;
+    if (flags.signal.aborted) return interrupted(flags.signal, output, (error as Error).message);
+    const info = (error as { tridentError?: { kind: string; subkind: string; code: string } }).tridentError;
     if (info) {
-      output.error(`trident: ${info.kind}:${info.subkind}: ${(error as Error).message}`);
+      output.error(`trident: ${info.kind}:${info.subkind}: [${info.code}] ${(error as Error).message}`);
       return SERVICING_EXIT[info.kind] ?? 2;
     }
     throw error;
   }
   if (flags.dryRun) {
     await discardPlan(planned);
-    if (output.json) output.printJson(planned);
+    if (output.json) output.printJson(printablePlan(planned));
     else printPlan(planned, output, true);
     return EXIT.ok;
   }
@@ -153,12 +161,53 @@ export async function runServicing(
     return EXIT.ok;
   }
   const error = result.error;
+  if (flags.signal.aborted) return interrupted(flags.signal, output, error?.errorMessage);
   if (!output.json && error)
     output.error(
-      `trident: servicing failed with error: ${error.kind}:${error.subkind}: ${error.errorMessage}`,
+      `trident: servicing failed with error: ${error.kind}:${error.subkind}: [${error.code}] ${error.errorMessage}`,
     );
-  if (flags.signal.aborted) return EXIT.interrupted;
   return error ? (SERVICING_EXIT[error.kind] ?? 2) : 2;
+}
+
+/**
+ * An interrupted plan or run: exit 4 and say so, whatever step noticed the signal (README: 4 for
+ * SIGINT/SIGTERM). The engine has already released the targets and removed what it created.
+ */
+function interrupted(signal: AbortSignal, output: Output, detail: string | undefined): number {
+  const reason = signal.reason instanceof CliError ? signal.reason : undefined;
+  // A closed stdout ends quietly (see handleClosedOutput); a signal says what it interrupted.
+  if (reason?.exitCode === EXIT.pipe) return EXIT.pipe;
+  output.error(
+    `trident: [CLI_INTERRUPTED] ${reason?.message ?? 'interrupted'}${detail ? ` (${detail})` : ''}`,
+  );
+  return EXIT.interrupted;
+}
+
+/** The plan as `--dry-run --json` prints it: credentials and CA bytes replaced by placeholders. */
+export function printablePlan(planned: Plan): unknown {
+  const source = planned.request.source;
+  if (source === undefined) return planned;
+  const headers = source.headers
+    ? Object.fromEntries(
+        Object.entries(source.headers).map(([name, value]) => [
+          name,
+          /^(authorization|cookie|proxy-authorization)$/iu.test(name) ? '<redacted>' : value,
+        ]),
+      )
+    : undefined;
+  return {
+    ...planned,
+    request: {
+      ...planned.request,
+      source: {
+        ...source,
+        ...(headers ? { headers } : {}),
+        ...(source.credentials ? { credentials: '<redacted>' } : {}),
+        ...(source.ca ? { ca: '<CA bundle>' } : {}),
+        ...(source.proxy ? { proxy: '<redacted>' } : {}),
+      },
+    },
+  };
 }
 
 function printPlan(planned: Plan, output: Output, warnings: boolean): void {

@@ -80,3 +80,12 @@ describe('checkSupportedSections', () => {
     expect(checkSupportedSections({ trident: { datastorePath: '/x' } })).toHaveLength(1);
   });
 });
+
+describe('layoutDisk limits', () => {
+  it('refuses more partitions than a GPT holds, with a code instead of a RangeError', () => {
+    const many = Array.from({ length: 129 }, (_, i) => `        - { id: p${i}, size: 1M }\n`).join('');
+    expect(() => layoutDisk(disk(many), 4096 * MiB, 512, 'x64')).toThrow(
+      expect.objectContaining({ code: 'ENGINE_TOO_MANY_PARTITIONS' }),
+    );
+  });
+});

@@ -66,6 +66,14 @@ export function layoutDisk(
       `disk '${disk.id}': only one partition can use size 'grow' (${grows.map((p) => p.id).join(', ')})`,
     );
   }
+  if (disk.partitions.length > ENTRY_COUNT) {
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'invalid-host-configuration',
+      `disk '${disk.id}' has ${disk.partitions.length} partitions, but its GPT holds at most ${ENTRY_COUNT}; use fewer partitions`,
+      { code: 'ENGINE_TOO_MANY_PARTITIONS' },
+    );
+  }
   const totalLbas = Math.floor(diskSize / sectorSize);
   const lastUsable = totalLbas - 1 - entryLbas(sectorSize) - 1;
   const minimum = minimumDiskSize(disk, sectorSize);

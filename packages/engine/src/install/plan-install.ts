@@ -1,5 +1,5 @@
-import { stat } from 'node:fs/promises';
-import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-writer';
+import { lstat } from 'node:fs/promises';
+import { inspectTarget, isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, formatSha384 } from '@trident/cosi-format';
 import {
   checkImageCompatibility,
@@ -14,6 +14,7 @@ import { hostOsArch } from '../host-arch.ts';
 import { imageFactsFromCosi } from '../image-facts.ts';
 import { openImage } from '../open-image.ts';
 import { DEFAULT_CONCURRENCY } from '../plan-stream-disk.ts';
+import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from '../target-phase.ts';
 import type {
   InstallRequest,
   Plan,
@@ -109,10 +110,26 @@ export async function planInstall(
     const arch = hostOsArch() === 'aarch64' ? 'arm64' : 'x64';
     const targets: PlannedTarget[] = [];
     const layouts: DiskLayout[] = [];
+    const basics: PlanBasics = {
+      request,
+      source: { url: config.image?.url ?? '', metadataSha384: reader?.metadataSha384 ?? '' },
+    };
     for (const [index, disk] of config.storage.disks.entries()) {
-      const target = await planDiskTarget(disk, targetsRequested[index]!);
+      const target = await planDiskTarget(disk, targetsRequested[index]!, basics);
       targets.push(target);
-      layouts.push(layoutDisk(disk, target.size, target.sectorSize, arch));
+      const layout = layoutDisk(disk, target.size, target.sectorSize, arch);
+      try {
+        // The same checks writeGpt makes, now rather than after every image was written.
+        planGpt(layout.gptRegion, { lbaSize: target.sectorSize, size: target.size, device: target.path });
+      } catch (error) {
+        throw wrapStep(
+          'INVALID_INPUT_ERROR',
+          'invalid-host-configuration',
+          `disk '${disk.id}': its partition table cannot be written to ${target.path}`,
+          error,
+        );
+      }
+      layouts.push(layout);
     }
     const images = reader ? planImages(config, layouts, reader, request.resize !== false) : [];
     const newFilesystems = planNewFilesystems(config, layouts);
@@ -142,7 +159,11 @@ export async function planInstall(
   }
 }
 
-async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<PlannedTarget> {
+async function planDiskTarget(
+  disk: Disk,
+  request: TargetRequest,
+  basics: PlanBasics,
+): Promise<PlannedTarget> {
   if (request.kind === 'image-file') {
     const minimum = minimumDiskSize(disk, 512);
     if (request.size === undefined && disk.partitions.some((p) => p.size === 'grow')) {
@@ -152,20 +173,27 @@ async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<Plann
         `disk '${disk.id}' has a 'grow' partition: give the image file a size (--disk ${disk.id}=image:${request.path}:SIZE)`,
       );
     }
-    const existing = await stat(request.path).catch(() => undefined);
-    if (existing && !existing.isFile())
+    const existing = await lstat(request.path).catch(() => undefined);
+    if (existing && !existing.isFile() && !existing.isSymbolicLink())
       throw new EngineError(
         'INVALID_INPUT_ERROR',
         'invalid-target',
         `${request.path} exists and is not a regular file`,
       );
     const size = Math.ceil(Math.max(request.size ?? 0, minimum) / 1048576) * 1048576;
+    const replace = request.overwrite === true;
+    await checkPlannedFile(
+      { path: request.path, size, sectorSize: 512, replace, resume: basics.request.resume === true },
+      basics,
+      { requiredSize: minimum, lbaSize: 512 },
+    );
     return {
       kind: 'image-file',
       path: request.path,
       size,
       sectorSize: 512,
       create: true,
+      replace,
       requiredSize: minimum,
     };
   }
@@ -176,9 +204,15 @@ async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<Plann
       `disk '${disk.id}': install needs a device for every disk`,
     );
   try {
-    const report = await inspectTarget(request.path, {});
+    const protect = protectedFiles(basics);
+    const report = await inspectTarget(request.path, { protect });
     const requiredSize = minimumDiskSize(disk, report.sectorSize);
-    const selection = await selectDisk({ disk: request.path, requiredSize, lbaSize: report.sectorSize });
+    const selection = await selectDisk({
+      disk: request.path,
+      requiredSize,
+      lbaSize: report.sectorSize,
+      protect,
+    });
     return {
       kind: 'disk',
       path: selection.path,
@@ -196,12 +230,7 @@ async function planDiskTarget(disk: Disk, request: TargetRequest): Promise<Plann
         { cause: error },
       );
     }
-    throw wrapStep(
-      'UNSUPPORTED_CONFIGURATION_ERROR',
-      'unsafe-target',
-      `disk '${disk.id}' (${request.path}) cannot be written`,
-      error,
-    );
+    throw targetError(`disk '${disk.id}' (${request.path}) cannot be written`, error);
   }
 }
 

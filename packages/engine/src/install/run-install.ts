@@ -1,8 +1,9 @@
 import { rereadPartitionTable, writeGpt } from '@trident/block-writer';
 import { wrapStep } from '../errors.ts';
-import { growImages, linkedAbort, type OpenedTarget, openTargets, writeImages } from '../image-phase.ts';
+import { growImages, linkedAbort, type OpenedTarget, writeImages } from '../image-phase.ts';
 import { removeJournal } from '../journal.ts';
 import { failure } from '../run-stream-disk.ts';
+import { openTargets, releaseTargets } from '../target-phase.ts';
 import type { EngineEvent, InstallRequest, LogLevel, Plan, RunOptions, RunResult } from '../types.ts';
 import { makeFilesystem } from './make-filesystems.ts';
 import { type InstallContext, planInstall, takeInstallContext } from './plan-install.ts';
@@ -21,6 +22,7 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
   let context: InstallContext | undefined = takeInstallContext(plan);
   const abort = linkedAbort(options.signal);
   let opened: OpenedTarget[] = [];
+  let succeeded = false;
   try {
     if (!context) {
       // A plan from elsewhere: plan again, and keep the layouts of this process.
@@ -28,17 +30,7 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
       context = takeInstallContext(fresh);
     }
     const { reader, layouts } = context!;
-    opened = await openTargets(
-      plan,
-      request,
-      (index) => {
-        const id = Object.entries(request.disks ?? {}).find(
-          ([, t]) => t.kind === 'image-file' && t.path === plan.targets[index]!.path,
-        );
-        return id !== undefined && id[1].kind === 'image-file' && id[1].overwrite === true;
-      },
-      log,
-    );
+    opened = await openTargets(plan, request, log);
     const compressedBytes = reader
       ? await writeImages(plan, opened, reader, {
           ...abort,
@@ -53,10 +45,13 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
       log('info', `Creating ${fs.fsType} on '${fs.id}'`);
       await makeFilesystem(opened[fs.targetIndex]!.target, fs);
     }
+    const written: Array<Awaited<ReturnType<typeof writeGpt>>> = [];
     for (const [index, entry] of opened.entries()) {
       abort.signal.throwIfAborted();
       try {
-        await writeGpt(entry.target, layouts[index]!.gptRegion, { lbaSize: entry.planned.sectorSize });
+        written.push(
+          await writeGpt(entry.target, layouts[index]!.gptRegion, { lbaSize: entry.planned.sectorSize }),
+        );
       } catch (error) {
         throw wrapStep(
           'SERVICING_ERROR',
@@ -68,13 +63,25 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
       log('info', `Wrote the GPT on ${entry.target.path} (${layouts[index]!.partitions.length} partitions)`);
       await removeJournal(entry.journalFile);
     }
-    const closed = opened;
-    opened = [];
-    for (const entry of closed) await entry.target.close();
-    for (const entry of closed) {
-      if (entry.planned.kind === 'disk') await rereadPartitionTable(entry.planned.path);
+    // Closed for re-reading and growing; file targets stay locked until the run is over.
+    for (const entry of opened) await entry.target.close({ keepLock: true });
+    for (const [index, entry] of opened.entries()) {
+      if (entry.planned.kind !== 'disk') continue;
+      try {
+        await rereadPartitionTable(entry.planned.path, {
+          expected: written[index]!.partitions,
+          signal: abort.signal,
+        });
+      } catch (error) {
+        throw wrapStep(
+          'SERVICING_ERROR',
+          'create-partitions',
+          `Failed to make the kernel re-read the partition table of ${entry.planned.path}`,
+          error,
+        );
+      }
     }
-    for (const [index, entry] of closed.entries()) {
+    for (const [index, entry] of opened.entries()) {
       await growImages(
         entry.planned.path,
         plan.images.filter((image) => image.targetIndex === index),
@@ -82,6 +89,7 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
         log,
       );
     }
+    succeeded = true;
     return {
       status: 'success',
       ...(plan.source.metadataSha384 ? { imageHash: `sha384:${plan.source.metadataSha384}` } : {}),
@@ -97,7 +105,7 @@ export async function runInstall(plan: Plan, options: RunOptions): Promise<RunRe
     return failure(error, options.signal, log);
   } finally {
     abort.dispose();
-    for (const entry of opened) await entry.target.close().catch(() => undefined);
+    await releaseTargets(opened, { succeeded, log });
     await context?.reader?.close().catch(() => undefined);
   }
 }
