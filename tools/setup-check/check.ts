@@ -90,9 +90,14 @@ function packageScriptCommands(root: string, file: string, text: string) {
   } catch {
     return [];
   }
+  // Scripts of this repository run by path (`exec apps/cli/bin/trident.js`) are not external tools.
+  const local = new Set<string>();
+  for (const script of Object.values(scripts))
+    for (const [path] of script.matchAll(/[\w.-]*\/[\w./-]+/g))
+      if (existsSync(join(root, dir, path))) local.add(path.slice(path.lastIndexOf('/') + 1));
   return Object.values(scripts)
     .flatMap((script) => shellCommands(script))
-    .filter((c) => !bins.has(c.command) && c.command !== 'node');
+    .filter((c) => !bins.has(c.command) && !local.has(c.command) && c.command !== 'node');
 }
 
 /** basename → owning packages, from dpkg's file lists (fast; `dpkg -S` takes minutes). */

@@ -32,6 +32,7 @@ export const TOOLS: Record<string, Provider> = {
   env: essential('coreutils'),
   id: essential('coreutils'),
   mkdir: essential('coreutils'),
+  ln: essential('coreutils'),
   mktemp: essential('coreutils'),
   mv: essential('coreutils'),
   rm: essential('coreutils'),
@@ -48,6 +49,7 @@ export const TOOLS: Record<string, Provider> = {
   blkid: apt('util-linux'),
   blockdev: apt('util-linux'),
   partx: apt('util-linux'),
+  flock: apt('util-linux'),
   // Not Essential: mount, umount, losetup and swapon live in their own package.
   mount: apt('mount'),
   umount: apt('mount'),
