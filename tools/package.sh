@@ -4,7 +4,8 @@
 #   dist/trident-ts_<version>_amd64.deb       the bundle under /usr/lib/trident, /usr/bin links, units
 # The bundle needs nothing on the host but libc/libstdc++ and the disk tools the agent calls.
 # Output is reproducible (fixed mtimes, sorted archives), so fixture disks keyed by the .deb's hash
-# are rebuilt only when the agent really changed. TRIDENT_PACKAGE_OUT overrides the output dir.
+# are rebuilt only when the agent really changed. TRIDENT_PACKAGE_OUT overrides the output dir;
+# --no-build packages the existing dist/ directories (tools/setup.sh has just built them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,9 +21,13 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/trident-package-XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 bundle=$stage/$name
 
-say "compiling TypeScript of the CLI, the daemon and their workspace dependencies"
-pnpm -s --filter '@trident/cli...' --filter '!@trident/test-support' --workspace-concurrency=1 \
-  exec tsc -p tsconfig.build.json
+if [ "${1:-}" = --no-build ]; then
+  say "using the existing build (dist/ of each package)"
+else
+  say "compiling TypeScript of the CLI, the daemon and their workspace dependencies"
+  pnpm -s --filter '@trident/cli...' --filter '!@trident/test-support' --workspace-concurrency=1 \
+    exec tsc -p tsconfig.build.json
+fi
 if ! ls packages/zstd-native/*.node >/dev/null 2>&1; then
   say "building the Rust addon"
   pnpm -s --filter @trident/zstd-native run build:native

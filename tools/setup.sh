@@ -11,6 +11,7 @@ APT_PACKAGES=(
   nginx docker-registry skopeo zstd gdisk fdisk e2fsprogs dosfstools mtools
   cryptsetup-bin bmap-tools protobuf-compiler util-linux curl ca-certificates
   systemd time openssl perl
+  qemu-system-x86 ovmf swtpm swtpm-tools mmdebstrap binutils
 )
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -51,3 +52,17 @@ say "node $(pnpm exec node --version), pnpm $(pnpm --version), $(cargo --version
 say "building (TypeScript and the Rust addon)"
 pnpm -s build
 say "ready"
+
+# --- VM rig (tests/vm, pnpm demo:boot) --------------------------------------------------------
+# The boot tests run the agent bundle inside QEMU guests and boot disks written by trident. Their
+# OS is built here from Debian packages (mmdebstrap), once per content hash, into the fixture cache
+# (/var/cache/trident-fixtures for root), because tests never reach the network.
+say "building the agent bundle and .deb (pnpm package)"
+pnpm -s package --no-build
+if [ "$(id -u)" -eq 0 ]; then
+  say "building the fixture OS root filesystems (pnpm fixtures; cached by content hash)"
+  pnpm -s fixtures
+else
+  say "not root: skipping the fixture OS build (VM tests will be skipped); run pnpm fixtures as root"
+fi
+say "VM rig ready"
