@@ -131,17 +131,29 @@ export async function buildRootfs(
     } finally {
       rmSync(partial, { force: true });
     }
-    pruneOld(`rootfs-${flavour}-`, '.tar', path, 1);
+    pruneCache(fixtureCacheDir(), new RegExp(`^rootfs-${flavour}-[0-9a-f]{20}\\.tar$`, 'u'), path, 1, 365);
     return path;
   });
 }
 
-/** Removes older cache entries `prefix*suffix` beyond the `keep` newest (besides `current`). */
-export function pruneOld(prefix: string, suffix: string, current: string, keep: number): void {
-  const dir = fixtureCacheDir();
+/**
+ * Removes entries of `dir` whose names match `pattern`, except `current`: those beyond the `keep`
+ * most recently used, and those unused for `maxAgeDays`. Entries in use are touched on every hit.
+ */
+export function pruneCache(
+  dir: string,
+  pattern: RegExp,
+  current: string,
+  keep: number,
+  maxAgeDays = 3,
+): void {
+  const now = Date.now();
   const entries = readdirSync(dir)
-    .filter((name) => name.startsWith(prefix) && name.endsWith(suffix) && join(dir, name) !== current)
+    .filter((name) => pattern.test(name) && join(dir, name) !== current)
     .map((name) => ({ path: join(dir, name), mtime: statSync(join(dir, name)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
-  for (const old of entries.slice(keep)) rmSync(old.path, { recursive: true, force: true });
+  for (const [i, entry] of entries.entries()) {
+    if (i >= keep || now - entry.mtime > maxAgeDays * 86_400_000)
+      rmSync(entry.path, { recursive: true, force: true });
+  }
 }

@@ -9,11 +9,9 @@
  * boots of the same machine (A/B update, rollback) starts the next VM with `machine` from the last
  * one, which keeps the UEFI variables (BootNext, boot order) and the TPM state.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireLock } from './vm-cache.ts';
 import { type AccelChoice, chooseAccel, QEMU, vmSupport } from './vm-host.ts';
 import {
   type BootMarker,
@@ -28,6 +26,20 @@ import {
   writeJobDisk,
   writeResultsDisk,
 } from './vm-job.ts';
+import {
+  installExitHook,
+  killAndWait,
+  makeTempDir,
+  newMachine,
+  removeTempDir,
+  spawnTied,
+  startSwtpm,
+  sweepStaleTempDirs,
+  takeSlot,
+  type VmMachine,
+} from './vm-process.ts';
+
+export type { VmMachine } from './vm-process.ts';
 
 export type VmErrorCode =
   | 'VM_UNAVAILABLE'
@@ -36,6 +48,7 @@ export type VmErrorCode =
   | 'VM_EXITED'
   | 'VM_NO_BOOTABLE_DEVICE'
   | 'VM_KERNEL_PANIC'
+  | 'VM_VERITY_CORRUPTED'
   | 'VM_EMERGENCY_SHELL'
   | 'VM_JOB_FAILED';
 
@@ -58,6 +71,11 @@ const FATAL: Array<{ pattern: RegExp; code: VmErrorCode; what: string }> = [
   },
   { pattern: /Kernel panic - not syncing/u, code: 'VM_KERNEL_PANIC', what: 'the kernel panicked' },
   {
+    pattern: /device-mapper: verity: [^\n]*is corrupted/u,
+    code: 'VM_VERITY_CORRUPTED',
+    what: 'dm-verity found a block that does not match the root hash',
+  },
+  {
     pattern:
       /You are in emergency mode|Entering emergency mode|Dropping to a shell|Give root password for maintenance/u,
     code: 'VM_EMERGENCY_SHELL',
@@ -74,14 +92,6 @@ export interface VmDisk {
   snapshot?: boolean;
   /** virtio serial: the guest has /dev/disk/by-id/virtio-<serial>. */
   serial?: string;
-}
-
-/** What outlives one boot of a machine: UEFI variables and TPM state. */
-export interface VmMachine {
-  dir: string;
-  varsFile: string;
-  /** swtpm state directory when the machine has a TPM 2.0. */
-  tpmStateDir?: string;
 }
 
 export interface VmOptions {
@@ -142,81 +152,9 @@ export interface VmScope {
   cleanup(): Promise<void>;
 }
 
-const liveProcesses = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of liveProcesses) child.kill('SIGKILL');
-    for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
-
-/** Starts `command` so that the kernel kills it with SIGKILL when this process dies. */
-function spawnTied(command: string, args: string[]): ChildProcess {
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  liveProcesses.add(child);
-  child.once('exit', () => liveProcesses.delete(child));
-  return child;
-}
-
-function killAndWait(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-function newMachine(firmwareVars: string, tpm: boolean): VmMachine {
-  const dir = mkdtempSync(join(tmpdir(), 'trident-vm-machine-'));
-  liveDirs.add(dir);
-  const varsFile = join(dir, 'OVMF_VARS.fd');
-  copyFileSync(firmwareVars, varsFile);
-  const machine: VmMachine = { dir, varsFile };
-  if (tpm) {
-    machine.tpmStateDir = join(dir, 'tpm');
-    mkdirSync(machine.tpmStateDir);
-  }
-  return machine;
-}
-
-async function startSwtpm(stateDir: string, socket: string): Promise<ChildProcess> {
-  const child = spawnTied('swtpm', [
-    'socket',
-    '--tpm2',
-    '--tpmstate',
-    `dir=${stateDir}`,
-    '--ctrl',
-    `type=unixio,path=${socket}`,
-    '--terminate',
-  ]);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  for (let i = 0; i < 100; i++) {
-    try {
-      execFileSync('test', ['-S', socket]);
-      return child;
-    } catch {
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  child.kill('SIGKILL');
-  throw new VmError('VM_START_FAILED', `swtpm did not create ${socket}: ${stderr.trim()}`);
-}
-
 export function createVmScope(): VmScope {
   installExitHook();
+  sweepStaleTempDirs();
   const vms = new Set<Vm>();
   const machines = new Set<VmMachine>();
 
@@ -248,8 +186,7 @@ export function createVmScope(): VmScope {
     releaseSlot: () => Promise<void>,
   ): Promise<Vm> => {
     const own = options.machine ?? machine({ tpm: options.tpm === true });
-    const work = mkdtempSync(join(tmpdir(), `trident-vm-${options.name.replace(/[^\w.-]/gu, '_')}-`));
-    liveDirs.add(work);
+    const work = makeTempDir(options.name);
     const serialLog = join(work, 'serial.log');
     writeFileSync(serialLog, '');
 
@@ -286,7 +223,9 @@ export function createVmScope(): VmScope {
     }
     if (own.tpmStateDir !== undefined) {
       const socket = join(work, 'swtpm.sock');
-      swtpm = await startSwtpm(own.tpmStateDir, socket);
+      swtpm = await startSwtpm(own.tpmStateDir, socket).catch((error: Error) => {
+        throw new VmError('VM_START_FAILED', `${options.name}: ${error.message}`);
+      });
       args.push(
         ...['-chardev', `socket,id=chrtpm,path=${socket}`],
         ...['-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0'],
@@ -454,8 +393,7 @@ export function createVmScope(): VmScope {
         if (process.env['TRIDENT_VM_KEEP_LOGS']) {
           console.warn(`[vm] ${options.name}: serial log kept at ${serialLog}`);
         } else {
-          rmSync(work, { recursive: true, force: true });
-          liveDirs.delete(work);
+          removeTempDir(work);
         }
       },
     };
@@ -469,8 +407,7 @@ export function createVmScope(): VmScope {
     async cleanup() {
       for (const vm of [...vms]) await vm.stop();
       for (const made of machines) {
-        rmSync(made.dir, { recursive: true, force: true });
-        liveDirs.delete(made.dir);
+        removeTempDir(made.dir);
       }
       machines.clear();
     },
@@ -493,28 +430,4 @@ export async function runVmJob(
   } finally {
     await vm.stop();
   }
-}
-
-/**
- * The host-wide VM slot: test files run in parallel processes, and two TCG guests on two cores
- * would each run at half speed into their timeouts, so VMs of different processes take turns
- * (`TRIDENT_VM_SLOTS=0` turns this off). VMs of one process share the slot it holds.
- */
-let slotHolders = 0;
-let slotRelease: Promise<() => void> | undefined;
-
-async function takeSlot(): Promise<() => Promise<void>> {
-  if (process.env['TRIDENT_VM_SLOTS'] === '0') return async () => undefined;
-  slotHolders++;
-  slotRelease ??= acquireLock('vm-slot');
-  await slotRelease;
-  let released = false;
-  return async () => {
-    if (released) return;
-    released = true;
-    if (--slotHolders > 0) return;
-    const release = await slotRelease;
-    slotRelease = undefined;
-    release?.();
-  };
 }
