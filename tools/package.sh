@@ -82,6 +82,6 @@ install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm 
 find "$deb_root" -exec touch -h -d "@$epoch" {} +
 deb=$out/trident-ts_${version}_amd64.deb
 say "writing $deb"
-dpkg-deb --root-owner-group -Zxz -z6 --build "$deb_root" "$deb.partial" >/dev/null
+dpkg-deb --root-owner-group -Zgzip -z6 --build "$deb_root" "$deb.partial" >/dev/null
 mv "$deb.partial" "$deb"
 say "done: $(du -h "$tarball" | cut -f1) bundle, $(du -h "$deb" | cut -f1) .deb (node $node_version)"

@@ -7,8 +7,8 @@
  * Each result is cached under the fixture cache by a hash of all its inputs.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { contentKey, fileKeyParts, fixtureCacheDir, withLock } from './vm-cache.ts';
 import { assembleOsFixture } from './vm-fixture-assemble.ts';
 import { type FixtureFlavour, pruneCache, rootfsKey, rootfsStatus } from './vm-fixture-rootfs.ts';
@@ -21,6 +21,22 @@ function fixtureName(o: Required<Omit<OsFixtureOptions, 'agentDeb' | 'versionId'
   return [o.flavour, o.bootloader, o.separateBoot ? 'boot' : '', o.verity ? 'verity' : '']
     .filter(Boolean)
     .join('-');
+}
+
+/** Half-built disks of `dir` left by processes that died (a killed test run). */
+async function removePartials(dir: string): Promise<void> {
+  const parent = dirname(dir);
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const pid = Number(/\.partial-(\d+)$/u.exec(name)?.[1]);
+    if (!name.startsWith(basename(dir)) || !(pid > 0)) continue;
+    let alive = pid !== process.pid;
+    try {
+      if (alive) process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) await rm(join(parent, name), { recursive: true, force: true });
+  }
 }
 
 export type FixtureStatus = { available: true } | { available: false; reason: string };
@@ -78,7 +94,7 @@ export async function ensureOsFixture(options: OsFixtureOptions = {}): Promise<O
       return JSON.parse(await readFile(record, 'utf8')) as OsFixture;
     }
     const partial = `${dir}.partial-${process.pid}`;
-    await rm(partial, { recursive: true, force: true });
+    await removePartials(dir);
     await mkdir(partial, { recursive: true });
     try {
       const fixture = await assembleOsFixture({ ...options, ...o }, name, key, partial);

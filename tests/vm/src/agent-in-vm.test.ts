@@ -74,11 +74,13 @@ describe.skipIf(!available)('the agent bundle', () => {
         name: 'agent-stream-disk',
         disks: [{ path: management.disk, snapshot: true }, { path: source, snapshot: true }, { path: blank }],
         memoryMiB: 1536,
+        tpm: true, // the install tests seal LUKS keys to it
         job: {
           script: [
             'set -e',
             'trident --version',
             'systemctl is-enabled tridentd.socket',
+            'echo "tpm-random=$(tpm2_getrandom --hex 8)"',
             'echo "== explicit"',
             'trident stream-disk file:///dev/vdb --disk /dev/vdc -q',
             'echo "== automatic"',
@@ -91,6 +93,7 @@ describe.skipIf(!available)('the agent bundle', () => {
       expect(boot).toMatchObject({ hostname: 'management', rootDevice: '/dev/vda2' });
       expect(job.rc, job.output).toBe(0);
       expect(job.output).toMatch(/^enabled$/mu);
+      expect(job.output).toMatch(/^tpm-random=[0-9a-f]{16}$/mu);
       const automatic = job.output.slice(job.output.indexOf('== automatic'));
       expect(automatic).toMatch(/^target \/dev\/vdc \(disk,/mu);
       expect(automatic).toMatch(/skipped \/dev\/vda .*running root filesystem/u);
