@@ -18,6 +18,8 @@ import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
 const run = promisify(execFile);
 const GiB = 1024 ** 3;
+/** A UEFI variable (attributes non-volatile, boot and runtime access) that one boot leaves for the next. */
+const EFI_VAR = '/sys/firmware/efi/efivars/TridentRig-6d1c9f0e-3b2a-4c5d-8e7f-a1b2c3d4e5f6';
 const available = vmTestsAvailable(['minimal', 'full']);
 const vms = createVmScope();
 let dir: string;
@@ -62,25 +64,31 @@ describe.skipIf(!available)('the agent bundle', () => {
     'streams file:///dev/vdb onto the blank disk inside a VM, by --disk and by automatic selection, and that disk boots',
     async () => {
       // vdb holds the COSI as raw bytes, padded so that it is the smallest disk that would fit the
-      // image: automatic selection must still skip it, and the root disk vda, and pick vdc.
+      // image, and the running system's disk vda is the next larger: automatic selection must skip
+      // both and pick vdc, the largest.
       const source = join(dir, 'cosi-disk.img');
       await copyFile(image.cosi, source);
       const sourceSize = Math.ceil(image.diskSize / GiB + 0.25) * GiB;
+      expect(sourceSize).toBeLessThan(management.diskSize);
       await truncate(source, sourceSize);
       const blank = join(dir, 'blank.img');
       await writeFile(blank, '');
-      await truncate(blank, sourceSize + GiB);
+      await truncate(blank, Math.ceil(management.diskSize / GiB + 0.5) * GiB);
+      // One machine for both boots: the UEFI variable store (and TPM) carry over, as an install or
+      // update followed by a reboot needs (BootNext, boot order, sealed keys).
+      const machine = vms.machine({ tpm: true });
       const { boot, job } = await runVmJob(vms, {
         name: 'agent-stream-disk',
+        machine,
         disks: [{ path: management.disk, snapshot: true }, { path: source, snapshot: true }, { path: blank }],
         memoryMiB: 1536,
-        tpm: true, // the install tests seal LUKS keys to it
         job: {
           script: [
             'set -e',
             'trident --version',
             'systemctl is-enabled tridentd.socket',
             'echo "tpm-random=$(tpm2_getrandom --hex 8)"',
+            `printf '\\007\\000\\000\\000machine-kept' > ${EFI_VAR}`,
             'echo "== explicit"',
             'trident stream-disk file:///dev/vdb --disk /dev/vdc -q',
             'echo "== automatic"',
@@ -102,9 +110,11 @@ describe.skipIf(!available)('the agent bundle', () => {
 
       const streamed = await runVmJob(vms, {
         name: 'agent-written-disk',
+        machine,
         disks: [{ path: blank }],
-        job: { script: 'true' },
+        job: { script: `echo "efi-var=$(tail -c +5 ${EFI_VAR})"` },
       });
+      expect(streamed.job.output).toMatch(/^efi-var=machine-kept$/mu);
       expect(streamed.boot).toMatchObject({
         versionId: '12.0-streamed',
         hostname: 'streamed',
