@@ -128,6 +128,8 @@ export interface Vm {
   readonly serialLog: string;
   /** The full qemu command line, for reproducing by hand. */
   readonly commandLine: string[];
+  /** `performance.now()` when QEMU was spawned (after waiting for the VM slot): for timings. */
+  readonly startedAt: number;
   /** Console text so far, carriage returns and escapes removed. */
   serial(): string;
   /** The console's last `n` lines (what error messages show). */
@@ -232,6 +234,7 @@ export function createVmScope(): VmScope {
       );
     }
 
+    const startedAt = performance.now();
     const child = spawnTied(QEMU, args);
     if (child.pid === undefined) {
       swtpm?.kill('SIGKILL');
@@ -339,6 +342,7 @@ export function createVmScope(): VmScope {
       machine: own,
       serialLog,
       commandLine: [QEMU, ...args],
+      startedAt,
       serial: () => clean,
       tail,
       waitFor,
