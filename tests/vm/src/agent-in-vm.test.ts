@@ -82,6 +82,8 @@ describe.skipIf(!available)('the agent bundle', () => {
         machine,
         disks: [{ path: management.disk, snapshot: true }, { path: source, snapshot: true }, { path: blank }],
         memoryMiB: 1536,
+        // Two stream-disk runs in a TCG guest: 40 s each on a quiet host, 230 s at load 18.
+        timeoutMs: 25 * 60_000,
         job: {
           script: [
             'set -e',
@@ -122,6 +124,6 @@ describe.skipIf(!available)('the agent bundle', () => {
         rootDevice: '/dev/vda2',
       });
     },
-    VM_TEST_TIMEOUT,
+    2 * VM_TEST_TIMEOUT,
   );
 });
