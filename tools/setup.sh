@@ -20,6 +20,8 @@ APT_PACKAGES=(
   python3 python3-venv
   # Benchmarks and the checkout itself.
   time git
+  # The VM rig (tests/vm): QEMU with UEFI firmware and a TPM, the fixture OS builder, objcopy.
+  qemu-system-x86 ovmf swtpm swtpm-tools mmdebstrap binutils
 )
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -63,4 +65,17 @@ pnpm -s build
 # The venv of the gRPC C-core test client (grpcio from PyPI); its test creates it too if missing.
 say "preparing the Python grpcio test client"
 bash tests/clients/python/make-venv.sh >/dev/null
+
+# --- VM rig (tests/vm, pnpm demo:boot) --------------------------------------------------------
+# The boot tests run the agent bundle inside QEMU guests and boot disks written by trident. Their
+# OS is built here from Debian packages (mmdebstrap), once per content hash, into the fixture cache
+# (/var/cache/trident-fixtures for root), because tests never reach the network.
+say "building the agent bundle and .deb (pnpm package)"
+pnpm -s package --no-build
+if [ "$(id -u)" -eq 0 ]; then
+  say "building the fixture OS root filesystems (pnpm fixtures; cached by content hash)"
+  pnpm -s fixtures
+else
+  say "not root: skipping the fixture OS build (VM tests will be skipped); run pnpm fixtures as root"
+fi
 say "ready"

@@ -1,6 +1,8 @@
+import { readdir } from 'node:fs/promises';
 import { BlockWriterError, type BlockWriterErrorCode } from './errors.ts';
+import { blockMajMin } from './mounts.ts';
 import { inspectBlockDevice, inspectTarget, type SafetyRequirements } from './safety.ts';
-import { type BlockDeviceInfo, listBlockDeviceNames, readBlockDevice } from './sysfs.ts';
+import { type BlockDeviceInfo, kernelNameOf, listBlockDeviceNames, readBlockDevice } from './sysfs.ts';
 
 /** Trident's candidate name prefixes (stream.rs, SmallestThatWillFit). */
 export const TRIDENT_DISK_PREFIXES: readonly string[] = ['sd', 'nvme', 'vd', 'hd', 'mmcblk'];
@@ -26,6 +28,34 @@ export async function discoverDisks(options: DiscoverDisksOptions = {}): Promise
     disks.push(info);
   }
   return disks;
+}
+
+/**
+ * `major:minor` of every block device this process has open. Selection runs before the target is
+ * opened, so these are what is being read: the image itself when it comes from a disk
+ * (`file:///dev/vdb`). Opening it read-only claims nothing, so `O_EXCL` would not stop a write.
+ */
+async function blockDevicesOpenHere(): Promise<Set<string>> {
+  const open = new Set<string>();
+  let fds: string[];
+  try {
+    fds = await readdir('/proc/self/fd');
+  } catch {
+    return open;
+  }
+  for (const fd of fds) {
+    const majMin = await blockMajMin(`/proc/self/fd/${fd}`);
+    if (majMin !== undefined) open.add(majMin);
+  }
+  return open;
+}
+
+function sourceProblem(disk: BlockDeviceInfo, open: Set<string>): string | undefined {
+  const members = [disk, ...disk.partitions];
+  const member = members.find((m) => open.has(m.majMin));
+  return member === undefined
+    ? undefined
+    : `${member.path} is open here for reading: the image is read from it`;
 }
 
 export interface DiskSelectionRequest extends SafetyRequirements {
@@ -83,6 +113,19 @@ export async function selectDisk(request: DiskSelectionRequest): Promise<DiskSel
     );
     const first = report.problems[0];
     if (first !== undefined) throw first.toError();
+    if (report.kind === 'block-device') {
+      const reason = sourceProblem(
+        await readBlockDevice(await kernelNameOf(request.disk)),
+        await blockDevicesOpenHere(),
+      );
+      if (reason !== undefined) {
+        throw new BlockWriterError(
+          'BLOCK_TARGET_IS_SOURCE',
+          `${request.disk}: refusing to write: ${reason}; write the image to another disk.`,
+          { device: request.disk },
+        );
+      }
+    }
     return {
       path: request.disk,
       how: 'explicit',
@@ -99,6 +142,7 @@ export async function selectDisk(request: DiskSelectionRequest): Promise<DiskSel
   // Array.prototype.sort is stable: equal sizes keep discovery order, as Trident's lsblk order.
   const bySize = [...candidates].sort((a, b) => a.size - b.size);
   const considered: ConsideredDisk[] = [];
+  const openHere = await blockDevicesOpenHere();
   let chosen: ConsideredDisk | undefined;
   for (const disk of bySize) {
     const entry: ConsideredDisk = {
@@ -116,7 +160,9 @@ export async function selectDisk(request: DiskSelectionRequest): Promise<DiskSel
     } else {
       const problems = await inspectBlockDevice(disk, requirements);
       entry.reasons.push(...problems.map((p) => ({ code: p.code, reason: p.reason })));
-      if (problems.length === 0) {
+      const source = sourceProblem(disk, openHere);
+      if (source !== undefined) entry.reasons.push({ code: 'BLOCK_TARGET_IS_SOURCE', reason: source });
+      if (entry.reasons.length === 0) {
         entry.selected = true;
         chosen = entry;
       }

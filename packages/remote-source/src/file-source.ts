@@ -1,9 +1,24 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { RemoteSourceError } from './errors.ts';
 import { checkBounds } from './read-helpers.ts';
 import type { RandomAccessSource, ReadOptions } from './types.ts';
 
 const CHUNK = 4 * 1024 * 1024;
+
+async function blockDeviceSize(path: string, rdev: number, handle: FileHandle): Promise<number> {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | ((Math.floor(rdev / 4096) & 0xfff00) >>> 0);
+  try {
+    return Number((await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8')).trim()) * 512;
+  } catch (cause) {
+    await handle.close();
+    throw new RemoteSourceError(
+      'REMOTE_FILE',
+      `${path} is a block device whose size sysfs does not report (${major}:${minor}): is /sys mounted?`,
+      { url: path, cause },
+    );
+  }
+}
 
 /** A local regular file read with positioned reads. `file://` URLs are percent-decoded by the caller. */
 export async function openFileSource(path: string): Promise<RandomAccessSource> {
@@ -29,7 +44,9 @@ export async function openFileSource(path: string): Promise<RandomAccessSource> 
       { url: path },
     );
   }
-  const size = stat.size;
+  // fstat reports 0 bytes for a block device (a COSI handed to a VM as a disk, `file:///dev/vdb`);
+  // its size is in sysfs, in 512-byte units whatever the sector size.
+  const size = stat.isBlockDevice() ? await blockDeviceSize(path, stat.rdev, handle) : stat.size;
   let closed = false;
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
     if (closed)

@@ -1,0 +1,99 @@
+/**
+ * Boot configuration of the fixture OS disks: systemd-boot (Boot Loader Specification entry on the
+ * ESP or an XBOOTLDR /boot) or grub (an EFI image with an embedded search for the filesystem
+ * holding /boot, then grub.cfg). Both find the root by PARTUUID, or open a dm-verity root from the
+ * kernel command line the way upstream Trident's images do (systemd-veritysetup in the initrd).
+ */
+export interface BootPlan {
+  kernelVersion: string;
+  /** Kernel command line without root selection. */
+  baseCmdline: string;
+  rootPartUuid: string;
+  verity?: { roothash: string; hashPartUuid: string };
+}
+
+export function kernelCmdline(plan: BootPlan): string {
+  const root =
+    plan.verity === undefined
+      ? [`root=PARTUUID=${plan.rootPartUuid}`, 'rw']
+      : [
+          'root=/dev/mapper/root',
+          'ro',
+          `roothash=${plan.verity.roothash}`,
+          'rd.systemd.verity=1',
+          `systemd.verity_root_data=PARTUUID=${plan.rootPartUuid}`,
+          `systemd.verity_root_hash=PARTUUID=${plan.verity.hashPartUuid}`,
+        ];
+  return [...root, plan.baseCmdline].join(' ').trim();
+}
+
+/** Files of a systemd-boot layout: on the ESP and in the directory holding the entries and kernels. */
+export function systemdBootFiles(
+  plan: BootPlan,
+  title: string,
+): { esp: Record<string, string>; entries: Record<string, string> } {
+  const k = plan.kernelVersion;
+  return {
+    esp: {
+      'loader/loader.conf': 'timeout 0\ndefault trident-fixture.conf\neditor no\nconsole-mode keep\n',
+    },
+    entries: {
+      'loader/entries/trident-fixture.conf': [
+        `title ${title}`,
+        `version ${k}`,
+        `linux /vmlinuz-${k}`,
+        `initrd /initrd.img-${k}`,
+        `options ${kernelCmdline(plan)}`,
+        '',
+      ].join('\n'),
+    },
+  };
+}
+
+/** Modules built into the grub EFI image (GPT, FAT and ext4, search by UUID, Linux EFI boot). */
+export const GRUB_MODULES = [
+  'part_gpt',
+  'fat',
+  'ext2',
+  'normal',
+  'linux',
+  'configfile',
+  'search',
+  'search_fs_uuid',
+  'echo',
+  'test',
+  'efi_gop',
+  'all_video',
+  'gzio',
+];
+
+/**
+ * grub: the embedded early configuration finds the filesystem holding /boot by its UUID and loads
+ * its grub.cfg; `bootDir` is `/boot` when /boot is a directory of the root, `` when it is a
+ * partition of its own.
+ */
+export function grubFiles(
+  plan: BootPlan,
+  title: string,
+  bootFsUuid: string,
+  bootDir: '/boot' | '',
+): { early: string; grubCfg: string } {
+  const k = plan.kernelVersion;
+  return {
+    early: [
+      `search --no-floppy --fs-uuid --set=root ${bootFsUuid}`,
+      `set prefix=($root)${bootDir}/grub`,
+      'configfile $prefix/grub.cfg',
+      '',
+    ].join('\n'),
+    grubCfg: [
+      'set timeout=0',
+      'set default=0',
+      `menuentry '${title}' {`,
+      `  linux ${bootDir}/vmlinuz-${k} ${kernelCmdline(plan)}`,
+      `  initrd ${bootDir}/initrd.img-${k}`,
+      '}',
+      '',
+    ].join('\n'),
+  };
+}

@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import {
+  cleanSerial,
+  parseBootMarkers,
+  parseJobOutputs,
+  readResultsDisk,
+  writeJobDisk,
+  writeResultsDisk,
+} from './vm-job.ts';
+
+const SERIAL = [
+  '\u001b[01;01HBdsDxe: starting Boot0002 "UEFI Misc Device"\r',
+  '[    3.1] random kernel line\r',
+  'TRIDENT-BOOT-OK 12.1 host-a /dev/mapper/root\r',
+  'TRIDENT-BOOT-FACTS root-bytes=1547051008 loader-entry=trident-fixture.conf cmdline=root=/dev/mapper/root,ro\r',
+  'TRIDENT-JOB-BEGIN first\r',
+  'line one\r',
+  'line two\r',
+  'TRIDENT-JOB-END first rc=3\r',
+  '',
+].join('\n');
+
+it('parses boot markers with their facts and jobs with exit codes from raw serial text', () => {
+  expect(cleanSerial(SERIAL)).not.toContain('\r');
+  expect(cleanSerial(SERIAL)).not.toContain('\u001b');
+  expect(parseBootMarkers(SERIAL)).toEqual([
+    {
+      versionId: '12.1',
+      hostname: 'host-a',
+      rootDevice: '/dev/mapper/root',
+      facts: {
+        'root-bytes': '1547051008',
+        'loader-entry': 'trident-fixture.conf',
+        cmdline: 'root=/dev/mapper/root,ro',
+      },
+    },
+  ]);
+  expect(parseJobOutputs(SERIAL)).toEqual([{ id: 'first', rc: 3, output: 'line one\nline two\n' }]);
+  expect(parseJobOutputs('TRIDENT-JOB-BEGIN x\nno end yet\n')).toEqual([]);
+});
+
+it('writes a job disk as a tar and reads files back from a results disk', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'trident-vmjob-'));
+  try {
+    const job = await writeJobDisk(
+      { id: 'j1', script: 'echo hi', files: { 'cfg/host.yaml': 'a: 1\n' }, after: 'none' },
+      join(dir, 'job.tar'),
+    );
+    // The results disk is read the way the guest writes it: a tar at the start of a blank disk.
+    const results = await writeResultsDisk(join(dir, 'results.img'), 1);
+    expect(await readResultsDisk(results)).toEqual(new Map());
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('dd', [`if=${job}`, `of=${results}`, 'conv=notrunc', 'status=none']);
+    const files = await readResultsDisk(results);
+    expect(files.get('job.sh')?.toString()).toBe('echo hi');
+    expect(files.get('id')?.toString()).toBe('j1');
+    expect(files.get('after')?.toString()).toBe('none');
+    expect(files.get('cfg/host.yaml')?.toString()).toBe('a: 1\n');
+    await expect(writeJobDisk({ script: '', files: { '../x': '' } }, join(dir, 'bad.tar'))).rejects.toThrow(
+      /relative path inside the job/u,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
