@@ -70,6 +70,24 @@ describe('shellCommands', () => {
   });
 });
 
+test('case patterns are not commands, escaped parentheses are not subshells', () => {
+  const script = [
+    'case "$after" in',
+    '  reboot|halt) systemctl reboot ;;',
+    '  none) ;;',
+    '  *) poweroff',
+    '    ;;',
+    'esac',
+    "find dir \\( -name '*.map' -o -name '*.d.ts' \\) -delete",
+  ].join('\n');
+  assert.deepEqual(names(shellCommands(script)), ['systemctl', 'poweroff', 'find']);
+});
+
+test('commands a chroot wrapper runs belong to the new root, not to this machine', () => {
+  const script = ['in_root() { chroot "$root" "$@"; }', 'in_root passwd -d root', 'ls "$root"'].join('\n');
+  assert.deepEqual(names(shellCommands(script)), ['chroot', 'ls']);
+});
+
 describe('codeCommands', () => {
   test('finds literal commands of spawners, wrappers, sh -c scripts, defaults and probes', () => {
     const source = [

@@ -67,10 +67,18 @@ function repositoryFiles(root: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * Files that run somewhere else: inside the fixture OS (its packages come from the fixture's own
+ * package list) or on a host that installs our .deb (its Depends say what it needs).
+ */
+const RUNS_ELSEWHERE = /^(tools\/fixtures\/guest\/|packaging\/deb\/)/;
+
 /** Generated code, dependencies and this check itself (its tests name tools on purpose). */
 function scanned(file: string): boolean {
   return (
-    !/(^|\/)(node_modules|dist|target|src\/gen|\.venv)\//.test(file) && !file.startsWith('tools/setup-check/')
+    !/(^|\/)(node_modules|dist|target|src\/gen|\.venv)\//.test(file) &&
+    !file.startsWith('tools/setup-check/') &&
+    !RUNS_ELSEWHERE.test(file)
   );
 }
 

@@ -1,7 +1,8 @@
 /**
  * The external commands a shell script runs, found by a small lexer (not a full shell parser):
  * quotes, `$(...)`, backticks, pipelines and lists, `bash -c '...'`, heredocs and array literals
- * are understood well enough for this repository's scripts. Builtins, keywords, the script's own
+ * are understood well enough for this repository's scripts, and so are `case` patterns and escaped
+ * characters. Builtins, keywords, the script's own
  * functions and words that are variable expansions are left out.
  */
 
@@ -160,8 +161,27 @@ function simpleCommands(source: string, firstLine = 1): Word[][] {
   let inWord = false;
   let line = firstLine;
   let wordLine = line;
+  // Where we are in `case WORD in PATTERN) BODY ;; ... esac`: patterns are not commands, and their
+  // `|` and `)` are not operators. One entry per open `case` (they nest).
+  const cases: Array<'header' | 'pattern' | 'body'> = [];
   const endWord = () => {
-    if (inWord) current.push({ text: word, dynamic, line: wordLine });
+    if (inWord) {
+      const state = cases.at(-1);
+      if (word === 'case' && current.length === 0 && !dynamic) cases.push('header');
+      else if (state === 'header' && word === 'in' && current.length === 2) {
+        cases[cases.length - 1] = 'pattern';
+        current = [];
+        word = '';
+        inWord = false;
+        return;
+      } else if (state !== undefined && state !== 'header' && word === 'esac' && current.length === 0) {
+        cases.pop();
+        word = '';
+        inWord = false;
+        return;
+      }
+      current.push({ text: word, dynamic, line: wordLine });
+    }
     word = '';
     dynamic = false;
     inWord = false;
@@ -196,6 +216,21 @@ function simpleCommands(source: string, firstLine = 1): Word[][] {
     } else if (c === '\\' && source[i + 1] === '\n') {
       line++;
       i++;
+    } else if (c === '\\') {
+      // An escaped character is literal: `find \( -name x \)` has no subshell.
+      startWord();
+      word += source[i + 1] ?? '';
+      i++;
+    } else if (cases.at(-1) === 'pattern' && (c === '|' || c === ')' || c === '(')) {
+      // A case pattern (`a|b)`, `(a)`, `*)`): drop it; after `)` comes the clause's body.
+      word = '';
+      inWord = false;
+      current = [];
+      if (c === ')') cases[cases.length - 1] = 'body';
+    } else if (cases.at(-1) === 'body' && c === ';' && source[i + 1] === ';') {
+      endCommand();
+      cases[cases.length - 1] = 'pattern';
+      i += source[i + 2] === '&' ? 2 : 1;
     } else if (c === '#' && !inWord) {
       const end = source.indexOf('\n', i);
       i = (end < 0 ? source.length : end) - 1;
@@ -323,6 +358,7 @@ function commandOf(
       name === 'hash'
     )
       return;
+    if (functions.has(`${name}:chroot`)) return;
     if (WRAPPERS.has(name) || functions.has(`${name}:wrapper`)) {
       if (!SHELL_BUILTINS.has(name) && !functions.has(`${name}:wrapper`))
         found.push({ command: name, line: word.line });
@@ -357,7 +393,10 @@ export function shellCommands(source: string): FoundCommand[] {
     const oneLine = /\}\s*$/.test(m[2] ?? '');
     const end = oneLine ? text.indexOf('\n', start) : text.indexOf('\n}', start) + 2;
     const body = text.slice(start, end > start ? end : undefined);
-    if (/(^|[\s;])"?\$@"?/.test(body.replace(/^[^{]*\{/, ''))) functions.add(`${m[1]}:wrapper`);
+    const inner = body.replace(/^[^{]*\{/, '');
+    // One that runs them through chroot runs the new root's programs, not this machine's.
+    if (/(^|[\s;])chroot\b/.test(inner)) functions.add(`${m[1]}:chroot`);
+    else if (/(^|[\s;])"?\$@"?/.test(inner)) functions.add(`${m[1]}:wrapper`);
   }
   const found: FoundCommand[] = [];
   const defaults = defaultCommands(text);
