@@ -1,8 +1,8 @@
 import { EngineError } from './errors.ts';
-import { planInstall, takeInstallContext } from './install/plan-install.ts';
-import { runInstall } from './install/run-install.ts';
-import { planStreamDisk, type StreamDiskContext } from './plan-stream-disk.ts';
-import { runStreamDisk } from './run-stream-disk.ts';
+import { planInstall, takeInstallContext } from './servicing/install/plan-install.ts';
+import { runInstall } from './servicing/install/run-install.ts';
+import { planStreamDisk, type StreamDiskContext } from './servicing/stream-disk/plan-stream-disk.ts';
+import { runStreamDisk } from './servicing/stream-disk/run-stream-disk.ts';
 import type { EngineEvent, EngineRequest, Plan, RunOptions, RunResult } from './types.ts';
 
 /**

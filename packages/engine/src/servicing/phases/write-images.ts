@@ -1,8 +1,6 @@
 import { type BlockTarget, growShrunkFilesystems } from '@trident/block-writer';
 import type { CosiReader } from '@trident/cosi-format';
-import { wrapStep } from './errors.ts';
-import { type Journal, sampleDigest, saveJournal } from './journal.ts';
-import { ProgressTracker } from './progress.ts';
+import { wrapStep } from '../../errors.ts';
 import type {
   CommonRequestOptions,
   EngineEvent,
@@ -10,7 +8,9 @@ import type {
   Plan,
   PlannedImage,
   PlannedTarget,
-} from './types.ts';
+} from '../../types.ts';
+import { type Journal, sampleDigest, saveJournal } from './journal.ts';
+import { ProgressTracker } from './progress.ts';
 import { writeImage } from './write-image.ts';
 
 /** An open target with its journal: what the image phase writes into. */

@@ -10,8 +10,8 @@ import {
   type SafetyRequirements,
   wipeSignatures,
 } from '@trident/block-writer';
-import { EngineError, wrapStep } from './errors.ts';
-import type { Log, OpenedTarget } from './image-phase.ts';
+import { EngineError, wrapStep } from '../../errors.ts';
+import type { CommonRequestOptions, EngineRequest, Plan, PlannedTarget } from '../../types.ts';
 import {
   imageMatches,
   type Journal,
@@ -20,7 +20,7 @@ import {
   removeJournal,
   sampleDigest,
 } from './journal.ts';
-import type { CommonRequestOptions, EngineRequest, Plan, PlannedTarget } from './types.ts';
+import type { Log, OpenedTarget } from './write-images.ts';
 
 /**
  * Targets, from plan to release. Every check runs before the first byte is written, on every

@@ -1,10 +1,10 @@
 import { rereadPartitionTable, writeGpt } from '@trident/block-writer';
-import { EngineError, isAbort, wrapStep } from './errors.ts';
-import { growImages, linkedAbort, type OpenedTarget, writeImages } from './image-phase.ts';
-import { removeJournal } from './journal.ts';
+import { EngineError, isAbort, wrapStep } from '../../errors.ts';
+import type { EngineEvent, LogLevel, Plan, RunOptions, RunResult, StreamDiskRequest } from '../../types.ts';
+import { removeJournal } from '../phases/journal.ts';
+import { openTargets, releaseTargets } from '../phases/targets.ts';
+import { growImages, linkedAbort, type OpenedTarget, writeImages } from '../phases/write-images.ts';
 import type { StreamDiskContext } from './plan-stream-disk.ts';
-import { openTargets, releaseTargets } from './target-phase.ts';
-import type { EngineEvent, LogLevel, Plan, RunOptions, RunResult, StreamDiskRequest } from './types.ts';
 
 /**
  * Carries out a stream-disk plan. Order is the safety argument: wipe old signatures, write and

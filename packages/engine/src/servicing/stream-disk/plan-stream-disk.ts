@@ -1,10 +1,10 @@
 import { lstat } from 'node:fs/promises';
 import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
-import { EngineError, wrapStep } from './errors.ts';
-import { openImage } from './open-image.ts';
-import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from './target-phase.ts';
-import type { Plan, PlannedImage, PlannedTarget, StreamDiskRequest } from './types.ts';
+import { EngineError, wrapStep } from '../../errors.ts';
+import type { Plan, PlannedImage, PlannedTarget, StreamDiskRequest } from '../../types.ts';
+import { openImage } from '../phases/open-image.ts';
+import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from '../phases/targets.ts';
 
 const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 const GROWABLE = new Set(['ext2', 'ext3', 'ext4']);

@@ -1,10 +1,10 @@
 import { rereadPartitionTable, writeGpt } from '@trident/block-writer';
-import { wrapStep } from '../errors.ts';
-import { growImages, linkedAbort, type OpenedTarget, writeImages } from '../image-phase.ts';
-import { removeJournal } from '../journal.ts';
-import { failure } from '../run-stream-disk.ts';
-import { openTargets, releaseTargets } from '../target-phase.ts';
-import type { EngineEvent, InstallRequest, LogLevel, Plan, RunOptions, RunResult } from '../types.ts';
+import { wrapStep } from '../../errors.ts';
+import type { EngineEvent, InstallRequest, LogLevel, Plan, RunOptions, RunResult } from '../../types.ts';
+import { removeJournal } from '../phases/journal.ts';
+import { openTargets, releaseTargets } from '../phases/targets.ts';
+import { growImages, linkedAbort, type OpenedTarget, writeImages } from '../phases/write-images.ts';
+import { failure } from '../stream-disk/run-stream-disk.ts';
 import { makeFilesystem } from './make-filesystems.ts';
 import { type InstallContext, planInstall, takeInstallContext } from './plan-install.ts';
 

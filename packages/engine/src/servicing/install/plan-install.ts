@@ -9,12 +9,9 @@ import {
   normalizeMountPath,
   parseHostConfig,
 } from '@trident/host-config';
-import { EngineError, wrapStep } from '../errors.ts';
-import { hostOsArch } from '../host-arch.ts';
-import { imageFactsFromCosi } from '../image-facts.ts';
-import { openImage } from '../open-image.ts';
-import { DEFAULT_CONCURRENCY } from '../plan-stream-disk.ts';
-import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from '../target-phase.ts';
+import { EngineError, wrapStep } from '../../errors.ts';
+import { hostOsArch } from '../../host-arch.ts';
+import { imageFactsFromCosi } from '../../image-facts.ts';
 import type {
   InstallRequest,
   Plan,
@@ -22,7 +19,10 @@ import type {
   PlannedNewFilesystem,
   PlannedTarget,
   TargetRequest,
-} from '../types.ts';
+} from '../../types.ts';
+import { openImage } from '../phases/open-image.ts';
+import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from '../phases/targets.ts';
+import { DEFAULT_CONCURRENCY } from '../stream-disk/plan-stream-disk.ts';
 import { type DiskLayout, layoutDisk, minimumDiskSize } from './layout.ts';
 import { resolvePartition } from './resolve-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';

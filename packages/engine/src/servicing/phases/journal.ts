@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { BlockTarget } from '@trident/block-writer';
-import type { PlannedImage } from './types.ts';
+import type { PlannedImage } from '../../types.ts';
 
 /**
  * A small record of which images a run has written and verified, so `--resume` can skip them.
