@@ -115,6 +115,18 @@ export async function sampleDigest(
   return hash.digest('hex');
 }
 
+/** A journal an interrupted run left for this target and image, or undefined. */
+export async function usableJournal(
+  path: string,
+  kind: 'disk' | 'image-file',
+  metadataSha384: string,
+): Promise<Journal | undefined> {
+  const previous = await readJournal(journalPath(path, kind));
+  return previous && previous.metadataSha384 === metadataSha384 && previous.target.path === path
+    ? previous
+    : undefined;
+}
+
 export function imageMatches(entry: JournalImage, image: PlannedImage): boolean {
   return (
     entry.partitionNumber === image.partitionNumber &&

@@ -1,110 +1,56 @@
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type BlockTarget,
   checkTargetSafety,
-  inspectFileTarget,
-  isBlockWriterError,
   openBlockTarget,
   openFileTarget,
   type SafetyRequirements,
   wipeSignatures,
 } from '@trident/block-writer';
-import { EngineError, wrapStep } from '../../errors.ts';
-import type { CommonRequestOptions, EngineRequest, Plan, PlannedTarget } from '../../types.ts';
+import type { Plan, PlannedTarget } from '../../types.ts';
 import {
   imageMatches,
   type Journal,
   journalPath,
-  readJournal,
   removeJournal,
   sampleDigest,
+  usableJournal,
 } from './journal.ts';
-import type { Log, OpenedTarget } from './write-images.ts';
+import { targetError } from './plan-targets.ts';
+import type { Log } from './run-session.ts';
+
+/** What a kind lays out on one target: the table written last, and the sector size it assumes. */
+export interface TargetLayout {
+  /** Protective MBR, primary header and entries, as block-writer's `writeGpt` takes them. */
+  gptRegion: Uint8Array;
+  /**
+   * The sector size the table is laid out for; the target must have it (stream-disk: the image's
+   * LBA size; install: the target's own, which its layout was made for).
+   */
+  lbaSize: number;
+  /** Entries in the table, for the log. */
+  partitionCount: number;
+}
+
+/** An open target with its journal: what the image phase writes into. */
+export interface OpenedTarget {
+  planned: PlannedTarget;
+  target: BlockTarget;
+  journalFile: string;
+  journal: Journal;
+  /** Partition numbers already written and re-verified by an earlier, interrupted run. */
+  done: Set<number>;
+  /** Whether the target reads as zeros where nothing was written (a file this run created). */
+  fresh: boolean;
+  /** Journal saves in order: images finishing together must not race on the file. */
+  saving: Promise<void>;
+}
 
 /**
- * Targets, from plan to release. Every check runs before the first byte is written, on every
+ * Targets, from open to release. Every check runs before the first byte is written, on every
  * target kind: image files through `openFileTarget` (no truncation before the checks, locked for the
  * whole run, compared by inode with the files the run reads), block devices opened exclusively and
  * checked. A file this run created is removed again when the run fails before an image verified.
  */
-
-/** The local file behind a COSI location (a path or file:// URL), if it is one. */
-export function localPathOf(location: string): string | undefined {
-  if (location === '') return undefined;
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//u.exec(location)?.[1]?.toLowerCase();
-  if (scheme === undefined) return resolve(location);
-  if (scheme !== 'file') return undefined;
-  try {
-    return fileURLToPath(location);
-  } catch {
-    return undefined;
-  }
-}
-
-/** What target checks need of a plan, available before the plan is complete. */
-export interface PlanBasics {
-  request: EngineRequest;
-  source: { url: string; metadataSha384: string };
-}
-
-/** Files a run reads and must therefore never write: the image, the Host Configuration. */
-export function protectedFiles(plan: PlanBasics): string[] {
-  const files = [localPathOf(plan.source.url)];
-  if (plan.request.kind === 'install' && plan.request.hostConfiguration.path !== undefined)
-    files.push(resolve(plan.request.hostConfiguration.path));
-  return files.filter((file): file is string => file !== undefined);
-}
-
-/** A journal an interrupted run left for this target and image, or undefined. */
-export async function usableJournal(
-  path: string,
-  kind: PlannedTarget['kind'],
-  metadataSha384: string,
-): Promise<Journal | undefined> {
-  const previous = await readJournal(journalPath(path, kind));
-  return previous && previous.metadataSha384 === metadataSha384 && previous.target.path === path
-    ? previous
-    : undefined;
-}
-
-/** Safety and target-shape failures as engine errors: shape → invalid-target, the rest → unsafe-target. */
-export function targetError(context: string, error: unknown): EngineError {
-  if (
-    isBlockWriterError(error) &&
-    (error.code === 'BLOCK_TARGET_NOT_SUPPORTED' || error.code === 'BLOCK_TARGET_NOT_FOUND')
-  ) {
-    return new EngineError('INVALID_INPUT_ERROR', 'invalid-target', `${context}: ${error.message}`, {
-      cause: error,
-    });
-  }
-  return wrapStep('UNSUPPORTED_CONFIGURATION_ERROR', 'unsafe-target', context, error);
-}
-
-/**
- * Plan-time look at a disk-image file target: what the run's open would refuse (exists without
- * `overwrite`, a symlink, in use, the image itself, locked by another run), so `--dry-run` and the
- * plan fail the same way the run would, with nothing written.
- */
-export async function checkPlannedFile(
-  target: { path: string; size: number; sectorSize: number; replace: boolean; resume: boolean },
-  plan: PlanBasics,
-  requirements: SafetyRequirements,
-): Promise<void> {
-  const keep =
-    target.resume &&
-    (await usableJournal(target.path, 'image-file', plan.source.metadataSha384)) !== undefined;
-  const report = await inspectFileTarget(target.path, {
-    size: target.size,
-    sectorSize: target.sectorSize,
-    existing: keep ? 'keep' : target.replace ? 'replace' : 'refuse',
-    requirements: { ...requirements, protect: protectedFiles(plan) },
-  }).catch((error: unknown) => {
-    throw targetError(`Cannot use ${target.path} as the target`, error);
-  });
-  const first = report.problems[0];
-  if (first !== undefined) throw targetError(`Refusing to write ${target.path}`, first.toError());
-}
 
 /**
  * Opens every target of a plan with every check done first, then either wipes old signatures (a
@@ -112,20 +58,26 @@ export async function checkPlannedFile(
  */
 export async function openTargets(
   plan: Plan,
-  request: CommonRequestOptions & { resume?: boolean },
+  layouts: readonly TargetLayout[],
+  protect: string[],
   log: Log,
 ): Promise<OpenedTarget[]> {
   const opened: OpenedTarget[] = [];
-  const protect = protectedFiles(plan);
+  const resume = plan.request.resume === true;
   try {
     for (const [index, planned] of plan.targets.entries()) {
       const journalFile = journalPath(planned.path, planned.kind);
-      const resumable = request.resume
+      const resumable = resume
         ? await usableJournal(planned.path, planned.kind, plan.source.metadataSha384)
         : undefined;
-      if (request.resume && !resumable)
+      if (resume && !resumable)
         log('warn', `Resume: no usable journal for ${planned.path}; starting from the beginning`);
-      const target = await openTarget(planned, plan, resumable !== undefined, protect);
+      const requirements: SafetyRequirements = {
+        requiredSize: planned.requiredSize ?? plan.requiredSize,
+        lbaSize: layouts[index]!.lbaSize,
+        protect,
+      };
+      const target = await openTarget(planned, requirements, resumable !== undefined);
       log('info', `Target ${target.path}: ${target.size} bytes, ${target.sectorSize}-byte sectors`);
       const entry: OpenedTarget = {
         planned,
@@ -176,17 +128,10 @@ export async function openTargets(
 
 async function openTarget(
   planned: PlannedTarget,
-  plan: Plan,
+  requirements: SafetyRequirements,
   resuming: boolean,
-  protect: string[],
 ): Promise<BlockTarget> {
-  // Stream-disk lays the image's GPT out with the image's LBA size, so the target must match it;
-  // install lays out its own table with the target's sector size.
-  const requirements: SafetyRequirements = {
-    requiredSize: planned.requiredSize ?? plan.requiredSize,
-    lbaSize: plan.request.kind === 'stream-disk' ? plan.lbaSize : planned.sectorSize,
-    protect,
-  };
+  const protect = requirements.protect ?? [];
   if (planned.kind === 'image-file') {
     try {
       return await openFileTarget(planned.path, {
