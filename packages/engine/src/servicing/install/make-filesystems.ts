@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { BlockTarget } from '@trident/block-writer';
-import { EngineError } from '../errors.ts';
-import type { PlannedNewFilesystem } from '../types.ts';
+import { EngineError } from '../../errors.ts';
+import type { PlannedNewFilesystem } from '../../types.ts';
 
 const run = promisify(execFile);
 const PAGE = 4096;

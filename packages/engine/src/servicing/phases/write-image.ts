@@ -1,8 +1,8 @@
 import type { BlockTarget } from '@trident/block-writer';
 import type { CosiReader } from '@trident/cosi-format';
 import { createImageWriter } from '@trident/zstd-native';
+import type { EngineEvent, PlannedImage } from '../../types.ts';
 import { ProgressTracker } from './progress.ts';
-import type { EngineEvent, PlannedImage } from './types.ts';
 
 const WRITER_QUEUE = 4 * 1024 * 1024;
 const WRITER_BUFFER = 4 * 1024 * 1024;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { guidToBytes } from '@trident/cosi-format';
 import { type Disk, partitionTypeGuid } from '@trident/host-config';
-import { EngineError } from '../errors.ts';
+import { EngineError } from '../../errors.ts';
 
 const MiB = 1024 * 1024;
 const ENTRY_COUNT = 128;

@@ -9,37 +9,28 @@ import {
   normalizeMountPath,
   parseHostConfig,
 } from '@trident/host-config';
-import { EngineError, wrapStep } from '../errors.ts';
-import { hostOsArch } from '../host-arch.ts';
-import { imageFactsFromCosi } from '../image-facts.ts';
-import { openImage } from '../open-image.ts';
-import { DEFAULT_CONCURRENCY } from '../plan-stream-disk.ts';
-import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from '../target-phase.ts';
-import type {
-  InstallRequest,
-  Plan,
-  PlannedImage,
-  PlannedNewFilesystem,
-  PlannedTarget,
-  TargetRequest,
-} from '../types.ts';
+import { EngineError, wrapStep } from '../../errors.ts';
+import { hostOsArch } from '../../host-arch.ts';
+import { imageFactsFromCosi } from '../../image-facts.ts';
+import type { Plan, PlannedImage, PlannedNewFilesystem, PlannedTarget, TargetRequest } from '../../types.ts';
+import type { KindPlan } from '../kind.ts';
+import { shouldGrow } from '../phases/grow.ts';
+import { openImage } from '../phases/open-image.ts';
+import { checkPlannedFile, protectedFiles, type TargetChecks, targetError } from '../phases/plan-targets.ts';
+import { planConcurrency } from '../phases/write-images.ts';
 import { type DiskLayout, layoutDisk, minimumDiskSize } from './layout.ts';
+import type { InstallRequest } from './request.ts';
 import { resolvePartition } from './resolve-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';
 
-const GROWABLE = new Set(['ext2', 'ext3', 'ext4']);
-
+/** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
 export interface InstallContext {
+  /** The open image; undefined when the configuration takes no filesystem from one. */
   reader: CosiReader | undefined;
+  /** Each disk's layout, in `plan.targets` order: its GPT is written last. */
   layouts: DiskLayout[];
-}
-
-const contexts = new WeakMap<Plan, InstallContext>();
-
-export function takeInstallContext(plan: Plan): InstallContext | undefined {
-  const context = contexts.get(plan);
-  contexts.delete(plan);
-  return context;
+  /** Files the run reads (the image, the Host Configuration): never a target. */
+  protect: string[];
 }
 
 /**
@@ -50,8 +41,8 @@ export function takeInstallContext(plan: Plan): InstallContext | undefined {
  */
 export async function planInstall(
   request: InstallRequest,
-  options: { signal?: AbortSignal } = {},
-): Promise<Plan> {
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<KindPlan<InstallRequest, InstallContext>> {
   const parsed = parseHostConfig(request.hostConfiguration.text);
   const file = request.hostConfiguration.path ?? 'host configuration';
   if (!parsed.ok || !parsed.config) {
@@ -110,12 +101,13 @@ export async function planInstall(
     const arch = hostOsArch() === 'aarch64' ? 'arm64' : 'x64';
     const targets: PlannedTarget[] = [];
     const layouts: DiskLayout[] = [];
-    const basics: PlanBasics = {
-      request,
-      source: { url: config.image?.url ?? '', metadataSha384: reader?.metadataSha384 ?? '' },
+    const checks: TargetChecks = {
+      metadataSha384: reader?.metadataSha384 ?? '',
+      protect: protectedFiles(config.image?.url ?? '', request.hostConfiguration.path),
+      resume: request.resume === true,
     };
     for (const [index, disk] of config.storage.disks.entries()) {
-      const target = await planDiskTarget(disk, targetsRequested[index]!, basics);
+      const target = await planDiskTarget(disk, targetsRequested[index]!, checks);
       targets.push(target);
       const layout = layoutDisk(disk, target.size, target.sectorSize, arch);
       try {
@@ -133,7 +125,7 @@ export async function planInstall(
     }
     const images = reader ? planImages(config, layouts, reader, request.resize !== false) : [];
     const newFilesystems = planNewFilesystems(config, layouts);
-    const plan: Plan = {
+    const plan: Plan & { request: InstallRequest } = {
       request,
       source: {
         url: config.image?.url ?? '',
@@ -149,10 +141,9 @@ export async function planInstall(
       newFilesystems,
       steps: describeSteps(targets, layouts, images, newFilesystems, config),
       warnings,
-      concurrency: Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY),
+      concurrency: planConcurrency(request),
     };
-    contexts.set(plan, { reader, layouts });
-    return plan;
+    return { plan, context: { reader, layouts, protect: checks.protect } };
   } catch (error) {
     await reader?.close();
     throw error;
@@ -162,7 +153,7 @@ export async function planInstall(
 async function planDiskTarget(
   disk: Disk,
   request: TargetRequest,
-  basics: PlanBasics,
+  checks: TargetChecks,
 ): Promise<PlannedTarget> {
   if (request.kind === 'image-file') {
     const minimum = minimumDiskSize(disk, 512);
@@ -182,11 +173,10 @@ async function planDiskTarget(
       );
     const size = Math.ceil(Math.max(request.size ?? 0, minimum) / 1048576) * 1048576;
     const replace = request.overwrite === true;
-    await checkPlannedFile(
-      { path: request.path, size, sectorSize: 512, replace, resume: basics.request.resume === true },
-      basics,
-      { requiredSize: minimum, lbaSize: 512 },
-    );
+    await checkPlannedFile({ path: request.path, size, sectorSize: 512, replace }, checks, {
+      requiredSize: minimum,
+      lbaSize: 512,
+    });
     return {
       kind: 'image-file',
       path: request.path,
@@ -204,7 +194,7 @@ async function planDiskTarget(
       `disk '${disk.id}': install needs a device for every disk`,
     );
   try {
-    const protect = protectedFiles(basics);
+    const protect = checks.protect;
     const report = await inspectTarget(request.path, { protect });
     const requiredSize = minimumDiskSize(disk, report.sectorSize);
     const selection = await selectDisk({
@@ -248,7 +238,7 @@ function planImages(
     if (!cosi) continue; // checkImageCompatibility already refused a missing filesystem
     const verity = config.storage.verity.find((v) => v.id === fs.deviceId);
     const readOnly = fs.mountPoint.options.split(',').includes('ro');
-    const place = (deviceId: string, file: typeof cosi.image, role: string, grow: boolean): void => {
+    const place = (deviceId: string, file: typeof cosi.image, role: string, writable: boolean): void => {
       const { targetIndex, partition } = resolvePartition(config, layouts, deviceId);
       if (file.uncompressedSize > partition.length) {
         throw new EngineError(
@@ -270,7 +260,13 @@ function planImages(
         sha384: (file.sha384 ?? '').toLowerCase(),
         mountPoint: role === '' ? mountPoint : undefined,
         fsType: role === '' ? cosi.fsType : undefined,
-        grow: grow && resize && GROWABLE.has(cosi.fsType) && file.uncompressedSize < partition.length,
+        grow: shouldGrow({
+          resize,
+          fsType: cosi.fsType,
+          imageSize: file.uncompressedSize,
+          partitionSize: partition.length,
+          writable,
+        }),
       });
     };
     if (verity) {

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { BlockTarget } from '@trident/block-writer';
-import type { PlannedImage } from './types.ts';
+import type { PlannedImage } from '../../types.ts';
 
 /**
  * A small record of which images a run has written and verified, so `--resume` can skip them.
@@ -113,6 +113,18 @@ export async function sampleDigest(
     hash.update(await target.readAt(length, image.offset + start));
   }
   return hash.digest('hex');
+}
+
+/** A journal an interrupted run left for this target and image, or undefined. */
+export async function usableJournal(
+  path: string,
+  kind: 'disk' | 'image-file',
+  metadataSha384: string,
+): Promise<Journal | undefined> {
+  const previous = await readJournal(journalPath(path, kind));
+  return previous && previous.metadataSha384 === metadataSha384 && previous.target.path === path
+    ? previous
+    : undefined;
 }
 
 export function imageMatches(entry: JournalImage, image: PlannedImage): boolean {

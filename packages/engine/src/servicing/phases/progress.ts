@@ -1,4 +1,4 @@
-import type { EngineEvent } from './types.ts';
+import type { EngineEvent } from '../../types.ts';
 
 type ProgressPhase = Extract<EngineEvent, { type: 'progress' }>['phase'];
 

@@ -1,20 +1,25 @@
 import { lstat } from 'node:fs/promises';
 import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
-import { EngineError, wrapStep } from './errors.ts';
-import { openImage } from './open-image.ts';
-import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from './target-phase.ts';
-import type { Plan, PlannedImage, PlannedTarget, StreamDiskRequest } from './types.ts';
+import { EngineError, wrapStep } from '../../errors.ts';
+import type { Plan, PlannedImage, PlannedTarget } from '../../types.ts';
+import type { KindPlan } from '../kind.ts';
+import { shouldGrow } from '../phases/grow.ts';
+import { openImage } from '../phases/open-image.ts';
+import { checkPlannedFile, protectedFiles, type TargetChecks, targetError } from '../phases/plan-targets.ts';
+import type { TargetLayout } from '../phases/targets.ts';
+import { planConcurrency } from '../phases/write-images.ts';
+import type { StreamDiskRequest } from './request.ts';
 
 const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
-const GROWABLE = new Set(['ext2', 'ext3', 'ext4']);
-export const DEFAULT_CONCURRENCY = 2;
 
-/** What run() needs beyond the printable plan: the open image. Kept off the plan so it prints cleanly. */
+/** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
 export interface StreamDiskContext {
   reader: CosiReader;
-  gpt: Gpt;
-  gptRegion: Uint8Array;
+  /** The image's own GPT, written last with the image's LBA size. */
+  layout: TargetLayout;
+  /** Files the run reads: never its target. */
+  protect: string[];
 }
 
 /**
@@ -24,7 +29,7 @@ export interface StreamDiskContext {
 export async function planStreamDisk(
   request: StreamDiskRequest,
   options: { signal?: AbortSignal | undefined } = {},
-): Promise<{ plan: Plan; context: StreamDiskContext }> {
+): Promise<KindPlan<StreamDiskRequest, StreamDiskContext>> {
   const target = request.target ?? { kind: 'auto' };
   const { reader, report } = await openImage(request.url, request.sha384, {
     ...request,
@@ -57,11 +62,14 @@ export async function planStreamDisk(
     }
     const images = deriveImages(reader, gpt, request.resize !== false);
     checkDerivable(reader, gpt);
-    const planned = { request, source: { url: request.url, metadataSha384: reader.metadataSha384 } };
-    const targets = [await planTarget(target, disk.size, gpt.lbaSize, planned, request.resume === true)];
+    const checks: TargetChecks = {
+      metadataSha384: reader.metadataSha384,
+      protect: protectedFiles(request.url),
+      resume: request.resume === true,
+    };
+    const targets = [await planTarget(target, disk.size, gpt.lbaSize, checks)];
     checkGptFits(gptRegion, gpt.lbaSize, targets[0]!);
-    const concurrency = Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY);
-    const plan: Plan = {
+    const plan: Plan & { request: StreamDiskRequest } = {
       request,
       source: {
         url: request.url,
@@ -77,9 +85,10 @@ export async function planStreamDisk(
       newFilesystems: [],
       steps: describeSteps(targets[0]!, images, gpt, request),
       warnings: report.warnings.map((w) => `${w.code} at ${w.path}: ${w.message}`),
-      concurrency,
+      concurrency: planConcurrency(request),
     };
-    return { plan, context: { reader, gpt, gptRegion } };
+    const layout = { gptRegion, lbaSize: gpt.lbaSize, partitionCount: gpt.partitions.length };
+    return { plan, context: { reader, layout, protect: checks.protect } };
   } catch (error) {
     await reader.close();
     throw error;
@@ -115,12 +124,14 @@ function deriveImages(reader: CosiReader, gpt: Gpt, resize: boolean): PlannedIma
       sha384: (region.image.sha384 ?? '').toLowerCase(),
       mountPoint: fs?.mountPoint,
       fsType: fs?.fsType,
-      grow:
-        resize &&
-        fs !== undefined &&
-        GROWABLE.has(fs.fsType) &&
-        !verityPaths.has(region.image.path) &&
-        region.image.uncompressedSize < length,
+      grow: shouldGrow({
+        resize,
+        fsType: fs?.fsType,
+        imageSize: region.image.uncompressedSize,
+        partitionSize: length,
+        // dm-verity data and hash trees must keep their exact bytes.
+        writable: !verityPaths.has(region.image.path),
+      }),
     });
   }
   // Physical order: sequential writes along the disk are kinder to spinning and thin-provisioned media.
@@ -178,8 +189,7 @@ async function planTarget(
   target: NonNullable<StreamDiskRequest['target']>,
   requiredSize: number,
   lbaSize: number,
-  planned: PlanBasics,
-  resume: boolean,
+  checks: TargetChecks,
 ): Promise<PlannedTarget> {
   if (target.kind === 'image-file') {
     const existing = await lstat(target.path).catch(() => undefined);
@@ -205,7 +215,7 @@ async function planTarget(
       );
     }
     const replace = target.overwrite === true;
-    await checkPlannedFile({ path: target.path, size, sectorSize: lbaSize, replace, resume }, planned, {
+    await checkPlannedFile({ path: target.path, size, sectorSize: lbaSize, replace }, checks, {
       requiredSize,
       lbaSize,
     });
@@ -215,7 +225,7 @@ async function planTarget(
     const selection = await selectDisk({
       requiredSize,
       lbaSize,
-      protect: protectedFiles(planned),
+      protect: checks.protect,
       ...(target.kind === 'disk' ? { disk: target.path } : {}),
     });
     return {

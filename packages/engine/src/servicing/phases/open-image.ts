@@ -7,9 +7,9 @@ import {
   type ValidationReport,
 } from '@trident/cosi-format';
 import { openSource } from '@trident/remote-source';
-import { EngineError, wrapStep } from './errors.ts';
-import { hostOsArch, normalizeOsArch } from './host-arch.ts';
-import type { CommonRequestOptions } from './types.ts';
+import { EngineError, wrapStep } from '../../errors.ts';
+import { hostOsArch, normalizeOsArch } from '../../host-arch.ts';
+import type { CommonRequestOptions } from '../../types.ts';
 
 export interface OpenedImage {
   reader: CosiReader;

@@ -1,5 +1,5 @@
 import type { HostConfiguration } from '@trident/host-config';
-import { EngineError } from '../errors.ts';
+import { EngineError } from '../../errors.ts';
 import type { DiskLayout, LaidOutPartition } from './layout.ts';
 
 export interface PartitionRef {

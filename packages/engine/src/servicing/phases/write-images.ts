@@ -1,33 +1,19 @@
-import { type BlockTarget, growShrunkFilesystems } from '@trident/block-writer';
 import type { CosiReader } from '@trident/cosi-format';
-import { wrapStep } from './errors.ts';
-import { type Journal, sampleDigest, saveJournal } from './journal.ts';
+import { wrapStep } from '../../errors.ts';
+import type { CommonRequestOptions, Plan, PlannedImage } from '../../types.ts';
+import { sampleDigest, saveJournal } from './journal.ts';
 import { ProgressTracker } from './progress.ts';
-import type {
-  CommonRequestOptions,
-  EngineEvent,
-  LogLevel,
-  Plan,
-  PlannedImage,
-  PlannedTarget,
-} from './types.ts';
+import type { Log, RunSession } from './run-session.ts';
+import type { OpenedTarget } from './targets.ts';
 import { writeImage } from './write-image.ts';
 
-/** An open target with its journal: what the image phase writes into. */
-export interface OpenedTarget {
-  planned: PlannedTarget;
-  target: BlockTarget;
-  journalFile: string;
-  journal: Journal;
-  /** Partition numbers already written and re-verified by an earlier, interrupted run. */
-  done: Set<number>;
-  /** Whether the target reads as zeros where nothing was written (a file this run created). */
-  fresh: boolean;
-  /** Journal saves in order: images finishing together must not race on the file. */
-  saving: Promise<void>;
-}
+/** Images written at once unless the request says otherwise: the fastest on the 2-core benchmark machine. */
+export const DEFAULT_CONCURRENCY = 2;
 
-export type Log = (level: LogLevel, message: string) => void;
+/** The concurrency a plan records for a request (at least one image at a time). */
+export function planConcurrency(request: CommonRequestOptions): number {
+  return Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY);
+}
 
 /**
  * Streams every image not already done into its target, `concurrency` at a time. Each image is
@@ -38,37 +24,30 @@ export async function writeImages(
   plan: Plan,
   targets: OpenedTarget[],
   reader: CosiReader,
-  options: {
-    signal: AbortSignal;
-    cancel: (reason: unknown) => void;
-    codec: CommonRequestOptions['codec'];
-    emit: (event: EngineEvent) => void;
-    log: Log;
-    reclaimMemory?: (() => void) | undefined;
-  },
+  session: RunSession,
 ): Promise<number> {
   const todo = plan.images.filter((image) => !targets[image.targetIndex]!.done.has(image.partitionNumber));
   const overall = new ProgressTracker({
     phase: 'write',
     total: todo.reduce((sum, image) => sum + image.compressedSize, 0),
-    emit: options.emit,
+    emit: session.emit,
     intervalMs: 500,
   });
   let compressedBytes = 0;
-  await runPool(todo, plan.concurrency, options.signal, options.cancel, async (image) => {
+  await runPool(todo, plan.concurrency, session.signal, session.cancel, async (image) => {
     const opened = targets[image.targetIndex]!;
-    options.log(
+    session.log(
       'info',
       `Initializing '${image.id}': writing image ${image.imagePath} to partition ${image.partitionNumber} of ${opened.target.path}`,
     );
     const started = performance.now();
     try {
       await writeImage(opened.target, reader, image, {
-        signal: options.signal,
-        codec: options.codec,
+        signal: session.signal,
+        codec: plan.request.codec,
         sparse: opened.fresh,
-        emit: options.emit,
-        reclaimMemory: options.reclaimMemory,
+        emit: session.emit,
+        reclaimMemory: session.reclaimMemory,
         onBytes: (bytes) => {
           compressedBytes += bytes;
           overall.add(bytes);
@@ -83,11 +62,11 @@ export async function writeImages(
       );
     }
     const seconds = (performance.now() - started) / 1000;
-    options.log(
+    session.log(
       'debug',
       `Copied ${image.uncompressedSize} bytes to partition ${image.partitionNumber} in ${seconds.toFixed(2)} s: ${(image.uncompressedSize / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s`,
     );
-    await record(opened, image, options.log);
+    await record(opened, image, session.log);
   });
   overall.flush();
   return compressedBytes;
@@ -137,52 +116,4 @@ async function runPool<T>(
   const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed !== undefined) throw failed;
   for (const result of results) if (result.status === 'rejected') throw result.reason;
-}
-
-/** One signal for a run: the caller's cancels everything, and a failing image cancels the others. */
-export function linkedAbort(signal: AbortSignal | undefined): {
-  signal: AbortSignal;
-  cancel: (reason: unknown) => void;
-  dispose: () => void;
-} {
-  const inner = new AbortController();
-  const forward = (): void => inner.abort(signal?.reason);
-  signal?.addEventListener('abort', forward, { once: true });
-  if (signal?.aborted) forward();
-  return {
-    signal: inner.signal,
-    cancel: (reason) => inner.abort(reason),
-    dispose: () => signal?.removeEventListener('abort', forward),
-  };
-}
-
-/**
- * Grows the shrunk ext filesystems of one disk (target closed first: our exclusive open would make
- * e2fsck refuse the partitions) and logs each outcome.
- */
-export async function growImages(
-  path: string,
-  images: PlannedImage[],
-  signal: AbortSignal,
-  log: Log,
-): Promise<void> {
-  const growable = images.filter((image) => image.grow);
-  if (growable.length === 0) return;
-  try {
-    const results = await growShrunkFilesystems(
-      path,
-      growable.map((i) => ({
-        number: i.partitionNumber,
-        offset: i.offset,
-        size: i.length,
-        imageSize: i.uncompressedSize,
-        fsType: i.fsType,
-      })),
-      { signal },
-    );
-    for (const result of results)
-      log('info', `Partition ${result.number} of ${path}: filesystem ${result.action} (${result.reason})`);
-  } catch (error) {
-    throw wrapStep('SERVICING_ERROR', 'resize-filesystems', 'Failed to grow a shrunk filesystem', error);
-  }
 }

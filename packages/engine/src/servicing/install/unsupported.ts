@@ -1,4 +1,4 @@
-import { EngineError } from '../errors.ts';
+import { EngineError } from '../../errors.ts';
 
 /** Top-level sections install understands; everything else is reported, never silently ignored. */
 const STORAGE_SECTIONS = new Set(['image', 'storage']);
