@@ -9,7 +9,13 @@ import { runTool } from '@trident/exec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyOsConfig } from './apply.ts';
 import { type ChrootMounts, mountChrootFilesystems } from './chroot-mounts.ts';
-import { hostConfig, rootfsUnavailable, type UnpackedRootfs, unpackRootfs } from './test-support/rootfs.ts';
+import {
+  hostConfig,
+  rootfsUnavailable,
+  SIMPLE_STORAGE,
+  type UnpackedRootfs,
+  unpackRootfs,
+} from './test-support/rootfs.ts';
 import type { OsConfigStepEvent, StorageLayout } from './types.ts';
 
 const unavailable = rootfsUnavailable('full');
@@ -20,24 +26,7 @@ const ALICE_KEY =
 const ALICE_KEY2 =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2n6pP8dRfY7nGm0Zq4i1s9o3tHcV5kWb2xLr8uQeAa alice@laptop';
 
-const STORAGE = `
-image:
-  url: file:///srv/images/os.cosi
-  sha384: ignored
-storage:
-  disks:
-  - id: os
-    device: /dev/vda
-    partitionTableType: gpt
-    partitions:
-    - { id: esp, type: esp, size: 100M }
-    - { id: rootfs, type: root, size: 2G }
-  filesystems:
-  - deviceId: esp
-    mountPoint: { path: /boot/efi, options: umask=0077 }
-  - deviceId: rootfs
-    mountPoint: /
-`;
+const STORAGE = SIMPLE_STORAGE;
 const LAYOUT: StorageLayout = {
   partitionUuids: {
     esp: '6a1f0e42-8d0c-4c55-b6a3-2f6f1d4e0a01',

@@ -36,3 +36,23 @@ export async function unpackRootfs(flavour: FixtureFlavour): Promise<UnpackedRoo
 export function hostConfig(yaml: string): Config {
   return parseHostConfigOrThrow(yaml).config;
 }
+
+/** The smallest valid storage (an ESP and an image root on one disk), to put other sections under. */
+export const SIMPLE_STORAGE = `
+image:
+  url: file:///srv/images/os.cosi
+  sha384: ignored
+storage:
+  disks:
+  - id: os
+    device: /dev/vda
+    partitionTableType: gpt
+    partitions:
+    - { id: esp, type: esp, size: 100M }
+    - { id: rootfs, type: root, size: 2G }
+  filesystems:
+  - deviceId: esp
+    mountPoint: { path: /boot/efi, options: umask=0077 }
+  - deviceId: rootfs
+    mountPoint: /
+`;
