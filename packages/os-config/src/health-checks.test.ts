@@ -4,13 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runHealthChecks } from './health-checks.ts';
 import { runPreServicingScripts } from './scripts.ts';
-import {
-  hostConfig,
-  rootfsUnavailable,
-  SIMPLE_STORAGE,
-  type UnpackedRootfs,
-  unpackRootfs,
-} from './test-support/rootfs.ts';
+import { hostConfig, SIMPLE_STORAGE } from './test-support/rootfs.ts';
 
 describe('scripts on the servicing OS', () => {
   let dir: string;
@@ -61,9 +55,6 @@ scripts:
     });
   });
 });
-
-const unavailable = rootfsUnavailable('minimal');
-if (unavailable) console.log(`[os-config] skipping the systemd health-check tests: ${unavailable}`);
 
 describe('health checks', () => {
   let dir: string;
@@ -118,54 +109,4 @@ health:
     expect(await runHealthChecks(config, { servicingType: 'clean-install' })).toEqual(['fine']);
     expect(await runHealthChecks(config, { servicingType: 'none' })).toEqual(['fine']);
   });
-
-  describe.skipIf(unavailable !== undefined)(
-    'systemd checks (no systemd runs here: they must time out)',
-    () => {
-      let rootfs: UnpackedRootfs;
-      beforeAll(async () => {
-        rootfs = await unpackRootfs('minimal');
-      }, 300_000);
-      afterAll(async () => {
-        await rootfs?.remove();
-      }, 120_000);
-
-      it('polls systemctl status until timeoutSeconds, then fails naming the units', async () => {
-        const config = hostConfig(`${SIMPLE_STORAGE}
-health:
-  checks:
-  - name: web
-    systemdServices: [nginx.service, ssh.service]
-    timeoutSeconds: 1
-    runOn: [all]
-  - name: once
-    systemdServices: [ssh.service]
-    timeoutSeconds: 0
-    runOn: [all]
-`);
-        const logs: string[] = [];
-        const started = Date.now();
-        const failure = runHealthChecks(config, {
-          servicingType: 'clean-install',
-          root: rootfs.root,
-          onLog: (l) => logs.push(`${l.source} ${l.message}`),
-        });
-        await expect(failure).rejects.toMatchObject({
-          failures: [
-            {
-              name: 'web',
-              error: expect.stringMatching(/nginx\.service ssh\.service not active within 1 s/u),
-            },
-            { name: 'once', error: expect.stringMatching(/not active within 0 s/u) },
-          ],
-        });
-        const elapsed = Date.now() - started;
-        expect(elapsed).toBeGreaterThanOrEqual(1000);
-        expect(elapsed).toBeLessThan(10_000);
-        // Polled: several attempts for the one-second check, exactly one for the zero-second one.
-        expect(logs.filter((l) => l.startsWith('health:web not healthy')).length).toBeGreaterThan(2);
-        expect(logs.filter((l) => l.startsWith('health:once not healthy'))).toHaveLength(1);
-      }, 60_000);
-    },
-  );
 });
