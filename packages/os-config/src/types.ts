@@ -2,7 +2,7 @@ import type { HostConfiguration } from '@trident/host-config';
 
 /**
  * Trident's servicing types (reference servicing.md §0), kebab-case as in Host Status. They decide
- * which scripts run (`runOn`) and what `SERVICING_TYPE` scripts see.
+ * which scripts are selected by their `runOn` list and what `SERVICING_TYPE` scripts see.
  */
 export type ServicingType =
   | 'none'
