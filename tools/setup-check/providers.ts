@@ -103,6 +103,8 @@ export const TOOLS: Record<string, Provider> = {
   time: apt('time'),
   'systemd-socket-activate': apt('systemd'),
   systemctl: apt('systemd'),
+  // Generates the machine-id of a verity root being installed (packages/os-config).
+  'systemd-firstboot': apt('systemd'),
   // Only when present (package.sh strips the bundled node with it); binutils is installed anyway.
   strip: apt('binutils'),
   // Code generation and the Python gRPC client.
