@@ -66,6 +66,8 @@ const USR_ARGS = [
   'systemd.verity_usr_hash',
   'systemd.verity_usr_options',
 ];
+/** Arguments that say where the root (and /usr) come from: what a UKI may not get wrong. */
+export const ROOT_SELECTION_ARGS: readonly string[] = [...ROOT_ARGS, ...USR_ARGS];
 const SELINUX_ARGS = ['security', 'selinux', 'enforcing'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 const HEX = /^[0-9a-f]{64,128}$/iu;

@@ -8,13 +8,13 @@
  * which one boots (`LoaderEntryDefault`/`LoaderEntryOneShot`); the only command line change it
  * makes is root verity on Azure Container Linux, through pre-built, pre-signed addons
  * (`verity-a/b.addon.efi`) that the image carries. It never re-signs. We do the same: a UKI whose
- * command line is already right (it finds its root without naming a partition, or names the
- * installed one) is accepted; one that would need a change is refused with
- * `BOOTCFG_UKI_CMDLINE_EMBEDDED`, naming the file.
+ * command line is already right (it finds its root by partition type, or names the installed
+ * one) is accepted; one that would need a change is refused with `BOOTCFG_UKI_CMDLINE_EMBEDDED`,
+ * naming the file.
  */
 import { peSections } from '@trident/cosi-format';
-import { type BootTarget, composeCmdline } from '../cmdline/compose.ts';
-import { formatCmdline, parseCmdline } from '../cmdline/kernel-cmdline.ts';
+import { type BootTarget, composeCmdline, ROOT_SELECTION_ARGS } from '../cmdline/compose.ts';
+import { argName, formatCmdline, parseCmdline } from '../cmdline/kernel-cmdline.ts';
 import { BootConfigError } from '../errors.ts';
 import { type EspVolume, joinEspPath } from '../esp/esp-volume.ts';
 import { replaceFile } from '../esp/replace-file.ts';
@@ -62,20 +62,37 @@ function ukiCmdline(bytes: Uint8Array): string | undefined {
   return section === undefined ? undefined : new TextDecoder().decode(section).replace(/\0+$/u, '').trim();
 }
 
+/**
+ * A UKI passes when what it embeds already agrees with the installed layout: when it names its
+ * root (`root=`, verity devices) those must be the installed ones; when it names none, systemd
+ * finds the root by partition type (gpt-auto), which installation keeps. Extra arguments cannot be
+ * added to it. SELinux is not checked: for UKIs upstream sets the mode in /etc/selinux/config only.
+ */
 function checkUki(volume: EspVolume, path: string, bytes: Uint8Array, target: BootTarget): void {
-  const embedded = ukiCmdline(bytes);
-  const current = parseCmdline(embedded ?? '', `${volume.location}:${path} .cmdline`);
-  const wanted = composeCmdline(current, target);
-  if (formatCmdline(wanted) === formatCmdline(current)) return;
-  throw new BootConfigError(
-    'BOOTCFG_UKI_CMDLINE_EMBEDDED',
-    `${volume.location}:${path} is a Unified Kernel Image whose embedded command line ` +
-      `(${JSON.stringify(embedded ?? '')}) would have to become ${JSON.stringify(formatCmdline(wanted))}; ` +
-      'a UKI is signed as a whole and upstream Trident never rewrites one (it only selects UKIs, and adds ' +
-      "pre-signed verity addons on Azure Container Linux). Build the image's UKI to find its root without " +
-      'naming a partition (systemd-gpt-auto-generator, or usrhash=/roothash= only), or use type #1 entries.',
-    { path },
-  );
+  const embedded = ukiCmdline(bytes) ?? '';
+  const current = parseCmdline(embedded, `${volume.location}:${path} .cmdline`);
+  const refuse = (what: string) =>
+    new BootConfigError(
+      'BOOTCFG_UKI_CMDLINE_EMBEDDED',
+      `${volume.location}:${path} is a Unified Kernel Image with the command line ${JSON.stringify(embedded)} ` +
+        `embedded; ${what}. A UKI is signed as a whole and upstream Trident never rewrites one (it only ` +
+        'selects UKIs, and adds pre-signed verity addons on Azure Container Linux). Build the UKI to find its ' +
+        'root by partition type (no root=), or use type #1 entries.',
+      { path },
+    );
+  if (current.some((a) => ROOT_SELECTION_ARGS.includes(argName(a)))) {
+    const wanted = composeCmdline(current, {
+      root: target.root,
+      ...(target.usrVerity === undefined ? {} : { usrVerity: target.usrVerity }),
+    });
+    if (formatCmdline(wanted) !== formatCmdline(current))
+      throw refuse(`the installed layout needs ${JSON.stringify(formatCmdline(wanted))}`);
+  }
+  const extra = (target.extraCommandLine ?? [])
+    .flatMap((e) => parseCmdline(e, 'os.kernelCommandLine.extraCommandLine'))
+    .filter((a) => !current.includes(a));
+  if (extra.length > 0)
+    throw refuse(`os.kernelCommandLine.extraCommandLine (${extra.join(' ')}) cannot be added to it`);
 }
 
 export async function configureSystemdBoot(options: SystemdBootOptions): Promise<SystemdBootResult> {
