@@ -71,8 +71,8 @@ export function updateGrubSearch(text: string, path: string, uuid: string): stri
     throw new BootConfigError('BOOTCFG_CONFIG_INVALID', `${JSON.stringify(uuid)} is not a filesystem UUID`, {
       path,
     });
-  const short = /^(\s*)search -n -u [\w-]+ -s\s*$/mu;
-  const long = /^(\s*)search --no-floppy --fs-uuid --set=root [\w-]+\s*$/mu;
+  const short = /^([ \t]*)search -n -u [\w-]+ -s[ \t]*$/mu;
+  const long = /^([ \t]*)search --no-floppy --fs-uuid --set=root [\w-]+[ \t]*$/mu;
   if (short.test(text)) return text.replace(short, `$1search -n -u ${uuid} -s`);
   if (long.test(text)) return text.replace(long, `$1search --no-floppy --fs-uuid --set=root ${uuid}`);
   throw new BootConfigError(
@@ -94,10 +94,10 @@ export function replaceFsUuids(text: string, changes: Readonly<Record<string, st
         'BOOTCFG_CONFIG_INVALID',
         `filesystem UUID change ${from} → ${to} is not UUID to UUID`,
       );
-    const escaped = from.replace(/[-]/gu, '\\-');
+    // Checked above: hex digits and dashes only, nothing a regular expression would read.
     out = out
-      .replace(new RegExp(`^(\\s*search\\b[^\\n]*?)\\b${escaped}\\b`, 'gimu'), `$1${to}`)
-      .replace(new RegExp(`\\bUUID=${escaped}\\b`, 'giu'), `UUID=${to}`);
+      .replace(new RegExp(`^(\\s*search\\b[^\\n]*?)\\b${from}\\b`, 'gimu'), `$1${to}`)
+      .replace(new RegExp(`\\bUUID=${from}\\b`, 'giu'), `UUID=${to}`);
   }
   return out;
 }
