@@ -93,33 +93,45 @@ export function createImageEsp(options: ImageEspOptions): EspVolume {
     }
   };
 
+  const read = async (path: string): Promise<Buffer | undefined> => {
+    const parts = espPathParts(path);
+    const entry = findEntry((await list(`/${parts.slice(0, -1).join('/')}`)) ?? [], parts.at(-1) ?? '');
+    if (entry?.kind !== 'file') return undefined;
+    // `-` as the destination: the bytes on stdout, untranslated (no -t).
+    return (await mtools('mcopy', ['-n', target(path), '-'])).stdoutBytes;
+  };
+  const write = async (path: string, data: string | Uint8Array): Promise<void> => {
+    const parts = espPathParts(path);
+    if (parts.length > 1) await makeDirectory(`/${parts.slice(0, -1).join('/')}`);
+    // `-` as the source: stdin. `-D o` replaces an existing file instead of asking.
+    await mtools('mcopy', ['-n', '-D', 'o', '-', target(path)], data);
+  };
+  const remove = async (path: string): Promise<void> => {
+    try {
+      await mtools('mdel', [target(path)]);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  };
+
   return {
     location,
-    async read(path) {
-      const parts = espPathParts(path);
-      const entry = findEntry((await list(`/${parts.slice(0, -1).join('/')}`)) ?? [], parts.at(-1) ?? '');
-      if (entry?.kind !== 'file') return undefined;
-      // `-` as the destination: the bytes on stdout, untranslated (no -t).
-      return (await mtools('mcopy', ['-n', target(path), '-'])).stdoutBytes;
-    },
-    async write(path, data) {
-      const parts = espPathParts(path);
-      if (parts.length > 1) await makeDirectory(`/${parts.slice(0, -1).join('/')}`);
-      // `-` as the source: stdin. `-D o` replaces an existing file instead of asking.
-      await mtools('mcopy', ['-n', '-D', 'o', '-', target(path)], data);
-    },
+    read,
+    write,
     list,
     makeDirectory,
-    async remove(path) {
-      try {
-        await mtools('mdel', [target(path)]);
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-      }
-    },
+    remove,
     async rename(from, to) {
-      // mren asks before replacing; `-D o` overwrites, as rename(2) does.
-      await mtools('mren', ['-D', 'o', target(from), target(to)]);
+      // Not mren: it drops the long name of 8.3-shaped names, so `loader.conf` would turn into
+      // `LOADER.CONF` (ids systemd-boot shows and matches). Copy under the new name, then delete:
+      // an unmounted image has no reader in between, and a crash leaves `from` whole.
+      const bytes = await read(from);
+      if (bytes === undefined)
+        throw new BootConfigError('BOOTCFG_ESP_IO', `cannot rename ${location}:${from}: no such file`, {
+          path: from,
+        });
+      await write(to, bytes);
+      await remove(from);
     },
   };
 }

@@ -18,7 +18,11 @@ const NEW_ROOT = '5f1b7a52-9d5e-4c47-8a53-2f1e0c6b9d70';
 const BOOT_FS = '9d1c0e7a-3b2f-4f4e-8c1d-2a3b4c5d6e7f';
 const NEW_BOOT_FS = 'c0ffee00-1111-4222-8333-444455556666';
 const HASH = 'b'.repeat(64);
-const PLAN = { kernelVersion: '6.1.0-57-cloud-amd64', baseCmdline: 'console=ttyS0,115200 quiet', rootPartUuid: OLD_ROOT };
+const PLAN = {
+  kernelVersion: '6.1.0-57-cloud-amd64',
+  baseCmdline: 'console=ttyS0,115200 quiet',
+  rootPartUuid: OLD_ROOT,
+};
 
 /** The shape grub-mkconfig (10_linux) writes on Debian: a normal and a recovery entry. */
 const MKCONFIG = `### BEGIN /etc/grub.d/10_linux ###
@@ -58,9 +62,9 @@ describe('grub.cfg edits', () => {
         `root=PARTUUID=${NEW_ROOT} ro console=ttyS0 quiet panic=30`,
       ).replace(`root=PARTUUID=${OLD_ROOT} ro single`, `root=PARTUUID=${NEW_ROOT} ro single`),
     );
-    expect(() => rewriteGrubLinuxLines('set timeout=0\n', 'x/grub.cfg', { root: { kind: 'device', path: '/dev/sda2' } })).toThrowError(
-      /x\/grub\.cfg has no "linux" line/u,
-    );
+    expect(() =>
+      rewriteGrubLinuxLines('set timeout=0\n', 'x/grub.cfg', { root: { kind: 'device', path: '/dev/sda2' } }),
+    ).toThrowError(/x\/grub\.cfg has no "linux" line/u);
   });
 
   it("points the ESP search at /boot in both of upstream's forms", () => {
@@ -70,7 +74,9 @@ describe('grub.cfg edits', () => {
     const early = grubFiles(PLAN, 't', BOOT_FS, '').early;
     expect(updateGrubSearch(early, 'e', NEW_BOOT_FS)).toBe(early.replace(BOOT_FS, NEW_BOOT_FS));
     expect(updateGrubSearch('search -n -u x -s\n', 'e', 'ABCD-1234')).toBe('search -n -u ABCD-1234 -s\n');
-    expect(() => updateGrubSearch('configfile x\n', 'esp:/EFI/AZLA/grub.cfg', NEW_BOOT_FS)).toThrowError(/no "search -n -u/u);
+    expect(() => updateGrubSearch('configfile x\n', 'esp:/EFI/AZLA/grub.cfg', NEW_BOOT_FS)).toThrowError(
+      /no "search -n -u/u,
+    );
     expect(() => updateGrubSearch(early, 'e', 'nope')).toThrowError(/not a filesystem UUID/u);
   });
 
@@ -82,10 +88,16 @@ describe('grub.cfg edits', () => {
   });
 
   it('keeps /etc/default/grub in step, as upstream osmodifier does', () => {
-    const before = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0 selinux=0"\n';
+    const before =
+      'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0 selinux=0"\n';
     expect(
       updateDefaultGrub(before, {
-        root: { kind: 'verity', dataDevice: '/dev/disk/by-partuuid/d', hashDevice: '/dev/disk/by-partuuid/h', roothash: HASH },
+        root: {
+          kind: 'verity',
+          dataDevice: '/dev/disk/by-partuuid/d',
+          hashDevice: '/dev/disk/by-partuuid/h',
+          roothash: HASH,
+        },
         selinux: 'enforcing',
         extraCommandLine: ['panic=30', 'quiet'],
       }),
@@ -117,13 +129,20 @@ describe('configureGrub', () => {
       esp: { volume: createImageEsp({ image: esp }), grubCfg: '/EFI/AZLA/grub.cfg', bootFsUuid: NEW_BOOT_FS },
     });
     expect(await readFile(join(rootDir, 'boot/grub/grub.cfg'), 'utf8')).toBe(
-      files.grubCfg.replace(kernelCmdline(PLAN), `root=PARTUUID=${NEW_ROOT} rw console=ttyS0,115200 quiet panic=30`),
+      files.grubCfg.replace(
+        kernelCmdline(PLAN),
+        `root=PARTUUID=${NEW_ROOT} rw console=ttyS0,115200 quiet panic=30`,
+      ),
     );
     expect(await mtype(esp, '/EFI/AZLA/grub.cfg')).toBe(files.early.replace(BOOT_FS, NEW_BOOT_FS));
     expect(await readFile(join(rootDir, 'etc/default/grub'), 'utf8')).toBe(
       `GRUB_CMDLINE_LINUX_DEFAULT="quiet panic=30"\nGRUB_CMDLINE_LINUX=""\nGRUB_DEVICE="/dev/disk/by-partuuid/${NEW_ROOT}"\n`,
     );
-    expect(result.changed.map((c) => c.path)).toEqual(['/grub/grub.cfg', '/etc/default/grub', '/EFI/AZLA/grub.cfg']);
+    expect(result.changed.map((c) => c.path)).toEqual([
+      '/grub/grub.cfg',
+      '/etc/default/grub',
+      '/EFI/AZLA/grub.cfg',
+    ]);
   });
 
   it('keeps the image root hash of a verity root on a separate /boot (grub2 layout)', async () => {
@@ -135,7 +154,9 @@ describe('configureGrub', () => {
     await configureGrub({
       rootDir,
       bootDir,
-      target: { root: { kind: 'verity', dataDevice: `PARTUUID=${NEW_ROOT}`, hashDevice: 'PARTUUID=new-hash' } },
+      target: {
+        root: { kind: 'verity', dataDevice: `PARTUUID=${NEW_ROOT}`, hashDevice: 'PARTUUID=new-hash' },
+      },
       fsUuidChanges: {},
     });
     const cfg = await readFile(join(bootDir, 'grub2/grub.cfg'), 'utf8');
@@ -144,7 +165,10 @@ describe('configureGrub', () => {
     );
     await writeFile(join(bootDir, 'grub2/grub.cfg'), '');
     await expect(
-      configureGrub({ rootDir: join(scratch.dir, 'none'), target: { root: { kind: 'device', path: '/dev/sda2' } } }),
+      configureGrub({
+        rootDir: join(scratch.dir, 'none'),
+        target: { root: { kind: 'device', path: '/dev/sda2' } },
+      }),
     ).rejects.toMatchObject({ code: 'BOOTCFG_NOT_FOUND' });
   });
 });

@@ -62,7 +62,9 @@ describe('configureSystemdBoot', () => {
     expect(result.configured).toEqual([`${disk}@@${espOffset}:/${ENTRY}`]);
     expect(result.changed.map((c) => c.path)).toEqual([`/${ENTRY}`, '/loader/loader.conf']);
     // Replaced by rename: no staging file is left behind.
-    expect((await mdirAll(disk, espOffset)).filter((p) => p.endsWith('.new'))).toEqual([]);
+    const names = await mdirAll(disk, espOffset);
+    expect(names.filter((p) => p.endsWith('.new'))).toEqual([]);
+    expect(names).toContain('/loader/loader.conf'); // not LOADER.CONF: the name keeps its case
 
     // A second run finds nothing to change.
     const again = await configureDiskBoot(disk, {
