@@ -99,7 +99,7 @@ export class Datastore {
       if (!options.create)
         throw new DatastoreError(
           'DATASTORE_NOT_FOUND',
-          `no datastore at ${path}: this host was not provisioned by Trident (or the datastore lives elsewhere)`,
+          `no datastore at ${path}: this host was not provisioned by Trident, or its datastore lives elsewhere`,
           { path },
         );
       try {

@@ -1,3 +1,4 @@
+export { AGENT_CONFIG_PATH, datastorePathFromAgentConfig, resolveDatastorePath } from './agent-config.ts';
 export {
   Datastore,
   DEFAULT_AGENT_VERSION,
