@@ -41,7 +41,9 @@ const quick = flags.quick;
 const RUNS = Number(flags.runs ?? process.env['BENCH_RUNS'] ?? (quick ? 1 : 3));
 const LIMITS = (flags.limits ?? (quick ? '200,none' : '128,200,400,none'))
   .split(',')
-  .map((l) => (l === 'none' ? undefined : Number(l)));
+  .map((l) => (l === 'none' ? Number.POSITIVE_INFINITY : Number(l)))
+  // The unlimited run first: it is the reference the limited runs are compared with.
+  .sort((a, b) => b - a);
 const SIZES = (flags.sizes ?? (quick ? '1' : '1,4')).split(',').map(Number);
 const WINDOWS = (flags.windows ?? '23,27').split(',').map(Number);
 const COMMANDS = (flags.commands ?? 'stream-disk,install').split(',');
@@ -117,7 +119,7 @@ interface Sample {
   oom: boolean;
 }
 
-function runOnce(image: BenchImage, command: string, limitMiB: number | undefined, url: string): Sample {
+function runOnce(image: BenchImage, command: string, limitMiB: number, url: string): Sample {
   const target = path.join(work, 'target.img');
   fs.rmSync(target, { force: true });
   fs.rmSync(`${target}.trident-journal.json`, { force: true });
@@ -179,7 +181,7 @@ storage:
     cgroupMiB: group.peak() / MiB,
     oom: group.oomKilled(),
   };
-  if (sample.status !== 0 && process.env['BENCH_VERBOSE'])
+  if (sample.status !== 0)
     say(`      exit ${sample.status}: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   fs.rmSync(target, { force: true });
   fs.rmSync(`${target}.trident-journal.json`, { force: true });
@@ -209,17 +211,15 @@ try {
   for (const image of images) {
     for (const command of COMMANDS) {
       let unlimited: number | undefined;
-      // The unlimited run first: it is the reference the limited runs are compared with.
-      const order = [...LIMITS].sort((a, b) => (a === undefined ? -1 : b === undefined ? 1 : b - a));
-      for (const limit of order) {
+      for (const limit of LIMITS) {
         const samples: Sample[] = [];
         for (let i = 0; i < RUNS; i++)
           samples.push(runOnce(image, command, limit, `${nginx.url}/${image.name}.cosi`));
         const ok = samples.filter((s) => s.status === 0);
         const statuses = [...new Set(samples.map((s) => `${s.status}${s.oom ? '(oom)' : ''}`))].join(',');
         const wall = median((ok.length ? ok : samples).map((s) => s.seconds));
-        if (limit === undefined) unlimited = wall;
-        const row = `${pad(image.name, 16)}${pad(command, 13)}${pad(limit === undefined ? 'none' : `${limit}M`, 8)}${pad(statuses, 10)}${pad(wall.toFixed(2), 9)}${pad(unlimited && ok.length ? `${((wall / unlimited - 1) * 100).toFixed(0)}%` : '-', 9)}${pad(median(samples.map((s) => s.rssMiB)).toFixed(0), 9)}${median(samples.map((s) => s.cgroupMiB)).toFixed(0)}`;
+        if (limit === Number.POSITIVE_INFINITY) unlimited = wall;
+        const row = `${pad(image.name, 16)}${pad(command, 13)}${pad(limit === Number.POSITIVE_INFINITY ? 'none' : `${limit}M`, 8)}${pad(statuses, 10)}${pad(wall.toFixed(2), 9)}${pad(unlimited && ok.length ? `${((wall / unlimited - 1) * 100).toFixed(0)}%` : '-', 9)}${pad(median(samples.map((s) => s.rssMiB)).toFixed(0), 9)}${median(samples.map((s) => s.cgroupMiB)).toFixed(0)}`;
         rows.push(row);
         say(row);
       }
