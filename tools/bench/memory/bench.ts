@@ -160,9 +160,10 @@ storage:
     );
     args = ['install', config, '--disk', `os=image:${target}:${image.diskMiB + 2}M`, '-q', ...extra];
   }
+  const unlimited = limitMiB === Number.POSITIVE_INFINITY;
   const group = createMemoryCgroup(
-    limitMiB === undefined ? 'none' : `${limitMiB}m`,
-    limitMiB && limitMiB * MiB,
+    unlimited ? 'none' : `${limitMiB}m`,
+    unlimited ? undefined : limitMiB * MiB,
   );
   const timeFile = path.join(work, 'time.txt');
   const quoted = [process.execPath, cli, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
