@@ -30,7 +30,7 @@ export {
 } from './errors.ts';
 export { type FileIdentity, loopDevicesBackedBy } from './file-identity.ts';
 export { type OpenFileTargetOptions, openFileTarget } from './file-target.ts';
-export { type DecodedGpt, decodeGptRegion, formatGuid, type GptHeader, type GptPartition } from './gpt.ts';
+export { decodeGptRegion } from './gpt.ts';
 export {
   type GrowFilesystemRequest,
   type GrowFilesystemsOptions,
