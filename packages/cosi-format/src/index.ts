@@ -37,6 +37,7 @@ export {
   isDpsName,
   LINUX_GENERIC_TYPE_GUID,
   type PartitionTypeInfo,
+  partitionTypeGuidByName,
   partitionTypeInfo,
 } from './gpt/partition-types.ts';
 export {
