@@ -41,6 +41,7 @@ export {
   type WrittenImage,
 } from './grow.ts';
 export { inspectFileTarget } from './inspect-file-target.ts';
+export { makeFilesystem, type NewFilesystem, type NewFilesystemType } from './make-filesystem.ts';
 export {
   type ExpectedPartition,
   type RereadOptions,
