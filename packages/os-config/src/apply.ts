@@ -7,6 +7,7 @@
  */
 
 import { writeAdditionalFiles } from './additional-files.ts';
+import { OsConfigError } from './errors.ts';
 import { rootIsVerity } from './fstab.ts';
 import { setHostname } from './hostname.ts';
 import { setUpMachineId } from './machine-id.ts';
@@ -17,7 +18,7 @@ import { setSelinuxMode } from './selinux.ts';
 import { configureServices } from './services.ts';
 import { createStepContext, runStep, type StepContext, type StepOutcome, skipped } from './step.ts';
 import { writeCrypttab, writeFstab, writeMdadmConf } from './storage-files.ts';
-import type { Config, OsConfigOptions, OsConfigStepName, StorageLayout } from './types.ts';
+import type { Config, OsConfigOptions, OsConfigStepName, ServicingType, StorageLayout } from './types.ts';
 import { setUpUsers } from './users.ts';
 
 type Body = (ctx: StepContext) => Promise<StepOutcome>;
@@ -53,15 +54,21 @@ const CONFIGURE: ReadonlyArray<[OsConfigStepName, Body]> = [
   ['post-configure-scripts', runPostConfigureScripts],
 ];
 
+/**
+ * Servicing types that configure a new root (upstream: storage and hooks run on these only). A
+ * runtime update instead applies netplan live and enables extension services on the running OS,
+ * and a manual rollback reconfigures nothing on disk: neither is done here.
+ */
+const NEW_ROOT_SERVICING: ReadonlySet<ServicingType> = new Set(['clean-install', 'ab-update']);
+
 function context(root: string, config: Config, layout: StorageLayout, options: OsConfigOptions): StepContext {
-  return createStepContext(
-    root,
-    config,
-    layout,
-    options.servicingType ?? 'clean-install',
-    options.onLog,
-    options.signal,
-  );
+  const servicingType = options.servicingType ?? 'clean-install';
+  if (!NEW_ROOT_SERVICING.has(servicingType))
+    throw new OsConfigError(
+      'OS_CONFIG_UNSUPPORTED_SERVICING',
+      `OS configuration of a new root is for clean-install and ab-update, not ${servicingType}: a runtime update (live netplan apply, extension services) is not implemented here`,
+    );
+  return createStepContext(root, config, layout, servicingType, options.onLog, options.signal);
 }
 
 /** Provision: steps on the servicing OS with the new root mounted at `root`. */

@@ -30,6 +30,8 @@ export const OS_CONFIG_CODES = {
   OS_CONFIG_HEALTH_CHECKS_FAILED: 'health-checks-failed',
   /** A path of the configuration would leave the new root (`..`, or a symlink pointing out). */
   OS_CONFIG_PATH_OUTSIDE_ROOT: 'invalid-host-configuration-dynamic',
+  /** The servicing type is one whose OS configuration this package does not do (runtime update, rollback). */
+  OS_CONFIG_UNSUPPORTED_SERVICING: 'unsupported-feature',
   /** Mounting or unmounting the chroot's /dev, /proc, /sys, /run or /tmp failed. */
   OS_CONFIG_CHROOT: 'enter-chroot',
 } as const;

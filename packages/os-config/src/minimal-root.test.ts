@@ -2,7 +2,7 @@
  * What the "minimal" fixture OS (no sshd, no netplan, no SELinux) makes the steps do, the machine-id
  * of a verity root, and systemd health checks where no systemd runs.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyOsConfig } from './apply.ts';
@@ -174,6 +174,33 @@ os:
     ).toEqual(['fstab', 'crypttab', 'mdadm-conf', 'users', 'hostname', 'services', 'modules', 'selinux']);
     expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toBe(before);
     expect(await readFile(join(root, 'etc/hostname'), 'utf8')).toBe('sealed');
+  });
+
+  it("an A/B update takes the running OS's machine-id and, without os.hostname, its hostname", async () => {
+    await writeFile(join(root, 'etc/hostname'), 'from-image');
+    await applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { servicingType: 'ab-update' });
+    expect(await readFile(join(root, 'etc/machine-id'), 'utf8')).toBe(
+      await readFile('/etc/machine-id', 'utf8'),
+    );
+    expect(await readFile(join(root, 'etc/hostname'), 'utf8')).toBe(
+      (await readFile('/etc/hostname', 'utf8')).trim(),
+    );
+    // Turned off by the internal parameter: the image's hostname stays.
+    await writeFile(join(root, 'etc/hostname'), 'from-image');
+    await applyOsConfig(
+      root,
+      hostConfig(`${SIMPLE_STORAGE}internalParams:\n  disableHostnameCarryOver: true\n`),
+      SIMPLE_LAYOUT,
+      { servicingType: 'ab-update' },
+    );
+    expect(await readFile(join(root, 'etc/hostname'), 'utf8')).toBe('from-image');
+  });
+
+  it('refuses servicing types that do not configure a new root', async () => {
+    for (const servicingType of ['runtime-update', 'manual-rollback-ab'] as const)
+      await expect(
+        applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { servicingType }),
+      ).rejects.toMatchObject({ code: 'OS_CONFIG_UNSUPPORTED_SERVICING', subkind: 'unsupported-feature' });
   });
 
   describe('systemd health checks, where no systemd runs', () => {
