@@ -4,8 +4,10 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runTool } from '@trident/exec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyOsConfig } from './apply.ts';
+import { mountChrootFilesystems } from './chroot-mounts.ts';
 import { runHealthChecks } from './health-checks.ts';
 import {
   hostConfig,
@@ -201,6 +203,32 @@ os:
       await expect(
         applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { servicingType }),
       ).rejects.toMatchObject({ code: 'OS_CONFIG_UNSUPPORTED_SERVICING', subkind: 'unsupported-feature' });
+  });
+
+  it('mounts what the chroot needs and unmounts all of it', async () => {
+    const under = async () =>
+      (await readFile('/proc/self/mounts', 'utf8'))
+        .split('\n')
+        .map((line) => line.split(' '))
+        .filter((f) => f[1]?.startsWith(`${root}/`))
+        .map((f) => `${f[1]?.slice(root.length)} ${f[2]}`);
+    const mounts = await mountChrootFilesystems(root);
+    try {
+      expect(await under()).toEqual([
+        '/dev devtmpfs',
+        '/proc proc',
+        '/sys sysfs',
+        '/run tmpfs',
+        '/tmp tmpfs',
+      ]);
+      // The chroot sees the host's disks and its own processes.
+      expect((await runTool('ls', ['/dev/null'], { root })).stdout).toBe('/dev/null\n');
+      expect((await runTool('cat', ['/proc/self/comm'], { root })).stdout).toBe('cat\n');
+    } finally {
+      await mounts.unmount();
+    }
+    expect(await under()).toEqual([]);
+    await mounts.unmount();
   });
 
   describe('systemd health checks, where no systemd runs', () => {
