@@ -2,11 +2,12 @@
  * OS configuration of a new root, in upstream's order (servicing.md §0-§3): Validate (script
  * paths), Provision on the servicing OS (machine-id, postProvision scripts), then Configure in the
  * chroot by subsystem — storage (fstab, crypttab, mdadm.conf), network (netplan), os-config (users,
- * hostname, services, modules, SELinux mode), hooks (additional files, postConfigure scripts).
+ * hostname, services, modules, SELinux mode), management (agent configuration), hooks (additional files, postConfigure scripts).
  * Boot configuration, initrd and extensions are other packages' steps.
  */
 
 import { writeAdditionalFiles } from './additional-files.ts';
+import { configureAgent } from './agent-config.ts';
 import { OsConfigError } from './errors.ts';
 import { rootIsVerity } from './fstab.ts';
 import { setHostname } from './hostname.ts';
@@ -50,6 +51,7 @@ const CONFIGURE: ReadonlyArray<[OsConfigStepName, Body]> = [
   ['services', configureServices],
   ['modules', configureModules],
   ['selinux', setSelinuxMode],
+  ['agent-config', configureAgent],
   ['additional-files', writeAdditionalFiles],
   ['post-configure-scripts', runPostConfigureScripts],
 ];

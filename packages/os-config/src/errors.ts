@@ -21,6 +21,9 @@ export const OS_CONFIG_CODES = {
   OS_CONFIG_SELINUX_NOT_FOUND: 'selinux-enabled-but-not-found',
   OS_CONFIG_SELINUX: 'run-os-modifier',
   OS_CONFIG_ADDITIONAL_FILE: 'write-additional-file',
+  /** The image's /etc/trident/trident.conf names another datastore, or a verity root has none. */
+  OS_CONFIG_AGENT_CONFIG_MISMATCH: 'image-bad-agent-configuration',
+  OS_CONFIG_AGENT_CONFIG: 'create-configuration-file',
   /** A script's `path` does not name a readable regular file on the servicing OS. */
   OS_CONFIG_INVALID_SCRIPT_PATH: 'invalid-script-path',
   OS_CONFIG_PRE_SERVICING_SCRIPT: 'run-pre-servicing-script',

@@ -1,3 +1,4 @@
+export { AGENT_CONFIG_PATH } from './agent-config.ts';
 export { applyOsConfig, configureNewRoot, provisionNewRoot } from './apply.ts';
 export { type ChrootMounts, mountChrootFilesystems } from './chroot-mounts.ts';
 export { CRYPTTAB_PATH, renderCrypttab } from './crypttab.ts';

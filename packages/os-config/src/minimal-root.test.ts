@@ -2,7 +2,7 @@
  * What the "minimal" fixture OS (no sshd, no netplan, no SELinux) makes the steps do, the machine-id
  * of a verity root, and systemd health checks where no systemd runs.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '@trident/exec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -203,6 +203,31 @@ os:
       await expect(
         applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { servicingType }),
       ).rejects.toMatchObject({ code: 'OS_CONFIG_UNSUPPORTED_SERVICING', subkind: 'unsupported-feature' });
+  });
+
+  it('points the agent at a non-default datastore, and refuses an image that disagrees', async () => {
+    const custom = hostConfig(`${SIMPLE_STORAGE}trident:\n  datastorePath: /var/lib/trident/agent.sqlite\n`);
+    await applyOsConfig(root, custom, SIMPLE_LAYOUT);
+    expect(await readFile(join(root, 'etc/trident/trident.conf'), 'utf8')).toBe(
+      'DatastorePath=/var/lib/trident/agent.sqlite',
+    );
+    // Now the image "ships" that file: the default path disagrees with it.
+    await expect(applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT)).rejects.toMatchObject({
+      code: 'OS_CONFIG_AGENT_CONFIG_MISMATCH',
+      subkind: 'image-bad-agent-configuration',
+    });
+    await rm(join(root, 'etc/trident'), { recursive: true });
+    // A verity root cannot be given one.
+    await expect(
+      applyOsConfig(
+        root,
+        hostConfig(`${VERITY}trident:\n  datastorePath: /var/lib/trident/agent.sqlite\n`),
+        VERITY_LAYOUT,
+      ),
+    ).rejects.toMatchObject({
+      code: 'OS_CONFIG_AGENT_CONFIG_MISMATCH',
+      message: expect.stringContaining('verity root'),
+    });
   });
 
   it('mounts what the chroot needs and unmounts all of it', async () => {

@@ -56,6 +56,7 @@ export type OsConfigStepName =
   | 'services'
   | 'modules'
   | 'selinux'
+  | 'agent-config'
   | 'additional-files'
   | 'post-configure-scripts';
 
