@@ -16,6 +16,7 @@ import { configureModules } from './modules.ts';
 import { writeNetplan } from './netplan.ts';
 import { runPostConfigureScripts, runPostProvisionScripts, validateScriptPaths } from './scripts.ts';
 import { setSelinuxMode } from './selinux.ts';
+import { relabelSelinux } from './selinux-relabel.ts';
 import { configureServices } from './services.ts';
 import { createStepContext, runStep, type StepContext, type StepOutcome, skipped } from './step.ts';
 import { writeCrypttab, writeFstab, writeMdadmConf } from './storage-files.ts';
@@ -110,6 +111,22 @@ export async function configureNewRoot(
         : body;
     await runStep(name, 'configure', ctx, options.onStep, run);
   }
+}
+
+/**
+ * SELinux relabelling, upstream's last step of Configure: the engine calls it after everything
+ * that writes files into the new root (initrd included), so every file gets its label.
+ */
+export async function relabelNewRoot(
+  root: string,
+  config: Config,
+  layout: StorageLayout,
+  options: OsConfigOptions = {},
+): Promise<void> {
+  const ctx = context(root, config, layout, options);
+  await runStep('selinux-relabel', 'configure', ctx, options.onStep, (c) =>
+    relabelSelinux(c, options.bootKind),
+  );
 }
 
 /** Validate, Provision, Configure: everything this package does for one servicing of a new root. */

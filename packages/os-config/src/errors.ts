@@ -20,6 +20,8 @@ export const OS_CONFIG_CODES = {
   /** `os.selinux` asks for permissive/enforcing and the new OS has no SELinux. */
   OS_CONFIG_SELINUX_NOT_FOUND: 'selinux-enabled-but-not-found',
   OS_CONFIG_SELINUX: 'run-os-modifier',
+  /** SELinux enforcing with a verity root (non-UKI) or with sysexts/confexts. */
+  OS_CONFIG_SELINUX_UNSUPPORTED: 'invalid-host-configuration-dynamic',
   OS_CONFIG_ADDITIONAL_FILE: 'write-additional-file',
   /** The image's /etc/trident/trident.conf names another datastore, or a verity root has none. */
   OS_CONFIG_AGENT_CONFIG_MISMATCH: 'image-bad-agent-configuration',

@@ -1,5 +1,5 @@
 export { AGENT_CONFIG_PATH } from './agent-config.ts';
-export { applyOsConfig, configureNewRoot, provisionNewRoot } from './apply.ts';
+export { applyOsConfig, configureNewRoot, provisionNewRoot, relabelNewRoot } from './apply.ts';
 export { type ChrootMounts, mountChrootFilesystems } from './chroot-mounts.ts';
 export { CRYPTTAB_PATH, renderCrypttab } from './crypttab.ts';
 export { deviceKind, devicePath } from './device-paths.ts';
@@ -16,6 +16,7 @@ export {
   shouldRun,
   validateScriptPaths,
 } from './scripts.ts';
+export { finalSelinuxMode } from './selinux-relabel.ts';
 export { MDADM_CONF_PATH } from './storage-files.ts';
 export type {
   OsConfigLog,

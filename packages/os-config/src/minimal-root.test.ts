@@ -6,7 +6,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '@trident/exec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyOsConfig } from './apply.ts';
+import { applyOsConfig, relabelNewRoot } from './apply.ts';
 import { mountChrootFilesystems } from './chroot-mounts.ts';
 import { runHealthChecks } from './health-checks.ts';
 import {
@@ -228,6 +228,36 @@ os:
       code: 'OS_CONFIG_AGENT_CONFIG_MISMATCH',
       message: expect.stringContaining('verity root'),
     });
+  });
+
+  it('relabels only where SELinux ends up on, and needs setfiles for it', async () => {
+    const events: OsConfigStepEvent[] = [];
+    await relabelNewRoot(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { onStep: (e) => events.push(e) });
+    expect(events.at(-1)).toMatchObject({
+      step: 'selinux-relabel',
+      status: 'skipped',
+      detail: 'the new OS has no SELinux',
+    });
+    await runTool('mkdir', ['-p', join(root, 'etc/selinux')]);
+    await writeFile(join(root, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=default\n');
+    try {
+      await relabelNewRoot(
+        root,
+        hostConfig(`${SIMPLE_STORAGE}os:\n  selinux:\n    mode: disabled\n`),
+        SIMPLE_LAYOUT,
+        {
+          onStep: (e) => events.push(e),
+        },
+      );
+      expect(events.at(-1)).toMatchObject({ status: 'skipped', detail: 'SELinux is disabled' });
+      // The image's enforcing mode stands; Debian's minimal OS has no setfiles to label with.
+      await expect(relabelNewRoot(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT)).rejects.toMatchObject({
+        code: 'OS_CONFIG_SELINUX_NOT_FOUND',
+        message: expect.stringContaining("no 'setfiles'"),
+      });
+    } finally {
+      await rm(join(root, 'etc/selinux'), { recursive: true });
+    }
   });
 
   it('mounts what the chroot needs and unmounts all of it', async () => {

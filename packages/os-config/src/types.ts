@@ -58,7 +58,8 @@ export type OsConfigStepName =
   | 'selinux'
   | 'agent-config'
   | 'additional-files'
-  | 'post-configure-scripts';
+  | 'post-configure-scripts'
+  | 'selinux-relabel';
 
 export interface OsConfigLog {
   level: 'debug' | 'info' | 'warn';
