@@ -1,9 +1,10 @@
 /**
  * OS configuration of a new root, in upstream's order (servicing.md §0-§3): Validate (script
  * paths), Provision on the servicing OS (machine-id, postProvision scripts), then Configure in the
- * chroot by subsystem — storage (fstab, crypttab, mdadm.conf), network (netplan), os-config (users,
- * hostname, services, modules, SELinux mode), management (agent configuration), hooks (additional files, postConfigure scripts).
- * Boot configuration, initrd and extensions are other packages' steps.
+ * chroot by subsystem: storage (fstab, crypttab, mdadm.conf), network (netplan), os-config (users,
+ * hostname, services, modules, SELinux mode), management (agent configuration), hooks (additional
+ * files, postConfigure scripts); SELinux relabelling comes last, after the initrd. Boot
+ * configuration, initrd and extensions are other packages' steps.
  */
 
 import { writeAdditionalFiles } from './additional-files.ts';

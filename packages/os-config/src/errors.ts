@@ -64,3 +64,19 @@ export function isOsConfigError(value: unknown, code?: OsConfigCode): value is O
 export function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** One failed health check: its name and why. */
+export interface HealthCheckFailure {
+  name: string;
+  error: string;
+}
+
+/** `OS_CONFIG_HEALTH_CHECKS_FAILED` with every failed check, as upstream merges them. */
+export class HealthChecksError extends OsConfigError {
+  readonly failures: readonly HealthCheckFailure[];
+
+  constructor(message: string, failures: readonly HealthCheckFailure[]) {
+    super('OS_CONFIG_HEALTH_CHECKS_FAILED', message);
+    this.failures = failures;
+  }
+}

@@ -3,9 +3,16 @@ export { applyOsConfig, configureNewRoot, provisionNewRoot, relabelNewRoot } fro
 export { type ChrootMounts, mountChrootFilesystems } from './chroot-mounts.ts';
 export { CRYPTTAB_PATH, renderCrypttab } from './crypttab.ts';
 export { deviceKind, devicePath } from './device-paths.ts';
-export { isOsConfigError, OS_CONFIG_CODES, type OsConfigCode, OsConfigError } from './errors.ts';
+export {
+  type HealthCheckFailure,
+  HealthChecksError,
+  isOsConfigError,
+  OS_CONFIG_CODES,
+  type OsConfigCode,
+  OsConfigError,
+} from './errors.ts';
 export { FSTAB_PATH, renderFstab, rootIsVerity } from './fstab.ts';
-export { type HealthCheckFailure, type HealthCheckOptions, runHealthChecks } from './health-checks.ts';
+export { type HealthCheckOptions, runHealthChecks } from './health-checks.ts';
 export { NETPLAN_FILE, renderNetplan } from './netplan.ts';
 export { resolveInRoot } from './root-files.ts';
 export {
