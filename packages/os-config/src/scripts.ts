@@ -140,6 +140,8 @@ export async function runScript(script: Script, label: string, run: ScriptRun): 
       root: run.root,
       signal: run.signal,
       okCodes: [0],
+      // A cancelled script must not wait for the processes it started.
+      processGroup: true,
       onLine: (_stream, line) => {
         tail.push(line);
         if (tail.length > TAIL_LINES) tail.shift();
