@@ -12,6 +12,8 @@ export type DatastoreErrorCode =
   | 'DATASTORE_NOT_A_DATASTORE'
   /** A row's `contents` is not a Host Status document (bad YAML, wrong field types). */
   | 'DATASTORE_INVALID_ROW'
+  /** Reading rows failed (another process held the lock past the busy timeout, I/O error). */
+  | 'DATASTORE_READ_FAILED'
   /** A Host Status handed to `write` is not valid (unknown state, bad volume, non-object spec). */
   | 'DATASTORE_INVALID_HOST_STATUS'
   /** Appending a row failed (read-only datastore, disk full, locked for too long). */
@@ -36,6 +38,7 @@ const TRIDENT: Record<DatastoreErrorCode, { kind: TridentKindName; subkind: stri
   DATASTORE_OPEN_FAILED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_NOT_A_DATASTORE: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_INVALID_ROW: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
+  DATASTORE_READ_FAILED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_INVALID_HOST_STATUS: { kind: 'INTERNAL_ERROR', subkind: 'serialize-host-status' },
   DATASTORE_WRITE_FAILED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_CLOSED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
