@@ -22,6 +22,8 @@ export type DatastoreErrorCode =
   | 'DATASTORE_CLOSED'
   /** A servicing event that the current servicing state does not allow (Trident's state machine). */
   | 'DATASTORE_INVALID_TRANSITION'
+  /** The image's trident.conf names another datastore than the Host Configuration (or cannot be written). */
+  | 'DATASTORE_AGENT_CONFIG_MISMATCH'
   /** The history has an order Trident's rollback rules call impossible. */
   | 'DATASTORE_INVALID_ROLLBACK_HISTORY'
   /** This Node.js has no `node:sqlite` (before 22.13 it needs `--experimental-sqlite`). */
@@ -43,6 +45,7 @@ const TRIDENT: Record<DatastoreErrorCode, { kind: TridentKindName; subkind: stri
   DATASTORE_WRITE_FAILED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_CLOSED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_INVALID_TRANSITION: { kind: 'INTERNAL_ERROR', subkind: 'unexpected-servicing-state' },
+  DATASTORE_AGENT_CONFIG_MISMATCH: { kind: 'INVALID_INPUT_ERROR', subkind: 'image-bad-agent-configuration' },
   DATASTORE_INVALID_ROLLBACK_HISTORY: {
     kind: 'INVALID_INPUT_ERROR',
     subkind: 'invalid-rollback-expectation',
