@@ -23,6 +23,8 @@ export interface LaidOutPartition {
 
 export interface DiskLayout {
   diskId: string;
+  /** The disk GUID written into the GPT header (Host Status `diskUuids`). */
+  diskUuid: string;
   sectorSize: number;
   /** Bytes the fixed-size partitions need, GPT included (what a target must hold at least). */
   minimumSize: number;
@@ -114,12 +116,14 @@ export function layoutDisk(
     });
     offset = alignUp(offset + length, MiB);
   });
+  const diskUuid = randomUUID();
   return {
     diskId: disk.id,
+    diskUuid,
     sectorSize,
     minimumSize: minimum,
     partitions,
-    gptRegion: encodeRegion(partitions, totalLbas, lastUsable, sectorSize),
+    gptRegion: encodeRegion(partitions, totalLbas, lastUsable, sectorSize, diskUuid),
   };
 }
 
@@ -129,6 +133,7 @@ function encodeRegion(
   totalLbas: number,
   lastUsable: number,
   sectorSize: number,
+  diskUuid: string,
 ): Uint8Array {
   const region = new Uint8Array(2 * sectorSize + ENTRY_COUNT * ENTRY_SIZE);
   const view = new DataView(region.buffer);
@@ -156,7 +161,7 @@ function encodeRegion(
   hv.setBigUint64(32, BigInt(totalLbas - 1), true);
   hv.setBigUint64(40, BigInt(2 + entryLbas(sectorSize)), true);
   hv.setBigUint64(48, BigInt(lastUsable), true);
-  header.set(guidToBytes(randomUUID()), 56);
+  header.set(guidToBytes(diskUuid), 56);
   hv.setBigUint64(72, 2n, true);
   hv.setUint32(80, ENTRY_COUNT, true);
   hv.setUint32(84, ENTRY_SIZE, true);
