@@ -85,7 +85,7 @@ os:
   kernelCommandLine:
     extraCommandLine: [trident.installed=1]
   additionalFiles:
-    - path: /etc/motd
+    - destination: /etc/motd
       content: "installed by trident-ts\\n"
 scripts:
   postProvision:
@@ -123,7 +123,7 @@ describe.skipIf(!available)('a host installed by trident install', () => {
       const target = join(dir, 'installed.img');
       const run = await trident(['install', config, '--disk', `os=image:${target}:4G`]);
       expect(run.stderr).not.toMatch(/^error/imu);
-      expect(run.code).toBe(0);
+      expect(run.code, run.stderr).toBe(0);
 
       const { boot, job } = await runVmJob(vms, {
         name: 'installed',
