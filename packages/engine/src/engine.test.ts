@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discardPlan, plan, run } from './engine.ts';
 import type { EngineEvent, EngineRequest } from './index.ts';
@@ -13,11 +14,13 @@ import {
   imageHashes,
   readPrimaryGpt,
 } from './test-support/demo-cosi.ts';
+import { abConfig } from './test-support/host-configs.ts';
 
 /**
  * The seam, end to end without root: requests reach their kind through the registry, plans are
  * held once, and a stream-disk run into a disk-image file writes the image's partitions and GPT.
  */
+const MiB = 1024 * 1024;
 let dir: string;
 let cosi: DemoCosi;
 
@@ -118,6 +121,58 @@ describe('a stream-disk run into a disk-image file', () => {
     expect(await hashRange(target, esp.offset, esp.size)).toBe(
       await hashRange(cosi.source.path, esp.offset, esp.size),
     );
+    expect(existsSync(`${target}.trident-journal.json`)).toBe(false);
+  });
+});
+
+describe('an install run into a disk-image file', () => {
+  it('writes the images into their configured partitions, creates the new filesystems and swap, then the GPT', async () => {
+    const target = join(dir, 'installed.img');
+    const request: EngineRequest = {
+      kind: 'install',
+      hostConfiguration: { text: abConfig(pathToFileURL(cosi.path).href, cosi.metadataSha384) },
+      disks: { os: { kind: 'image-file', path: target, size: 256 * MiB } },
+      resize: false,
+    };
+    const planned = await plan(request);
+    const events: EngineEvent[] = [];
+    const result = await run(planned, { onEvent: (event) => events.push(event) });
+    expect(result).toMatchObject({
+      status: 'success',
+      imageHash: `sha384:${cosi.metadataSha384}`,
+      rebootRequired: false,
+    });
+    expect(events.some((e) => e.type === 'log' && e.target === 'trident::engine::install')).toBe(true);
+
+    const gpt = await readPrimaryGpt(target);
+    expect(gpt.partitions.map((p) => [p.number, p.name, p.firstLba * 512])).toEqual(
+      [1, 17, 81, 145, 153, 169].map((mib, index) => [
+        index + 1,
+        ['esp', 'root-a', 'root-b', 'swap', 'trident', 'data'][index],
+        mib * MiB,
+      ]),
+    );
+    const expected = await imageHashes(cosi, join(dir, 'extracted-install'));
+    for (const image of planned.images)
+      expect(await hashRange(target, image.offset, image.uncompressedSize)).toBe(
+        expected.get(image.imagePath),
+      );
+    const at = async (offset: number, length: number) => {
+      const handle = await open(target, 'r');
+      try {
+        const bytes = Buffer.alloc(length);
+        await handle.read(bytes, 0, length, offset);
+        return bytes;
+      } finally {
+        await handle.close();
+      }
+    };
+    const fs = (id: string) => planned.newFilesystems.find((f) => f.id === id)!;
+    // Each created where its partition is: swap's signature ends its first page, ext4's magic is
+    // in its superblock, a FAT boot sector ends in 55 AA.
+    expect((await at(fs('swap').offset + 4086, 10)).toString('latin1')).toBe('SWAPSPACE2');
+    expect((await at(fs('trident').offset + 1024 + 56, 2)).readUInt16LE(0)).toBe(0xef53);
+    expect((await at(fs('data').offset + 510, 2)).toString('hex')).toBe('55aa');
     expect(existsSync(`${target}.trident-journal.json`)).toBe(false);
   });
 });
