@@ -79,6 +79,13 @@ describe('planning install', () => {
     ).rejects.toMatchObject({ tridentError: { kind: 'INVALID_INPUT_ERROR', subkind: 'invalid-target' } });
   });
 
+  it('refuses a disk-image file path that is not a file', async () => {
+    await expect(planInstall(request(abConfig(url(), cosi.metadataSha384), dir))).rejects.toMatchObject({
+      code: 'ENGINE_TARGET_NOT_FILE',
+      tridentError: { kind: 'INVALID_INPUT_ERROR', subkind: 'invalid-target' },
+    });
+  });
+
   it('refuses what it would not apply, by name, before opening the image', async () => {
     await expect(
       planInstall(
