@@ -1,4 +1,3 @@
-import { lstat } from 'node:fs/promises';
 import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
 import { EngineError, wrapStep } from '../../errors.ts';
@@ -192,17 +191,6 @@ async function planTarget(
   checks: TargetChecks,
 ): Promise<PlannedTarget> {
   if (target.kind === 'image-file') {
-    const existing = await lstat(target.path).catch(() => undefined);
-    if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
-      throw new EngineError(
-        'INVALID_INPUT_ERROR',
-        'invalid-target',
-        `${target.path} exists and is not a regular file; use --disk for block devices`,
-        {
-          code: 'ENGINE_TARGET_NOT_FILE',
-        },
-      );
-    }
     const size = Math.max(target.size ?? 0, requiredSize);
     if (size % lbaSize !== 0) {
       throw new EngineError(
