@@ -6,11 +6,17 @@ import zlib from 'node:zlib';
 import { BUILD_HINT, loadNative, type NativeBinding } from './binding.ts';
 import { ZstdError } from './errors.ts';
 
-export type Codec = 'native' | 'node-zlib' | 'simple-zstd';
+/** The codecs, by name: the one list the engine, the CLI and the writers take theirs from. */
+export const CODECS = ['native', 'node-zlib', 'simple-zstd'] as const;
+export type Codec = (typeof CODECS)[number];
 export type CodecChoice = Codec | 'auto';
 
 export const CODEC_ENV = 'TRIDENT_ZSTD_CODEC';
-const CHOICES: readonly CodecChoice[] = ['native', 'node-zlib', 'simple-zstd', 'auto'];
+const CHOICES: readonly CodecChoice[] = [...CODECS, 'auto'];
+
+export function isCodec(value: string): value is Codec {
+  return (CODECS as readonly string[]).includes(value);
+}
 
 export function requestedCodec(choice?: CodecChoice): CodecChoice {
   const raw = choice ?? process.env[CODEC_ENV] ?? 'native';
