@@ -18,8 +18,12 @@ export function isCodec(value: string): value is Codec {
   return (CODECS as readonly string[]).includes(value);
 }
 
+/**
+ * What the option, else `TRIDENT_ZSTD_CODEC`, asks for (default `native`; an empty variable counts
+ * as unset). The one place that variable is read.
+ */
 export function requestedCodec(choice?: CodecChoice): CodecChoice {
-  const raw = choice ?? process.env[CODEC_ENV] ?? 'native';
+  const raw = choice ?? (process.env[CODEC_ENV] || undefined) ?? 'native';
   if (!(CHOICES as readonly string[]).includes(raw)) {
     const from = choice === undefined ? `${CODEC_ENV}=${raw}` : `codec '${raw}'`;
     throw new ZstdError('ZSTD_INVALID_OPTION', `${from} is not one of ${CHOICES.join(', ')}`);

@@ -29,6 +29,7 @@ export {
   createCompressor,
 } from './compress.ts';
 export { isZstdError, ZstdError, type ZstdErrorCode, type ZstdErrorDetails } from './errors.ts';
+export { splitZstdFrames, type ZstdFrame } from './framer.ts';
 export type {
   ExpectedImage,
   ImageTarget,
