@@ -6,8 +6,8 @@ import { createDemoDiskImage } from '@trident/test-support/disk-image';
 import { readSeekTable } from '@trident/zstd-native';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isCosiError } from '../errors.ts';
+import { exec, openValidateExtract, readRange } from '../test-support/writer-checks.ts';
 import { buildCosi } from './build.ts';
-import { exec, openValidateExtract, readRange } from './test-helpers.ts';
 
 let dir: string;
 beforeAll(async () => {

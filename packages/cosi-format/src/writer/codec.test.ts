@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { readSeekTable } from '@trident/zstd-native';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { isCosiError } from '../errors.ts';
+import { exec } from '../test-support/writer-checks.ts';
 import { createNodeZstdCodec } from './codec.ts';
-import { exec } from './test-helpers.ts';
 
 let dir: string;
 let input: string;
