@@ -84,7 +84,7 @@ export {
   type ValidationReport,
 } from './validation/findings.ts';
 export { validateCosiContext } from './validation/validate.ts';
-export type { BootloaderInfo, SystemdBootEntryInfo } from './writer/bootloader.ts';
+export { type BootloaderInfo, peSections, type SystemdBootEntryInfo } from './writer/bootloader.ts';
 export {
   type BuildCosiOptions,
   type BuildCosiResult,

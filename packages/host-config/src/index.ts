@@ -33,6 +33,7 @@ export {
 export { formatPath, type Path } from './path.ts';
 export { MAX_FINDINGS } from './rules/context.ts';
 export { GPT_ENTRIES } from './rules/graph-devices.ts';
+export { isNetplanKey, NETPLAN_DEVICE_SECTIONS } from './schema/os.ts';
 export {
   type Disk,
   type FileSystem,
