@@ -1,5 +1,5 @@
 import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
-import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
+import { type CosiReader, ESP_TYPE_GUID, type Gpt, partitionSize } from '@trident/cosi-format';
 import { EngineError, wrapStep } from '../../errors.ts';
 import type { Plan, PlannedImage, PlannedTarget } from '../../types.ts';
 import type { KindPlan } from '../kind.ts';
@@ -9,8 +9,6 @@ import { checkPlannedFile, protectedFiles, type TargetChecks, targetError } from
 import type { TargetLayout } from '../phases/targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
 import type { StreamDiskRequest } from './request.ts';
-
-const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 
 /** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
 export interface StreamDiskContext {
@@ -144,7 +142,7 @@ function checkDerivable(reader: CosiReader, gpt: Gpt): void {
     metadata.disk?.gptRegions?.find((r) => r.type === 'partition' && r.image.path === path);
   const hasEsp = metadata.images.some((fs) => {
     const partition = gpt.partitions.find((p) => p.number === regionOf(fs.image.path)?.number);
-    return partition?.typeGuid === ESP && fs.mountPoint !== '';
+    return partition?.typeGuid === ESP_TYPE_GUID && fs.mountPoint !== '';
   });
   if (!hasEsp) {
     throw new EngineError(
