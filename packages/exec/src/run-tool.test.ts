@@ -32,6 +32,19 @@ describe('runTool', () => {
     expect((await runTool('sh', ['-c', 'exit 9'], { okCodes: 'any' })).exitCode).toBe(9);
   });
 
+  it('with processGroup, a cancelled script ends at once with its children', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = Date.now();
+    // The shell's child keeps stdout open: killing the shell alone would wait for it.
+    const error = await runTool('sh', ['-c', 'sleep 30; echo late'], {
+      signal: controller.signal,
+      processGroup: true,
+    }).catch((e: unknown) => e);
+    expect(isExecError(error, 'EXEC_ABORTED')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('reports a missing program as EXEC_MISSING_BINARY', async () => {
     // Named at run time so the setup check does not take it for a tool the repository needs.
     const error = await runTool(MISSING_TOOL, []).catch((e: unknown) => e);

@@ -23,6 +23,12 @@ export interface RunToolOptions {
   maxOutputBytes?: number | undefined;
   /** Every complete output line as it arrives (for live logs of scripts). */
   onLine?: ((stream: 'stdout' | 'stderr', line: string) => void) | undefined;
+  /**
+   * Start the program in a process group of its own and kill the whole group on timeout or abort.
+   * For scripts: killing only the shell would leave its children holding the output pipes open, so
+   * the run would not end until they do.
+   */
+  processGroup?: boolean | undefined;
 }
 
 export interface ToolResult {
@@ -69,6 +75,7 @@ export function runTool(
     const child = spawn(file, argv, {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env,
+      detached: options.processGroup === true,
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     });
     const stdout = new BoundedOutput(limit, options.onLine && ((l) => options.onLine?.('stdout', l)));
@@ -84,6 +91,14 @@ export function runTool(
     let ended: 'timeout' | 'abort' | undefined;
     const kill = (why: 'timeout' | 'abort'): void => {
       ended ??= why;
+      if (options.processGroup === true && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+          return;
+        } catch {
+          // The group is already gone: fall through to the child itself.
+        }
+      }
       child.kill('SIGKILL');
     };
     const timer =

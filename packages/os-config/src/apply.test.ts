@@ -139,10 +139,11 @@ scripts:
         'configure:services:completed',
         'configure:modules:completed',
         'configure:selinux:skipped',
+        'configure:agent-config:skipped',
         'configure:additional-files:completed',
         'configure:post-configure-scripts:completed',
       ]);
-      expect(events.filter((e) => e.status === 'started')).toHaveLength(13);
+      expect(events.filter((e) => e.status === 'started')).toHaveLength(14);
     });
 
     it('writes fstab by PARTUUID', async () => {

@@ -20,7 +20,12 @@ export const OS_CONFIG_CODES = {
   /** `os.selinux` asks for permissive/enforcing and the new OS has no SELinux. */
   OS_CONFIG_SELINUX_NOT_FOUND: 'selinux-enabled-but-not-found',
   OS_CONFIG_SELINUX: 'run-os-modifier',
+  /** SELinux enforcing with a verity root (non-UKI) or with sysexts/confexts. */
+  OS_CONFIG_SELINUX_UNSUPPORTED: 'invalid-host-configuration-dynamic',
   OS_CONFIG_ADDITIONAL_FILE: 'write-additional-file',
+  /** The image's /etc/trident/trident.conf names another datastore, or a verity root has none. */
+  OS_CONFIG_AGENT_CONFIG_MISMATCH: 'image-bad-agent-configuration',
+  OS_CONFIG_AGENT_CONFIG: 'create-configuration-file',
   /** A script's `path` does not name a readable regular file on the servicing OS. */
   OS_CONFIG_INVALID_SCRIPT_PATH: 'invalid-script-path',
   OS_CONFIG_PRE_SERVICING_SCRIPT: 'run-pre-servicing-script',
@@ -30,6 +35,8 @@ export const OS_CONFIG_CODES = {
   OS_CONFIG_HEALTH_CHECKS_FAILED: 'health-checks-failed',
   /** A path of the configuration would leave the new root (`..`, or a symlink pointing out). */
   OS_CONFIG_PATH_OUTSIDE_ROOT: 'invalid-host-configuration-dynamic',
+  /** The servicing type is one whose OS configuration this package does not do (runtime update, rollback). */
+  OS_CONFIG_UNSUPPORTED_SERVICING: 'unsupported-feature',
   /** Mounting or unmounting the chroot's /dev, /proc, /sys, /run or /tmp failed. */
   OS_CONFIG_CHROOT: 'enter-chroot',
 } as const;
@@ -56,4 +63,20 @@ export function isOsConfigError(value: unknown, code?: OsConfigCode): value is O
 /** The message of a foreign error, for wrapping it into a sentence. */
 export function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** One failed health check: its name and why. */
+export interface HealthCheckFailure {
+  name: string;
+  error: string;
+}
+
+/** `OS_CONFIG_HEALTH_CHECKS_FAILED` with every failed check, as upstream merges them. */
+export class HealthChecksError extends OsConfigError {
+  readonly failures: readonly HealthCheckFailure[];
+
+  constructor(message: string, failures: readonly HealthCheckFailure[]) {
+    super('OS_CONFIG_HEALTH_CHECKS_FAILED', message);
+    this.failures = failures;
+  }
 }

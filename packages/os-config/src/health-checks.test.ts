@@ -44,6 +44,21 @@ scripts:
     );
   });
 
+  it('a cancelled run stops the script at once, the cancellation kept as the cause', async () => {
+    const config = hostConfig(
+      `${SIMPLE_STORAGE}scripts:\n  preServicing:\n  - name: slow\n    runOn: [all]\n    content: sleep 30\n`,
+    );
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = Date.now();
+    const error = await runPreServicingScripts(config, {
+      servicingType: 'clean-install',
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'OS_CONFIG_PRE_SERVICING_SCRIPT', cause: { code: 'EXEC_ABORTED' } });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('a failing preServicing script is named, an unnamed one by its place', async () => {
     const config = hostConfig(
       `${SIMPLE_STORAGE}scripts:\n  preServicing:\n  - runOn: [all]\n    content: "echo no >&2; exit 4"\n`,

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTool } from '@trident/exec';
-import { OsConfigError, reason } from './errors.ts';
+import { type HealthCheckFailure, HealthChecksError, reason } from './errors.ts';
 import { runScript, scriptLabel, shouldRun } from './scripts.ts';
 import type { Config, OsConfigLog, ServicingType } from './types.ts';
 
@@ -15,11 +15,6 @@ type Check = Config['health']['checks'][number];
 type SystemdCheck = Extract<Check, { systemdServices: string[] }>;
 
 const POLL_MS = 100;
-
-export interface HealthCheckFailure {
-  name: string;
-  error: string;
-}
 
 export interface HealthCheckOptions {
   servicingType: ServicingType;
@@ -60,12 +55,10 @@ export async function runHealthChecks(config: Config, options: HealthCheckOption
   const failures = results.filter((r): r is HealthCheckFailure => r !== undefined);
   if (failures.length > 0) {
     const details = failures.map((f) => `${f.name}: ${f.error}`).join('\n');
-    const error = new OsConfigError(
-      'OS_CONFIG_HEALTH_CHECKS_FAILED',
+    throw new HealthChecksError(
       `${failures.length} of ${checks.length} health check(s) failed (${options.servicingType}):\n${details}`,
+      failures,
     );
-    Object.defineProperty(error, 'failures', { value: failures, enumerable: true });
-    throw error;
   }
   return checks.map((c) => c.label);
 }

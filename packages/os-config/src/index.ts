@@ -1,10 +1,18 @@
-export { applyOsConfig, configureNewRoot, provisionNewRoot } from './apply.ts';
+export { AGENT_CONFIG_PATH } from './agent-config.ts';
+export { applyOsConfig, configureNewRoot, provisionNewRoot, relabelNewRoot } from './apply.ts';
 export { type ChrootMounts, mountChrootFilesystems } from './chroot-mounts.ts';
 export { CRYPTTAB_PATH, renderCrypttab } from './crypttab.ts';
 export { deviceKind, devicePath } from './device-paths.ts';
-export { isOsConfigError, OS_CONFIG_CODES, type OsConfigCode, OsConfigError } from './errors.ts';
+export {
+  type HealthCheckFailure,
+  HealthChecksError,
+  isOsConfigError,
+  OS_CONFIG_CODES,
+  type OsConfigCode,
+  OsConfigError,
+} from './errors.ts';
 export { FSTAB_PATH, renderFstab, rootIsVerity } from './fstab.ts';
-export { type HealthCheckFailure, type HealthCheckOptions, runHealthChecks } from './health-checks.ts';
+export { type HealthCheckOptions, runHealthChecks } from './health-checks.ts';
 export { NETPLAN_FILE, renderNetplan } from './netplan.ts';
 export { resolveInRoot } from './root-files.ts';
 export {
@@ -15,6 +23,7 @@ export {
   shouldRun,
   validateScriptPaths,
 } from './scripts.ts';
+export { finalSelinuxMode } from './selinux-relabel.ts';
 export { MDADM_CONF_PATH } from './storage-files.ts';
 export type {
   OsConfigLog,

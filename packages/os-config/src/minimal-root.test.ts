@@ -2,10 +2,12 @@
  * What the "minimal" fixture OS (no sshd, no netplan, no SELinux) makes the steps do, the machine-id
  * of a verity root, and systemd health checks where no systemd runs.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runTool } from '@trident/exec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyOsConfig } from './apply.ts';
+import { applyOsConfig, relabelNewRoot } from './apply.ts';
+import { mountChrootFilesystems } from './chroot-mounts.ts';
 import { runHealthChecks } from './health-checks.ts';
 import {
   hostConfig,
@@ -174,6 +176,114 @@ os:
     ).toEqual(['fstab', 'crypttab', 'mdadm-conf', 'users', 'hostname', 'services', 'modules', 'selinux']);
     expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toBe(before);
     expect(await readFile(join(root, 'etc/hostname'), 'utf8')).toBe('sealed');
+  });
+
+  it("an A/B update takes the running OS's machine-id and, without os.hostname, its hostname", async () => {
+    await writeFile(join(root, 'etc/hostname'), 'from-image');
+    await applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { servicingType: 'ab-update' });
+    expect(await readFile(join(root, 'etc/machine-id'), 'utf8')).toBe(
+      await readFile('/etc/machine-id', 'utf8'),
+    );
+    expect(await readFile(join(root, 'etc/hostname'), 'utf8')).toBe(
+      (await readFile('/etc/hostname', 'utf8')).trim(),
+    );
+    // Turned off by the internal parameter: the image's hostname stays.
+    await writeFile(join(root, 'etc/hostname'), 'from-image');
+    await applyOsConfig(
+      root,
+      hostConfig(`${SIMPLE_STORAGE}internalParams:\n  disableHostnameCarryOver: true\n`),
+      SIMPLE_LAYOUT,
+      { servicingType: 'ab-update' },
+    );
+    expect(await readFile(join(root, 'etc/hostname'), 'utf8')).toBe('from-image');
+  });
+
+  it('refuses servicing types that do not configure a new root', async () => {
+    for (const servicingType of ['runtime-update', 'manual-rollback-ab'] as const)
+      await expect(
+        applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { servicingType }),
+      ).rejects.toMatchObject({ code: 'OS_CONFIG_UNSUPPORTED_SERVICING', subkind: 'unsupported-feature' });
+  });
+
+  it('points the agent at a non-default datastore, and refuses an image that disagrees', async () => {
+    const custom = hostConfig(`${SIMPLE_STORAGE}trident:\n  datastorePath: /var/lib/trident/agent.sqlite\n`);
+    await applyOsConfig(root, custom, SIMPLE_LAYOUT);
+    expect(await readFile(join(root, 'etc/trident/trident.conf'), 'utf8')).toBe(
+      'DatastorePath=/var/lib/trident/agent.sqlite',
+    );
+    // Now the image "ships" that file: the default path disagrees with it.
+    await expect(applyOsConfig(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT)).rejects.toMatchObject({
+      code: 'OS_CONFIG_AGENT_CONFIG_MISMATCH',
+      subkind: 'image-bad-agent-configuration',
+    });
+    await rm(join(root, 'etc/trident'), { recursive: true });
+    // A verity root cannot be given one.
+    await expect(
+      applyOsConfig(
+        root,
+        hostConfig(`${VERITY}trident:\n  datastorePath: /var/lib/trident/agent.sqlite\n`),
+        VERITY_LAYOUT,
+      ),
+    ).rejects.toMatchObject({
+      code: 'OS_CONFIG_AGENT_CONFIG_MISMATCH',
+      message: expect.stringContaining('verity root'),
+    });
+  });
+
+  it('relabels only where SELinux ends up on, and needs setfiles for it', async () => {
+    const events: OsConfigStepEvent[] = [];
+    await relabelNewRoot(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT, { onStep: (e) => events.push(e) });
+    expect(events.at(-1)).toMatchObject({
+      step: 'selinux-relabel',
+      status: 'skipped',
+      detail: 'the new OS has no SELinux',
+    });
+    await runTool('mkdir', ['-p', join(root, 'etc/selinux')]);
+    await writeFile(join(root, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=default\n');
+    try {
+      await relabelNewRoot(
+        root,
+        hostConfig(`${SIMPLE_STORAGE}os:\n  selinux:\n    mode: disabled\n`),
+        SIMPLE_LAYOUT,
+        {
+          onStep: (e) => events.push(e),
+        },
+      );
+      expect(events.at(-1)).toMatchObject({ status: 'skipped', detail: 'SELinux is disabled' });
+      // The image's enforcing mode stands; Debian's minimal OS has no setfiles to label with.
+      await expect(relabelNewRoot(root, hostConfig(SIMPLE_STORAGE), SIMPLE_LAYOUT)).rejects.toMatchObject({
+        code: 'OS_CONFIG_SELINUX_NOT_FOUND',
+        message: expect.stringContaining("no 'setfiles'"),
+      });
+    } finally {
+      await rm(join(root, 'etc/selinux'), { recursive: true });
+    }
+  });
+
+  it('mounts what the chroot needs and unmounts all of it', async () => {
+    const under = async () =>
+      (await readFile('/proc/self/mounts', 'utf8'))
+        .split('\n')
+        .map((line) => line.split(' '))
+        .filter((f) => f[1]?.startsWith(`${root}/`))
+        .map((f) => `${f[1]?.slice(root.length)} ${f[2]}`);
+    const mounts = await mountChrootFilesystems(root);
+    try {
+      expect(await under()).toEqual([
+        '/dev devtmpfs',
+        '/proc proc',
+        '/sys sysfs',
+        '/run tmpfs',
+        '/tmp tmpfs',
+      ]);
+      // The chroot sees the host's disks and its own processes.
+      expect((await runTool('ls', ['/dev/null'], { root })).stdout).toBe('/dev/null\n');
+      expect((await runTool('cat', ['/proc/self/comm'], { root })).stdout).toBe('cat\n');
+    } finally {
+      await mounts.unmount();
+    }
+    expect(await under()).toEqual([]);
+    await mounts.unmount();
   });
 
   describe('systemd health checks, where no systemd runs', () => {

@@ -21,7 +21,7 @@ export function renderNetplan(netplan: Readonly<Record<string, unknown>>): strin
   // The model's field order: version, renderer, then the device sections.
   const ordered: Record<string, unknown> = {};
   for (const key of ['version', 'renderer', ...NETPLAN_DEVICE_SECTIONS])
-    if (isNetplanKey(key) && netplan[key] !== undefined) ordered[key] = netplan[key];
+    if (netplan[key] !== undefined) ordered[key] = netplan[key];
   return stringify({ network: ordered });
 }
 

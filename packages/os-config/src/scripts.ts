@@ -96,11 +96,7 @@ export interface ScriptRun {
 }
 
 /** Runs one script (whatever its `runOn`: callers filter with `shouldRun`). */
-export async function runScript(
-  script: Omit<Script, 'name'> & { name: string },
-  label: string,
-  run: ScriptRun,
-): Promise<void> {
+export async function runScript(script: Script, label: string, run: ScriptRun): Promise<void> {
   const fail = (why: string, cause?: unknown): OsConfigError =>
     new OsConfigError(run.code, `script '${label}' failed: ${why}`, { cause });
   let body: string | Uint8Array;
@@ -120,20 +116,14 @@ export async function runScript(
       `its interpreter '${interpreter}' is not installed ${run.root === undefined ? 'on the servicing OS' : 'in the new root'}`,
     );
 
-  const name = `trident-script-${randomBytes(6).toString('hex')}`;
-  let scriptPath: string;
-  let cleanup: () => Promise<void>;
-  if (run.root === undefined) {
-    const dir = await mkdtemp(join(tmpdir(), 'trident-script-'));
-    scriptPath = join(dir, name);
-    cleanup = () => rm(dir, { recursive: true, force: true });
-    await writeFile(scriptPath, body, { mode: 0o600 });
-  } else {
-    scriptPath = `/tmp/${name}`;
-    const host = await resolveInRoot(run.root, scriptPath);
-    cleanup = () => rm(host, { force: true });
-    await writeFile(host, body, { mode: 0o600, flag: 'wx' });
+  let staged: { path: string; cleanup: () => Promise<void> };
+  try {
+    staged = await stageScript(body, run.root);
+  } catch (error) {
+    throw fail(`cannot write it to a temporary file: ${reason(error)}`, error);
   }
+  const scriptPath = staged.path;
+  const cleanup = staged.cleanup;
 
   const env: Record<string, string> = {
     ...script.environmentVariables,
@@ -150,6 +140,8 @@ export async function runScript(
       root: run.root,
       signal: run.signal,
       okCodes: [0],
+      // A cancelled script must not wait for the processes it started.
+      processGroup: true,
       onLine: (_stream, line) => {
         tail.push(line);
         if (tail.length > TAIL_LINES) tail.shift();
@@ -170,6 +162,26 @@ export async function runScript(
     await cleanup();
   }
   run.onLog?.({ level: 'info', source, message: `script '${label}' succeeded` });
+}
+
+/**
+ * The script's text in a temporary file where it will run: the servicing OS's temporary directory,
+ * or the new root's `/tmp` (a fresh tmpfs once the chroot filesystems are mounted).
+ */
+async function stageScript(
+  body: string | Uint8Array,
+  root: string | undefined,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const name = `trident-script-${randomBytes(6).toString('hex')}`;
+  if (root === undefined) {
+    const dir = await mkdtemp(join(tmpdir(), 'trident-script-'));
+    await writeFile(join(dir, name), body, { mode: 0o600 });
+    return { path: join(dir, name), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  }
+  const path = `/tmp/${name}`;
+  const host = await resolveInRoot(root, path);
+  await writeFile(host, body, { mode: 0o600, flag: 'wx' });
+  return { path, cleanup: () => rm(host, { force: true }) };
 }
 
 async function runHook(

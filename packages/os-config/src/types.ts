@@ -56,8 +56,10 @@ export type OsConfigStepName =
   | 'services'
   | 'modules'
   | 'selinux'
+  | 'agent-config'
   | 'additional-files'
-  | 'post-configure-scripts';
+  | 'post-configure-scripts'
+  | 'selinux-relabel';
 
 export interface OsConfigLog {
   level: 'debug' | 'info' | 'warn';
