@@ -1,3 +1,4 @@
+import { DEFAULT_DATASTORE_PATH, resolveDatastorePath } from '@trident/datastore';
 import { describe, expect, test } from 'vitest';
 import { parseDuration } from './duration.ts';
 import { isDaemonError } from './errors.ts';
@@ -20,6 +21,16 @@ describe('parseDaemonArgs', () => {
       rebootWaitMs: 600_000,
       streamTarget: undefined,
     });
+  });
+
+  test('--datastore names the datastore StatusService reads; without it, trident.conf or the default', () => {
+    expect(parseDaemonArgs(['--datastore', '/srv/ds.sqlite'], {}).options.datastorePath).toBe(
+      '/srv/ds.sqlite',
+    );
+    // Whatever this host's /etc/trident/trident.conf names (usually nothing: Trident's default).
+    const fromConf = resolveDatastorePath(undefined);
+    expect(parseDaemonArgs([], {}).options.datastorePath).toBe(fromConf);
+    expect(resolveDatastorePath(undefined, '/nonexistent/trident.conf')).toBe(DEFAULT_DATASTORE_PATH);
   });
 
   test('options and environment', () => {

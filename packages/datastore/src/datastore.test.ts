@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -285,6 +285,56 @@ installIndex: 0
         expect.objectContaining({ code: 'DATASTORE_OPEN_FAILED' }),
       );
     }
+  });
+
+  it("waits for another process's write lock, and says so when it is held too long", async () => {
+    const path = join(dir, 'locked.sqlite');
+    const store = openDatastore(path, { create: true, busyTimeoutMs: 200 });
+    store.write({ spec: {}, servicingState: 'provisioned', installIndex: 0 });
+    /** Another SQLite client holding an exclusive lock for `seconds`. */
+    const holdLock = async (seconds: number) => {
+      const child = spawn('python3', [
+        '-c',
+        'import sqlite3, sys, time\n' +
+          'db = sqlite3.connect(sys.argv[1], isolation_level=None)\n' +
+          'db.execute("BEGIN EXCLUSIVE")\n' +
+          'print("locked", flush=True)\n' +
+          'time.sleep(float(sys.argv[2]))\n' +
+          'db.execute("COMMIT")\n',
+        path,
+        String(seconds),
+      ]);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('error', reject);
+        child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+      });
+      return child;
+    };
+    const holder = await holdLock(30);
+    try {
+      expect(() => store.current()).toThrow(
+        expect.objectContaining({
+          code: 'DATASTORE_READ_FAILED',
+          message: expect.stringContaining('locked'),
+        }),
+      );
+      expect(() => store.apply({ type: 'ab-update-staged', spec: {} })).toThrow(
+        expect.objectContaining({ code: 'DATASTORE_READ_FAILED' }),
+      );
+    } finally {
+      holder.kill();
+      await new Promise((resolve) => holder.once('close', resolve));
+    }
+    // A short transaction of another writer is waited for (the default wait is 5 s).
+    const patient = openDatastore(path);
+    const brief = await holdLock(0.3);
+    const started = Date.now();
+    expect(patient.current().servicingState).toBe('provisioned');
+    expect(Date.now() - started).toBeGreaterThan(100);
+    await new Promise((resolve) => brief.once('close', resolve));
+    patient.close();
+    store.close();
   });
 
   it('refuses a Host Status it would write wrongly', () => {

@@ -158,11 +158,29 @@ export class Datastore {
     }
   }
 
+  /** Runs a query; SQLite's failures (busy past the timeout, I/O) become `DATASTORE_READ_FAILED`. */
+  private query(sql: string, all: boolean): Row[] {
+    const db = this.handle();
+    try {
+      const statement = db.prepare(sql);
+      if (all) return statement.all() as unknown as Row[];
+      const row = statement.get() as Row | undefined;
+      return row === undefined ? [] : [row];
+    } catch (error) {
+      throw new DatastoreError(
+        'DATASTORE_READ_FAILED',
+        `cannot read the datastore ${this.path}: ${(error as Error).message}`,
+        { path: this.path, cause: error },
+      );
+    }
+  }
+
   /** The newest row, or undefined when nothing was recorded yet. */
   latest(): HostStatusRecord | undefined {
-    const row = this.handle()
-      .prepare('SELECT id, timestamp, contents FROM hoststatus ORDER BY id DESC LIMIT 1')
-      .get() as Row | undefined;
+    const [row] = this.query(
+      'SELECT id, timestamp, contents FROM hoststatus ORDER BY id DESC LIMIT 1',
+      false,
+    );
     return row === undefined ? undefined : this.record(row);
   }
 
@@ -186,10 +204,9 @@ export class Datastore {
 
   /** Every row, newest first (the order the rollback chain is read in). */
   history(): HostStatusRecord[] {
-    const rows = this.handle()
-      .prepare('SELECT id, timestamp, contents FROM hoststatus ORDER BY id DESC')
-      .all() as unknown as Row[];
-    return rows.map((row) => this.record(row));
+    return this.query('SELECT id, timestamp, contents FROM hoststatus ORDER BY id DESC', true).map((row) =>
+      this.record(row),
+    );
   }
 
   /** Appends `status` as the new current row (stamped with this agent's version). */

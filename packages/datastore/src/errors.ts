@@ -12,6 +12,8 @@ export type DatastoreErrorCode =
   | 'DATASTORE_NOT_A_DATASTORE'
   /** A row's `contents` is not a Host Status document (bad YAML, wrong field types). */
   | 'DATASTORE_INVALID_ROW'
+  /** Reading rows failed (another process held the lock past the busy timeout, I/O error). */
+  | 'DATASTORE_READ_FAILED'
   /** A Host Status handed to `write` is not valid (unknown state, bad volume, non-object spec). */
   | 'DATASTORE_INVALID_HOST_STATUS'
   /** Appending a row failed (read-only datastore, disk full, locked for too long). */
@@ -20,6 +22,8 @@ export type DatastoreErrorCode =
   | 'DATASTORE_CLOSED'
   /** A servicing event that the current servicing state does not allow (Trident's state machine). */
   | 'DATASTORE_INVALID_TRANSITION'
+  /** The image's trident.conf names another datastore than the Host Configuration (or cannot be written). */
+  | 'DATASTORE_AGENT_CONFIG_MISMATCH'
   /** The history has an order Trident's rollback rules call impossible. */
   | 'DATASTORE_INVALID_ROLLBACK_HISTORY'
   /** This Node.js has no `node:sqlite` (before 22.13 it needs `--experimental-sqlite`). */
@@ -36,10 +40,12 @@ const TRIDENT: Record<DatastoreErrorCode, { kind: TridentKindName; subkind: stri
   DATASTORE_OPEN_FAILED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_NOT_A_DATASTORE: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_INVALID_ROW: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
+  DATASTORE_READ_FAILED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_INVALID_HOST_STATUS: { kind: 'INTERNAL_ERROR', subkind: 'serialize-host-status' },
   DATASTORE_WRITE_FAILED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_CLOSED: { kind: 'SERVICING_ERROR', subkind: 'datastore' },
   DATASTORE_INVALID_TRANSITION: { kind: 'INTERNAL_ERROR', subkind: 'unexpected-servicing-state' },
+  DATASTORE_AGENT_CONFIG_MISMATCH: { kind: 'INVALID_INPUT_ERROR', subkind: 'image-bad-agent-configuration' },
   DATASTORE_INVALID_ROLLBACK_HISTORY: {
     kind: 'INVALID_INPUT_ERROR',
     subkind: 'invalid-rollback-expectation',

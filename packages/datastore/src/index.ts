@@ -1,4 +1,10 @@
-export { AGENT_CONFIG_PATH, datastorePathFromAgentConfig, resolveDatastorePath } from './agent-config.ts';
+export {
+  AGENT_CONFIG_PATH,
+  type AgentConfigOptions,
+  configureAgentConfig,
+  datastorePathFromAgentConfig,
+  resolveDatastorePath,
+} from './agent-config.ts';
 export {
   Datastore,
   DEFAULT_AGENT_VERSION,
