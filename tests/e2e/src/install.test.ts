@@ -239,17 +239,17 @@ describe('trident install', () => {
     );
   });
 
-  it('refuses OS configuration it does not apply, naming it, before touching any disk', async () => {
-    const config = join(dir, 'os.yaml');
+  it('refuses what it does not apply yet, naming it and why, before touching any disk', async () => {
+    const config = join(dir, 'health.yaml');
     await writeFile(
       config,
-      `${abConfig(`${nginx.url}/plain.cosi`, plainSha)}os:\n  hostname: demo\n  users:\n    - name: admin\n`,
+      `${abConfig(`${nginx.url}/plain.cosi`, plainSha)}health:\n  checks:\n    - name: ok\n      content: "true"\n      runOn: [clean-install]\n`,
     );
     const target = join(dir, 'never.img');
     const result = trident(['install', config, '--disk', `os=image:${target}:1500M`]);
     expect(result.code).toBe(5);
     expect(result.stderr).toContain('UNSUPPORTED_CONFIGURATION_ERROR:unsupported-feature');
-    expect(result.stderr).toMatch(/os\.users/u);
+    expect(result.stderr).toMatch(/health \(health checks run at commit/u);
     await expect(stat(target)).rejects.toThrow();
   });
 });

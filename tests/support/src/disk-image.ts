@@ -318,6 +318,11 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
       'opt/text.txt': 'hello world\n'.repeat(1000),
       ...options.files,
     });
+    // The mount points every Linux root has: install chroots into the new root through them.
+    for (const dir of ['dev', 'proc', 'sys', 'run', 'tmp']) {
+      await mkdir(join(rootStage, dir), { recursive: true });
+      await utimes(join(rootStage, dir), EPOCH, EPOCH);
+    }
     const root = join(work, 'root.img');
     const mkfs = async (dir: string, file: string, uuid: string, label: string, mib: number) =>
       run(
@@ -371,7 +376,12 @@ export async function createDemoDiskImage(options: DemoDiskOptions): Promise<Dem
     }
     if (dataMiB) {
       const dataStage = join(work, 'data');
-      await stage(dataStage, { README: 'data partition\n', 'blob.bin': pseudoRandom(64 * 1024, 7) });
+      await stage(dataStage, {
+        README: 'data partition\n',
+        'blob.bin': pseudoRandom(64 * 1024, 7),
+        // Mounted at /boot, it carries the boot files the root's own /boot would have.
+        ...(options.dataMountPoint === '/boot' ? { 'grub/grub.cfg': 'linux /vmlinuz root=UUID=demo\n' } : {}),
+      });
       const data = join(work, 'data.img');
       await mkfs(dataStage, data, DEMO_IDS.dataFsUuid, 'data', dataMiB);
       await copyInto(options.path, data, layout[layout.length - 1]!.firstLba * lbaSize);

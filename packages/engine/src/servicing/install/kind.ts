@@ -1,21 +1,30 @@
 import type { ServicingKind } from '../kind.ts';
 import { deploy } from '../phases/deploy.ts';
+import { failedRun } from '../phases/run-session.ts';
+import { configureHost, prepareHost } from './host/configure-host.ts';
 import { makeFilesystem } from './make-filesystems.ts';
 import { type InstallContext, planInstall } from './plan-install.ts';
 import type { InstallRequest } from './request.ts';
 
 /**
- * install: a clean install of the storage a Host Configuration describes. The run is the shared
- * deployment with one table per configured disk, and one step of its own between the verified
- * images and the tables: the new filesystems and swap areas, made inside their partitions' byte
- * ranges.
+ * install: a clean install of a host from its Host Configuration, in upstream's order: script
+ * paths checked and preServicing scripts run before any disk is touched; then the shared
+ * deployment with one table per configured disk and one step of its own between the verified
+ * images and the tables (the new filesystems and swap areas, made inside their partitions' byte
+ * ranges); then, on the complete disks, the host itself: OS configuration in the new root, boot
+ * configuration, the datastore, UEFI boot entries (`host/`).
  */
 export const install: ServicingKind<InstallRequest, InstallContext> = {
   kind: 'install',
   logTarget: 'trident::engine::install',
   plan: planInstall,
-  run: (plan, context, session) =>
-    deploy(
+  run: async (plan, context, session) => {
+    try {
+      await prepareHost(context.config, session);
+    } catch (error) {
+      return failedRun(error, session);
+    }
+    return deploy(
       plan,
       {
         reader: context.reader,
@@ -33,9 +42,21 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
             await makeFilesystem(opened[fs.targetIndex]!.target, fs);
           }
         },
+        afterTables: () =>
+          configureHost(
+            {
+              plan,
+              config: context.config,
+              spec: context.spec,
+              layouts: context.layouts,
+              metadata: context.reader?.metadata,
+            },
+            session,
+          ),
       },
       session,
-    ),
+    );
+  },
   discard: async (context) => {
     await context.reader?.close();
   },

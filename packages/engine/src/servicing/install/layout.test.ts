@@ -61,23 +61,30 @@ describe('layoutDisk', () => {
 });
 
 describe('checkSupportedSections', () => {
-  it('refuses OS configuration, RAID, encryption and adopted partitions by name', () => {
+  it('refuses what install does not apply yet, by name and with the reason', () => {
     expect(() =>
       checkSupportedSections({
-        os: { users: [{ name: 'a' }], hostname: 'h' },
+        os: { users: [{ name: 'a' }], hostname: 'h', sysexts: [{ url: 'x' }] },
         storage: { raid: { software: [{ id: 'r' }] } },
+        health: { checks: [{ name: 'c' }] },
       }),
-    ).toThrow(/os\.users, os\.hostname, storage\.raid/u);
+    ).toThrow(/storage\.raid \(RAID.*os\.sysexts \(system extensions.*health \(health checks run at commit/u);
     expect(() =>
       checkSupportedSections({ storage: { disks: [{ adoptedPartitions: [{ id: 'x' }] }] } }),
     ).toThrow(/storage\.disks\[0\]\.adoptedPartitions/u);
   });
 
-  it('accepts storage-only documents and warns about agent settings', () => {
+  it('accepts storage, OS configuration and scripts, and warns about agent tuning', () => {
     expect(
-      checkSupportedSections({ image: {}, storage: { disks: [] }, os: {}, scripts: { postProvision: [] } }),
+      checkSupportedSections({
+        image: {},
+        storage: { disks: [] },
+        os: { users: [{ name: 'a' }], hostname: 'h', netplan: { version: 2 } },
+        scripts: { postProvision: [{ content: 'true' }] },
+        trident: { datastorePath: '/x' },
+      }),
     ).toEqual([]);
-    expect(checkSupportedSections({ trident: { datastorePath: '/x' } })).toHaveLength(1);
+    expect(checkSupportedSections({ internalParams: { x: 1 } })).toHaveLength(1);
   });
 });
 

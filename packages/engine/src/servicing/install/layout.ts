@@ -22,6 +22,8 @@ export interface LaidOutPartition {
 
 export interface DiskLayout {
   diskId: string;
+  /** The disk GUID written into the GPT header (Host Status `diskUuids`). */
+  diskUuid: string;
   sectorSize: number;
   /** Bytes the fixed-size partitions need, GPT included (what a target must hold at least). */
   minimumSize: number;
@@ -113,8 +115,10 @@ export function layoutDisk(
     });
     offset = alignUp(offset + length, MiB);
   });
+  const diskUuid = randomUUID();
   return {
     diskId: disk.id,
+    diskUuid,
     sectorSize,
     minimumSize: minimum,
     partitions,
@@ -122,7 +126,7 @@ export function layoutDisk(
     gptRegion: encodeGptRegion({
       lbaSize: sectorSize,
       totalLbas,
-      diskGuid: randomUUID(),
+      diskGuid: diskUuid,
       lastUsableLba: lastUsable,
       partitions: partitions.map((p) => ({ ...p, partitionGuid: p.uuid, name: p.label })),
     }),

@@ -30,6 +30,9 @@ export interface InstallContext {
   layouts: DiskLayout[];
   /** Files the run reads (the image, the Host Configuration): never a target. */
   protect: string[];
+  /** The validated Host Configuration, and the document as written (the datastore's `spec`). */
+  config: HostConfiguration;
+  spec: Record<string, unknown>;
 }
 
 /**
@@ -55,11 +58,6 @@ export async function planInstall(
   }
   const config = parsed.config;
   const warnings = checkSupportedSections(parsed.source?.value);
-  // Trident's install also registers UEFI boot entries and regenerates bootloader configuration;
-  // this engine writes storage only, and says so rather than leaving it unsaid.
-  warnings.push(
-    'bootloader: no UEFI boot entries are created and no bootloader configuration is regenerated; the firmware must boot the ESP as imaged (EFI/BOOT fallback path)',
-  );
   const targetsRequested = config.storage.disks.map(
     (disk) => request.disks?.[disk.id] ?? ({ kind: 'disk', path: disk.device } as TargetRequest),
   );
@@ -142,7 +140,8 @@ export async function planInstall(
       warnings,
       concurrency: planConcurrency(request),
     };
-    return { plan, context: { reader, layouts, protect: checks.protect } };
+    const spec = (parsed.source?.value ?? {}) as Record<string, unknown>;
+    return { plan, context: { reader, layouts, protect: checks.protect, config, spec } };
   } catch (error) {
     await reader?.close();
     throw error;

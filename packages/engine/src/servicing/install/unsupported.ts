@@ -1,10 +1,28 @@
 import { EngineError } from '../../errors.ts';
 
-/** Top-level sections install understands; everything else is reported, never silently ignored. */
-const STORAGE_SECTIONS = new Set(['image', 'storage']);
+/** Top-level sections install applies: storage, the image, OS configuration and scripts. */
+const APPLIED_SECTIONS = new Set(['image', 'storage', 'os', 'scripts']);
 /** Sections about the agent itself: they change nothing on disk, so they are accepted with a warning. */
 const AGENT_SECTIONS = new Set(['trident', 'internalParams']);
-const UNSUPPORTED_STORAGE = ['raid', 'encryption'];
+
+/**
+ * What install still refuses, by Host Configuration path, with what it would take. Each entry is
+ * also listed in the engine README.
+ */
+const REFUSED: ReadonlyArray<{ path: string[]; why: string }> = [
+  { path: ['storage', 'raid'], why: 'RAID arrays (mdadm) are not created yet' },
+  { path: ['storage', 'encryption'], why: 'LUKS2 encryption (cryptsetup, TPM2 sealing) is not set up yet' },
+  {
+    path: ['os', 'sysexts'],
+    why: 'system extensions are placed by the runtime-update servicing, not built yet',
+  },
+  {
+    path: ['os', 'confexts'],
+    why: 'configuration extensions are placed by the runtime-update servicing, not built yet',
+  },
+  { path: ['health'], why: 'health checks run at commit, which is not built yet' },
+  { path: ['managementOs'], why: 'users and network of the installer OS are not configured' },
+];
 
 function present(value: unknown): boolean {
   if (value === undefined || value === null) return false;
@@ -13,41 +31,46 @@ function present(value: unknown): boolean {
   return true;
 }
 
+function at(raw: unknown, path: string[]): unknown {
+  let value = raw;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
 /**
- * This install covers the storage side of a Host Configuration. OS configuration (users, netplan,
- * SELinux, services, kernel command line, extensions), scripts, health checks, the management OS,
- * RAID, encryption and adopted partitions are refused with the list of what was found, so nobody
- * mistakes a partial install for a complete one. Agent settings only warn.
+ * Install applies storage, the OS configuration (users, hostname, netplan, SELinux mode, modules,
+ * services, additional files, kernel command line) and scripts. What it does not apply yet is
+ * refused with the list of what was found and why, so nobody mistakes a partial install for a
+ * complete one. Agent settings only warn.
  */
 export function checkSupportedSections(raw: unknown): string[] {
   const warnings: string[] = [];
   if (typeof raw !== 'object' || raw === null) return warnings;
   const found: string[] = [];
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
-    if (STORAGE_SECTIONS.has(key)) continue;
     if (AGENT_SECTIONS.has(key)) {
-      if (present(value))
-        warnings.push(`'${key}' configures the agent, not the disk; it has no effect on this install`);
+      if (key === 'internalParams' && present(value))
+        warnings.push(`'${key}' tunes the agent, not the disk; it has no effect on this install`);
       continue;
     }
-    if (!present(value)) continue;
-    const inner =
-      typeof value === 'object' && value !== null && !Array.isArray(value)
-        ? Object.keys(value).filter((k) => present((value as Record<string, unknown>)[k]))
-        : [];
-    found.push(inner.length > 0 ? inner.map((k) => `${key}.${k}`).join(', ') : key);
+    if (!APPLIED_SECTIONS.has(key) && !REFUSED.some((r) => r.path[0] === key) && present(value))
+      found.push(`${key} (not a section install knows)`);
   }
-  const storage = (raw as { storage?: Record<string, unknown> }).storage ?? {};
-  for (const key of UNSUPPORTED_STORAGE) if (present(storage[key])) found.push(`storage.${key}`);
-  const disks = Array.isArray(storage['disks']) ? (storage['disks'] as Array<Record<string, unknown>>) : [];
-  disks.forEach((disk, i) => {
-    if (present(disk['adoptedPartitions'])) found.push(`storage.disks[${i}].adoptedPartitions`);
-  });
+  for (const { path, why } of REFUSED) if (present(at(raw, path))) found.push(`${path.join('.')} (${why})`);
+  const disks = at(raw, ['storage', 'disks']);
+  if (Array.isArray(disks))
+    disks.forEach((disk: Record<string, unknown>, i) => {
+      if (present(disk?.['adoptedPartitions']))
+        found.push(`storage.disks[${i}].adoptedPartitions (adopting partitions is not supported)`);
+    });
   if (found.length > 0) {
     throw new EngineError(
       'UNSUPPORTED_CONFIGURATION_ERROR',
       'unsupported-feature',
-      `install supports the storage part of a Host Configuration (disks, partitions, A/B volumes, verity, filesystems, swap); not supported here: ${found.join(', ')}. Remove these sections, or apply them with upstream Trident`,
+      `install does not apply every section of this Host Configuration; not supported here: ${found.join('; ')}. Remove these sections, or apply them with upstream Trident`,
       { code: 'ENGINE_UNSUPPORTED_SECTION' },
     );
   }

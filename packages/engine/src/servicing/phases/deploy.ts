@@ -19,6 +19,11 @@ export interface Deployment {
    * creates its new filesystems and swap areas here). Nothing here may need a partition table.
    */
   beforeTables?: (opened: readonly OpenedTarget[]) => Promise<void>;
+  /**
+   * Work once the disks are complete (tables written, re-read, filesystems grown): install turns
+   * them into a host here (OS configuration, boot, datastore). A failure fails the run.
+   */
+  afterTables?: () => Promise<void>;
 }
 
 /**
@@ -49,6 +54,7 @@ export async function deploy(plan: Plan, deployment: Deployment, session: RunSes
         session.log,
       );
     }
+    await deployment.afterTables?.();
     succeeded = true;
     return {
       status: 'success',

@@ -1,0 +1,249 @@
+/**
+ * Turns written disks into a host, in upstream's clean-install order after storage (reference
+ * servicing.md §1 C–E): mount the new root, Provision on this machine (machine-id, postProvision
+ * scripts), Configure chrooted into it (fstab, netplan, users, hostname, services, modules, SELinux
+ * mode, additional files, postConfigure scripts), boot configuration for the image's bootloader,
+ * the SELinux relabel, the datastore with the Host Status, and UEFI boot entries on real disks.
+ * Every step is logged; os-config's steps are also reported as they start and end.
+ */
+
+import { access } from 'node:fs/promises';
+import { configureDiskBoot, createBootEntry, espDirectoryName } from '@trident/boot-config';
+import type { CosiMetadata } from '@trident/cosi-format';
+import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident/datastore';
+import { type HostConfiguration, partitionTypeGuid } from '@trident/host-config';
+import {
+  configureNewRoot,
+  mountChrootFilesystems,
+  type OsConfigStepEvent,
+  provisionNewRoot,
+  relabelNewRoot,
+  runPreServicingScripts,
+  type StorageLayout,
+  validateScriptPaths,
+} from '@trident/os-config';
+import { wrapStep } from '../../../errors.ts';
+import type { Plan } from '../../../types.ts';
+import type { RunSession } from '../../phases/run-session.ts';
+import type { DiskLayout } from '../layout.ts';
+import { bootTarget } from './boot-target.ts';
+import { mountNewRoot, type NewRoot } from './new-root.ts';
+
+export interface HostInputs {
+  plan: Plan;
+  config: HostConfiguration;
+  /** The Host Configuration as the user wrote it: the datastore's `spec`. */
+  spec: Record<string, unknown>;
+  layouts: readonly DiskLayout[];
+  /** The COSI's metadata; undefined when nothing came from an image. */
+  metadata: CosiMetadata | undefined;
+}
+
+const EFIVARS = '/sys/firmware/efi/efivars';
+/** Clean install is volume A of install index 0 (upstream's first free `EFI/AZL…` directory). */
+const INSTALL_INDEX = 0;
+
+function storageLayout(inputs: HostInputs): StorageLayout {
+  const partitionUuids: Record<string, string> = {};
+  for (const layout of inputs.layouts) for (const p of layout.partitions) partitionUuids[p.id] = p.uuid;
+  const imageFilesystemTypes: Record<string, string> = {};
+  for (const image of inputs.plan.images)
+    if (image.mountPoint && image.fsType) imageFilesystemTypes[image.mountPoint] = image.fsType;
+  return { partitionUuids, imageFilesystemTypes, targetVolume: 'volume-a' };
+}
+
+function bootKind(metadata: CosiMetadata | undefined): 'grub' | 'systemd-boot' | 'uki' | undefined {
+  const loader = metadata?.bootloader;
+  if (!loader) return undefined;
+  if (loader.type === 'systemd-boot')
+    return loader.systemdBoot?.entries[0]?.type === 'uki-standalone' ? 'uki' : 'systemd-boot';
+  return loader.type === 'grub' ? 'grub' : undefined;
+}
+
+async function step<T>(
+  session: RunSession,
+  subkind: string,
+  what: string,
+  body: () => Promise<T>,
+): Promise<T> {
+  session.signal.throwIfAborted();
+  session.log('info', what);
+  try {
+    return await body();
+  } catch (error) {
+    throw wrapStep('SERVICING_ERROR', subkind, `${what} failed`, error);
+  }
+}
+
+/** Before anything is written: script paths must exist, then preServicing scripts run (upstream §1 C.2). */
+export async function prepareHost(config: HostConfiguration, session: RunSession): Promise<void> {
+  await step(session, 'invalid-script-path', 'Checking the paths of configured scripts', () =>
+    validateScriptPaths(config, 'clean-install'),
+  );
+  await step(session, 'run-pre-servicing-script', 'Running preServicing scripts', () =>
+    runPreServicingScripts(config, {
+      servicingType: 'clean-install',
+      onLog: (line) => session.log(line.level, `${line.source}: ${line.message}`),
+      signal: session.signal,
+    }),
+  );
+}
+
+/** After the tables are written and the kernel knows the partitions. */
+export async function configureHost(inputs: HostInputs, session: RunSession): Promise<void> {
+  const { config, plan, layouts } = inputs;
+  const layout = storageLayout(inputs);
+  const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', () =>
+    mountNewRoot(
+      config,
+      plan.targets,
+      layouts,
+      layout.imageFilesystemTypes ?? {},
+      session.signal,
+      session.log,
+    ),
+  );
+  let released = false;
+  try {
+    const kind = bootKind(inputs.metadata);
+    const options = {
+      servicingType: 'clean-install' as const,
+      bootKind: kind,
+      onStep: (event: OsConfigStepEvent) =>
+        session.log(
+          event.status === 'failed' ? 'error' : event.status === 'started' ? 'debug' : 'info',
+          `OS configuration ${event.phase}/${event.step}: ${event.status}${event.detail ? ` (${event.detail})` : ''}`,
+        ),
+      onLog: (line: { level: 'debug' | 'info' | 'warn'; source: string; message: string }) =>
+        session.log(line.level, `${line.source}: ${line.message}`),
+      signal: session.signal,
+    };
+    await step(session, 'provision-new-root', `Provisioning the new root at ${newRoot.path}`, () =>
+      provisionNewRoot(newRoot.path, config, layout, options),
+    );
+    const chroot = await step(
+      session,
+      'mount-new-root',
+      'Mounting /dev, /proc, /sys, /run, /tmp for the chroot',
+      () => mountChrootFilesystems(newRoot.path),
+    );
+    try {
+      await step(session, 'configure-new-root', 'Configuring the OS in the new root', () =>
+        configureNewRoot(newRoot.path, config, layout, options),
+      );
+    } finally {
+      await chroot.unmount();
+    }
+    await configureBootloader(inputs, newRoot, kind, session);
+    await step(session, 'selinux-relabel', 'Relabelling for SELinux', () =>
+      relabelNewRoot(newRoot.path, config, layout, options),
+    );
+    await recordHostStatus(inputs, newRoot, session);
+    await newRoot.release();
+    released = true;
+    await registerBootEntry(inputs, newRoot, session);
+  } finally {
+    if (!released)
+      await newRoot.release().catch((error: unknown) => session.log('warn', (error as Error).message));
+  }
+}
+
+async function configureBootloader(
+  inputs: HostInputs,
+  newRoot: NewRoot,
+  kind: ReturnType<typeof bootKind>,
+  session: RunSession,
+): Promise<void> {
+  const loader = inputs.metadata?.bootloader?.type;
+  if (loader !== 'systemd-boot' && loader !== 'grub') {
+    session.log(
+      'warn',
+      `the image declares no bootloader this agent configures (${loader ?? 'none'}): its boot files are left as imaged, and a root found by PARTUUID will not be found`,
+    );
+    return;
+  }
+  const espDisk = espDiskIndex(inputs.config);
+  if (espDisk === undefined) {
+    session.log('warn', 'no ESP partition in the Host Configuration: boot configuration skipped');
+    return;
+  }
+  const target = bootTarget(inputs.config, inputs.layouts, inputs.metadata);
+  const result = await step(
+    session,
+    'boot-configuration',
+    `Configuring ${kind ?? loader} boot for the installed layout`,
+    () =>
+      configureDiskBoot(newRoot.disks[espDisk]!.device, {
+        bootloader: loader,
+        target,
+        ...(loader === 'grub' ? { grub: { rootDir: newRoot.path } } : {}),
+      }),
+  );
+  for (const entry of result.configured) session.log('info', `Boot configuration: ${entry}`);
+}
+
+function espDiskIndex(config: HostConfiguration): number | undefined {
+  const esp = partitionTypeGuid('esp');
+  const index = config.storage.disks.findIndex((disk) =>
+    disk.partitions.some((p) => p.type === 'esp' || partitionTypeGuid(p.type) === esp),
+  );
+  return index < 0 ? undefined : index;
+}
+
+async function recordHostStatus(inputs: HostInputs, newRoot: NewRoot, session: RunSession): Promise<void> {
+  const configured = inputs.config.trident.datastorePath || DEFAULT_DATASTORE_PATH;
+  const path = datastorePathIn(newRoot.path, configured);
+  await step(session, 'datastore', `Recording the Host Status in ${configured} of the new root`, async () => {
+    const partitionPaths: Record<string, string> = {};
+    for (const layout of inputs.layouts)
+      for (const p of layout.partitions) partitionPaths[p.id] = `/dev/disk/by-partuuid/${p.uuid}`;
+    const diskUuids: Record<string, string> = {};
+    for (const layout of inputs.layouts) diskUuids[layout.diskId] = layout.diskUuid;
+    const datastore = openDatastore(path, { create: true });
+    try {
+      datastore.apply({ type: 'clean-install-started' });
+      datastore.apply({
+        type: 'clean-install-staged',
+        spec: inputs.spec,
+        partitionPaths,
+        diskUuids,
+        installIndex: INSTALL_INDEX,
+      });
+      datastore.apply({ type: 'clean-install-finalized' });
+    } finally {
+      datastore.close();
+    }
+  });
+}
+
+/**
+ * Finalize on real hardware: a UEFI boot entry for the ESP directory, first in BootOrder and
+ * BootNext. Disk-image files have no firmware of their own: they boot from the removable-media
+ * path (EFI/BOOT) the image carries.
+ */
+async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: RunSession): Promise<void> {
+  const espDisk = espDiskIndex(inputs.config);
+  if (espDisk === undefined || inputs.plan.targets[espDisk]!.kind !== 'disk') return;
+  if (
+    !(await access(EFIVARS).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    session.log('warn', `${EFIVARS} is not there (not booted with UEFI): no UEFI boot entry created`);
+    return;
+  }
+  const disk = inputs.config.storage.disks[espDisk]!;
+  const number = disk.partitions.findIndex((p) => p.type === 'esp') + 1;
+  const label = espDirectoryName(INSTALL_INDEX, 'a');
+  await step(session, 'set-boot-entries', `Creating the UEFI boot entry ${label}`, () =>
+    createBootEntry({
+      label,
+      disk: newRoot.disks[espDisk]!.device,
+      partitionNumber: number,
+      loader: '/EFI/BOOT/BOOTX64.EFI',
+      bootOrder: 'first',
+      signal: session.signal,
+    }),
+  );
+}

@@ -1,0 +1,161 @@
+/**
+ * A host installed by `trident install` boots, configured as its Host Configuration says: the
+ * fixture OS with the agent (full flavour) is installed from its COSI into a disk-image file — new
+ * partition UUIDs, a new ext4 at /srv, users with keys, hostname, netplan, services, additional
+ * files and scripts — and the installed disk boots alone under QEMU/OVMF. A job in the booted OS
+ * reports what the checks compare: the root partition it came up from, the user and key, the
+ * hostname, the mounts and their options, the scripts' marker files, and `trident get` reading the
+ * datastore install left.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createVmScope, runVmJob } from '@trident/test-support/vm';
+import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
+import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { trident, VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
+
+const available = vmTestsAvailable(['full']);
+const vms = createVmScope();
+let dir: string;
+let agent: AgentPackage;
+let fixture: OsFixture;
+
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheInstallTestOnly0000000000000 alice@test';
+
+const FACTS_JOB = `
+echo "root-source=$(findmnt -no SOURCE /)"
+echo "root-partuuid=$(blkid -s PARTUUID -o value "$(findmnt -no SOURCE /)")"
+echo "hostname=$(hostname)"
+echo "alice=$(id alice)"
+echo "alice-key=$(cat /home/alice/.ssh/authorized_keys)"
+echo "alice-key-mode=$(stat -c '%a %U' /home/alice/.ssh/authorized_keys)"
+echo "srv=$(findmnt -no FSTYPE,OPTIONS /srv)"
+echo "motd=$(cat /etc/motd)"
+echo "post-provision=$(cat /root/post-provision 2>/dev/null)"
+echo "post-configure=$(cat /root/post-configure 2>/dev/null)"
+echo "netplan-mode=$(stat -c '%a' /etc/netplan/99-trident.yaml)"
+echo "ssh-enabled=$(systemctl is-enabled ssh.service)"
+echo "cmdline=$(cat /proc/cmdline)"
+trident get configuration > "$TRIDENT_RESULTS/configuration.yaml" 2>&1 || echo "get-failed=$?"
+trident get status > "$TRIDENT_RESULTS/status.yaml" 2>&1 || echo "get-status-failed=$?"
+`;
+
+function fact(output: string, name: string): string | undefined {
+  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
+}
+
+function hostConfiguration(espMiB: number): string {
+  return `image:
+  url: file://${fixture.cosi}
+  sha384: ${fixture.cosiSha384}
+storage:
+  disks:
+    - id: os
+      device: /dev/sda
+      partitionTableType: gpt
+      partitions:
+        - { id: esp, type: esp, size: ${espMiB}M }
+        - { id: root, type: root, size: 2G }
+        - { id: srv, size: grow }
+  filesystems:
+    - deviceId: esp
+      mountPoint: { path: /boot/efi, options: umask=0077 }
+    - deviceId: root
+      mountPoint: /
+    - deviceId: srv
+      source: new
+      mountPoint: { path: /srv, options: noatime }
+os:
+  hostname: installed-host
+  users:
+    - name: alice
+      sshPublicKeys: ["${KEY}"]
+      sshMode: key-only
+      secondaryGroups: [sudo]
+  netplan:
+    version: 2
+    ethernets:
+      uplink:
+        match: { name: "en*" }
+        dhcp4: true
+  services:
+    enable: [ssh.service]
+  kernelCommandLine:
+    extraCommandLine: [trident.installed=1]
+  additionalFiles:
+    - path: /etc/motd
+      content: "installed by trident-ts\\n"
+scripts:
+  postProvision:
+    - name: mark-provision
+      runOn: [clean-install]
+      content: echo "$SERVICING_TYPE" > "$TARGET_ROOT/root/post-provision"
+  postConfigure:
+    - name: mark-configure
+      runOn: [all]
+      content: echo "configured $SERVICING_TYPE" > /root/post-configure
+`;
+}
+
+beforeAll(async () => {
+  if (!available) return;
+  dir = await mkdtemp(join(tmpdir(), 'trident-vm-install-'));
+  agent = await ensureAgentPackage();
+  fixture = await ensureOsFixture({ flavour: 'full', agentDeb: agent.deb, hostname: 'management' });
+}, VM_TEST_TIMEOUT);
+
+afterEach(() => vms.cleanup());
+
+afterAll(async () => {
+  await vms.cleanup();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!available)('a host installed by trident install', () => {
+  it(
+    'boots from its new partitions with the OS configuration applied and its datastore readable',
+    async () => {
+      const esp = fixture.partitions.find((p) => p.role === 'esp')!;
+      const config = join(dir, 'host.yaml');
+      await writeFile(config, hostConfiguration(Math.ceil(esp.size / 1048576)));
+      const target = join(dir, 'installed.img');
+      const run = await trident(['install', config, '--disk', `os=image:${target}:4G`]);
+      expect(run.stderr).not.toMatch(/^error/imu);
+      expect(run.code).toBe(0);
+
+      const { boot, job } = await runVmJob(vms, {
+        name: 'installed',
+        disks: [{ path: target }],
+        job: { script: FACTS_JOB },
+      });
+      expect(job.rc).toBe(0);
+      const output = job.output;
+      expect(boot.rootDevice).toBe('/dev/vda2');
+      // The installed root has a PARTUUID the fixture never had: boot configuration followed it.
+      const partUuid = fact(output, 'root-partuuid');
+      expect(partUuid).toMatch(/^[0-9a-f-]{36}$/u);
+      expect(partUuid).not.toBe(fixture.partitions.find((p) => p.role === 'root')!.partUuid);
+      expect(fact(output, 'cmdline')).toContain(`root=PARTUUID=${partUuid}`);
+      expect(fact(output, 'cmdline')).toContain('trident.installed=1');
+      expect(fact(output, 'hostname')).toBe('installed-host');
+      expect(fact(output, 'alice')).toMatch(/groups=.*\bsudo\b/u);
+      expect(fact(output, 'alice-key')).toBe(KEY);
+      expect(fact(output, 'alice-key-mode')).toBe('600 alice');
+      expect(fact(output, 'srv')).toMatch(/^ext4 .*noatime/u);
+      expect(fact(output, 'motd')).toBe('installed by trident-ts');
+      expect(fact(output, 'post-provision')).toBe('clean_install');
+      expect(fact(output, 'post-configure')).toBe('configured clean_install');
+      expect(fact(output, 'netplan-mode')).toBe('600');
+      expect(fact(output, 'ssh-enabled')).toBe('enabled');
+      expect(fact(output, 'get-failed')).toBeUndefined();
+      const configuration = job.results.get('configuration.yaml')?.toString() ?? '';
+      expect(configuration).toContain('hostname: installed-host');
+      expect(configuration).toContain(fixture.cosiSha384);
+      const status = job.results.get('status.yaml')?.toString() ?? '';
+      expect(status).toMatch(/servicingState: clean-install-finalized/u);
+    },
+    VM_TEST_TIMEOUT,
+  );
+});
