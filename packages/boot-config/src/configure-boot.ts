@@ -26,7 +26,7 @@ export interface ConfigureBootOptions {
     /** Make an entry from the new root's kernel first (images without entries on their boot volumes). */
     createEntry?: Omit<CreateEntryOptions, 'volume' | 'target'>;
   };
-  /** Where the new root is, for grub (its /boot/grub*.cfg and /etc/default/grub). */
+  /** Where the new root and /boot are, for grub (/boot/grub{2,}/grub.cfg and /etc/default/grub). */
   grub?: Omit<GrubOptions, 'target'>;
   /** Copy this ESP directory (`AZLA`) to the removable-media path /EFI/BOOT afterwards. */
   uefiFallbackFrom?: string;

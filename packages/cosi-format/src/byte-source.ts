@@ -1,4 +1,3 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import { CosiError } from './errors.ts';
 
 /**
@@ -37,56 +36,6 @@ export function createBufferSource(bytes: Uint8Array, url = 'memory'): ByteSourc
 }
 
 const STREAM_CHUNK = 4 * 1024 * 1024;
-
-/** A source over a local file, opened once and read with positioned reads. */
-export async function openFileSource(path: string): Promise<ByteSource> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (cause) {
-    throw new CosiError('COSI_IO', `cannot open ${path}: ${(cause as Error).message}`, { cause });
-  }
-  const { size } = await handle.stat();
-  const read = async (offset: number, length: number): Promise<Uint8Array> => {
-    if (offset < 0 || length < 0 || offset + length > size) {
-      throw new CosiError(
-        'COSI_IO',
-        `${path}: read of ${length} bytes at offset ${offset} is past the end (${size} bytes)`,
-        {
-          offset,
-        },
-      );
-    }
-    const buffer = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
-      if (bytesRead === 0) {
-        throw new CosiError('COSI_IO', `${path}: file shrank while reading at offset ${offset + done}`, {
-          offset: offset + done,
-        });
-      }
-      done += bytesRead;
-    }
-    return buffer;
-  };
-  return {
-    url: path,
-    size,
-    read,
-    async *stream(offset, length, options) {
-      let position = offset;
-      const end = offset + length;
-      while (position < end) {
-        options?.signal?.throwIfAborted();
-        const chunk = await read(position, Math.min(STREAM_CHUNK, end - position));
-        position += chunk.length;
-        yield chunk;
-      }
-    },
-    close: () => handle.close(),
-  };
-}
 
 /** Streams a range of any source, using its own `stream` when it has one. */
 export async function* streamRange(

@@ -1,5 +1,12 @@
-export { type ByteSource, createBufferSource, openFileSource, streamRange } from './byte-source.ts';
+export { type ByteSource, createBufferSource, streamRange } from './byte-source.ts';
 export { CosiError, type CosiErrorCode, isCosiError } from './errors.ts';
+export {
+  type FileSource,
+  type FileSourceErrorFactory,
+  type FileSourceOptions,
+  type FileSourceProblem,
+  openFileSource,
+} from './file-source.ts';
 export {
   DEFAULT_ENTRY_COUNT,
   DEFAULT_ENTRY_SIZE,

@@ -1,6 +1,6 @@
 import { EngineError } from './errors.ts';
 import type { ServicingKind } from './servicing/kind.ts';
-import { startSession } from './servicing/phases/run-session.ts';
+import { failedRun, startSession } from './servicing/phases/run-session.ts';
 import { holdPlan, takePlan } from './servicing/plan-store.ts';
 import { type EngineRequest, servicingKindOf } from './servicing/registry.ts';
 import type { EngineEvent, Plan, RunOptions, RunResult } from './types.ts';
@@ -54,6 +54,9 @@ export async function run(planned: Plan, options: RunOptions = {}): Promise<RunR
   let result: RunResult;
   try {
     result = await held.run(session);
+  } catch (error) {
+    // Kinds report failures as results; this keeps `run`'s promise for one that throws anyway.
+    result = failedRun(error, session);
   } finally {
     dispose();
     await held.discard().catch(() => undefined);

@@ -1,7 +1,5 @@
-import type { CosiMetadata } from '@trident/cosi-format';
+import { type CosiMetadata, ESP_TYPE_GUID } from '@trident/cosi-format';
 import type { ImageFacts } from '@trident/host-config';
-
-const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 
 /** Adapts COSI metadata to what host-config's cross-checks need to know about an image. */
 export function imageFactsFromCosi(metadata: CosiMetadata): ImageFacts {
@@ -11,7 +9,7 @@ export function imageFactsFromCosi(metadata: CosiMetadata): ImageFacts {
       fsType: fs.fsType,
       fsUuid: fs.fsUuid,
       partType: fs.partType,
-      isEsp: fs.partType.toLowerCase() === ESP || fs.partType === 'esp',
+      isEsp: fs.partType.toLowerCase() === ESP_TYPE_GUID || fs.partType === 'esp',
       uncompressedSize: fs.image.uncompressedSize,
       ...(fs.verity ? { verity: { hashUncompressedSize: fs.verity.image.uncompressedSize } } : {}),
     })),

@@ -4,6 +4,7 @@
  * (`servicing/<kind>/request.ts`); `EngineRequest` is their union, made by the registry.
  */
 import type { OpenSourceOptions } from '@trident/remote-source';
+import type { Codec } from '@trident/zstd-native';
 import type { EngineRequest } from './servicing/registry.ts';
 
 /** Where the image goes. */
@@ -26,7 +27,7 @@ export interface CommonRequestOptions {
   /** Partition images written at once (default tuned by the benchmark). */
   concurrency?: number;
   /** zstd codec: the native addon by default; fallbacks by name. */
-  codec?: 'native' | 'node-zlib' | 'simple-zstd';
+  codec?: Codec;
   /** Continue a run that was interrupted after some partitions verified (uses the journal). */
   resume?: boolean;
   /** Skip the osArch-equals-host check (only for image-file targets). */

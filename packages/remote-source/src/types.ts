@@ -1,13 +1,15 @@
+import type { ByteSource } from '@trident/cosi-format';
+
 /** Options accepted by `read` and `stream`. */
 export interface ReadOptions {
   signal?: AbortSignal | undefined;
 }
 
 /**
- * Random access to the bytes of one object: a local file, an HTTP(S) URL or an OCI blob. Satisfies
- * `@trident/cosi-format`'s `ByteSource` structurally.
+ * Random access to the bytes of one object: a local file, an HTTP(S) URL or an OCI blob. A
+ * `@trident/cosi-format` `ByteSource`, so the COSI reader takes it as it is.
  */
-export interface RandomAccessSource {
+export interface RandomAccessSource extends ByteSource {
   /** Where the bytes come from, safe to print (no credentials). */
   readonly url: string;
   /** Total size in bytes, learned once at open. */

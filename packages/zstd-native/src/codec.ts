@@ -6,14 +6,24 @@ import zlib from 'node:zlib';
 import { BUILD_HINT, loadNative, type NativeBinding } from './binding.ts';
 import { ZstdError } from './errors.ts';
 
-export type Codec = 'native' | 'node-zlib' | 'simple-zstd';
+/** The codecs, by name: the one list the engine, the CLI and the writers take theirs from. */
+export const CODECS = ['native', 'node-zlib', 'simple-zstd'] as const;
+export type Codec = (typeof CODECS)[number];
 export type CodecChoice = Codec | 'auto';
 
 export const CODEC_ENV = 'TRIDENT_ZSTD_CODEC';
-const CHOICES: readonly CodecChoice[] = ['native', 'node-zlib', 'simple-zstd', 'auto'];
+const CHOICES: readonly CodecChoice[] = [...CODECS, 'auto'];
 
+export function isCodec(value: string): value is Codec {
+  return (CODECS as readonly string[]).includes(value);
+}
+
+/**
+ * What the option, else `TRIDENT_ZSTD_CODEC`, asks for (default `native`; an empty variable counts
+ * as unset). The one place that variable is read.
+ */
 export function requestedCodec(choice?: CodecChoice): CodecChoice {
-  const raw = choice ?? process.env[CODEC_ENV] ?? 'native';
+  const raw = choice ?? (process.env[CODEC_ENV] || undefined) ?? 'native';
   if (!(CHOICES as readonly string[]).includes(raw)) {
     const from = choice === undefined ? `${CODEC_ENV}=${raw}` : `codec '${raw}'`;
     throw new ZstdError('ZSTD_INVALID_OPTION', `${from} is not one of ${CHOICES.join(', ')}`);

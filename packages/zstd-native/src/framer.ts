@@ -13,6 +13,8 @@ export interface Piece {
   start: boolean;
   /** Last bytes of a data frame (may come with empty `bytes`). */
   end: boolean;
+  /** On `start` pieces: where the frame begins in the compressed stream. */
+  offset?: number;
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;
@@ -117,7 +119,7 @@ export class Framer {
     }
     if (this.state === 'header') {
       this.checkWindow(at);
-      out.push({ bytes: this.head.slice(0, this.need), start: true, end: false });
+      out.push({ bytes: this.head.slice(0, this.need), start: true, end: false, offset: at });
       this.frames++;
       this.blockHeader();
       return;
@@ -189,5 +191,66 @@ export class Framer {
     this.state = 'magic';
     this.have = 0;
     this.need = 5;
+  }
+}
+
+/** One data frame of a zstd stream: where it starts and its compressed bytes. */
+export interface ZstdFrame {
+  /** Offset of the frame in the compressed stream. */
+  offset: number;
+  /** The frame's bytes, streamed; consumed before the next frame is asked for (else drained). */
+  data: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * The data frames of a zstd stream, one by one, for decoders that take a single frame
+ * (`node:zlib` stops after the first). Skippable frames (the seek table, Image Customizer's prefix)
+ * are dropped; frame headers are checked as `Framer` does (window against `maxWindowLog`, reserved
+ * bits); a stream that ends inside a frame is `ZSTD_CORRUPT_FRAME`.
+ */
+export async function* splitZstdFrames(
+  input: AsyncIterable<Uint8Array>,
+  maxWindowLog: number,
+): AsyncGenerator<ZstdFrame> {
+  const framer = new Framer(maxWindowLog);
+  const source = input[Symbol.asyncIterator]();
+  let pending: Piece[] = [];
+  let ended = false;
+  const next = async (): Promise<Piece | undefined> => {
+    while (pending.length === 0) {
+      if (ended) return undefined;
+      const result = await source.next();
+      if (result.done) {
+        ended = true;
+        if (!framer.atBoundary()) {
+          throw new ZstdError(
+            'ZSTD_CORRUPT_FRAME',
+            `zstd data is truncated: the stream ends inside a frame at compressed byte ${framer.position}`,
+            { position: framer.position },
+          );
+        }
+        return undefined;
+      }
+      pending = framer.push(result.value);
+    }
+    return pending.shift();
+  };
+  for (;;) {
+    const first = await next();
+    if (first === undefined) return;
+    let consumed = false;
+    const data = (async function* () {
+      yield first.bytes;
+      for (let piece = first; !piece.end; ) {
+        const following = await next();
+        if (following === undefined) return;
+        piece = following;
+        if (piece.bytes.length > 0) yield piece.bytes;
+      }
+      consumed = true;
+    })();
+    yield { offset: first.offset ?? 0, data };
+    // A caller that stops early must not leave the splitter mid-frame.
+    if (!consumed) for await (const _ of data);
   }
 }

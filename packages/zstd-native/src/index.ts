@@ -9,7 +9,16 @@ import { createJsWriter, nodeZlibDecoder, simpleZstdDecoder } from './js-writer.
 import { createNativeWriter } from './native-writer.ts';
 import { type ImageWriter, type ImageWriterOptions, normalize } from './options.ts';
 
-export { activeCodec, CODEC_ENV, type Codec, type CodecChoice, type CodecInfo, codecInfo } from './codec.ts';
+export {
+  activeCodec,
+  CODEC_ENV,
+  CODECS,
+  type Codec,
+  type CodecChoice,
+  type CodecInfo,
+  codecInfo,
+  isCodec,
+} from './codec.ts';
 export {
   type CompressInput,
   type CompressOptions,
@@ -20,6 +29,7 @@ export {
   createCompressor,
 } from './compress.ts';
 export { isZstdError, ZstdError, type ZstdErrorCode, type ZstdErrorDetails } from './errors.ts';
+export { splitZstdFrames, type ZstdFrame } from './framer.ts';
 export type {
   ExpectedImage,
   ImageTarget,

@@ -8,6 +8,7 @@ import {
   type TargetRequest,
 } from '@trident/engine';
 import { formatBytes, parseByteCount } from '@trident/host-config';
+import { CODECS, isCodec } from '@trident/zstd-native';
 import { CliError, EXIT } from '../cli-error.ts';
 import type { Output } from '../output.ts';
 import { createProgressDisplay, type Verbosity } from '../progress-display.ts';
@@ -59,11 +60,9 @@ export function commonRequest(flags: ServicingFlags) {
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16)) {
     throw new CliError('CLI_BAD_OPTION', `--concurrency must be 1 to 16, not "${flags.concurrency}"`);
   }
-  if (flags.codec !== undefined && !['native', 'node-zlib', 'simple-zstd'].includes(flags.codec)) {
-    throw new CliError(
-      'CLI_BAD_OPTION',
-      `--codec must be native, node-zlib or simple-zstd, not "${flags.codec}"`,
-    );
+  if (flags.codec !== undefined && !isCodec(flags.codec)) {
+    const names = `${CODECS.slice(0, -1).join(', ')} or ${CODECS.at(-1)}`;
+    throw new CliError('CLI_BAD_OPTION', `--codec must be ${names}, not "${flags.codec}"`);
   }
   // The same options `cosi inspect`/`validate` use, parsed (and refused when invalid) in one place,
   // then handed to the engine, which passes them to remote-source untouched.
@@ -72,7 +71,7 @@ export function commonRequest(flags: ServicingFlags) {
     source,
     profile: flags.strict ? ('spec' as const) : ('trident' as const),
     ...(concurrency === undefined ? {} : { concurrency }),
-    ...(flags.codec === undefined ? {} : { codec: flags.codec as 'native' | 'node-zlib' | 'simple-zstd' }),
+    ...(flags.codec === undefined ? {} : { codec: flags.codec }),
     resume: flags.resume,
     allowArchMismatch: flags.allowArchMismatch,
   };

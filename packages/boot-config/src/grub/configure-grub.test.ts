@@ -170,5 +170,9 @@ describe('configureGrub', () => {
         target: { root: { kind: 'device', path: '/dev/sda2' } },
       }),
     ).rejects.toMatchObject({ code: 'BOOTCFG_NOT_FOUND' });
+    await expect(
+      configureGrub({ target: { root: { kind: 'device', path: '/dev/sda2' } } }),
+    ).rejects.toThrowError(/give rootDir or bootDir/u);
+    expect(await readFile(join(rootDir, 'etc/default/grub'), 'utf8').catch(() => 'absent')).toBe('absent');
   });
 });

@@ -18,8 +18,11 @@ import { updateDefaultGrub } from './default-grub.ts';
 import { replaceFsUuids, rewriteGrubLinuxLines, updateGrubSearch } from './grub-cfg.ts';
 
 export interface GrubOptions {
-  /** The new root (mounted or unpacked); its /etc/default/grub is kept in step when present. */
-  rootDir: string;
+  /**
+   * The new root (mounted or unpacked); its /etc/default/grub is kept in step when present. Leave
+   * it out for a read-only (dm-verity) root: its files are covered by the root hash.
+   */
+  rootDir?: string;
   /** Where the volume holding /boot is (default `<rootDir>/boot`). */
   bootDir?: string;
   target: BootTarget;
@@ -36,7 +39,13 @@ export interface GrubResult {
 }
 
 export async function configureGrub(options: GrubOptions): Promise<GrubResult> {
-  const bootDir = options.bootDir ?? join(options.rootDir, 'boot');
+  const bootDir =
+    options.bootDir ?? (options.rootDir === undefined ? undefined : join(options.rootDir, 'boot'));
+  if (bootDir === undefined)
+    throw new BootConfigError(
+      'BOOTCFG_NOT_FOUND',
+      'grub configuration needs where /boot is: give rootDir or bootDir',
+    );
   const boot = createMountedEsp(bootDir); // any directory: the same replace-by-rename as on the ESP
   const candidates = ['/grub2/grub.cfg', '/grub/grub.cfg'];
   let grubCfg: string | undefined;
@@ -68,9 +77,11 @@ export async function configureGrub(options: GrubOptions): Promise<GrubResult> {
     changed.push({ volume: bootDir, path: grubCfg, before, after: edit.text });
   }
 
-  const defaultGrubPath = join(options.rootDir, 'etc/default/grub');
-  const defaultGrub = await readFile(defaultGrubPath, 'utf8').catch(() => undefined);
-  if (defaultGrub !== undefined) {
+  const defaultGrub =
+    options.rootDir === undefined
+      ? undefined
+      : await readFile(join(options.rootDir, 'etc/default/grub'), 'utf8').catch(() => undefined);
+  if (options.rootDir !== undefined && defaultGrub !== undefined) {
     const after = updateDefaultGrub(defaultGrub, target);
     if (after !== defaultGrub) {
       await replaceFile(createMountedEsp(options.rootDir), '/etc/default/grub', after);

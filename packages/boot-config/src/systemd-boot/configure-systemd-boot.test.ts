@@ -124,6 +124,17 @@ describe.skipIf(!fixtureOsAvailable())('with the fixture OS boot files', () => {
     await expect(
       configureSystemdBoot({ esp: volume, target: { ...target, extraCommandLine: ['quiet panic=30'] } }),
     ).rejects.toThrowError(/extraCommandLine \(panic=30\) cannot be added/u);
+    // An `efi` entry for a non-UKI EFI program (here systemd-boot's own binary) is no UKI to check;
+    // a `uki` entry naming the UKI is the same UKI, listed once.
+    await volume.write(
+      '/EFI/tools/tool.efi',
+      await readFile(join(rootDir, 'usr/lib/systemd/boot/efi/systemd-bootx64.efi')),
+    );
+    await volume.write('/loader/entries/tool.conf', 'title tool\nefi /EFI/tools/tool.efi\n');
+    await volume.write('/loader/entries/os.conf', 'title os\nuki /EFI/Linux/os.efi\n');
+    expect((await configureSystemdBoot({ esp: volume, target })).ukis).toEqual([`${esp}:/EFI/Linux/os.efi`]);
+    await volume.remove('/loader/entries/tool.conf');
+    await volume.remove('/loader/entries/os.conf');
     const named = join(scratch.dir, 'named.efi');
     await buildUki(rootDir, named, `root=PARTUUID=${NEW_ROOT} console=ttyS0`);
     await volume.write('/EFI/Linux/os.efi', await readFile(named));

@@ -56,10 +56,15 @@ async function filesIn(volume: EspVolume, dir: string, suffix: string): Promise<
     .sort();
 }
 
-/** The `.cmdline` of a UKI, or undefined when the file is not a PE image with one. */
+/**
+ * The embedded command line of a UKI (`''` when it has no `.cmdline`), or undefined when the file
+ * is not a UKI (no `.linux` section: an EFI shell or a memory tester behind an `efi` entry).
+ */
 function ukiCmdline(bytes: Uint8Array): string | undefined {
-  const section = peSections(bytes).get('.cmdline');
-  return section === undefined ? undefined : new TextDecoder().decode(section).replace(/\0+$/u, '').trim();
+  const sections = peSections(bytes);
+  if (!sections.has('.linux')) return undefined;
+  const cmdline = sections.get('.cmdline');
+  return cmdline === undefined ? '' : new TextDecoder().decode(cmdline).replace(/\0+$/u, '').trim();
 }
 
 /**
@@ -68,8 +73,9 @@ function ukiCmdline(bytes: Uint8Array): string | undefined {
  * finds the root by partition type (gpt-auto), which installation keeps. Extra arguments cannot be
  * added to it. SELinux is not checked: for UKIs upstream sets the mode in /etc/selinux/config only.
  */
-function checkUki(volume: EspVolume, path: string, bytes: Uint8Array, target: BootTarget): void {
-  const embedded = ukiCmdline(bytes) ?? '';
+function checkUki(volume: EspVolume, path: string, bytes: Uint8Array, target: BootTarget): boolean {
+  const embedded = ukiCmdline(bytes);
+  if (embedded === undefined) return false;
   const current = parseCmdline(embedded, `${volume.location}:${path} .cmdline`);
   const refuse = (what: string) =>
     new BootConfigError(
@@ -93,6 +99,7 @@ function checkUki(volume: EspVolume, path: string, bytes: Uint8Array, target: Bo
     .filter((a) => !current.includes(a));
   if (extra.length > 0)
     throw refuse(`os.kernelCommandLine.extraCommandLine (${extra.join(' ')}) cannot be added to it`);
+  return true;
 }
 
 export async function configureSystemdBoot(options: SystemdBootOptions): Promise<SystemdBootResult> {
@@ -105,8 +112,7 @@ export async function configureSystemdBoot(options: SystemdBootOptions): Promise
     for (const path of await filesIn(volume, UKI_DIR, '.efi')) {
       const bytes = await volume.read(path);
       if (bytes === undefined) continue;
-      checkUki(volume, path, bytes, options.target);
-      result.ukis.push(`${volume.location}:${path}`);
+      if (checkUki(volume, path, bytes, options.target)) result.ukis.push(`${volume.location}:${path}`);
     }
     for (const path of await filesIn(volume, ENTRIES_DIR, '.conf')) {
       const text = (await volume.read(path))?.toString('utf8');
@@ -124,8 +130,8 @@ export async function configureSystemdBoot(options: SystemdBootOptions): Promise
               path,
             },
           );
-        checkUki(volume, uki, bytes, options.target);
-        result.ukis.push(`${volume.location}:${uki}`);
+        const id = `${volume.location}:${uki.startsWith('/') ? uki : `/${uki}`}`;
+        if (checkUki(volume, uki, bytes, options.target) && !result.ukis.includes(id)) result.ukis.push(id);
         continue;
       }
       if (blsValue(entry, 'linux') === undefined)

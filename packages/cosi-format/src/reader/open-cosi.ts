@@ -1,5 +1,6 @@
-import { type ByteSource, openFileSource, streamRange } from '../byte-source.ts';
+import { type ByteSource, streamRange } from '../byte-source.ts';
 import { CosiError, type CosiErrorCode } from '../errors.ts';
+import { openFileSource } from '../file-source.ts';
 import type { Gpt } from '../gpt/gpt.ts';
 import { type ExpectedSha384, isWellFormedSha384, parseSha384Spec } from '../hash-spec.ts';
 import {

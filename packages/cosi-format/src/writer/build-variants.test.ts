@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createDemoDiskImage } from '@trident/test-support/disk-image';
+import { readSeekTable } from '@trident/zstd-native';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isCosiError } from '../errors.ts';
+import { exec, openValidateExtract, readRange } from '../test-support/writer-checks.ts';
 import { buildCosi } from './build.ts';
-import { decodeSeekTable } from './seek-table.ts';
-import { exec, openValidateExtract, readRange } from './test-helpers.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -168,7 +168,7 @@ describe('buildCosi variants', () => {
     const { index, extracted } = await openValidateExtract(cosi, join(dir, 'x-seek'));
     const member = index.byPath.get('images/partition-2.raw.zst')!;
     const compressed = await readRange(cosi, member.dataOffset, member.size);
-    const table = decodeSeekTable(compressed);
+    const table = readSeekTable(compressed).frames;
     expect(table?.length).toBe(32);
     expect(table?.every((e) => e.decompressedSize === 1024 * 1024)).toBe(true);
     const viaCli = join(dir, 'p2.zst');

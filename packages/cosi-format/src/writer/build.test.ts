@@ -8,8 +8,8 @@ import {
   type DemoDiskImage,
 } from '@trident/test-support/disk-image';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { debugfsCat, exec, growCopy, openValidateExtract, readRange } from '../test-support/writer-checks.ts';
 import { buildCosi } from './build.ts';
-import { debugfsCat, exec, growCopy, openValidateExtract, readRange } from './test-helpers.ts';
 
 let dir: string;
 let disk: DemoDiskImage;

@@ -4,9 +4,8 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { buildSeekTable, isZstdError, type SeekFrame, splitZstdFrames } from '@trident/zstd-native';
 import { CosiError } from '../errors.ts';
-import { encodeSeekTable, type SeekTableEntry } from './seek-table.ts';
-import { splitZstdFrames } from './zstd-frames.ts';
 
 /** A byte range of a local file: the unit a codec compresses (a partition of a disk image). */
 export interface FileRange {
@@ -50,6 +49,8 @@ export interface ZstdCodec {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/** libzstd's default `ZSTD_d_windowLogMax`: what a reader accepts when the metadata sets none. */
+const DEFAULT_MAX_WINDOW_LOG = 27;
 const zstdCompressBuffer = promisify(zlib.zstdCompress);
 
 function compressParams(options: ZstdCompressOptions): Record<number, number> {
@@ -97,7 +98,7 @@ async function* compressSeekable(
   frameSize: number,
 ): AsyncGenerator<Uint8Array> {
   const handle = await open(input.path, 'r');
-  const entries: SeekTableEntry[] = [];
+  const entries: SeekFrame[] = [];
   try {
     const buffer = Buffer.allocUnsafe(frameSize);
     for (let done = 0; done < input.length; ) {
@@ -120,7 +121,7 @@ async function* compressSeekable(
   } finally {
     await handle.close();
   }
-  yield encodeSeekTable(entries);
+  yield buildSeekTable(entries);
 }
 
 /** The default codec: libzstd as bundled in Node 24 (`node:zlib`), single-threaded. */
@@ -148,25 +149,27 @@ export function createNodeZstdCodec(): ZstdCodec {
     async *decompress(input, options) {
       const params: Record<number, number> = {};
       if (options.maxWindowLog) params[zlib.constants.ZSTD_d_windowLogMax] = options.maxWindowLog;
-      for await (const frame of splitZstdFrames(input)) {
-        options.signal?.throwIfAborted();
-        if (frame.skippable) {
-          for await (const _ of frame.data);
-          continue;
+      // zstd-native walks the frames (and checks their windows); node:zlib decodes one at a time.
+      const frames = splitZstdFrames(input, options.maxWindowLog || DEFAULT_MAX_WINDOW_LOG);
+      const corrupt = (cause: unknown, at: number): CosiError =>
+        new CosiError('COSI_IMAGE_CORRUPT', `zstd frame at byte ${at}: ${(cause as Error).message}`, {
+          offset: at,
+          cause,
+        });
+      try {
+        for await (const frame of frames) {
+          options.signal?.throwIfAborted();
+          try {
+            yield* through(frame.data, zlib.createZstdDecompress({ params }));
+          } catch (cause) {
+            if (cause instanceof CosiError) throw cause;
+            throw corrupt(cause, isZstdError(cause) ? (cause.position ?? frame.offset) : frame.offset);
+          }
         }
-        try {
-          yield* through(frame.data, zlib.createZstdDecompress({ params }));
-        } catch (cause) {
-          if (cause instanceof CosiError) throw cause;
-          throw new CosiError(
-            'COSI_IMAGE_CORRUPT',
-            `zstd frame at byte ${frame.offset}: ${(cause as Error).message}`,
-            {
-              offset: frame.offset,
-              cause,
-            },
-          );
-        }
+      } catch (cause) {
+        // A frame header the splitter refused (unknown magic, reserved bits, window too large).
+        if (isZstdError(cause)) throw corrupt(cause, cause.position ?? 0);
+        throw cause;
       }
     },
   };

@@ -1,3 +1,4 @@
+import { type CodecInfo, codecInfo, compressFile, createImageWriter } from '@trident/zstd-native';
 import { createNodeZstdCodec, type FileRange, type ZstdCodec, type ZstdCompressOptions } from './codec.ts';
 
 /** What a native codec adds to `ZstdCodec`: whole-file work done off the event loop, in parallel. */
@@ -19,28 +20,12 @@ export interface NativeCodec extends ZstdCodec {
   ): Promise<{ sha384: string; uncompressedBytes: number }>;
 }
 
-interface ZstdNativeModule {
-  codecInfo(choice?: string): {
-    native: { loaded: true; zstdVersion: string } | { loaded: false; error: string };
-  };
-  compressFile(
-    input: { path: string; offset?: number; length?: number },
-    target: { path: string; create?: boolean },
-    options: Record<string, unknown>,
-  ): Promise<{ sha384: string; compressedBytes: number }>;
-  createImageWriter(options: Record<string, unknown>): Promise<{
-    write(chunk: Uint8Array): Promise<void>;
-    finish(): Promise<{ sha384: string; uncompressedBytes: number }>;
-    abort(): Promise<void>;
-  }>;
-}
-
 let cached: Promise<NativeCodec | undefined> | undefined;
 
 /**
- * The native codec of `@trident/zstd-native` when that optional package is installed and its addon
- * loads; undefined otherwise, so this package keeps working on its own with Node's zstd.
- * Honours TRIDENT_ZSTD_CODEC: any value other than `native`/`auto` keeps the built-in codec.
+ * The native codec of `@trident/zstd-native` when its addon loads, undefined otherwise, so this
+ * package keeps working with Node's zstd where the addon was not built. zstd-native decides what is
+ * asked for (its `TRIDENT_ZSTD_CODEC`): anything other than `native`/`auto` keeps the built-in codec.
  */
 export function loadNativeCodec(): Promise<NativeCodec | undefined> {
   cached ??= load();
@@ -48,25 +33,22 @@ export function loadNativeCodec(): Promise<NativeCodec | undefined> {
 }
 
 async function load(): Promise<NativeCodec | undefined> {
-  const wanted = process.env['TRIDENT_ZSTD_CODEC'];
-  if (wanted !== undefined && wanted !== '' && wanted !== 'native' && wanted !== 'auto') return undefined;
-  let native: ZstdNativeModule;
+  let info: CodecInfo;
   try {
-    // A variable specifier keeps bundlers and type-checkers from requiring the optional package.
-    const specifier = '@trident/zstd-native';
-    native = (await import(specifier)) as ZstdNativeModule;
+    info = codecInfo();
   } catch {
-    return undefined;
+    return undefined; // an unknown TRIDENT_ZSTD_CODEC: the built-in codec, as before
   }
-  const info = native.codecInfo('native').native;
-  if (!info.loaded) return undefined;
+  if (info.requested !== 'native' && info.requested !== 'auto') return undefined;
+  if (!info.native.loaded) return undefined;
+  const zstdVersion = info.native.zstdVersion;
   const fallback = createNodeZstdCodec();
   return {
-    name: `native (libzstd ${info.zstdVersion})`,
+    name: `native (libzstd ${zstdVersion})`,
     compress: (input, options) => fallback.compress(input, options),
     decompress: (input, options) => fallback.decompress(input, options),
     async compressToFile(input, file, options) {
-      const result = await native.compressFile(
+      const result = await compressFile(
         { path: input.path, offset: input.offset, length: input.length },
         { path: file, create: true },
         {
@@ -84,7 +66,7 @@ async function load(): Promise<NativeCodec | undefined> {
     async verify(input, limit, options) {
       // /dev/null takes positioned writes of any length: the writer's hash, decode and size checks
       // run in Rust, and nothing is kept.
-      const writer = await native.createImageWriter({
+      const writer = await createImageWriter({
         target: { path: '/dev/null', offset: 0, length: limit },
         ...(options.maxWindowLog === undefined ? {} : { maxWindowLog: options.maxWindowLog }),
         sync: false,

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createBufferSource } from '../byte-source.ts';
 import { isCosiError } from '../errors.ts';
 import { readTarIndex } from '../tar/tar-index.ts';
+import { exec } from '../test-support/writer-checks.ts';
 import { writeCosiTar } from './cosi-tar.ts';
 import { encodeTarHeader } from './tar-writer.ts';
-import { exec } from './test-helpers.ts';
 
 let dir: string;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { EngineError } from '../errors.ts';
 import { install } from './install/kind.ts';
-import type { ServicingKind } from './kind.ts';
+import type { RequestOf, ServicingKind } from './kind.ts';
 import { streamDisk } from './stream-disk/kind.ts';
 
 /**
@@ -14,18 +14,11 @@ const SERVICING_KINDS = {
 } as const;
 
 /** Every request the engine accepts: the union of the registered kinds' requests. */
-export type EngineRequest = {
-  [Name in keyof typeof SERVICING_KINDS]: (typeof SERVICING_KINDS)[Name] extends ServicingKind<
-    infer Request,
-    infer _Context
-  >
-    ? Request
-    : never;
-}[keyof typeof SERVICING_KINDS];
+export type EngineRequest = RequestOf<(typeof SERVICING_KINDS)[keyof typeof SERVICING_KINDS]>;
 
 /**
  * The kind that serves a request. The cast is sound because each entry's key is its own `kind`
- * (checked by `registry.test.ts`): the registry cannot express that correlation in its type.
+ * (checked by `engine.test.ts`): the registry cannot express that correlation in its type.
  */
 export function servicingKindOf<Request extends EngineRequest>(
   request: Request,

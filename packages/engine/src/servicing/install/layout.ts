@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { crc32 } from 'node:zlib';
-import { guidToBytes } from '@trident/cosi-format';
+import { DEFAULT_ENTRY_COUNT, DEFAULT_ENTRY_SIZE, encodeGptRegion } from '@trident/cosi-format';
 import { type Disk, partitionTypeGuid } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
 
 const MiB = 1024 * 1024;
-const ENTRY_COUNT = 128;
-const ENTRY_SIZE = 128;
+const ENTRY_COUNT = DEFAULT_ENTRY_COUNT;
+const ENTRY_SIZE = DEFAULT_ENTRY_SIZE;
 
 export interface LaidOutPartition {
   id: string;
@@ -123,49 +122,13 @@ export function layoutDisk(
     sectorSize,
     minimumSize: minimum,
     partitions,
-    gptRegion: encodeRegion(partitions, totalLbas, lastUsable, sectorSize, diskUuid),
+    // Protective MBR, header at LBA 1, 128 entries of 128 bytes from LBA 2 (cosi-format's encoder).
+    gptRegion: encodeGptRegion({
+      lbaSize: sectorSize,
+      totalLbas,
+      diskGuid: diskUuid,
+      lastUsableLba: lastUsable,
+      partitions: partitions.map((p) => ({ ...p, partitionGuid: p.uuid, name: p.label })),
+    }),
   };
-}
-
-/** UEFI GPT: protective MBR, header at LBA 1, 128 entries of 128 bytes from LBA 2. */
-function encodeRegion(
-  partitions: LaidOutPartition[],
-  totalLbas: number,
-  lastUsable: number,
-  sectorSize: number,
-  diskUuid: string,
-): Uint8Array {
-  const region = new Uint8Array(2 * sectorSize + ENTRY_COUNT * ENTRY_SIZE);
-  const view = new DataView(region.buffer);
-  region[446 + 4] = 0xee;
-  view.setUint32(446 + 8, 1, true);
-  view.setUint32(446 + 12, Math.min(totalLbas - 1, 0xffffffff), true);
-  region[510] = 0x55;
-  region[511] = 0xaa;
-  const entries = region.subarray(2 * sectorSize);
-  const entriesView = new DataView(entries.buffer, entries.byteOffset, entries.byteLength);
-  for (const partition of partitions) {
-    const base = (partition.number - 1) * ENTRY_SIZE;
-    entries.set(guidToBytes(partition.typeGuid), base);
-    entries.set(guidToBytes(partition.uuid), base + 16);
-    entriesView.setBigUint64(base + 32, BigInt(partition.firstLba), true);
-    entriesView.setBigUint64(base + 40, BigInt(partition.lastLba), true);
-    entries.set(Buffer.from(partition.label, 'utf16le').subarray(0, 72), base + 56);
-  }
-  const header = region.subarray(sectorSize, sectorSize + 92);
-  const hv = new DataView(header.buffer, header.byteOffset, 92);
-  header.set(new TextEncoder().encode('EFI PART'), 0);
-  hv.setUint32(8, 0x00010000, true);
-  hv.setUint32(12, 92, true);
-  hv.setBigUint64(24, 1n, true);
-  hv.setBigUint64(32, BigInt(totalLbas - 1), true);
-  hv.setBigUint64(40, BigInt(2 + entryLbas(sectorSize)), true);
-  hv.setBigUint64(48, BigInt(lastUsable), true);
-  header.set(guidToBytes(diskUuid), 56);
-  hv.setBigUint64(72, 2n, true);
-  hv.setUint32(80, ENTRY_COUNT, true);
-  hv.setUint32(84, ENTRY_SIZE, true);
-  hv.setUint32(88, crc32(entries), true);
-  hv.setUint32(16, crc32(header), true);
-  return region;
 }

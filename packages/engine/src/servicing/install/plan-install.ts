@@ -1,4 +1,3 @@
-import { lstat } from 'node:fs/promises';
 import { inspectTarget, isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, formatSha384 } from '@trident/cosi-format';
 import {
@@ -163,13 +162,6 @@ async function planDiskTarget(
         `disk '${disk.id}' has a 'grow' partition: give the image file a size (--disk ${disk.id}=image:${request.path}:SIZE)`,
       );
     }
-    const existing = await lstat(request.path).catch(() => undefined);
-    if (existing && !existing.isFile() && !existing.isSymbolicLink())
-      throw new EngineError(
-        'INVALID_INPUT_ERROR',
-        'invalid-target',
-        `${request.path} exists and is not a regular file`,
-      );
     const size = Math.ceil(Math.max(request.size ?? 0, minimum) / 1048576) * 1048576;
     const replace = request.overwrite === true;
     await checkPlannedFile({ path: request.path, size, sectorSize: 512, replace }, checks, {

@@ -38,10 +38,10 @@ export async function openImage(
   }
   let source: ByteSource;
   try {
-    source = (await openSource(url, {
+    source = await openSource(url, {
       ...options.source,
       ...(options.signal ? { signal: options.signal } : {}),
-    })) as ByteSource;
+    });
   } catch (error) {
     throw wrapStep('INVALID_INPUT_ERROR', 'load-cosi', `Failed to load COSI file from '${url}'`, error);
   }

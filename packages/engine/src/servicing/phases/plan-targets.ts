@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspectFileTarget, isBlockWriterError, type SafetyRequirements } from '@trident/block-writer';
@@ -57,15 +58,25 @@ export function targetError(context: string, error: unknown): EngineError {
 }
 
 /**
- * Plan-time look at a disk-image file target: what the run's open would refuse (exists without
- * `overwrite`, a symlink, in use, the image itself, locked by another run), so `--dry-run` and the
- * plan fail the same way the run would, with nothing written.
+ * Plan-time look at a disk-image file target: what the run's open would refuse (not a file, exists
+ * without `overwrite`, a symlink, in use, the image itself, locked by another run), so `--dry-run`
+ * and the plan fail the same way the run would, with nothing written.
  */
 export async function checkPlannedFile(
   target: { path: string; size: number; sectorSize: number; replace: boolean },
   checks: TargetChecks,
   requirements: SafetyRequirements,
 ): Promise<void> {
+  const existing = await lstat(target.path).catch(() => undefined);
+  if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
+    // A device or directory is not a wrong file but a wrong kind of target: say which flag fits.
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'invalid-target',
+      `${target.path} exists and is not a regular file; use --disk for block devices`,
+      { code: 'ENGINE_TARGET_NOT_FILE' },
+    );
+  }
   const keep =
     checks.resume && (await usableJournal(target.path, 'image-file', checks.metadataSha384)) !== undefined;
   const report = await inspectFileTarget(target.path, {

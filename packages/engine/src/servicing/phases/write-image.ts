@@ -1,6 +1,6 @@
 import type { BlockTarget } from '@trident/block-writer';
 import type { CosiReader } from '@trident/cosi-format';
-import { createImageWriter } from '@trident/zstd-native';
+import { type Codec, createImageWriter } from '@trident/zstd-native';
 import type { EngineEvent, PlannedImage } from '../../types.ts';
 import { ProgressTracker } from './progress.ts';
 
@@ -9,7 +9,7 @@ const WRITER_BUFFER = 4 * 1024 * 1024;
 
 export interface WriteImageOptions {
   signal?: AbortSignal | undefined;
-  codec?: 'native' | 'node-zlib' | 'simple-zstd' | undefined;
+  codec?: Codec | undefined;
   /** The target reads as zeros (a new sparse file): zero runs may become holes. */
   sparse: boolean;
   emit: (event: EngineEvent) => void;

@@ -1,6 +1,5 @@
-import { lstat } from 'node:fs/promises';
 import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
-import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
+import { type CosiReader, ESP_TYPE_GUID, type Gpt, partitionSize } from '@trident/cosi-format';
 import { EngineError, wrapStep } from '../../errors.ts';
 import type { Plan, PlannedImage, PlannedTarget } from '../../types.ts';
 import type { KindPlan } from '../kind.ts';
@@ -10,8 +9,6 @@ import { checkPlannedFile, protectedFiles, type TargetChecks, targetError } from
 import type { TargetLayout } from '../phases/targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
 import type { StreamDiskRequest } from './request.ts';
-
-const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 
 /** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
 export interface StreamDiskContext {
@@ -145,7 +142,7 @@ function checkDerivable(reader: CosiReader, gpt: Gpt): void {
     metadata.disk?.gptRegions?.find((r) => r.type === 'partition' && r.image.path === path);
   const hasEsp = metadata.images.some((fs) => {
     const partition = gpt.partitions.find((p) => p.number === regionOf(fs.image.path)?.number);
-    return partition?.typeGuid === ESP && fs.mountPoint !== '';
+    return partition?.typeGuid === ESP_TYPE_GUID && fs.mountPoint !== '';
   });
   if (!hasEsp) {
     throw new EngineError(
@@ -192,17 +189,6 @@ async function planTarget(
   checks: TargetChecks,
 ): Promise<PlannedTarget> {
   if (target.kind === 'image-file') {
-    const existing = await lstat(target.path).catch(() => undefined);
-    if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
-      throw new EngineError(
-        'INVALID_INPUT_ERROR',
-        'invalid-target',
-        `${target.path} exists and is not a regular file; use --disk for block devices`,
-        {
-          code: 'ENGINE_TARGET_NOT_FILE',
-        },
-      );
-    }
     const size = Math.max(target.size ?? 0, requiredSize);
     if (size % lbaSize !== 0) {
       throw new EngineError(

@@ -3,8 +3,8 @@ import { copyFile, open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
 import { openCosi } from '../reader/open-cosi.ts';
-import { createNodeZstdCodec } from './codec.ts';
-import { type ExtractedImage, extractCosi } from './extract.ts';
+import { createNodeZstdCodec } from '../writer/codec.ts';
+import { type ExtractedImage, extractCosi } from '../writer/extract.ts';
 
 /** Test-only helpers shared by the writer tests (real tools, no mocks). */
 export const exec = promisify(execFile);

@@ -1,0 +1,178 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { discardPlan, plan, run } from './engine.ts';
+import type { EngineEvent, EngineRequest } from './index.ts';
+import { servicingKinds } from './servicing/registry.ts';
+import {
+  createDemoCosi,
+  type DemoCosi,
+  hashRange,
+  imageHashes,
+  readPrimaryGpt,
+} from './test-support/demo-cosi.ts';
+import { abConfig } from './test-support/host-configs.ts';
+
+/**
+ * The seam, end to end without root: requests reach their kind through the registry, plans are
+ * held once, and a stream-disk run into a disk-image file writes the image's partitions and GPT.
+ */
+const MiB = 1024 * 1024;
+let dir: string;
+let cosi: DemoCosi;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'engine-seam-'));
+  cosi = await createDemoCosi(dir);
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const streamDisk = (target: string): EngineRequest => ({
+  kind: 'stream-disk',
+  url: cosi.path,
+  target: { kind: 'image-file', path: target },
+  // Growing an ext4 inside a file needs a loop device (root); these tests keep the images as made.
+  resize: false,
+});
+
+describe('servicing-kind registry', () => {
+  it('files every kind under its own request kind', () => {
+    const entries = servicingKinds();
+    expect(entries.map(([name]) => name).sort()).toEqual(['install', 'stream-disk']);
+    for (const [name, kind] of entries) {
+      expect(kind.kind).toBe(name);
+      expect(kind.logTarget).toMatch(/^trident::engine::[a-z_]+$/u);
+    }
+  });
+
+  it('refuses a request of a kind nobody serves, with a code', async () => {
+    await expect(plan({ kind: 'ab-update' } as unknown as EngineRequest)).rejects.toMatchObject({
+      code: 'ENGINE_UNKNOWN_KIND',
+      tridentError: { kind: 'INTERNAL_ERROR' },
+    });
+  });
+});
+
+describe('plan store', () => {
+  it('runs a plan once: a second run, or a run after discardPlan, is a coded failure, not a re-plan', async () => {
+    const target = join(dir, 'once.img');
+    const planned = await plan(streamDisk(target));
+    await discardPlan(planned);
+    const events: EngineEvent[] = [];
+    const result = await run(planned, { onEvent: (event) => events.push(event) });
+    expect(result).toMatchObject({ status: 'failure', error: { code: 'ENGINE_PLAN_NOT_HELD' } });
+    expect(events.map((event) => event.type)).toEqual(['completed']);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('refuses a plan this process did not make (a copy of a real one)', async () => {
+    const planned = await plan(streamDisk(join(dir, 'copy.img')));
+    try {
+      const copy = structuredClone(planned);
+      expect(await run(copy)).toMatchObject({ status: 'failure', error: { code: 'ENGINE_PLAN_NOT_HELD' } });
+    } finally {
+      await discardPlan(planned);
+    }
+  });
+});
+
+describe('a stream-disk run into a disk-image file', () => {
+  it('writes every partition image and the GPT last, reports events and leaves no journal', async () => {
+    const target = join(dir, 'written.img');
+    const planned = await plan(streamDisk(target));
+    expect(existsSync(target)).toBe(false); // planning writes nothing
+    const events: EngineEvent[] = [];
+    const result = await run(planned, { onEvent: (event) => events.push(event) });
+    expect(result).toMatchObject({
+      status: 'success',
+      imageHash: `sha384:${cosi.metadataSha384}`,
+      servicingKind: 'clean-install',
+      rebootRequired: false,
+    });
+    expect(events[0]?.type).toBe('started');
+    expect(events.at(-1)?.type).toBe('completed');
+    expect(
+      events.some(
+        (e) =>
+          e.type === 'log' && e.target === 'trident::engine::stream_disk' && /Wrote the GPT/u.test(e.message),
+      ),
+    ).toBe(true);
+    expect(events.some((e) => e.type === 'progress' && e.bytes === e.total && e.image === undefined)).toBe(
+      true,
+    );
+
+    expect((await stat(target)).size).toBe(cosi.source.size);
+    const gpt = await readPrimaryGpt(target);
+    expect(gpt.header.diskGuid).toBe(cosi.source.diskGuid);
+    expect(gpt.partitions.map((p) => [p.number, p.typeGuid, p.firstLba * 512])).toEqual(
+      cosi.source.partitions.map((p) => [p.number, p.typeGuid, p.offset]),
+    );
+    // Every partition holds its image, decoded here by an independent decoder.
+    const expected = await imageHashes(cosi, join(dir, 'extracted'));
+    for (const image of planned.images)
+      expect(await hashRange(target, image.offset, image.uncompressedSize)).toBe(
+        expected.get(image.imagePath),
+      );
+    // The ESP is imaged whole: byte for byte the source partition.
+    const esp = cosi.source.esp;
+    expect(await hashRange(target, esp.offset, esp.size)).toBe(
+      await hashRange(cosi.source.path, esp.offset, esp.size),
+    );
+    expect(existsSync(`${target}.trident-journal.json`)).toBe(false);
+  });
+});
+
+describe('an install run into a disk-image file', () => {
+  it('writes the images into their configured partitions, creates the new filesystems and swap, then the GPT', async () => {
+    const target = join(dir, 'installed.img');
+    const request: EngineRequest = {
+      kind: 'install',
+      hostConfiguration: { text: abConfig(pathToFileURL(cosi.path).href, cosi.metadataSha384) },
+      disks: { os: { kind: 'image-file', path: target, size: 256 * MiB } },
+      resize: false,
+    };
+    const planned = await plan(request);
+    const events: EngineEvent[] = [];
+    const result = await run(planned, { onEvent: (event) => events.push(event) });
+    expect(result).toMatchObject({
+      status: 'success',
+      imageHash: `sha384:${cosi.metadataSha384}`,
+      rebootRequired: false,
+    });
+    expect(events.some((e) => e.type === 'log' && e.target === 'trident::engine::install')).toBe(true);
+
+    const gpt = await readPrimaryGpt(target);
+    expect(gpt.partitions.map((p) => [p.number, p.name, p.firstLba * 512])).toEqual(
+      [1, 17, 81, 145, 153, 169].map((mib, index) => [
+        index + 1,
+        ['esp', 'root-a', 'root-b', 'swap', 'trident', 'data'][index],
+        mib * MiB,
+      ]),
+    );
+    const expected = await imageHashes(cosi, join(dir, 'extracted-install'));
+    for (const image of planned.images)
+      expect(await hashRange(target, image.offset, image.uncompressedSize)).toBe(
+        expected.get(image.imagePath),
+      );
+    const at = async (offset: number, length: number) => {
+      const handle = await open(target, 'r');
+      try {
+        const bytes = Buffer.alloc(length);
+        await handle.read(bytes, 0, length, offset);
+        return bytes;
+      } finally {
+        await handle.close();
+      }
+    };
+    const fs = (id: string) => planned.newFilesystems.find((f) => f.id === id)!;
+    // Each created where its partition is: swap's signature ends its first page, ext4's magic is
+    // in its superblock, a FAT boot sector ends in 55 AA.
+    expect((await at(fs('swap').offset + 4086, 10)).toString('latin1')).toBe('SWAPSPACE2');
+    expect((await at(fs('trident').offset + 1024 + 56, 2)).readUInt16LE(0)).toBe(0xef53);
+    expect((await at(fs('data').offset + 510, 2)).toString('hex')).toBe('55aa');
+    expect(existsSync(`${target}.trident-journal.json`)).toBe(false);
+  });
+});
