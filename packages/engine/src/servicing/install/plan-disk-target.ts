@@ -2,7 +2,7 @@ import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-wr
 import type { Disk } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
 import type { PlannedTarget, TargetRequest } from '../../types.ts';
-import { checkPlannedFile, type TargetChecks, targetError } from '../phases/plan-targets.ts';
+import { checkPlannedFile, plannedDisk, type TargetChecks, targetError } from '../phases/plan-targets.ts';
 import { minimumDiskSize } from './layout.ts';
 
 /**
@@ -56,14 +56,7 @@ export async function planDiskTarget(
       lbaSize: report.sectorSize,
       protect,
     });
-    return {
-      kind: 'disk',
-      path: selection.path,
-      size: selection.size,
-      sectorSize: selection.sectorSize,
-      create: false,
-      requiredSize,
-    };
+    return plannedDisk(selection, { requiredSize });
   } catch (error) {
     if (isBlockWriterError(error) && error.code === 'BLOCK_TARGET_TOO_SMALL') {
       throw new EngineError(
