@@ -1,6 +1,7 @@
 /** Command line and environment of `tridentd` / `trident daemon`. */
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { AGENT_CONFIG_PATH, DEFAULT_DATASTORE_PATH, resolveDatastorePath } from '@trident/datastore';
 import type { TargetRequest } from '@trident/engine';
 import { parseDuration } from './duration.ts';
 import { DaemonError } from './errors.ts';
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   installDisks: Record<string, TargetRequest>;
   /** Skip the image-architecture check (image-file targets only). */
   allowArchMismatch: boolean;
+  /** Trident's datastore, which StatusService reads (default: trident.conf's, else Trident's path). */
+  datastorePath: string;
   logLevel: DaemonLogLevel;
 }
 
@@ -54,6 +57,8 @@ Options:
                               of the automatically selected disk (env TRIDENT_STREAM_TARGET)
   --install-disk ID=PATH      dev/test: Install writes Host Configuration disk ID to PATH (repeatable)
   --allow-arch-mismatch       dev/test: skip the image architecture check (image-file targets only)
+  --datastore PATH            the datastore StatusService reads (default: DatastorePath= in
+                              ${AGENT_CONFIG_PATH}, else ${DEFAULT_DATASTORE_PATH})
   -v, --verbosity LEVEL       error|warn|info|debug|trace (default info)
   -V, --version               print the version
   -h, --help                  this text
@@ -136,6 +141,7 @@ export function parseDaemonArgs(
     streamTarget: streamTarget === undefined || streamTarget === '' ? undefined : targetFor(streamTarget),
     installDisks,
     allowArchMismatch: v['allow-arch-mismatch'] === true,
+    datastorePath: resolveDatastorePath(v.datastore),
     logLevel,
   };
   return { options, help: v.help === true, version: v.version === true };
@@ -157,6 +163,7 @@ function parse(argv: readonly string[]) {
       'stream-target': { type: 'string' },
       'install-disk': { type: 'string', multiple: true },
       'allow-arch-mismatch': { type: 'boolean' },
+      datastore: { type: 'string' },
       verbosity: { type: 'string', short: 'v' },
       version: { type: 'boolean', short: 'V' },
       help: { type: 'boolean', short: 'h' },

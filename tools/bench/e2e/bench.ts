@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildCosi, openCosi } from '@trident/cosi-format';
 import { startNginx } from '@trident/test-support/nginx';
-import { stageUsrTree } from '../usr-tree.ts';
+import { makeBenchDisk } from '../bench-disk.ts';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 const MiB = 1 << 20;
@@ -36,41 +36,7 @@ function median(values: number[]): number {
 
 /** A GPT disk: 64 MiB ESP (vfat) and an ext4 root holding `budget` bytes of /usr. */
 function makeDisk(name: string, rootMiB: number, budget: number): string {
-  const disk = path.join(work, `${name}.img`);
-  const espMiB = 64;
-  const sizeMiB = espMiB + rootMiB + 2;
-  fs.writeFileSync(disk, '');
-  fs.truncateSync(disk, sizeMiB * MiB);
-  sh('sgdisk', [
-    '-o',
-    '-n',
-    `1:2048:+${espMiB}M`,
-    '-t',
-    '1:ef00',
-    '-n',
-    `2:0:+${rootMiB}M`,
-    '-t',
-    '2:8304',
-    disk,
-  ]);
-  const esp = path.join(work, 'esp.vfat');
-  fs.rmSync(esp, { force: true });
-  sh('mkfs.vfat', ['-C', esp, String(espMiB * 1024)]);
-  const staging = path.join(work, 'staging');
-  fs.rmSync(staging, { recursive: true, force: true });
-  const staged = stageUsrTree(staging, budget);
-  fs.mkdirSync(path.join(staging, 'etc'), { recursive: true });
-  fs.writeFileSync(path.join(staging, 'etc/os-release'), 'NAME="Bench Linux"\nID=bench\nVERSION_ID=1\n');
-  fs.mkdirSync(path.join(staging, 'boot/grub'), { recursive: true });
-  fs.writeFileSync(path.join(staging, 'boot/grub/grub.cfg'), 'linux /vmlinuz\n');
-  const root = path.join(work, 'root.ext4');
-  fs.rmSync(root, { force: true });
-  sh('mkfs.ext4', ['-q', '-F', '-b', '4096', '-d', staging, root, `${rootMiB}M`]);
-  fs.rmSync(staging, { recursive: true, force: true });
-  sh('dd', [`if=${esp}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc,sparse', 'status=none']);
-  sh('dd', [`if=${root}`, `of=${disk}`, 'bs=1M', `seek=${1 + espMiB}`, 'conv=notrunc,sparse', 'status=none']);
-  fs.rmSync(esp);
-  fs.rmSync(root);
+  const { disk, sizeMiB, staged } = makeBenchDisk(work, name, rootMiB, budget);
   say(`  ${name}: ${sizeMiB} MiB disk, ${(staged / MiB).toFixed(0)} MiB of /usr in the root`);
   return disk;
 }

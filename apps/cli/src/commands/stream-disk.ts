@@ -7,8 +7,9 @@ import {
   run,
   type TargetRequest,
 } from '@trident/engine';
+import { formatBytes, parseByteCount } from '@trident/host-config';
 import { CliError, EXIT } from '../cli-error.ts';
-import { formatBytes, type Output } from '../output.ts';
+import type { Output } from '../output.ts';
 import { createProgressDisplay, type Verbosity } from '../progress-display.ts';
 import { remoteOptions, type SourceFlags } from '../source-options.ts';
 
@@ -41,16 +42,16 @@ export const SERVICING_EXIT: Record<string, number> = {
   UNSUPPORTED_CONFIGURATION_ERROR: 5,
 };
 
+/** A size flag (`8G`, `512M`, `8GiB`, `4294967296`), read with the Host Configuration's size grammar. */
 export function parseSize(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
-  const match = /^(\d+)([KMGT]?)(i?B)?$/iu.exec(text.trim());
-  if (!match)
+  const bytes = parseByteCount(text, { relaxed: true });
+  if (bytes === undefined)
     throw new CliError(
       'CLI_BAD_OPTION',
       `${flag} must be a size such as 8G, 512M or 4294967296, not "${text}"`,
     );
-  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
-  return Number(match[1]) * 1024 ** power;
+  return bytes;
 }
 
 export function commonRequest(flags: ServicingFlags) {
