@@ -1,11 +1,9 @@
-import { inspectTarget, isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
+import { planGpt } from '@trident/block-writer';
 import { type CosiReader, formatSha384 } from '@trident/cosi-format';
 import {
   checkImageCompatibility,
-  type Disk,
   formatFinding,
   type HostConfiguration,
-  normalizeMountPath,
   parseHostConfig,
 } from '@trident/host-config';
 import { EngineError, wrapStep } from '../../errors.ts';
@@ -13,13 +11,13 @@ import { hostOsArch } from '../../host-arch.ts';
 import { imageFactsFromCosi } from '../../image-facts.ts';
 import type { Plan, PlannedImage, PlannedNewFilesystem, PlannedTarget, TargetRequest } from '../../types.ts';
 import type { KindPlan } from '../kind.ts';
-import { shouldGrow } from '../phases/grow.ts';
 import { openImage } from '../phases/open-image.ts';
-import { checkPlannedFile, protectedFiles, type TargetChecks, targetError } from '../phases/plan-targets.ts';
+import { protectedFiles, type TargetChecks } from '../phases/plan-targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
-import { type DiskLayout, layoutDisk, minimumDiskSize } from './layout.ts';
+import { type DiskLayout, layoutDisk } from './layout.ts';
+import { planImages, planNewFilesystems } from './place-filesystems.ts';
+import { planDiskTarget } from './plan-disk-target.ts';
 import type { InstallRequest } from './request.ts';
-import { resolvePartition } from './resolve-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';
 
 /** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
@@ -146,173 +144,6 @@ export async function planInstall(
     await reader?.close();
     throw error;
   }
-}
-
-async function planDiskTarget(
-  disk: Disk,
-  request: TargetRequest,
-  checks: TargetChecks,
-): Promise<PlannedTarget> {
-  if (request.kind === 'image-file') {
-    const minimum = minimumDiskSize(disk, 512);
-    if (request.size === undefined && disk.partitions.some((p) => p.size === 'grow')) {
-      throw new EngineError(
-        'INVALID_INPUT_ERROR',
-        'invalid-target',
-        `disk '${disk.id}' has a 'grow' partition: give the image file a size (--disk ${disk.id}=image:${request.path}:SIZE)`,
-      );
-    }
-    const size = Math.ceil(Math.max(request.size ?? 0, minimum) / 1048576) * 1048576;
-    const replace = request.overwrite === true;
-    await checkPlannedFile({ path: request.path, size, sectorSize: 512, replace }, checks, {
-      requiredSize: minimum,
-      lbaSize: 512,
-    });
-    return {
-      kind: 'image-file',
-      path: request.path,
-      size,
-      sectorSize: 512,
-      create: true,
-      replace,
-      requiredSize: minimum,
-    };
-  }
-  if (request.kind === 'auto')
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'invalid-target',
-      `disk '${disk.id}': install needs a device for every disk`,
-    );
-  try {
-    const protect = checks.protect;
-    const report = await inspectTarget(request.path, { protect });
-    const requiredSize = minimumDiskSize(disk, report.sectorSize);
-    const selection = await selectDisk({
-      disk: request.path,
-      requiredSize,
-      lbaSize: report.sectorSize,
-      protect,
-    });
-    return {
-      kind: 'disk',
-      path: selection.path,
-      size: selection.size,
-      sectorSize: selection.sectorSize,
-      create: false,
-      requiredSize,
-    };
-  } catch (error) {
-    if (isBlockWriterError(error) && error.code === 'BLOCK_TARGET_TOO_SMALL') {
-      throw new EngineError(
-        'UNSUPPORTED_CONFIGURATION_ERROR',
-        'no-suitable-disk',
-        `disk '${disk.id}': ${error.message}`,
-        { cause: error },
-      );
-    }
-    throw targetError(`disk '${disk.id}' (${request.path}) cannot be written`, error);
-  }
-}
-
-function planImages(
-  config: HostConfiguration,
-  layouts: DiskLayout[],
-  reader: CosiReader,
-  resize: boolean,
-): PlannedImage[] {
-  const images: PlannedImage[] = [];
-  for (const fs of config.storage.filesystems) {
-    if ((fs.source ?? 'image') !== 'image' || !fs.deviceId || !fs.mountPoint) continue;
-    const mountPoint = normalizeMountPath(fs.mountPoint.path);
-    const cosi = reader.metadata.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint);
-    if (!cosi) continue; // checkImageCompatibility already refused a missing filesystem
-    const verity = config.storage.verity.find((v) => v.id === fs.deviceId);
-    const readOnly = fs.mountPoint.options.split(',').includes('ro');
-    const place = (deviceId: string, file: typeof cosi.image, role: string, writable: boolean): void => {
-      const { targetIndex, partition } = resolvePartition(config, layouts, deviceId);
-      if (file.uncompressedSize > partition.length) {
-        throw new EngineError(
-          'INVALID_INPUT_ERROR',
-          'filesystem-size-exceeds-block-device',
-          `the image for ${mountPoint}${role} is ${file.uncompressedSize} bytes but '${deviceId}' has ${partition.length}`,
-          { code: 'ENGINE_IMAGE_TOO_LARGE' },
-        );
-      }
-      images.push({
-        id: deviceId,
-        targetIndex,
-        partitionNumber: partition.number,
-        imagePath: file.path,
-        offset: partition.offset,
-        length: partition.length,
-        compressedSize: file.compressedSize,
-        uncompressedSize: file.uncompressedSize,
-        sha384: (file.sha384 ?? '').toLowerCase(),
-        mountPoint: role === '' ? mountPoint : undefined,
-        fsType: role === '' ? cosi.fsType : undefined,
-        grow: shouldGrow({
-          resize,
-          fsType: cosi.fsType,
-          imageSize: file.uncompressedSize,
-          partitionSize: partition.length,
-          writable,
-        }),
-      });
-    };
-    if (verity) {
-      if (!cosi.verity) {
-        throw new EngineError(
-          'INVALID_INPUT_ERROR',
-          'host-configuration-image-mismatch',
-          `'${fs.deviceId}' is a verity device but the image has no verity data for ${mountPoint}`,
-        );
-      }
-      place(verity.dataDeviceId, cosi.image, '', false);
-      place(verity.hashDeviceId, cosi.verity.image, ' (verity hash tree)', false);
-    } else {
-      place(fs.deviceId, cosi.image, '', !readOnly);
-    }
-  }
-  return images.sort((a, b) => a.targetIndex - b.targetIndex || a.offset - b.offset);
-}
-
-function planNewFilesystems(config: HostConfiguration, layouts: DiskLayout[]): PlannedNewFilesystem[] {
-  const planned: PlannedNewFilesystem[] = [];
-  for (const fs of config.storage.filesystems) {
-    const source = fs.source ?? 'image';
-    if (source === 'adopted') {
-      throw new EngineError(
-        'UNSUPPORTED_CONFIGURATION_ERROR',
-        'unsupported-feature',
-        `filesystem on '${fs.deviceId}' is adopted, but install repartitions its disk; adopted filesystems need adopted partitions, which are not supported`,
-      );
-    }
-    if (source !== 'new' || !fs.deviceId) continue; // tmpfs/overlay have no device: nothing to write
-    const type = fs.type ?? 'ext4';
-    if (type !== 'ext4' && type !== 'xfs' && type !== 'vfat' && type !== 'ntfs') continue;
-    const { targetIndex, partition } = resolvePartition(config, layouts, fs.deviceId);
-    planned.push({
-      id: fs.deviceId,
-      targetIndex,
-      fsType: type,
-      offset: partition.offset,
-      length: partition.length,
-      mountPoint: fs.mountPoint?.path,
-    });
-  }
-  for (const swap of config.storage.swap) {
-    const { targetIndex, partition } = resolvePartition(config, layouts, swap.deviceId);
-    planned.push({
-      id: swap.deviceId,
-      targetIndex,
-      fsType: 'swap',
-      offset: partition.offset,
-      length: partition.length,
-      mountPoint: undefined,
-    });
-  }
-  return planned;
 }
 
 function describeSteps(

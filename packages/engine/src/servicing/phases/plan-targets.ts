@@ -1,8 +1,14 @@
 import { lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inspectFileTarget, isBlockWriterError, type SafetyRequirements } from '@trident/block-writer';
+import {
+  inspectFileTarget,
+  isBlockWriterError,
+  type SafetyRequirements,
+  type selectDisk,
+} from '@trident/block-writer';
 import { EngineError, wrapStep } from '../../errors.ts';
+import type { PlannedTarget } from '../../types.ts';
 import { usableJournal } from './journal.ts';
 
 /**
@@ -89,4 +95,32 @@ export async function checkPlannedFile(
   });
   const first = report.problems[0];
   if (first !== undefined) throw targetError(`Refusing to write ${target.path}`, first.toError());
+}
+
+/**
+ * A block device as a plan records it, from block-writer's selection; `listConsidered` adds every
+ * disk looked at and why it was skipped (automatic selection, where the choice needs explaining).
+ */
+export function plannedDisk(
+  selection: Awaited<ReturnType<typeof selectDisk>>,
+  options: { requiredSize?: number; listConsidered?: boolean } = {},
+): PlannedTarget {
+  return {
+    kind: 'disk',
+    path: selection.path,
+    size: selection.size,
+    sectorSize: selection.sectorSize,
+    create: false,
+    ...(options.requiredSize === undefined ? {} : { requiredSize: options.requiredSize }),
+    ...(options.listConsidered === true
+      ? {
+          considered: selection.considered.map((d) => ({
+            path: d.path,
+            size: d.size,
+            chosen: d.selected,
+            ...(d.reasons.length > 0 ? { reason: d.reasons.map((r) => r.reason).join('; ') } : {}),
+          })),
+        }
+      : {}),
+  };
 }

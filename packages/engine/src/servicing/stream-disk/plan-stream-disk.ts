@@ -5,7 +5,13 @@ import type { Plan, PlannedImage, PlannedTarget } from '../../types.ts';
 import type { KindPlan } from '../kind.ts';
 import { shouldGrow } from '../phases/grow.ts';
 import { openImage } from '../phases/open-image.ts';
-import { checkPlannedFile, protectedFiles, type TargetChecks, targetError } from '../phases/plan-targets.ts';
+import {
+  checkPlannedFile,
+  plannedDisk,
+  protectedFiles,
+  type TargetChecks,
+  targetError,
+} from '../phases/plan-targets.ts';
 import type { TargetLayout } from '../phases/targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
 import type { StreamDiskRequest } from './request.ts';
@@ -214,19 +220,7 @@ async function planTarget(
       protect: checks.protect,
       ...(target.kind === 'disk' ? { disk: target.path } : {}),
     });
-    return {
-      kind: 'disk',
-      path: selection.path,
-      size: selection.size,
-      sectorSize: selection.sectorSize,
-      create: false,
-      considered: selection.considered.map((d) => ({
-        path: d.path,
-        size: d.size,
-        chosen: d.selected,
-        ...(d.reasons.length > 0 ? { reason: d.reasons.map((r) => r.reason).join('; ') } : {}),
-      })),
-    };
+    return plannedDisk(selection, { listConsidered: true });
   } catch (error) {
     if (isBlockWriterError(error) && error.code === 'BLOCK_NO_SUITABLE_DISK') {
       throw new EngineError('UNSUPPORTED_CONFIGURATION_ERROR', 'no-suitable-disk', error.message, {

@@ -1,0 +1,113 @@
+import type { CosiReader } from '@trident/cosi-format';
+import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
+import { EngineError } from '../../errors.ts';
+import type { PlannedImage, PlannedNewFilesystem } from '../../types.ts';
+import { shouldGrow } from '../phases/grow.ts';
+import type { DiskLayout } from './layout.ts';
+import { resolvePartition } from './resolve-devices.ts';
+
+/**
+ * Image filesystems to the bytes that will hold them: matched by mount point, placed on the
+ * partition their device resolves to (an A/B pair's volume A), verity data and hash trees on their
+ * own devices; sorted by disk, then offset.
+ */
+export function planImages(
+  config: HostConfiguration,
+  layouts: DiskLayout[],
+  reader: CosiReader,
+  resize: boolean,
+): PlannedImage[] {
+  const images: PlannedImage[] = [];
+  for (const fs of config.storage.filesystems) {
+    if ((fs.source ?? 'image') !== 'image' || !fs.deviceId || !fs.mountPoint) continue;
+    const mountPoint = normalizeMountPath(fs.mountPoint.path);
+    const cosi = reader.metadata.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint);
+    if (!cosi) continue; // checkImageCompatibility already refused a missing filesystem
+    const verity = config.storage.verity.find((v) => v.id === fs.deviceId);
+    const readOnly = fs.mountPoint.options.split(',').includes('ro');
+    const place = (deviceId: string, file: typeof cosi.image, role: string, writable: boolean): void => {
+      const { targetIndex, partition } = resolvePartition(config, layouts, deviceId);
+      if (file.uncompressedSize > partition.length) {
+        throw new EngineError(
+          'INVALID_INPUT_ERROR',
+          'filesystem-size-exceeds-block-device',
+          `the image for ${mountPoint}${role} is ${file.uncompressedSize} bytes but '${deviceId}' has ${partition.length}`,
+          { code: 'ENGINE_IMAGE_TOO_LARGE' },
+        );
+      }
+      images.push({
+        id: deviceId,
+        targetIndex,
+        partitionNumber: partition.number,
+        imagePath: file.path,
+        offset: partition.offset,
+        length: partition.length,
+        compressedSize: file.compressedSize,
+        uncompressedSize: file.uncompressedSize,
+        sha384: (file.sha384 ?? '').toLowerCase(),
+        mountPoint: role === '' ? mountPoint : undefined,
+        fsType: role === '' ? cosi.fsType : undefined,
+        grow: shouldGrow({
+          resize,
+          fsType: cosi.fsType,
+          imageSize: file.uncompressedSize,
+          partitionSize: partition.length,
+          writable,
+        }),
+      });
+    };
+    if (verity) {
+      if (!cosi.verity) {
+        throw new EngineError(
+          'INVALID_INPUT_ERROR',
+          'host-configuration-image-mismatch',
+          `'${fs.deviceId}' is a verity device but the image has no verity data for ${mountPoint}`,
+        );
+      }
+      place(verity.dataDeviceId, cosi.image, '', false);
+      place(verity.hashDeviceId, cosi.verity.image, ' (verity hash tree)', false);
+    } else {
+      place(fs.deviceId, cosi.image, '', !readOnly);
+    }
+  }
+  return images.sort((a, b) => a.targetIndex - b.targetIndex || a.offset - b.offset);
+}
+
+/** Filesystems and swap areas the configuration creates (`source: new`), with their byte ranges. */
+export function planNewFilesystems(config: HostConfiguration, layouts: DiskLayout[]): PlannedNewFilesystem[] {
+  const planned: PlannedNewFilesystem[] = [];
+  for (const fs of config.storage.filesystems) {
+    const source = fs.source ?? 'image';
+    if (source === 'adopted') {
+      throw new EngineError(
+        'UNSUPPORTED_CONFIGURATION_ERROR',
+        'unsupported-feature',
+        `filesystem on '${fs.deviceId}' is adopted, but install repartitions its disk; adopted filesystems need adopted partitions, which are not supported`,
+      );
+    }
+    if (source !== 'new' || !fs.deviceId) continue; // tmpfs/overlay have no device: nothing to write
+    const type = fs.type ?? 'ext4';
+    if (type !== 'ext4' && type !== 'xfs' && type !== 'vfat' && type !== 'ntfs') continue;
+    const { targetIndex, partition } = resolvePartition(config, layouts, fs.deviceId);
+    planned.push({
+      id: fs.deviceId,
+      targetIndex,
+      fsType: type,
+      offset: partition.offset,
+      length: partition.length,
+      mountPoint: fs.mountPoint?.path,
+    });
+  }
+  for (const swap of config.storage.swap) {
+    const { targetIndex, partition } = resolvePartition(config, layouts, swap.deviceId);
+    planned.push({
+      id: swap.deviceId,
+      targetIndex,
+      fsType: 'swap',
+      offset: partition.offset,
+      length: partition.length,
+      mountPoint: undefined,
+    });
+  }
+  return planned;
+}

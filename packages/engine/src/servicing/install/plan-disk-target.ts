@@ -1,0 +1,71 @@
+import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-writer';
+import type { Disk } from '@trident/host-config';
+import { EngineError } from '../../errors.ts';
+import type { PlannedTarget, TargetRequest } from '../../types.ts';
+import { checkPlannedFile, plannedDisk, type TargetChecks, targetError } from '../phases/plan-targets.ts';
+import { minimumDiskSize } from './layout.ts';
+
+/**
+ * Where one configured disk goes: a disk-image file (sized to hold the fixed partitions, 1 MiB
+ * rounded; a `grow` partition needs an explicit size) or the named block device, with the checks
+ * the run will make.
+ */
+export async function planDiskTarget(
+  disk: Disk,
+  request: TargetRequest,
+  checks: TargetChecks,
+): Promise<PlannedTarget> {
+  if (request.kind === 'image-file') {
+    const minimum = minimumDiskSize(disk, 512);
+    if (request.size === undefined && disk.partitions.some((p) => p.size === 'grow')) {
+      throw new EngineError(
+        'INVALID_INPUT_ERROR',
+        'invalid-target',
+        `disk '${disk.id}' has a 'grow' partition: give the image file a size (--disk ${disk.id}=image:${request.path}:SIZE)`,
+      );
+    }
+    const size = Math.ceil(Math.max(request.size ?? 0, minimum) / 1048576) * 1048576;
+    const replace = request.overwrite === true;
+    await checkPlannedFile({ path: request.path, size, sectorSize: 512, replace }, checks, {
+      requiredSize: minimum,
+      lbaSize: 512,
+    });
+    return {
+      kind: 'image-file',
+      path: request.path,
+      size,
+      sectorSize: 512,
+      create: true,
+      replace,
+      requiredSize: minimum,
+    };
+  }
+  if (request.kind === 'auto')
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'invalid-target',
+      `disk '${disk.id}': install needs a device for every disk`,
+    );
+  try {
+    const protect = checks.protect;
+    const report = await inspectTarget(request.path, { protect });
+    const requiredSize = minimumDiskSize(disk, report.sectorSize);
+    const selection = await selectDisk({
+      disk: request.path,
+      requiredSize,
+      lbaSize: report.sectorSize,
+      protect,
+    });
+    return plannedDisk(selection, { requiredSize });
+  } catch (error) {
+    if (isBlockWriterError(error) && error.code === 'BLOCK_TARGET_TOO_SMALL') {
+      throw new EngineError(
+        'UNSUPPORTED_CONFIGURATION_ERROR',
+        'no-suitable-disk',
+        `disk '${disk.id}': ${error.message}`,
+        { cause: error },
+      );
+    }
+    throw targetError(`disk '${disk.id}' (${request.path}) cannot be written`, error);
+  }
+}
