@@ -1,5 +1,5 @@
 import type { HttpObject } from './http-object.ts';
-import { collect } from './read-helpers.ts';
+import { checkBounds, collect } from './read-helpers.ts';
 import type { RandomAccessSource, ReadOptions } from './types.ts';
 
 /**
@@ -29,6 +29,17 @@ export abstract class HttpObjectSource implements RandomAccessSource {
     return collect(this, offset, length, options);
   }
 
-  abstract stream(offset: number, length: number, options?: ReadOptions): AsyncGenerator<Uint8Array>;
+  async *stream(offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    checkBounds(this.object.label, this.object.size, offset, length);
+    if (length === 0) return;
+    yield* this.streamRange(offset, length, options);
+  }
+
+  /** Streams `length` > 0 bytes from `offset`, both already checked against the object. */
+  protected abstract streamRange(
+    offset: number,
+    length: number,
+    options: ReadOptions,
+  ): AsyncGenerator<Uint8Array>;
   abstract close(): Promise<void>;
 }

@@ -5,7 +5,6 @@ import { RemoteSourceError } from './errors.ts';
 import { header, type SendResponse } from './http-client.ts';
 import { digestHasher } from './http-object.ts';
 import { HttpObjectSource } from './http-object-source.ts';
-import { checkBounds } from './read-helpers.ts';
 import { TransientFailure } from './retry.ts';
 import { watchThroughput } from './throughput.ts';
 import type { ReadOptions } from './types.ts';
@@ -18,14 +17,12 @@ import type { ReadOptions } from './types.ts';
 export class RangeSource extends HttpObjectSource {
   readonly mode = 'random';
 
-  override async *stream(
+  protected override async *streamRange(
     offset: number,
     length: number,
-    options: ReadOptions = {},
+    options: ReadOptions,
   ): AsyncGenerator<Uint8Array> {
     const object = this.object;
-    checkBounds(object.label, object.size, offset, length);
-    if (length === 0) return;
     const end = offset + length;
     const signal = options.signal;
     const whole = object.digest !== undefined && offset === 0 && length === object.size;

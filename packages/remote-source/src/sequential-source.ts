@@ -3,7 +3,6 @@ import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
 import { header, type SendResponse } from './http-client.ts';
 import { HttpObjectSource } from './http-object-source.ts';
-import { checkBounds } from './read-helpers.ts';
 import { TransientFailure } from './retry.ts';
 import { watchThroughput } from './throughput.ts';
 import type { ReadOptions } from './types.ts';
@@ -24,14 +23,11 @@ export class SequentialSource extends HttpObjectSource {
   #pending: Uint8Array | undefined;
   #queue: Promise<void> = Promise.resolve();
 
-  override async *stream(
+  protected override async *streamRange(
     offset: number,
     length: number,
-    options: ReadOptions = {},
+    options: ReadOptions,
   ): AsyncGenerator<Uint8Array> {
-    const object = this.object;
-    checkBounds(object.label, object.size, offset, length);
-    if (length === 0) return;
     let release!: () => void;
     const previous = this.#queue;
     this.#queue = new Promise((resolve) => {
