@@ -3,43 +3,26 @@ import { formatRange, parseContentRange } from './content-range.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
 import { header, type SendResponse } from './http-client.ts';
-import { digestHasher, type HttpObject } from './http-object.ts';
-import { checkBounds, collect } from './read-helpers.ts';
+import { digestHasher } from './http-object.ts';
+import { HttpObjectSource } from './http-object-source.ts';
 import { TransientFailure } from './retry.ts';
 import { watchThroughput } from './throughput.ts';
-import type { RandomAccessSource, ReadOptions } from './types.ts';
+import type { ReadOptions } from './types.ts';
 
 /**
  * Random access over HTTP Range requests. One GET per `stream()` call for the whole remaining
  * range (as Trident does), resumed from the first missing byte after any fault, every response
  * checked: 206 with a matching Content-Range and the same validator, or a 200 used from byte 0.
  */
-export class RangeSource implements RandomAccessSource {
+export class RangeSource extends HttpObjectSource {
   readonly mode = 'random';
-  readonly #object: HttpObject;
 
-  constructor(object: HttpObject) {
-    this.#object = object;
-  }
-
-  get url(): string {
-    return this.#object.label;
-  }
-  get size(): number {
-    return this.#object.size;
-  }
-  get etag(): string | undefined {
-    return this.#object.etag;
-  }
-
-  read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
-    return collect(this, offset, length, options);
-  }
-
-  async *stream(offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
-    const object = this.#object;
-    checkBounds(object.label, object.size, offset, length);
-    if (length === 0) return;
+  protected override async *streamRange(
+    offset: number,
+    length: number,
+    options: ReadOptions,
+  ): AsyncGenerator<Uint8Array> {
+    const object = this.object;
     const end = offset + length;
     const signal = options.signal;
     const whole = object.digest !== undefined && offset === 0 && length === object.size;
@@ -89,7 +72,7 @@ export class RangeSource implements RandomAccessSource {
 
   /** Validates a response to `Range: bytes=start-(end-1)`; throws permanent or transient errors. */
   async #accept(response: SendResponse, start: number, end: number): Promise<void> {
-    const object = this.#object;
+    const object = this.object;
     const status = response.status;
     const reject = (error: RemoteSourceError): never => {
       discard(response.body);
@@ -161,7 +144,7 @@ export class RangeSource implements RandomAccessSource {
     await object.failStatus(response, 'GET');
   }
 
-  close(): Promise<void> {
-    return this.#object.close();
+  override close(): Promise<void> {
+    return this.object.close();
   }
 }

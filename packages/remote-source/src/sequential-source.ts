@@ -2,11 +2,10 @@ import { discard } from './body-limit.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError } from './errors.ts';
 import { header, type SendResponse } from './http-client.ts';
-import type { HttpObject } from './http-object.ts';
-import { checkBounds, collect } from './read-helpers.ts';
+import { HttpObjectSource } from './http-object-source.ts';
 import { TransientFailure } from './retry.ts';
 import { watchThroughput } from './throughput.ts';
-import type { RandomAccessSource, ReadOptions } from './types.ts';
+import type { ReadOptions } from './types.ts';
 
 /**
  * For servers without Range support (Python's http.server, some object stores): one GET without
@@ -15,9 +14,8 @@ import type { RandomAccessSource, ReadOptions } from './types.ts';
  * byte 0 and skips to where it is needed (validator checked, so versions never mix).
  * Operations are served one at a time.
  */
-export class SequentialSource implements RandomAccessSource {
+export class SequentialSource extends HttpObjectSource {
   readonly mode = 'sequential';
-  readonly #object: HttpObject;
   #response: SendResponse | undefined;
   #iterator: AsyncIterator<Uint8Array> | undefined;
   /** Object offset of the first byte in `#pending`, or of the next byte the response will give. */
@@ -25,28 +23,11 @@ export class SequentialSource implements RandomAccessSource {
   #pending: Uint8Array | undefined;
   #queue: Promise<void> = Promise.resolve();
 
-  constructor(object: HttpObject) {
-    this.#object = object;
-  }
-
-  get url(): string {
-    return this.#object.label;
-  }
-  get size(): number {
-    return this.#object.size;
-  }
-  get etag(): string | undefined {
-    return this.#object.etag;
-  }
-
-  read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
-    return collect(this, offset, length, options);
-  }
-
-  async *stream(offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
-    const object = this.#object;
-    checkBounds(object.label, object.size, offset, length);
-    if (length === 0) return;
+  protected override async *streamRange(
+    offset: number,
+    length: number,
+    options: ReadOptions,
+  ): AsyncGenerator<Uint8Array> {
     let release!: () => void;
     const previous = this.#queue;
     this.#queue = new Promise((resolve) => {
@@ -61,7 +42,7 @@ export class SequentialSource implements RandomAccessSource {
   }
 
   async *#forward(offset: number, end: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-    const object = this.#object;
+    const object = this.object;
     let position = offset;
     let furthest = this.#cursor;
     const retry = object.retries('GET', signal, () => position);
@@ -103,7 +84,7 @@ export class SequentialSource implements RandomAccessSource {
   }
 
   async #open(signal: AbortSignal | undefined): Promise<void> {
-    const object = this.#object;
+    const object = this.object;
     const response = await object.get(undefined, signal);
     if (response.status !== 200) {
       if (response.status === 206) {
@@ -157,8 +138,8 @@ export class SequentialSource implements RandomAccessSource {
     this.#cursor = 0;
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.#drop();
-    await this.#object.close();
+    await this.object.close();
   }
 }

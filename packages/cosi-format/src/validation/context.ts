@@ -1,8 +1,8 @@
 import type { Gpt } from '../gpt/gpt.ts';
 import type { ParsedMetadata } from '../metadata/parse.ts';
-import type { ImageFile } from '../metadata/schema.ts';
+import type { GptRegion, ImageFile } from '../metadata/schema.ts';
 import type { TarIndex } from '../tar/tar-index.ts';
-import type { Finding } from './findings.ts';
+import type { Finding, FindingList } from './findings.ts';
 
 /** What validation can look at besides the metadata; each part is optional so metadata alone can be checked. */
 export interface ValidationContext {
@@ -98,4 +98,32 @@ export function osReleaseField(osRelease: string, key: string): string | undefin
       .replace(/^(["'])(.*)\1$/u, '$2');
   }
   return undefined;
+}
+
+/**
+ * What both profiles require of `disk.gptRegions` before looking at its entries: a list, whose first
+ * region is the primary GPT. Reports what is wrong; says whether the list is empty and whether it
+ * starts with the primary GPT, so each profile decides how far to go on.
+ */
+export function checkRegionListHead(
+  regions: readonly GptRegion[],
+  findings: FindingList,
+): { empty: boolean; primaryFirst: boolean } {
+  if (regions.length === 0) {
+    findings.error(
+      'COSI_REGIONS_MISSING',
+      'disk.gptRegions',
+      'disk.gptRegions must list the primary GPT and the partitions',
+    );
+    return { empty: true, primaryFirst: false };
+  }
+  if (regions[0]?.type !== 'primary-gpt') {
+    findings.error(
+      'COSI_FIRST_REGION_NOT_PRIMARY_GPT',
+      'disk.gptRegions[0].type',
+      `the first region must be "primary-gpt", found "${regions[0]?.type}"`,
+    );
+    return { empty: false, primaryFirst: false };
+  }
+  return { empty: false, primaryFirst: true };
 }

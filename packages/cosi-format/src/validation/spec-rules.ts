@@ -1,6 +1,12 @@
 import { partitionSize } from '../gpt/gpt.ts';
 import { versionAtLeast } from '../metadata/schema.ts';
-import { imageFileRefs, OS_ARCH_ALIASES, SHA384_HEX, type ValidationContext } from './context.ts';
+import {
+  checkRegionListHead,
+  imageFileRefs,
+  OS_ARCH_ALIASES,
+  SHA384_HEX,
+  type ValidationContext,
+} from './context.ts';
 import type { FindingList } from './findings.ts';
 
 const HYPHENATED_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/u;
@@ -160,21 +166,8 @@ export function checkSpecRules(context: ValidationContext, findings: FindingList
 function checkRegions(context: ValidationContext, findings: FindingList): void {
   const { metadata } = context.parsed;
   const regions = metadata.disk?.gptRegions ?? [];
-  if (regions.length === 0) {
-    findings.error(
-      'COSI_REGIONS_MISSING',
-      'disk.gptRegions',
-      'disk.gptRegions must list the primary GPT and the partitions',
-    );
-    return;
-  }
-  if (regions[0]?.type !== 'primary-gpt') {
-    findings.error(
-      'COSI_FIRST_REGION_NOT_PRIMARY_GPT',
-      'disk.gptRegions[0].type',
-      'the first region must be "primary-gpt"',
-    );
-  }
+  // The spec profile goes on after a misplaced primary GPT, to report every entry.
+  if (checkRegionListHead(regions, findings).empty) return;
   const byPath = new Map(regions.map((region, i) => [region.image.path, { region, i }]));
   const numbers = new Set<number>();
   regions.forEach((region, i) => {

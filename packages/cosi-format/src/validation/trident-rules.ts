@@ -2,6 +2,7 @@ import { normalizeUuid } from '../gpt/guid.ts';
 import { isDpsName } from '../gpt/partition-types.ts';
 import { versionAtLeast } from '../metadata/schema.ts';
 import {
+  checkRegionListHead,
   imageFileRefs,
   OS_ARCH_ALIASES,
   osReleaseField,
@@ -211,22 +212,7 @@ function checkValidateRules({ parsed }: ValidationContext, findings: FindingList
     return;
   }
   const regions = disk.gptRegions ?? [];
-  if (regions.length === 0) {
-    findings.error(
-      'COSI_REGIONS_MISSING',
-      'disk.gptRegions',
-      'disk.gptRegions must list the primary GPT and the partitions',
-    );
-    return;
-  }
-  if (regions[0]?.type !== 'primary-gpt') {
-    findings.error(
-      'COSI_FIRST_REGION_NOT_PRIMARY_GPT',
-      'disk.gptRegions[0].type',
-      `the first region must be "primary-gpt", found "${regions[0]?.type}"`,
-    );
-    return;
-  }
+  if (!checkRegionListHead(regions, findings).primaryFirst) return;
 
   const unmatched = new Map<string, { path: string; file: (typeof metadata.images)[number]['image'] }>();
   metadata.images.forEach((fs, i) => {

@@ -29,7 +29,7 @@ export interface ZstdCompressOptions {
   signal?: AbortSignal;
 }
 
-/** Same shape as the reader's `ZstdDecoder` options, so a codec can be passed as `decoder`. */
+/** Decoding options of every codec and of the reader's `ZstdDecoder`, so a codec can be passed as `decoder`. */
 export interface ZstdDecompressOptions {
   /** libzstd `ZSTD_d_windowLogMax` (metadata `compression.maxWindowLog`); 0 or absent keeps the default (27). */
   maxWindowLog?: number | undefined;

@@ -154,6 +154,16 @@ export const NEW_FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'tmpfs', 'ov
 export const ADOPTED_FILESYSTEM_TYPES = ['ext4', 'xfs', 'vfat', 'ntfs', 'auto', 'iso9660'] as const;
 export type FileSystemType = (typeof FILESYSTEM_TYPES)[number];
 
+/** For each source that creates or adopts a filesystem: the types it may name and its default. */
+const TYPES_BY_SOURCE = {
+  new: { allowed: NEW_FILESYSTEM_TYPES, fallback: 'ext4', phrase: 'a new filesystem' },
+  adopted: { allowed: ADOPTED_FILESYSTEM_TYPES, fallback: 'auto', phrase: 'an adopted filesystem' },
+} as const;
+
+function typesFor(source: string) {
+  return source === 'new' || source === 'adopted' ? TYPES_BY_SOURCE[source] : undefined;
+}
+
 const MountPointLongSchema = struct({ path: str(), options: str().default('defaults') });
 
 /** Short form `/var` or long form `{path, options}`; output is always the long form. */
@@ -183,33 +193,15 @@ export const FileSystemSchema = FileSystemInputSchema.superRefine((fs, ctx) => {
       ),
     });
   }
-  if (
-    source === 'new' &&
-    fs.type !== undefined &&
-    !(NEW_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)
-  ) {
+  const rule = typesFor(source);
+  if (rule !== undefined && fs.type !== undefined && !(rule.allowed as readonly string[]).includes(fs.type)) {
     ctx.addIssue({
       code: 'custom',
       path: ['type'],
       input: fs.type,
       message: coded(
         'HC_FS_TYPE_INVALID_FOR_SOURCE',
-        `invalid new filesystem type \`${fs.type}\`: a new filesystem can be ${NEW_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`ext4\`)`,
-      ),
-    });
-  }
-  if (
-    source === 'adopted' &&
-    fs.type !== undefined &&
-    !(ADOPTED_FILESYSTEM_TYPES as readonly string[]).includes(fs.type)
-  ) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['type'],
-      input: fs.type,
-      message: coded(
-        'HC_FS_TYPE_INVALID_FOR_SOURCE',
-        `invalid adopted filesystem type \`${fs.type}\`: an adopted filesystem can be ${ADOPTED_FILESYSTEM_TYPES.map((t) => `\`${t}\``).join(', ')} (default \`auto\`)`,
+        `invalid ${source} filesystem type \`${fs.type}\`: ${rule.phrase} can be ${rule.allowed.map((t) => `\`${t}\``).join(', ')} (default \`${rule.fallback}\`)`,
       ),
     });
   }
@@ -226,8 +218,8 @@ export const FileSystemSchema = FileSystemInputSchema.superRefine((fs, ctx) => {
   }
 }).transform((fs) => {
   const source = fs.source ?? 'image';
-  const type =
-    source === 'new' ? (fs.type ?? 'ext4') : source === 'adopted' ? (fs.type ?? 'auto') : undefined;
+  const rule = typesFor(source);
+  const type = rule === undefined ? undefined : (fs.type ?? rule.fallback);
   return {
     ...(fs.deviceId === undefined ? {} : { deviceId: fs.deviceId }),
     source,
