@@ -44,12 +44,23 @@ export {
   createBootEntry,
   type EfiBootEntry,
   type EfiBootState,
+  type EspDevice,
+  isVirtdeploy,
   parseEfibootmgr,
   persistCurrentBootOrder,
   planBootOrder,
   readEfiBootState,
 } from './uefi/efibootmgr.ts';
-export { copyToUefiFallback, espDirectoryName, FALLBACK_DIR } from './uefi/fallback.ts';
+export {
+  type AbVolume,
+  copyToUefiFallback,
+  espDirectoryName,
+  FALLBACK_DIR,
+  type FallbackMoment,
+  nextInstallIndex,
+  type UefiFallbackMode,
+  uefiFallbackSource,
+} from './uefi/fallback.ts';
 export {
   EFIVARS_DIR,
   type EfiVariableOptions,

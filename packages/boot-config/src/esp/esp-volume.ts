@@ -47,13 +47,8 @@ export function espPathParts(path: string): string[] {
 }
 
 /** `path` normalised: `/a/b` (the root is `/`). */
-export function normalizeEspPath(path: string): string {
+function normalizeEspPath(path: string): string {
   return `/${espPathParts(path).join('/')}`;
-}
-
-export function parentOf(path: string): string {
-  const parts = espPathParts(path);
-  return `/${parts.slice(0, -1).join('/')}`;
 }
 
 export function joinEspPath(...parts: string[]): string {

@@ -1,11 +1,14 @@
 /**
  * UEFI boot entries on a real host, with efibootmgr, as upstream Trident manages them at finalize:
- * one entry per ESP directory label (`AZLA`, `AZLB`, …) loading `/EFI/<label>/bootx64.efi`; old
+ * one entry per ESP directory label (`AZLA`, `AZLB`, …) loading `/EFI/<label>/bootx64.efi` (one per
+ * member of a RAID-1 ESP); old
  * entries with the label are deleted (and dropped from BootOrder) first; the new entry becomes
  * BootNext; BootOrder gets it first (install, manual rollback), last (A/B update: some firmware
  * forgets entries that are not in BootOrder, and BootNext alone makes the trial boot), or is left
  * alone (VMs that manage their own order: upstream's virtdeploy workaround).
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { runTool } from '@trident/exec';
 import { BootConfigError } from '../errors.ts';
 
@@ -68,16 +71,22 @@ export function planBootOrder(
   return position === 'first' ? [...numbers, ...rest] : [...rest, ...numbers];
 }
 
+export interface EspDevice {
+  /** The whole disk holding the ESP (`/dev/sda`). */
+  disk: string;
+  /** The ESP's partition number on it. */
+  partitionNumber: number;
+}
+
 export interface CreateBootEntryOptions {
   /** The ESP directory name (`AZLA`), which upstream also uses as the entry's label. */
   label: string;
-  /** The whole disk holding the ESP (`/dev/sda`), and the ESP's partition number on it. */
-  disk: string;
-  partitionNumber: number;
+  /** Where the ESP is: one device, or every member of a RAID-1 ESP (one entry each, as upstream). */
+  esp: readonly EspDevice[];
   /** Loader path on the ESP, e.g. `/EFI/AZLA/bootx64.efi`. */
   loader: string;
   bootOrder: BootOrderPosition;
-  /** Make the new entry BootNext (default true). */
+  /** Make the (first) new entry BootNext (default true). */
   bootNext?: boolean;
   signal?: AbortSignal;
 }
@@ -99,45 +108,69 @@ export async function readEfiBootState(signal?: AbortSignal): Promise<EfiBootSta
   return parseEfibootmgr(await efibootmgr([], signal));
 }
 
-/** Creates the entry for `label` (replacing older ones), sets BootNext and BootOrder; returns its number. */
-export async function createBootEntry(options: CreateBootEntryOptions): Promise<string> {
+/**
+ * Creates the entries for `label` (replacing older ones), sets BootNext and BootOrder; returns the
+ * new entry numbers, in the order of `esp`.
+ */
+export async function createBootEntry(options: CreateBootEntryOptions): Promise<string[]> {
   if (!/^[A-Za-z0-9_.-]+$/u.test(options.label))
     throw new BootConfigError(
       'BOOTCFG_EFIBOOTMGR',
       `boot entry label ${JSON.stringify(options.label)} must be [A-Za-z0-9_.-]`,
     );
-  if (!Number.isInteger(options.partitionNumber) || options.partitionNumber < 1)
-    throw new BootConfigError(
-      'BOOTCFG_EFIBOOTMGR',
-      `ESP partition number ${options.partitionNumber} is not a partition number`,
-    );
+  if (options.esp.length === 0)
+    throw new BootConfigError('BOOTCFG_EFIBOOTMGR', `no ESP device for boot entry ${options.label}`);
+  for (const device of options.esp)
+    if (!Number.isInteger(device.partitionNumber) || device.partitionNumber < 1)
+      throw new BootConfigError(
+        'BOOTCFG_EFIBOOTMGR',
+        `ESP partition number ${device.partitionNumber} on ${device.disk} is not a partition number`,
+      );
   const before = await readEfiBootState(options.signal);
   const stale = before.entries.filter((e) => e.label === options.label).map((e) => e.number);
   for (const number of stale) await efibootmgr(['--bootnum', number, '--delete-bootnum'], options.signal);
-  // efibootmgr firmware may leave deleted numbers in BootOrder: drop them ourselves.
+  // Some firmware leaves deleted numbers in BootOrder: drop them ourselves.
   const afterDelete = await readEfiBootState(options.signal);
   const order = afterDelete.bootOrder.filter((n) => !stale.includes(n));
   if (order.join(',') !== afterDelete.bootOrder.join(','))
     await efibootmgr(['--bootorder', order.join(',')], options.signal);
-  // The loader path uses backslashes on the firmware side; efibootmgr converts '/' itself.
-  await efibootmgr(
-    [
-      ...['--create-only', '--disk', options.disk, '--part', String(options.partitionNumber)],
-      ...['--label', options.label, '--loader', options.loader],
-    ],
-    options.signal,
-  );
-  const created = (await readEfiBootState(options.signal)).entries.filter(
-    (e) => e.label === options.label && !stale.includes(e.number),
-  );
-  const number = created.at(-1)?.number;
-  if (number === undefined)
-    throw new BootConfigError('BOOTCFG_EFIBOOTMGR', `efibootmgr created no entry labelled ${options.label}`);
-  if (options.bootNext ?? true) await efibootmgr(['--bootnext', number], options.signal);
-  const planned = planBootOrder(order, [number], options.bootOrder);
+  const created: string[] = [];
+  for (const device of options.esp) {
+    // efibootmgr turns the '/' of the loader path into the firmware's '\'.
+    await efibootmgr(
+      [
+        ...['--create-only', '--disk', device.disk, '--part', String(device.partitionNumber)],
+        ...['--label', options.label, '--loader', options.loader],
+      ],
+      options.signal,
+    );
+    const number = (await readEfiBootState(options.signal)).entries
+      .filter((e) => e.label === options.label && !stale.includes(e.number) && !created.includes(e.number))
+      .at(-1)?.number;
+    if (number === undefined)
+      throw new BootConfigError(
+        'BOOTCFG_EFIBOOTMGR',
+        `efibootmgr created no entry labelled ${options.label} for ${device.disk}`,
+      );
+    created.push(number);
+  }
+  if (options.bootNext ?? true) await efibootmgr(['--bootnext', created[0]!], options.signal);
+  const planned = planBootOrder(order, created, options.bootOrder);
   if (planned.join(',') !== order.join(','))
     await efibootmgr(['--bootorder', planned.join(',')], options.signal);
-  return number;
+  return created;
+}
+
+/**
+ * Upstream's VM check (`osutils/virt.rs`): an SMBIOS OEM-strings entry (type 11) saying
+ * `virtdeploy:1`. Such VMs manage BootOrder themselves: pass `bootOrder: 'unchanged'`.
+ */
+export async function isVirtdeploy(sysfs = '/sys'): Promise<boolean> {
+  for (let index = 0; ; index++) {
+    const raw = await readFile(join(sysfs, `firmware/dmi/entries/11-${index}/raw`)).catch(() => undefined);
+    if (raw === undefined) return false;
+    if (raw.includes('virtdeploy:1')) return true;
+  }
 }
 
 /** After a good boot (commit): the entries labelled like BootCurrent go first in BootOrder. */

@@ -8,9 +8,23 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createImageEsp } from '../esp/image-esp.ts';
-import { makeFatImage, mdirAll, mtype, type Scratch, scratchDir } from '../test-support/fat-image.ts';
-import { parseEfibootmgr, planBootOrder } from './efibootmgr.ts';
-import { copyToUefiFallback, espDirectoryName } from './fallback.ts';
+import {
+  makeFatImage,
+  mdirAll,
+  mtype,
+  type Scratch,
+  scratchDir,
+  writeTree,
+} from '../test-support/fat-image.ts';
+import { isVirtdeploy, parseEfibootmgr, planBootOrder } from './efibootmgr.ts';
+import {
+  copyToUefiFallback,
+  espDirectoryName,
+  type FallbackMoment,
+  nextInstallIndex,
+  type UefiFallbackMode,
+  uefiFallbackSource,
+} from './fallback.ts';
 import {
   LOADER_VENDOR_GUID,
   readLoaderEntrySelected,
@@ -25,7 +39,7 @@ beforeEach(async () => {
 afterEach(() => scratch.cleanup());
 
 describe('UEFI fallback', () => {
-  it('copies the install directory over EFI/BOOT, replacing the old loader, leaving no staging files', async () => {
+  it('makes EFI/BOOT a copy of the install directory, in phases, leaving no staging files', async () => {
     const image = join(scratch.dir, 'esp.img');
     await makeFatImage(image, {
       'EFI/AZLA/bootx64.efi': 'MZ-shim-new',
@@ -38,11 +52,11 @@ describe('UEFI fallback', () => {
     expect(await copyToUefiFallback(esp, 'AZLA')).toEqual(['bootx64.efi', 'grub.cfg', 'grubx64.efi']);
     expect(await mtype(image, '/EFI/BOOT/BOOTX64.EFI')).toBe('MZ-shim-new');
     expect(await mtype(image, '/EFI/BOOT/grubx64.efi')).toBe('MZ-grub-new');
+    // As upstream: what the old set had and the source lacks is gone too.
     expect((await mdirAll(image)).filter((p) => p.startsWith('/EFI/BOOT/') && !p.endsWith('/'))).toEqual([
       '/EFI/BOOT/BOOTX64.EFI',
       '/EFI/BOOT/grub.cfg',
       '/EFI/BOOT/grubx64.efi',
-      '/EFI/BOOT/other.efi',
     ]);
   });
 
@@ -53,12 +67,42 @@ describe('UEFI fallback', () => {
     await expect(copyToUefiFallback(esp, 'AZLB')).rejects.toThrowError(/has no bootx64\.efi/u);
     await expect(copyToUefiFallback(esp, 'AZLA')).rejects.toMatchObject({ code: 'BOOTCFG_NOT_FOUND' });
     await expect(copyToUefiFallback(esp, '../x')).rejects.toMatchObject({ code: 'BOOTCFG_CONFIG_INVALID' });
+    // Upstream's skip: an A/B copy from a missing AZLA when AZLB exists (VMs initialised offline).
+    await esp.write('/EFI/AZLB/bootx64.efi', 'MZ');
+    expect(await copyToUefiFallback(esp, 'AZLA', { skipMissingVolumeA: true })).toEqual([]);
+    expect(await nextInstallIndex(esp)).toBe(1);
+    await esp.write('/EFI/AZL2A/bootx64.efi', 'MZ');
+    expect(await nextInstallIndex(esp)).toBe(2);
     expect([
       espDirectoryName(0, 'a'),
       espDirectoryName(0, 'b'),
       espDirectoryName(1, 'a'),
       espDirectoryName(9, 'b'),
     ]).toEqual(['AZLA', 'AZLB', 'AZL2A', 'AZL10B']);
+  });
+});
+
+describe('which directory the fallback copies (upstream find_uefi_fallback_source_dir_name)', () => {
+  it('follows the mode, the moment and the active volume', () => {
+    const at = (mode: UefiFallbackMode, moment: FallbackMoment, activeVolume?: 'a' | 'b') =>
+      uefiFallbackSource({ mode, moment, installIndex: 0, ...(activeVolume ? { activeVolume } : {}) });
+    expect(at('conservative', 'install-finalize')).toBe('AZLA');
+    expect(at('optimistic', 'install-finalize')).toBe('AZLA');
+    expect(at('disabled', 'install-finalize')).toBeUndefined();
+    expect(at('conservative', 'ab-update-finalize', 'a')).toBe('AZLA'); // the running one
+    expect(at('optimistic', 'ab-update-finalize', 'a')).toBe('AZLB'); // the update
+    expect(at('optimistic', 'ab-update-finalize', 'b')).toBe('AZLA');
+    expect(at('conservative', 'ab-update-commit', 'b')).toBe('AZLB'); // not flipped yet at commit
+    expect(at('optimistic', 'ab-update-commit', 'a')).toBeUndefined();
+    expect(at('conservative', 'manual-rollback-finalize', 'b')).toBe('AZLA');
+    expect(
+      uefiFallbackSource({
+        mode: 'optimistic',
+        moment: 'manual-rollback-finalize',
+        installIndex: 1,
+        activeVolume: 'a',
+      }),
+    ).toBe('AZL2B');
   });
 });
 
@@ -137,5 +181,15 @@ describe('efibootmgr', () => {
     expect(planBootOrder(order, ['000A'], 'last')).toEqual(['0005', '0001', '0000', '000A']);
     expect(planBootOrder(order, ['0001'], 'first')).toEqual(['0001', '0005', '0000']);
     expect(planBootOrder(order, ['000A'], 'unchanged')).toEqual(order);
+    expect(planBootOrder(order, ['000A', '000B'], 'first')).toEqual(['000A', '000B', '0005', '0001', '0000']);
+  });
+
+  it('recognises a virtdeploy VM by its SMBIOS OEM string, as upstream', async () => {
+    expect(await isVirtdeploy(scratch.dir)).toBe(false);
+    await writeTree(scratch.dir, {
+      'firmware/dmi/entries/11-0/raw': Buffer.from('\u000b\u0005\u0000\u0000vendor:x\u0000\u0000'),
+      'firmware/dmi/entries/11-1/raw': Buffer.from('\u000b\u0005\u0001\u0000virtdeploy:1\u0000\u0000'),
+    });
+    expect(await isVirtdeploy(scratch.dir)).toBe(true);
   });
 });
