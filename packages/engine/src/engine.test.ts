@@ -3,6 +3,7 @@ import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runTool } from '@trident/exec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discardPlan, plan, run } from './engine.ts';
 import type { EngineEvent, EngineRequest } from './index.ts';
@@ -125,9 +126,17 @@ describe('a stream-disk run into a disk-image file', () => {
   });
 });
 
-describe('an install run into a disk-image file', () => {
+// Install ends by configuring the host in the new root, which it mounts through a loop device.
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) console.warn('skipping the whole install run: mounting the new root needs root');
+
+describe.skipIf(!asRoot)('an install run into a disk-image file', () => {
   it('writes the images into their configured partitions, creates the new filesystems and swap, then the GPT', async () => {
     const target = join(dir, 'installed.img');
+    // Not shrunk: without growing (resize off, so the images stay byte-comparable) the root needs
+    // free space for the OS configuration.
+    const unshrunk = await createDemoCosi(await mkdtemp(join(dir, 'unshrunk-')), { shrink: false });
+    const cosi = unshrunk;
     const request: EngineRequest = {
       kind: 'install',
       hostConfiguration: { text: abConfig(pathToFileURL(cosi.path).href, cosi.metadataSha384) },
@@ -137,6 +146,7 @@ describe('an install run into a disk-image file', () => {
     const planned = await plan(request);
     const events: EngineEvent[] = [];
     const result = await run(planned, { onEvent: (event) => events.push(event) });
+    expect(result.error).toBeUndefined();
     expect(result).toMatchObject({
       status: 'success',
       imageHash: `sha384:${cosi.metadataSha384}`,
@@ -152,8 +162,17 @@ describe('an install run into a disk-image file', () => {
         mib * MiB,
       ]),
     );
+    // Every image landed in its partition; the root then got its OS configuration, so it is
+    // checked by content: the fstab install wrote names volume A by its new PARTUUID, and the
+    // Host Status went to the datastore on the new /var/lib/trident filesystem.
     const expected = await imageHashes(cosi, join(dir, 'extracted-install'));
-    for (const image of planned.images)
+    const rootImage = planned.images.find((image) => image.mountPoint === '/')!;
+    const rootA = gpt.partitions.find((p) => p.name === 'root-a')!;
+    const fstab = await debugfs(target, rootImage.offset, rootImage.length, 'cat /etc/fstab');
+    expect(fstab).toMatch(new RegExp(`^/dev/disk/by-partuuid/${rootA.partitionGuid} / ext4 `, 'mu'));
+    const trident = planned.newFilesystems.find((f) => f.id === 'trident')!;
+    expect(await debugfs(target, trident.offset, trident.length, 'ls -l /')).toContain('datastore.sqlite');
+    for (const image of planned.images.filter((i) => i.mountPoint !== '/' && i.mountPoint !== '/boot/efi'))
       expect(await hashRange(target, image.offset, image.uncompressedSize)).toBe(
         expected.get(image.imagePath),
       );
@@ -176,3 +195,25 @@ describe('an install run into a disk-image file', () => {
     expect(existsSync(`${target}.trident-journal.json`)).toBe(false);
   });
 });
+
+/** debugfs on the filesystem at `offset` of a disk image (copied out: debugfs reads whole files). */
+async function debugfs(disk: string, offset: number, length: number, request: string): Promise<string> {
+  const copy = join(dir, `fs-${offset}.img`);
+  const input = await open(disk, 'r');
+  const output = await open(copy, 'w');
+  try {
+    const chunk = Buffer.alloc(4 * MiB);
+    for (let done = 0; done < length; ) {
+      const { bytesRead } = await input.read(chunk, 0, Math.min(chunk.length, length - done), offset + done);
+      if (bytesRead === 0) break;
+      await output.write(chunk, 0, bytesRead);
+      done += bytesRead;
+    }
+  } finally {
+    await input.close();
+    await output.close();
+  }
+  const { stdout } = await runTool('debugfs', ['-R', request, copy]);
+  await rm(copy, { force: true });
+  return stdout;
+}

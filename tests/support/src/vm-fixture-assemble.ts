@@ -182,7 +182,17 @@ export async function assembleOsFixture(
   };
   const plan: BootPlan = {
     kernelVersion,
-    baseCmdline: ['console=ttyS0,115200', 'quiet', 'loglevel=4', o.cmdline ?? ''].join(' ').trim(),
+    // Under TCG on a busy host a guest can be starved for minutes: systemd's 90 s wait for a disk
+    // then drops a healthy boot to the emergency shell (seen at load 19), so wait longer.
+    baseCmdline: [
+      'console=ttyS0,115200',
+      'quiet',
+      'loglevel=4',
+      'systemd.default_device_timeout_sec=600',
+      o.cmdline ?? '',
+    ]
+      .join(' ')
+      .trim(),
     rootPartUuid: ids.root,
   };
   const title = `trident-ts fixture ${name} ${versionId}`;

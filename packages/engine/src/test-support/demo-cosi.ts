@@ -21,21 +21,26 @@ export interface DemoCosi {
 
 export async function createDemoCosi(
   dir: string,
-  options: Partial<Omit<DemoDiskOptions, 'path'>> = {},
+  options: Partial<Omit<DemoDiskOptions, 'path'>> & {
+    /** Keep the root at its partition's size (free space for OS configuration without growing). */
+    shrink?: boolean;
+  } = {},
 ): Promise<DemoCosi> {
+  const { shrink, ...diskOptions } = options;
   const source = await createDemoDiskImage({
     path: join(dir, 'source.img'),
     sizeMiB: 96,
     espMiB: 16,
     rootMiB: 48,
     payloadBytes: 512 * 1024,
-    ...options,
+    ...diskOptions,
   });
   const path = join(dir, 'demo.cosi');
   const built = await buildCosi({
     input: source.path,
     output: path,
     ...(source.verity ? { verity: source.verity } : {}),
+    ...(shrink === undefined ? {} : { shrink }),
   });
   return { source, path, metadataSha384: built.metadataSha384 };
 }

@@ -69,7 +69,7 @@ describe('planning install', () => {
       ['swap', 'swap', 145],
     ]);
     expect(context.protect).toEqual([cosi.path, join(dir, 'host-config.yaml')]);
-    expect(plan.warnings.some((w) => w.startsWith('bootloader:'))).toBe(true);
+    expect(plan.steps.some((step) => step.startsWith('configure the OS in the new root: fstab'))).toBe(true);
     expect(plan.steps.at(-1)).toBe('sync');
   });
 
@@ -87,10 +87,10 @@ describe('planning install', () => {
   });
 
   it('refuses what it would not apply, by name, before opening the image', async () => {
+    const health =
+      'health:\n  checks:\n    - name: ok\n      content: "true"\n      runOn: [clean-install]\n';
     await expect(
-      planInstall(
-        request(abConfig(url(), cosi.metadataSha384, 'os:\n  hostname: test\n'), join(dir, 'os.img')),
-      ),
+      planInstall(request(abConfig(url(), cosi.metadataSha384, health), join(dir, 'os.img'))),
     ).rejects.toMatchObject({
       code: 'ENGINE_UNSUPPORTED_SECTION',
       tridentError: { kind: 'UNSUPPORTED_CONFIGURATION_ERROR', subkind: 'unsupported-feature' },

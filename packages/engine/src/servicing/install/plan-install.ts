@@ -181,6 +181,34 @@ function describeSteps(
   for (const target of targets) steps.push(`write the GPT on ${target.path} after every image verified`);
   for (const image of images.filter((i) => i.grow))
     steps.push(`grow the ${image.fsType} filesystem on '${image.id}' to fill its partition`);
+  steps.push(...hostSteps(config));
   steps.push('sync');
+  return steps;
+}
+
+/** What configuring the host will do, in run order (host/configure-host.ts). */
+function hostSteps(config: HostConfiguration): string[] {
+  const steps = ['mount the new root (volume A) with its filesystems'];
+  const os = config.os;
+  const configured = [
+    'fstab',
+    os.netplan ? 'netplan' : '',
+    os.users.length > 0 ? `users (${os.users.map((u) => u.name).join(', ')})` : '',
+    os.hostname ? `hostname ${os.hostname}` : '',
+    os.services.enable.length + os.services.disable.length > 0 ? 'services' : '',
+    os.modules.length > 0 ? 'modules' : '',
+    os.selinux.mode ? `SELinux ${os.selinux.mode}` : '',
+    os.additionalFiles.length > 0 ? `${os.additionalFiles.length} additional file(s)` : '',
+  ].filter(Boolean);
+  steps.push(`configure the OS in the new root: ${configured.join(', ')}`);
+  const scripts = config.scripts;
+  const count = (list: readonly unknown[]) => list.length;
+  if (count(scripts.preServicing) + count(scripts.postProvision) + count(scripts.postConfigure) > 0)
+    steps.push(
+      `scripts: ${count(scripts.preServicing)} preServicing (before any write), ${count(scripts.postProvision)} postProvision, ${count(scripts.postConfigure)} postConfigure (those whose runOn includes clean-install)`,
+    );
+  steps.push("configure the image's bootloader for the new partitions (kernel command line, entries)");
+  steps.push(`record the Host Status in ${config.trident.datastorePath} of the new root`);
+  steps.push('unmount the new root; create a UEFI boot entry when the ESP is on a disk of a UEFI host');
   return steps;
 }

@@ -239,8 +239,7 @@ async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: 
   await step(session, 'set-boot-entries', `Creating the UEFI boot entry ${label}`, () =>
     createBootEntry({
       label,
-      disk: newRoot.disks[espDisk]!.device,
-      partitionNumber: number,
+      esp: [{ disk: newRoot.disks[espDisk]!.device, partitionNumber: number }],
       loader: '/EFI/BOOT/BOOTX64.EFI',
       bootOrder: 'first',
       signal: session.signal,
