@@ -3,6 +3,7 @@
  * written against these types only. Each kind's request type lives with its kind
  * (`servicing/<kind>/request.ts`); `EngineRequest` is their union, made by the registry.
  */
+import type { TridentKindName } from '@trident/datastore';
 import type { OpenSourceOptions } from '@trident/remote-source';
 import type { Codec } from '@trident/zstd-native';
 import type { EngineRequest } from './servicing/registry.ts';
@@ -122,14 +123,8 @@ export type EngineEvent =
     }
   | { type: 'completed'; time: number; result: RunResult };
 
-export type TridentErrorKindName =
-  | 'EXECUTION_ENVIRONMENT_MISCONFIGURATION_ERROR'
-  | 'HEALTH_CHECKS_ERROR'
-  | 'INITIALIZATION_ERROR'
-  | 'INTERNAL_ERROR'
-  | 'INVALID_INPUT_ERROR'
-  | 'SERVICING_ERROR'
-  | 'UNSUPPORTED_CONFIGURATION_ERROR';
+/** Trident's error categories; the datastore's `lastError.category` records the same names. */
+export type TridentErrorKindName = TridentKindName;
 
 /** A failure in Trident's terms: what the daemon puts in `Completed.error` unchanged. */
 export interface TridentErrorInfo {
