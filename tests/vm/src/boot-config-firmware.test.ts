@@ -20,11 +20,12 @@ import { componentAvailable } from '@trident/test-support/component';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
+import { extendedVmTest, VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
 const run = promisify(execFile);
 const REPO = resolve(import.meta.dirname, '../../..');
 const available =
+  extendedVmTest('UEFI entries and loader variables on real firmware (two boots, ~8 min)') &&
   vmTestsAvailable(['minimal']) &&
   componentAvailable(
     existsSync('/usr/bin/efibootmgr'),

@@ -31,6 +31,18 @@ export function vmTestsAvailable(flavours: FixtureFlavour[]): boolean {
   return true;
 }
 
+/**
+ * Boot tests beyond the CI budget (issue 15: the VM suite stays under 20 minutes of CI) run only
+ * with TRIDENT_VM_EXTENDED=1; otherwise they are skipped with this reason printed.
+ */
+export function extendedVmTest(what: string): boolean {
+  if (process.env['TRIDENT_VM_EXTENDED'] === '1') return true;
+  console.warn(
+    `skipping ${what}: an extended VM test, outside the CI time budget (run with TRIDENT_VM_EXTENDED=1)`,
+  );
+  return false;
+}
+
 export interface CliRun {
   code: number | null;
   stdout: string;
