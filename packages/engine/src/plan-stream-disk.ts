@@ -2,6 +2,7 @@ import { lstat } from 'node:fs/promises';
 import { isBlockWriterError, planGpt, selectDisk } from '@trident/block-writer';
 import { type CosiReader, type Gpt, partitionSize } from '@trident/cosi-format';
 import { EngineError, wrapStep } from './errors.ts';
+import { planImageMemory } from './memory-budget.ts';
 import { openImage } from './open-image.ts';
 import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from './target-phase.ts';
 import type { Plan, PlannedImage, PlannedTarget, StreamDiskRequest } from './types.ts';
@@ -57,10 +58,11 @@ export async function planStreamDisk(
     }
     const images = deriveImages(reader, gpt, request.resize !== false);
     checkDerivable(reader, gpt);
+    // Before the target is looked at: an image whose window cannot fit is refused first.
+    const memory = planImageMemory(request, images, metadata.compression?.maxWindowLog, DEFAULT_CONCURRENCY);
     const planned = { request, source: { url: request.url, metadataSha384: reader.metadataSha384 } };
     const targets = [await planTarget(target, disk.size, gpt.lbaSize, planned, request.resume === true)];
     checkGptFits(gptRegion, gpt.lbaSize, targets[0]!);
-    const concurrency = Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY);
     const plan: Plan = {
       request,
       source: {
@@ -77,7 +79,8 @@ export async function planStreamDisk(
       newFilesystems: [],
       steps: describeSteps(targets[0]!, images, gpt, request),
       warnings: report.warnings.map((w) => `${w.code} at ${w.path}: ${w.message}`),
-      concurrency,
+      concurrency: memory.concurrency,
+      memory: memory.line,
     };
     return { plan, context: { reader, gpt, gptRegion } };
   } catch (error) {

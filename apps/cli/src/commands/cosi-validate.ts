@@ -15,15 +15,25 @@ import {
   type ValidationProfile,
   validateMetadataDocument,
 } from '@trident/cosi-format';
+import {
+  declaredWindowLog,
+  detectMemoryBudget,
+  MemoryBudgetError,
+  planConcurrency,
+  verifierBytes,
+} from '@trident/engine/memory-budget';
 import { CliError, EXIT } from '../cli-error.ts';
 import { openInput } from '../open-input.ts';
 import type { Output } from '../output.ts';
+import { parseSize } from '../parse-size.ts';
 import type { SourceFlags } from '../source-options.ts';
 
 export interface ValidateOptions {
   profile: string;
   metadataOnly: boolean;
   sha384?: string | undefined;
+  /** `--memory-limit`: a size; default the cgroup limit, else what the host has. */
+  memoryLimit?: string | undefined;
   signal?: AbortSignal;
   source?: SourceFlags;
   /** Standard input, for `-` (tests pass their own stream). */
@@ -56,6 +66,7 @@ export async function validateCommand(
   const profile: ValidationProfile = options.profile;
   // Parse the expected hash before touching the input: a malformed one is a usage error.
   const expected = options.sha384 === undefined ? undefined : parseSha384Spec(options.sha384);
+  const memoryLimit = parseSize(options.memoryLimit, '--memory-limit');
   const signal = options.signal ? { signal: options.signal } : {};
   const source =
     location === '-'
@@ -94,6 +105,7 @@ export async function validateCommand(
     const report = await reader.validate(profile, signal);
     const findings: Findings = { ...report, errors: [...report.errors] };
     if (!options.metadataOnly) {
+      checkDecoderFits(reader, memoryLimit);
       const verified = await reader.verifyImages({
         ...signal,
         onImage: (result) => {
@@ -109,6 +121,27 @@ export async function validateCommand(
     return printReport(output, location, profile, findings);
   } finally {
     await reader.close();
+  }
+}
+
+/**
+ * Verifying decodes every image: refuse, before allocating it, a zstd window the memory budget
+ * cannot hold (a COSI may declare maxWindowLog 31, a 2 GiB window), as stream-disk does.
+ */
+function checkDecoderFits(reader: CosiReader, memoryLimit: number | undefined): void {
+  const windowLog = declaredWindowLog(reader.metadata.compression?.maxWindowLog);
+  const first = reader.metadata.images[0];
+  try {
+    planConcurrency({
+      budget: detectMemoryBudget({ limit: memoryLimit }),
+      images: [{ name: first?.image.path ?? 'images', windowLog }],
+      wanted: 1,
+      cost: verifierBytes,
+      verb: 'verifying',
+    });
+  } catch (error) {
+    if (error instanceof MemoryBudgetError) throw new CliError(error.code, error.message, EXIT.io);
+    throw error;
   }
 }
 

@@ -112,6 +112,7 @@ pub type Result<T> = std::result::Result<T, ImageError>;
 /// (raise `maxWindowLog`, i.e. the COSI `compression.maxWindowLog`) differs from corrupt data.
 pub fn zstd_error(code: usize, position: u64, max_window_log: u32) -> ImageError {
     use zstd_safe::zstd_sys::{ZSTD_ErrorCode, ZSTD_getErrorCode};
+    // SAFETY: ZSTD_getErrorCode is a pure function of its integer argument.
     let kind = unsafe { ZSTD_getErrorCode(code) };
     let name = zstd_safe::get_error_name(code);
     if kind == ZSTD_ErrorCode::ZSTD_error_frameParameter_windowTooLarge {

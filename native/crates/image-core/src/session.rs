@@ -347,6 +347,8 @@ impl ImageWriter {
         }
         if self.opts.sync {
             self.shared.target.sync()?;
+            // Everything is on the disk now: what is still cached of the image is dead weight.
+            self.shared.target.drop_cache(self.opts.offset, summary.uncompressed);
         }
         let sha384 = hex(&digest);
         if let Some(expected) = &self.opts.expected_sha384 {

@@ -12,6 +12,7 @@ import {
 import { EngineError, wrapStep } from '../errors.ts';
 import { hostOsArch } from '../host-arch.ts';
 import { imageFactsFromCosi } from '../image-facts.ts';
+import { planImageMemory } from '../memory-budget.ts';
 import { openImage } from '../open-image.ts';
 import { DEFAULT_CONCURRENCY } from '../plan-stream-disk.ts';
 import { checkPlannedFile, type PlanBasics, protectedFiles, targetError } from '../target-phase.ts';
@@ -133,6 +134,12 @@ export async function planInstall(
     }
     const images = reader ? planImages(config, layouts, reader, request.resize !== false) : [];
     const newFilesystems = planNewFilesystems(config, layouts);
+    const memory = planImageMemory(
+      request,
+      images,
+      reader?.metadata.compression?.maxWindowLog,
+      DEFAULT_CONCURRENCY,
+    );
     const plan: Plan = {
       request,
       source: {
@@ -149,7 +156,8 @@ export async function planInstall(
       newFilesystems,
       steps: describeSteps(targets, layouts, images, newFilesystems, config),
       warnings,
-      concurrency: Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY),
+      concurrency: memory.concurrency,
+      memory: memory.line,
     };
     contexts.set(plan, { reader, layouts });
     return plan;
