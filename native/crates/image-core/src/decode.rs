@@ -19,6 +19,8 @@ pub struct DecodeSummary {
     pub complete: bool,
     /// Compressed bytes the decoder consumed.
     pub compressed: u64,
+    /// Decoded straight into a mapping of the target (`in_place`), not through write buffers.
+    pub in_place: bool,
 }
 
 pub struct DecodeConfig {
@@ -157,7 +159,7 @@ fn decode_loop(
         d.step(&[])?;
     }
     d.flush()?;
-    Ok(DecodeSummary { uncompressed: d.written, complete: d.consumed > 0 && d.hint == 0, compressed: d.consumed })
+    Ok(DecodeSummary { uncompressed: d.written, complete: d.consumed > 0 && d.hint == 0, compressed: d.consumed, in_place: false })
 }
 
 fn next_buffer(shared: &Shared, empty_rx: &Receiver<Vec<u8>>) -> Result<Vec<u8>> {

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod error;
 pub mod frame;
 pub mod gate;
+pub mod in_place;
 pub mod seekable;
 pub mod session;
 pub mod target;

@@ -237,5 +237,5 @@ fn dispatch(
             .at(trailer_start));
         }
     }
-    Ok(DecodeSummary { uncompressed: out_pos, complete: true, compressed: consumed })
+    Ok(DecodeSummary { uncompressed: out_pos, complete: true, compressed: consumed, in_place: false })
 }

@@ -118,6 +118,59 @@ impl Target {
         }
     }
 
+    /// Current size of the file or block device (`lseek(SEEK_END)`; writes here are positioned,
+    /// so the file offset is free to move).
+    pub fn size(&self) -> Option<u64> {
+        use std::io::{Seek, SeekFrom};
+        (&self.file).seek(SeekFrom::End(0)).ok()
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// Whether zero blocks may become holes: a sparse write into a regular file.
+    pub fn sparse_holes(&self) -> bool {
+        self.sparse && self.is_regular
+    }
+
+    /// Starts writeback of a range without waiting (advisory; errors surface at fsync).
+    pub fn start_writeback(&self, pos: u64, len: u64) {
+        if self.writeback {
+            // SAFETY: `fd` is this target's open file; sync_file_range only reads its arguments.
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), pos as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+    }
+
+    /// Waits until a range handed to writeback reached the disk (advisory, as above).
+    pub fn wait_writeback(&self, pos: u64, len: u64) {
+        if self.writeback {
+            // SAFETY: as in `start_writeback`.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    pos as i64,
+                    len as i64,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                );
+            }
+        }
+    }
+
+    /// Deallocates a range of a regular file (it reads as zeros again), keeping its size.
+    pub fn punch_hole(&self, pos: u64, len: u64) -> Result<()> {
+        // SAFETY: `fd` is this target's open file; fallocate only reads its arguments.
+        let r = unsafe {
+            libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, pos as i64, len as i64)
+        };
+        if r != 0 {
+            return Err(ImageError::io("fallocate", &self.name, &std::io::Error::last_os_error(), Some(pos)));
+        }
+        Ok(())
+    }
+
     /// Drops clean cached pages of a range (after it reached the disk).
     pub fn drop_cache(&self, pos: u64, len: u64) {
         // SAFETY: `fd` is this target's open file; posix_fadvise only reads its arguments.

@@ -65,6 +65,8 @@ pub struct NativeWriterOptions {
     pub threads: Option<u32>,
     pub high_water_mark: Option<f64>,
     pub buffer_size: Option<f64>,
+    /// Decode straight into a mapping of the target (no heap window); see image-core `in_place`.
+    pub in_place: Option<bool>,
 }
 
 #[napi(object)]
@@ -155,6 +157,7 @@ fn writer_options(o: NativeWriterOptions) -> std::result::Result<WriterOptions, 
     if let Some(b) = o.buffer_size {
         w.buffer_size = b as usize;
     }
+    w.in_place = o.in_place.unwrap_or(false);
     Ok(w)
 }
 
