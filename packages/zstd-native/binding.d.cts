@@ -95,6 +95,8 @@ export interface NativeWriterOptions {
   threads?: number
   highWaterMark?: number
   bufferSize?: number
+  /** Decode straight into a mapping of the target (no heap window); see image-core `in_place`. */
+  inPlace?: boolean
 }
 
 /** Version of the linked libzstd. */

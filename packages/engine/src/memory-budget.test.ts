@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EngineError } from './errors.ts';
 import {
   cgroupLimit,
   declaredWindowLog,
@@ -11,6 +12,7 @@ import {
   MiB,
   memAvailable,
   planConcurrency,
+  planImageMemory,
   RUNTIME_RESERVE,
 } from './memory-budget.ts';
 
@@ -121,16 +123,52 @@ describe('planning concurrency', () => {
     expect(plan.line).toMatch(/writing 2 at once$/u);
   });
 
-  it('writes one 2^27-window image at a time inside 200 MiB, and says that the budget decided', () => {
+  it('writes one buffered 2^27-window image at a time inside 300 MiB, and says that the budget decided', () => {
     const plan = planConcurrency({
-      budget: { bytes: 200 * MiB, source: 'cgroup limit x' },
+      budget: { bytes: 300 * MiB, source: 'cgroup limit x' },
       images: images(27),
       wanted: 2,
       rss: 40 * MiB,
     });
-    expect(imageWriterBytes(27)).toBeLessThan(200 * MiB - 40 * MiB - RUNTIME_RESERVE);
     expect(plan.concurrency).toBe(1);
     expect(plan.line).toMatch(/writing 1 at once \(2 wanted; the budget fits 1\)$/u);
+  });
+
+  it('costs an in-place writer the same whatever the window: two 2^27 images fit in 200 MiB', () => {
+    expect(imageWriterBytes(27, 'in-place')).toBe(imageWriterBytes(23, 'in-place'));
+    expect(imageWriterBytes(27, 'in-place')).toBeLessThan(imageWriterBytes(27) / 4);
+    const plan = planConcurrency({
+      budget: { bytes: 200 * MiB, source: 'cgroup limit x' },
+      images: images(27),
+      wanted: 2,
+      rss: 80 * MiB,
+      cost: (log) => imageWriterBytes(log, 'in-place'),
+    });
+    expect(plan.concurrency).toBe(2);
+    expect(200 * MiB - 80 * MiB - RUNTIME_RESERVE).toBeGreaterThan(2 * imageWriterBytes(27, 'in-place'));
+  });
+
+  it('refuses through the engine as UNSUPPORTED_CONFIGURATION_ERROR insufficient-memory, naming the image', () => {
+    const attempt = () =>
+      planImageMemory(
+        { memoryLimit: 4 * MiB, codec: 'node-zlib' },
+        [{ id: 'partition-2', imagePath: 'images/root.raw.zst' }],
+        31,
+        2,
+      );
+    expect(attempt).toThrow(EngineError);
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as EngineError).tridentError).toMatchObject({
+        kind: 'UNSUPPORTED_CONFIGURATION_ERROR',
+        subkind: 'insufficient-memory',
+        code: 'ENGINE_MEMORY_BUDGET',
+      });
+      expect((error as Error).message).toMatch(
+        /image 'partition-2 \(images\/root\.raw\.zst\)' declares a zstd window of 2\^31 bytes .*4 MiB budget \(--memory-limit\)/u,
+      );
+    }
   });
 
   it('refuses, naming the image and its window, when even one writer does not fit', () => {

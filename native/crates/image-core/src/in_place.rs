@@ -22,6 +22,9 @@ use crate::target::{is_zero, SPARSE_BLOCK};
 
 /// Decoded bytes handed to writeback at a time.
 const FLUSH: u64 = 4 << 20;
+/// Compressed bytes fed to libzstd per call. A block decodes to at most 128 KiB and an RLE block
+/// takes 4 bytes, so one call yields at most 16 MiB.
+const SLICE: usize = 512;
 /// Most recent decoded bytes left mapped and cached for the decoder's matches.
 const KEEP: u64 = 16 << 20;
 
@@ -199,8 +202,11 @@ fn decode(rx: &Receiver<Arc<Chunk>>, shared: &Shared, cfg: &DecodeConfig, map: &
         if shared.aborted() {
             return Err(shared.failure_or_aborted());
         }
-        if !chunk.data.is_empty() {
-            d.step(&chunk.data, map, &mut p)?;
+        // Input goes in small slices: a few bytes of zstd (RLE blocks of zeros) can decode to
+        // hundreds of MiB, which must not all be dirty at once. libzstd gathers a block's input
+        // internally and decodes it once, so small slices cost only the calls.
+        for now in chunk.data.chunks(SLICE) {
+            d.step(now, map, &mut p)?;
             cfg.limit.check(p.produced)?;
             if p.produced - p.pending >= FLUSH {
                 push_out(shared, map, &mut p, false)?;
