@@ -212,7 +212,13 @@ fn one_frame(input: &mut dyn Read, size_hint: Option<u64>, sink: &mut Sink<'_>, 
     }
 }
 
-fn seekable(input: &mut dyn Read, frame_size: usize, sink: &mut Sink<'_>, opts: &CompressOptions, abort: &AtomicBool) -> Result<(u64, u64)> {
+fn seekable(
+    input: &mut dyn Read,
+    frame_size: usize,
+    sink: &mut Sink<'_>,
+    opts: &CompressOptions,
+    abort: &AtomicBool,
+) -> Result<(u64, u64)> {
     // Frames are independent, so parallelism comes from compressing several at once, each on
     // its own single-threaded context.
     let mut ctxs = (0..opts.threads).map(|_| make_cctx(opts, 1)).collect::<Result<Vec<_>>>()?;

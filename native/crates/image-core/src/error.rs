@@ -57,23 +57,10 @@ pub struct ImageError {
 
 impl ImageError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ImageError {
-            code,
-            message: message.into(),
-            errno: None,
-            syscall: None,
-            expected: None,
-            actual: None,
-            position: None,
-        }
+        ImageError { code, message: message.into(), errno: None, syscall: None, expected: None, actual: None, position: None }
     }
 
-    pub fn mismatch(
-        code: ErrorCode,
-        message: impl Into<String>,
-        expected: impl ToString,
-        actual: impl ToString,
-    ) -> Self {
+    pub fn mismatch(code: ErrorCode, message: impl Into<String>, expected: impl ToString, actual: impl ToString) -> Self {
         let mut e = ImageError::new(code, message);
         e.expected = Some(expected.to_string());
         e.actual = Some(actual.to_string());
@@ -125,10 +112,6 @@ pub fn zstd_error(code: usize, position: u64, max_window_log: u32) -> ImageError
         )
         .at(position)
     } else {
-        ImageError::new(
-            ErrorCode::CorruptFrame,
-            format!("zstd data is corrupt near compressed byte {position}: {name}"),
-        )
-        .at(position)
+        ImageError::new(ErrorCode::CorruptFrame, format!("zstd data is corrupt near compressed byte {position}: {name}")).at(position)
     }
 }

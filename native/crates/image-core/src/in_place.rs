@@ -46,9 +46,8 @@ impl Mapping {
         let map_len = lead + len;
         // SAFETY: a fresh mapping chosen by the kernel (null hint) of an fd the target keeps open;
         // the result is checked before use and unmapped exactly once, in Drop.
-        let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), map_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, start as i64)
-        };
+        let p =
+            unsafe { libc::mmap(std::ptr::null_mut(), map_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, start as i64) };
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
@@ -192,10 +191,8 @@ fn is_dst_too_small(code: usize) -> bool {
 
 fn decode(rx: &Receiver<Arc<Chunk>>, shared: &Shared, cfg: &DecodeConfig, map: &mut Mapping) -> Result<DecodeSummary> {
     let mut dctx = DCtx::create();
-    dctx.set_parameter(DParameter::WindowLogMax(cfg.max_window_log))
-        .map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
-    dctx.set_parameter(DParameter::StableOutBuffer(true))
-        .map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
+    dctx.set_parameter(DParameter::WindowLogMax(cfg.max_window_log)).map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
+    dctx.set_parameter(DParameter::StableOutBuffer(true)).map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
     let mut d = Decoder { dctx, cfg, capacity: map.len as u64, consumed: 0, hint: 1 };
     let mut p = Progress { produced: 0, pending: 0, in_flight: 0 };
     for chunk in rx.iter() {
@@ -224,9 +221,10 @@ fn decode(rx: &Receiver<Arc<Chunk>>, shared: &Shared, cfg: &DecodeConfig, map: &
 }
 
 fn over(cfg: &DecodeConfig, capacity: u64) -> ImageError {
-    cfg.limit.check(capacity + 1).err().unwrap_or_else(|| {
-        ImageError::new(ErrorCode::SizeMismatch, format!("the image decodes to more than its {capacity}-byte range"))
-    })
+    cfg.limit
+        .check(capacity + 1)
+        .err()
+        .unwrap_or_else(|| ImageError::new(ErrorCode::SizeMismatch, format!("the image decodes to more than its {capacity}-byte range")))
 }
 
 /// Hands `[pending, produced)` (whole sparse blocks, or everything at the end) to writeback,

@@ -2,6 +2,8 @@
 //! zstd decode, positioned writes, compression), with no knowledge of Node. The napi crate only
 //! converts types.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod compress;
 pub mod decode;
 pub mod error;

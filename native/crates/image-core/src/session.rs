@@ -206,12 +206,7 @@ impl ImageWriter {
         }
         let mut target = Target::open(&opts.target, opts.sparse)?;
         target.writeback = opts.sync;
-        let shared = Arc::new(Shared {
-            gate: Gate::new(opts.high_water),
-            abort: AtomicBool::new(false),
-            target,
-            offset: opts.offset,
-        });
+        let shared = Arc::new(Shared { gate: Gate::new(opts.high_water), abort: AtomicBool::new(false), target, offset: opts.offset });
 
         let (hash_tx, hash_rx) = channel::<Arc<Chunk>>();
         let hshared = Arc::clone(&shared);
@@ -316,9 +311,8 @@ impl ImageWriter {
     fn join(&mut self) -> (Option<[u8; 48]>, Option<Result<DecodeSummary>>) {
         self.hash_tx.take();
         self.decode_tx.take();
-        let d = self.decoder.take().map(|h| {
-            h.join().unwrap_or_else(|_| Err(ImageError::new(ErrorCode::Io, "the decoder thread panicked")))
-        });
+        let d =
+            self.decoder.take().map(|h| h.join().unwrap_or_else(|_| Err(ImageError::new(ErrorCode::Io, "the decoder thread panicked"))));
         let h = self.hasher.take().and_then(|h| h.join().ok());
         (h, d)
     }

@@ -62,14 +62,7 @@ impl Target {
             }
         };
         let meta = file.metadata().map_err(|e| ImageError::io("fstat", &name, &e, None))?;
-        let t = Target {
-            file,
-            name,
-            sparse,
-            writeback: false,
-            is_regular: meta.file_type().is_file(),
-            in_flight: Mutex::new(None),
-        };
+        let t = Target { file, name, sparse, writeback: false, is_regular: meta.file_type().is_file(), in_flight: Mutex::new(None) };
         if sparse && !(t.is_regular || meta.file_type().is_block_device()) {
             return Err(ImageError::new(
                 ErrorCode::InvalidOption,
@@ -208,9 +201,7 @@ impl Target {
     }
 
     fn pwrite(&self, buf: &[u8], pos: u64) -> Result<()> {
-        self.file
-            .write_all_at(buf, pos)
-            .map_err(|e| ImageError::io("pwrite", &self.name, &e, Some(pos)))
+        self.file.write_all_at(buf, pos).map_err(|e| ImageError::io("pwrite", &self.name, &e, Some(pos)))
     }
 
     /// After sparse writes a regular file must still reach the end of the image, even when the

@@ -296,11 +296,13 @@ fn compresses_a_range_of_a_file() {
 #[test]
 fn many_writers_in_parallel() {
     let dir = tempfile::tempdir().unwrap();
-    let inputs: Vec<(Vec<u8>, Vec<u8>)> = (0..6).map(|i| {
-        let d = image((1 << 20) + i * 777, 20 + i as u64);
-        let z = zstd(&d, 1);
-        (d, z)
-    }).collect();
+    let inputs: Vec<(Vec<u8>, Vec<u8>)> = (0..6)
+        .map(|i| {
+            let d = image((1 << 20) + i * 777, 20 + i as u64);
+            let z = zstd(&d, 1);
+            (d, z)
+        })
+        .collect();
     std::thread::scope(|s| {
         for (i, (d, z)) in inputs.iter().enumerate() {
             let dir = dir.path();

@@ -4,6 +4,7 @@
 //! type errors in the arguments.
 
 #![deny(clippy::all)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use image_core::compress::{compress_file, CompressOptions, CompressOutcome, CompressSession};
 use image_core::session::{default_threads, WriteOutcome, WriterOptions};
@@ -84,11 +85,11 @@ pub struct NativeResult {
     pub error: Option<NativeError>,
 }
 
-fn target(t: NativeTarget) -> std::result::Result<TargetSpec, NativeError> {
+fn target(t: NativeTarget) -> image_core::Result<TargetSpec> {
     match (t.path, t.fd) {
         (Some(path), None) => Ok(TargetSpec::Path { path: path.into(), create: t.create.unwrap_or(false) }),
         (None, Some(fd)) => Ok(TargetSpec::Fd(fd)),
-        _ => Err(ImageError::new(image_core::ErrorCode::InvalidOption, "target needs exactly one of path and fd").into()),
+        _ => Err(ImageError::new(image_core::ErrorCode::InvalidOption, "target needs exactly one of path and fd")),
     }
 }
 
@@ -119,7 +120,6 @@ fn result<T>(r: image_core::Result<T>, map: impl FnOnce(T) -> NativeOutcome) -> 
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Image writer
 
@@ -135,7 +135,7 @@ pub struct NativeImageWriter {
     open_error: Option<ImageError>,
 }
 
-fn writer_options(o: NativeWriterOptions) -> std::result::Result<WriterOptions, NativeError> {
+fn writer_options(o: NativeWriterOptions) -> image_core::Result<WriterOptions> {
     let mut w = WriterOptions::new(target(o.target)?);
     w.offset = o.offset as u64;
     w.length = o.length.map(|v| v as u64);
@@ -166,9 +166,7 @@ impl NativeImageWriter {
     /// Opens the target and starts the threads; check `openError()` right after.
     #[napi(constructor)]
     pub fn new(options: NativeWriterOptions) -> Self {
-        let started = writer_options(options)
-            .map_err(|e| ImageError::new(image_core::ErrorCode::InvalidOption, e.message))
-            .and_then(ImageWriter::start);
+        let started = writer_options(options).and_then(ImageWriter::start);
         match started {
             Ok(w) => NativeImageWriter { inner: Some(w), open_error: None },
             Err(e) => NativeImageWriter { inner: None, open_error: Some(e) },
@@ -198,7 +196,9 @@ impl NativeImageWriter {
     pub fn drain<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred::<Option<NativeError>, Resolver>()?;
         match &self.inner {
-            None => settle(deferred, Some(ImageError::new(image_core::ErrorCode::Aborted, "the image writer is finished or aborted").into())),
+            None => {
+                settle(deferred, Some(ImageError::new(image_core::ErrorCode::Aborted, "the image writer is finished or aborted").into()))
+            }
             Some(w) => w.on_drain(Box::new(move |r| {
                 settle(deferred, r.err().map(Into::into));
             })),
@@ -286,7 +286,7 @@ pub struct CompressFileTask {
     input: String,
     input_offset: u64,
     input_length: Option<u64>,
-    target: std::result::Result<TargetSpec, Option<NativeError>>,
+    target: std::result::Result<TargetSpec, Option<ImageError>>,
     offset: u64,
     options: CompressOptions,
     sync: bool,
@@ -297,7 +297,7 @@ impl Task for CompressFileTask {
     type JsValue = NativeResult;
     fn compute(&mut self) -> Result<NativeResult> {
         match &mut self.target {
-            Err(e) => Ok(NativeResult { ok: None, error: e.take() }),
+            Err(e) => Ok(NativeResult { ok: None, error: e.take().map(Into::into) }),
             Ok(t) => Ok(result(
                 compress_file(self.input.as_ref(), self.input_offset, self.input_length, t, self.offset, &self.options, self.sync),
                 from_compress,
@@ -340,9 +340,7 @@ pub struct NativeCompressor {
 impl NativeCompressor {
     #[napi(constructor)]
     pub fn new(target: NativeTarget, offset: f64, options: NativeCompressOptions, sync: bool) -> Self {
-        let started = self::target(target)
-            .map_err(|e| ImageError::new(image_core::ErrorCode::InvalidOption, e.message))
-            .and_then(|t| CompressSession::start(t, offset as u64, compress_options(options), sync));
+        let started = self::target(target).and_then(|t| CompressSession::start(t, offset as u64, compress_options(options), sync));
         match started {
             Ok(c) => NativeCompressor { inner: Some(c), open_error: None },
             Err(e) => NativeCompressor { inner: None, open_error: Some(e) },
