@@ -18,7 +18,7 @@ use crate::decode::{DecodeConfig, DecodeSummary};
 use crate::error::{zstd_error, ErrorCode, ImageError, Result};
 use crate::gate::Chunk;
 use crate::session::Shared;
-use crate::target::{is_zero, SPARSE_BLOCK};
+use crate::target::{is_zero, LARGEST_FOLIO, SPARSE_BLOCK};
 
 /// Decoded bytes handed to writeback at a time.
 const FLUSH: u64 = 4 << 20;
@@ -244,8 +244,11 @@ fn push_out(shared: &Shared, map: &mut Mapping, p: &mut Progress, last: bool) ->
     let keep_from = if last { end } else { end.saturating_sub(KEEP) };
     if keep_from > p.in_flight {
         target.wait_writeback(shared.offset + p.in_flight, keep_from - p.in_flight);
-        map.release(p.in_flight, keep_from);
-        target.drop_cache(shared.offset + p.in_flight, keep_from - p.in_flight);
+        // The page cache may hold large folios (up to 2 MiB) straddling the previous boundary:
+        // still mapped then, they were skipped; now they lie wholly behind and go too.
+        let from = p.in_flight.saturating_sub(LARGEST_FOLIO);
+        map.release(from, keep_from);
+        target.drop_cache(shared.offset + from, keep_from - from);
         p.in_flight = keep_from;
     }
     Ok(())

@@ -154,3 +154,33 @@ fn falls_back_to_buffers_when_the_target_cannot_be_mapped() {
     assert!(!out.in_place);
     assert!(fs::read(&p).unwrap()[..data.len()] == data[..]);
 }
+
+/// Bytes of `path` in the page cache (util-linux `fincore`).
+fn cached(path: &Path) -> u64 {
+    let out = std::process::Command::new("fincore").args(["--bytes", "--noheadings", "--output", "RES"]).arg(path).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn drops_what_it_wrote_from_the_page_cache_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = image(96 << 20, 11);
+    let z = zstd(&data, 1);
+    let f = rw_file(dir.path(), "pc", data.len() as u64);
+    let mut o = WriterOptions::new(TargetSpec::Fd(f.as_raw_fd()));
+    o.in_place = true;
+    o.expected_uncompressed_size = Some(data.len() as u64);
+    let mut w = ImageWriter::start(o).unwrap();
+    // All but the last few KiB: the decoder has written ~96 MiB and must have dropped most of it.
+    let (most, rest) = z.split_at(z.len() - 4096);
+    for c in most.chunks(1 << 16) {
+        w.write_all_blocking(c.to_vec()).unwrap();
+    }
+    w.wait_drain().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mid = cached(&dir.path().join("pc"));
+    w.write_all_blocking(rest.to_vec()).unwrap();
+    assert!(w.finish().unwrap().in_place);
+    assert!(mid < 28 << 20, "{mid} bytes of the target were still cached mid-run");
+    assert!(cached(&dir.path().join("pc")) < 1 << 20);
+}
