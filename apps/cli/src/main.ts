@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { OPTIONS } from './cli-options.ts';
 import { createOutput, handleClosedOutput } from './output.ts';
-import { sourceFlags } from './source-options.ts';
+import { sourceFlags } from './source-flags.ts';
 
 // Commands are loaded when used: `cosi inspect` should not pay for the engine, gRPC or the addon.
 const DEFAULT_CONFIG = '/etc/trident/config.yaml';
