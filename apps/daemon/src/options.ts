@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { TargetRequest } from '@trident/engine';
+import { parseMemoryLimit } from '@trident/engine/memory-budget';
 import { parseDuration } from './duration.ts';
 import { DaemonError } from './errors.ts';
 import { type DaemonLogLevel, isDaemonLogLevel } from './logger.ts';
@@ -32,6 +33,11 @@ export interface DaemonOptions {
   installDisks: Record<string, TargetRequest>;
   /** Skip the image-architecture check (image-file targets only). */
   allowArchMismatch: boolean;
+  /**
+   * Bytes a servicing run may use (`--memory-limit`, env TRIDENT_MEMORY_LIMIT); undefined: the
+   * engine plans within the daemon's cgroup limit, else what the host has.
+   */
+  memoryLimit: number | undefined;
   logLevel: DaemonLogLevel;
 }
 
@@ -54,6 +60,8 @@ Options:
                               of the automatically selected disk (env TRIDENT_STREAM_TARGET)
   --install-disk ID=PATH      dev/test: Install writes Host Configuration disk ID to PATH (repeatable)
   --allow-arch-mismatch       dev/test: skip the image architecture check (image-file targets only)
+  --memory-limit SIZE         plan servicing within SIZE bytes (K/M/G/T suffixes; env TRIDENT_MEMORY_LIMIT;
+                              default: the daemon's cgroup limit, e.g. systemd MemoryMax=, else free memory)
   -v, --verbosity LEVEL       error|warn|info|debug|trace (default info)
   -V, --version               print the version
   -h, --help                  this text
@@ -68,6 +76,16 @@ function targetFor(path: string): TargetRequest {
     // A missing path is a new image file.
   }
   return isBlock ? { kind: 'disk', path } : { kind: 'image-file', path, overwrite: true };
+}
+
+function parseLimit(text: string): number {
+  const bytes = parseMemoryLimit(text);
+  if (bytes === undefined)
+    throw new DaemonError(
+      'DAEMON_INVALID_OPTION',
+      `--memory-limit: '${text}' is not a size (bytes, or a number with K, M, G or T, e.g. 200M).`,
+    );
+  return bytes;
 }
 
 function parseTcp(text: string): { host: string; port: number } {
@@ -125,6 +143,7 @@ export function parseDaemonArgs(
   }
   const streamTarget = v['stream-target'] ?? env['TRIDENT_STREAM_TARGET'];
   const tcp = v['listen-tcp'] ?? env['TRIDENT_LISTEN_TCP'];
+  const memoryLimit = v['memory-limit'] ?? env['TRIDENT_MEMORY_LIMIT'];
   const options: DaemonOptions = {
     socketPath: v['socket-path'] ?? env['TRIDENT_SOCKET_PATH'] ?? DEFAULT_SOCKET_PATH,
     tcp: tcp === undefined || tcp === '' ? undefined : parseTcp(tcp),
@@ -136,6 +155,7 @@ export function parseDaemonArgs(
     streamTarget: streamTarget === undefined || streamTarget === '' ? undefined : targetFor(streamTarget),
     installDisks,
     allowArchMismatch: v['allow-arch-mismatch'] === true,
+    memoryLimit: memoryLimit === undefined || memoryLimit === '' ? undefined : parseLimit(memoryLimit),
     logLevel,
   };
   return { options, help: v.help === true, version: v.version === true };
@@ -157,6 +177,7 @@ function parse(argv: readonly string[]) {
       'stream-target': { type: 'string' },
       'install-disk': { type: 'string', multiple: true },
       'allow-arch-mismatch': { type: 'boolean' },
+      'memory-limit': { type: 'string' },
       verbosity: { type: 'string', short: 'v' },
       version: { type: 'boolean', short: 'V' },
       help: { type: 'boolean', short: 'h' },
