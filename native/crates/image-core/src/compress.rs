@@ -37,11 +37,21 @@ pub struct CompressOptions {
     pub seekable_frame_size: Option<usize>,
     /// XXH64 content checksum in each frame, as the zstd CLI writes by default.
     pub checksum: bool,
+    /// Set from another thread to stop `compress_file` (it fails with `ZSTD_ABORTED`).
+    pub abort: Option<Arc<AtomicBool>>,
 }
 
 impl Default for CompressOptions {
     fn default() -> Self {
-        CompressOptions { level: 9, window_log: 27, long: true, threads: default_threads(), seekable_frame_size: None, checksum: true }
+        CompressOptions {
+            level: 9,
+            window_log: 27,
+            long: true,
+            threads: default_threads(),
+            seekable_frame_size: None,
+            checksum: true,
+            abort: None,
+        }
     }
 }
 
@@ -299,7 +309,8 @@ pub fn compress_file(
     f.seek(SeekFrom::Start(input_offset)).map_err(|e| ImageError::io("lseek", &name, &e, Some(input_offset)))?;
     let mut reader = f.take(length);
     let t = Target::open(target, false)?;
-    let out = compress_to(&mut reader, Some(length), &t, offset, opts, &AtomicBool::new(false))?;
+    let never = AtomicBool::new(false);
+    let out = compress_to(&mut reader, Some(length), &t, offset, opts, opts.abort.as_deref().unwrap_or(&never))?;
     if let TargetSpec::Path { .. } = target {
         t.truncate_to(offset + out.compressed_bytes)?;
     }

@@ -344,3 +344,15 @@ fn compressor_streaming_session_and_long_mode() {
         ErrorCode::InvalidOption
     );
 }
+
+#[test]
+fn compress_file_stops_when_its_abort_flag_is_set() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::write(&src, image(4 << 20, 12)).unwrap();
+    let opts = CompressOptions { level: 1, threads: 1, abort: Some(Arc::new(AtomicBool::new(true))), ..CompressOptions::default() };
+    let e = compress_file(&src, 0, None, &TargetSpec::Path { path: dir.path().join("out"), create: true }, 0, &opts, false).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Aborted);
+}

@@ -9,6 +9,9 @@
 use image_core::compress::{compress_file, CompressOptions, CompressOutcome, CompressSession};
 use image_core::session::{default_threads, WriteOutcome, WriterOptions};
 use image_core::{ImageError, ImageWriter, SeekFrame, TargetSpec};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -279,6 +282,28 @@ fn compress_options(o: NativeCompressOptions) -> CompressOptions {
         threads: o.threads.map(|t| t as usize).unwrap_or_else(default_threads),
         seekable_frame_size: o.seekable_frame_size.map(|f| f as usize),
         checksum: o.checksum,
+        abort: None,
+    }
+}
+
+/// A cancellation flag JS sets from an AbortSignal (`compressFile`'s `signal`): the compression
+/// running on the libuv pool checks it between blocks and stops with `ZSTD_ABORTED`.
+#[napi]
+pub struct NativeAbortFlag {
+    flag: Arc<AtomicBool>,
+}
+
+#[napi]
+impl NativeAbortFlag {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        NativeAbortFlag { flag: Arc::new(AtomicBool::new(false)) }
+    }
+
+    #[napi]
+    pub fn abort(&self) {
+        self.flag.store(true, Ordering::Relaxed);
     }
 }
 
@@ -310,6 +335,8 @@ impl Task for CompressFileTask {
 }
 
 #[napi(ts_return_type = "Promise<NativeResult>")]
+// One JS call, one argument list: the positional napi signature the TS wrapper calls.
+#[allow(clippy::too_many_arguments)]
 pub fn compress_file_native(
     input: String,
     input_offset: f64,
@@ -318,14 +345,17 @@ pub fn compress_file_native(
     offset: f64,
     options: NativeCompressOptions,
     sync: bool,
+    abort: Option<&NativeAbortFlag>,
 ) -> AsyncTask<CompressFileTask> {
+    let mut options = compress_options(options);
+    options.abort = abort.map(|a| Arc::clone(&a.flag));
     AsyncTask::new(CompressFileTask {
         input,
         input_offset: input_offset as u64,
         input_length: input_length.map(|l| l as u64),
         target: self::target(target).map_err(Some),
         offset: offset as u64,
-        options: compress_options(options),
+        options,
         sync,
     })
 }
