@@ -195,6 +195,7 @@ fn decode(rx: &Receiver<Arc<Chunk>>, shared: &Shared, cfg: &DecodeConfig, map: &
     dctx.set_parameter(DParameter::StableOutBuffer(true)).map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
     let mut d = Decoder { dctx, cfg, capacity: map.len as u64, consumed: 0, hint: 1 };
     let mut p = Progress { produced: 0, pending: 0, in_flight: 0 };
+    let window = 1u64 << cfg.max_window_log;
     for chunk in rx.iter() {
         if shared.aborted() {
             return Err(shared.failure_or_aborted());
@@ -206,7 +207,7 @@ fn decode(rx: &Receiver<Arc<Chunk>>, shared: &Shared, cfg: &DecodeConfig, map: &
             d.step(now, map, &mut p)?;
             cfg.limit.check(p.produced)?;
             if p.produced - p.pending >= FLUSH {
-                push_out(shared, map, &mut p, false)?;
+                push_out(shared, map, &mut p, window, false)?;
             }
         }
     }
@@ -216,7 +217,7 @@ fn decode(rx: &Receiver<Arc<Chunk>>, shared: &Shared, cfg: &DecodeConfig, map: &
     if d.consumed > 0 && d.hint != 0 {
         d.step(&[], map, &mut p)?;
     }
-    push_out(shared, map, &mut p, true)?;
+    push_out(shared, map, &mut p, window, true)?;
     Ok(DecodeSummary { uncompressed: p.produced, complete: d.consumed > 0 && d.hint == 0, compressed: d.consumed, in_place: true })
 }
 
@@ -229,7 +230,7 @@ fn over(cfg: &DecodeConfig, capacity: u64) -> ImageError {
 
 /// Hands `[pending, produced)` (whole sparse blocks, or everything at the end) to writeback,
 /// punching holes for zero blocks on a sparse target, and drops what is older than `KEEP`.
-fn push_out(shared: &Shared, map: &mut Mapping, p: &mut Progress, last: bool) -> Result<()> {
+fn push_out(shared: &Shared, map: &mut Mapping, p: &mut Progress, window: u64, last: bool) -> Result<()> {
     let block = SPARSE_BLOCK as u64;
     let end = if last { p.produced } else { (shared.offset + p.produced) / block * block - shared.offset };
     if end <= p.pending {
@@ -244,9 +245,10 @@ fn push_out(shared: &Shared, map: &mut Mapping, p: &mut Progress, last: bool) ->
     let keep_from = if last { end } else { end.saturating_sub(KEEP) };
     if keep_from > p.in_flight {
         target.wait_writeback(shared.offset + p.in_flight, keep_from - p.in_flight);
-        // The page cache may hold large folios (up to 2 MiB) straddling the previous boundary:
-        // still mapped then, they were skipped; now they lie wholly behind and go too.
-        let from = p.in_flight.saturating_sub(LARGEST_FOLIO);
+        // Also released again: large folios (up to 2 MiB) that straddled the previous boundary
+        // (still mapped then, they were skipped), and pages a match reaching further than KEEP
+        // read back since (never further back than the window).
+        let from = keep_from.saturating_sub(window + FLUSH).min(p.in_flight.saturating_sub(LARGEST_FOLIO));
         map.release(from, keep_from);
         target.drop_cache(shared.offset + from, keep_from - from);
         p.in_flight = keep_from;
