@@ -91,6 +91,8 @@ export const TOOLS: Record<string, Provider> = {
   mdir: apt('mtools'),
   mmd: apt('mtools'),
   mtype: apt('mtools'),
+  mdel: apt('mtools'),
+  chattr: apt('e2fsprogs'),
   veritysetup: apt('cryptsetup-bin'),
   zstd: apt('zstd'),
   // Real components tests start, and test helpers.
@@ -103,8 +105,14 @@ export const TOOLS: Record<string, Provider> = {
   time: apt('time'),
   'systemd-socket-activate': apt('systemd'),
   systemctl: apt('systemd'),
+  // Generates the machine-id of a verity root being installed (packages/os-config).
+  'systemd-firstboot': apt('systemd'),
   // Only when present (package.sh strips the bundled node with it); binutils is installed anyway.
   strip: apt('binutils'),
+  // Boot tests assemble a Unified Kernel Image from systemd's EFI stub.
+  objcopy: apt('binutils'),
+  // UEFI boot entries on real hosts (boot-config); the host itself may boot without UEFI.
+  efibootmgr: apt('efibootmgr'),
   // Code generation and the Python gRPC client.
   protoc: apt('protobuf-compiler'),
   python3: apt('python3', 'python3-minimal'),

@@ -34,6 +34,10 @@ Provisioning:
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
 
+Host Status (the datastore, read-only):
+  trident get [status|configuration|last-error|rollback-chain|rollback-target]
+      [--format yaml|json] [--datastore PATH] [-o FILE]   (trident get --help)
+
 Daemon:
   trident daemon [options]                   run tridentd (gRPC, trident.v1) on /run/trident/trident.sock
   trident grpc-client [-s URI] version|stream-disk|validate|install|update|commit
@@ -59,12 +63,13 @@ function packageVersion(): string {
 }
 
 async function main(argv: string[], signal: AbortSignal): Promise<number> {
-  // These two parse their own flags (-s, -v, --hash mean other things there) and exit with
+  // These parse their own flags (-s, -v, --hash mean other things there) and exit with
   // Trident's codes unchanged.
   if (argv[0] === 'grpc-client') {
     const { runGrpcClient } = await import('@trident/daemon/client');
     return runGrpcClient(argv.slice(1), { signal, clientVersion: packageVersion() });
   }
+  if (argv[0] === 'get') return (await import('./commands/get.ts')).getCommand(argv.slice(1));
   if (argv[0] === 'daemon') {
     const { runDaemonCli } = await import('@trident/daemon');
     return runDaemonCli(argv.slice(1));

@@ -1,5 +1,5 @@
 import type { EngineEvent } from '@trident/engine';
-import { formatBytes } from './output.ts';
+import { formatBytes } from '@trident/host-config';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 

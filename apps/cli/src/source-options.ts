@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseByteCount } from '@trident/host-config';
 import {
   isRemoteSourceError,
   type OpenSourceOptions,
@@ -13,21 +14,20 @@ export { type SourceFlags, sourceFlags } from './source-flags.ts';
 /** What `openSource` takes, as the CLI builds it; the caller adds its own `signal`. */
 export type RemoteOptions = Omit<OpenSourceOptions, 'signal'>;
 
-const SIZE_POWER: Record<string, number> = { '': 0, K: 1, M: 2, G: 3, T: 4 };
-
 /**
- * `64KiB`, `64 KiB/s`, `1M`, `1MB/s`, `512`: bytes per second. Units are binary (K = KiB = KB = 1024),
- * as `--target-size` reads them; `/s` is optional.
+ * `64KiB`, `64 KiB/s`, `1M`, `1MB/s`, `1.5K`, `512`: bytes per second, read with the Host
+ * Configuration's size grammar as `--target-size` is (binary units: K = KiB = KB = 1024); `/s` is
+ * optional.
  */
 export function parseRate(text: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?(?:\/s)?$/iu.exec(text.trim());
-  if (!match) {
+  const bytes = parseByteCount(text.trim().replace(/\/s$/iu, ''), { relaxed: true, fractions: true });
+  if (bytes === undefined) {
     throw new CliError(
       'CLI_BAD_OPTION',
       `${flag} must be a rate in bytes per second such as 64KiB, 1MiB/s or 0 (off), not "${text}"`,
     );
   }
-  return Math.round(Number(match[1]) * 1024 ** SIZE_POWER[match[2]!.toUpperCase()]!);
+  return bytes;
 }
 
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };

@@ -100,7 +100,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
     router.service(UpdateService, createUpdateService());
     router.service(CommitService, createCommitService());
     router.service(InstallService, createInstallService(context, options));
-    router.service(StatusService, createStatusService(manager));
+    router.service(StatusService, createStatusService(manager, options.datastorePath));
     router.service(ValidationService, createValidationService());
   };
   const handler = createGrpcFront({ routes, logger });

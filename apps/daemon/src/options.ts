@@ -1,8 +1,9 @@
 /** Command line and environment of `tridentd` / `trident daemon`. */
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { AGENT_CONFIG_PATH, DEFAULT_DATASTORE_PATH, resolveDatastorePath } from '@trident/datastore';
 import type { TargetRequest } from '@trident/engine';
-import { parseMemoryLimit } from '@trident/engine/memory-budget';
+import { parseByteCount } from '@trident/host-config';
 import { parseDuration } from './duration.ts';
 import { DaemonError } from './errors.ts';
 import { type DaemonLogLevel, isDaemonLogLevel } from './logger.ts';
@@ -38,6 +39,8 @@ export interface DaemonOptions {
    * engine plans within the daemon's cgroup limit, else what the host has.
    */
   memoryLimit: number | undefined;
+  /** Trident's datastore, which StatusService reads (default: trident.conf's, else Trident's path). */
+  datastorePath: string;
   logLevel: DaemonLogLevel;
 }
 
@@ -62,6 +65,8 @@ Options:
   --allow-arch-mismatch       dev/test: skip the image architecture check (image-file targets only)
   --memory-limit SIZE         plan servicing within SIZE bytes (K/M/G/T suffixes; env TRIDENT_MEMORY_LIMIT;
                               default: the daemon's cgroup limit, e.g. systemd MemoryMax=, else free memory)
+  --datastore PATH            the datastore StatusService reads (default: DatastorePath= in
+                              ${AGENT_CONFIG_PATH}, else ${DEFAULT_DATASTORE_PATH})
   -v, --verbosity LEVEL       error|warn|info|debug|trace (default info)
   -V, --version               print the version
   -h, --help                  this text
@@ -79,8 +84,9 @@ function targetFor(path: string): TargetRequest {
 }
 
 function parseLimit(text: string): number {
-  const bytes = parseMemoryLimit(text);
-  if (bytes === undefined)
+  // The Host Configuration's size grammar, as the CLI's size flags.
+  const bytes = parseByteCount(text, { relaxed: true });
+  if (bytes === undefined || bytes <= 0)
     throw new DaemonError(
       'DAEMON_INVALID_OPTION',
       `--memory-limit: '${text}' is not a size (bytes, or a number with K, M, G or T, e.g. 200M).`,
@@ -156,6 +162,7 @@ export function parseDaemonArgs(
     installDisks,
     allowArchMismatch: v['allow-arch-mismatch'] === true,
     memoryLimit: memoryLimit === undefined || memoryLimit === '' ? undefined : parseLimit(memoryLimit),
+    datastorePath: resolveDatastorePath(v.datastore),
     logLevel,
   };
   return { options, help: v.help === true, version: v.version === true };
@@ -178,6 +185,7 @@ function parse(argv: readonly string[]) {
       'install-disk': { type: 'string', multiple: true },
       'allow-arch-mismatch': { type: 'boolean' },
       'memory-limit': { type: 'string' },
+      datastore: { type: 'string' },
       verbosity: { type: 'string', short: 'v' },
       version: { type: 'boolean', short: 'V' },
       help: { type: 'boolean', short: 'h' },

@@ -3,20 +3,9 @@
  * one per phase and image every `intervalMs`, plus the line that reaches 100 %.
  */
 import type { EngineEvent } from '@trident/engine';
+import { formatBytes } from '@trident/host-config';
 
 export type ProgressEvent = Extract<EngineEvent, { type: 'progress' }>;
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
-}
 
 export function formatProgress(event: ProgressEvent): string {
   const pct = event.total > 0 ? Math.min(100, Math.floor((event.bytes / event.total) * 100)) : 100;

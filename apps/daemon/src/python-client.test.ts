@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { openDatastore } from '@trident/datastore';
 import { componentAvailable } from '@trident/test-support/component';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type CosiFixture, createCosiFixture } from './test-support/cosi-fixture.ts';
@@ -143,6 +144,66 @@ describe.skipIf(!available)('Python grpcio client (gRPC C-core) against tridentd
       code: 'INVALID_ARGUMENT',
       details: 'Missing host configuration in staging configuration',
     });
+  });
+
+  test('StatusService getters: a host without a datastore, then a provisioned one', async () => {
+    const statusCalls = async () =>
+      Object.fromEntries(
+        (await client('status'))
+          .filter((l) => l['event'] === 'status-call')
+          .map(({ event: _event, method, ...rest }) => [method, rest]),
+      );
+    const path = join(t.dir, 'datastore.sqlite'); // the test daemon's --datastore
+    const notProvisioned = {
+      code: 'FAILED_PRECONDITION',
+      details: `Host is not provisioned: there is no datastore at ${path}`,
+    };
+    // proto3 JSON omits enum zero values only; NOT_PROVISIONED (1) is printed.
+    expect(await statusCalls()).toEqual({
+      GetServicingState: { response: { state: 'NOT_PROVISIONED' } },
+      GetActiveVolume: { response: { active_volume: 'NO_VOLUME' } },
+      GetProvisionedConfig: notProvisioned,
+      GetServicingConfig: notProvisioned,
+      GetLastError: { response: {} },
+    });
+    const store = openDatastore(path, { create: true });
+    store.apply({
+      type: 'clean-install-staged',
+      spec: { image: { url: 'http://example.com/image.cosi', sha384: 'ignored' } },
+    });
+    store.apply({ type: 'clean-install-finalized' });
+    store.apply({ type: 'committed' });
+    store.apply({
+      type: 'runtime-update-staged',
+      spec: {
+        image: { url: 'http://example.com/image.cosi', sha384: 'ignored' },
+        os: { netplan: { version: 2 } },
+      },
+    });
+    store.close();
+    try {
+      expect(await statusCalls()).toEqual({
+        GetServicingState: { response: { state: 'UPDATE_RUNTIME_STAGED' } },
+        GetActiveVolume: { response: { active_volume: 'VOLUME_A' } },
+        GetProvisionedConfig: {
+          response: {
+            config: { config: 'image:\n  url: http://example.com/image.cosi\n  sha384: ignored\n' },
+          },
+        },
+        GetServicingConfig: {
+          response: {
+            config: {
+              config:
+                'image:\n  url: http://example.com/image.cosi\n  sha384: ignored\nos:\n  netplan:\n    version: 2\n',
+            },
+          },
+        },
+        GetLastError: { response: {} },
+      });
+    } finally {
+      // The StreamDisk tests that follow expect the memory-only answers of a fresh host.
+      await rm(path, { force: true });
+    }
   });
 
   test('StreamDisk into a disk-image file: Started, Logs, one Completed SUCCESS, status OK', async () => {

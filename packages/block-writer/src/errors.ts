@@ -27,7 +27,13 @@ export type BlockWriterErrorCode =
   | 'BLOCK_TOOL_FAILED'
   | 'BLOCK_PARTITION_NODE_TIMEOUT'
   | 'BLOCK_PARTITION_MISMATCH'
-  | 'BLOCK_RESIZE_FAILED';
+  | 'BLOCK_RESIZE_FAILED'
+  /** A mkfs tool (or the loop device it runs on) failed. */
+  | 'BLOCK_MKFS_FAILED'
+  /** The step needs root (a loop device over a partition's range) and the process is not root. */
+  | 'BLOCK_NEEDS_ROOT'
+  /** A swap area smaller than the 10 pages a swap header describes. */
+  | 'BLOCK_SWAP_TOO_SMALL';
 
 export interface BlockWriterErrorDetails {
   /** Device or file path the error is about, e.g. `/dev/sdb` or `/var/tmp/disk.img`. */

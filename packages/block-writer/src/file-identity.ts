@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { isExecError, runTool } from '@trident/exec';
 
 /**
  * Which file a path or descriptor is: device and inode. Paths lie (symlinks, hard links, bind
@@ -33,12 +33,14 @@ export interface LoopBacking {
   identity: FileIdentity | undefined;
 }
 
-function run(command: string, args: readonly string[]): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile(command, args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }, (error, stdout) =>
-      resolve(error === null ? stdout : undefined),
-    );
-  });
+/** A tool's output, or undefined when it is missing or fails (callers then fall back to sysfs). */
+async function run(command: string, args: readonly string[]): Promise<string | undefined> {
+  try {
+    return (await runTool(command, args)).stdout;
+  } catch (error) {
+    if (isExecError(error)) return undefined;
+    throw error;
+  }
 }
 
 /** `254:0` (or with padding) → dev_t as Linux encodes it (glibc makedev). */

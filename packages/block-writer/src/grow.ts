@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
+import { runDeviceTool, runDeviceToolChecked } from './device-tool.ts';
 import { publishStep, publishWarning } from './diagnostics.ts';
 import { BlockWriterError } from './errors.ts';
-import { runTool, runToolChecked } from './exec.ts';
 import { kernelNameOf, partitionDevicePath, readBlockDevice } from './sysfs.ts';
 
 const GROWABLE = new Set(['ext2', 'ext3', 'ext4']);
@@ -61,7 +61,7 @@ async function checkPartitionDevice(disk: string, device: string, partition: Par
 
 async function growExt(device: string, signal: AbortSignal | undefined): Promise<void> {
   // e2fsck must pass before resize2fs will touch the filesystem; 0 = clean, 1 = fixed.
-  const check = await runTool('e2fsck', ['-f', '-y', device], device, optionalSignal(signal));
+  const check = await runDeviceTool('e2fsck', ['-f', '-y', device], device, optionalSignal(signal));
   if (check.exitCode > 1) {
     throw new BlockWriterError(
       'BLOCK_RESIZE_FAILED',
@@ -76,7 +76,7 @@ async function growExt(device: string, signal: AbortSignal | undefined): Promise
       message: `${device}: e2fsck corrected errors before growing.`,
     });
   }
-  await runToolChecked('resize2fs', [device], device, {
+  await runDeviceToolChecked('resize2fs', [device], device, {
     ...optionalSignal(signal),
     errorCode: 'BLOCK_RESIZE_FAILED',
     what: 'resize2fs (growing the filesystem to fill its partition)',
@@ -99,7 +99,7 @@ export async function growFilesystem(request: GrowFilesystemRequest): Promise<Gr
     return { number: partition.number, action: 'unchanged', reason: 'unsupported-fs-type' };
   }
   if ((await stat(disk)).isFile()) {
-    const attach = await runToolChecked(
+    const attach = await runDeviceToolChecked(
       'losetup',
       ['--find', '--show', '--offset', String(partition.offset), '--sizelimit', String(partition.size), disk],
       disk,
@@ -113,7 +113,7 @@ export async function growFilesystem(request: GrowFilesystemRequest): Promise<Gr
     try {
       await growExt(loop, request.signal);
     } finally {
-      await runTool('losetup', ['--detach', loop], loop);
+      await runDeviceTool('losetup', ['--detach', loop], loop);
     }
   } else {
     const device = request.partitionDevice ?? partitionDevicePath(disk, partition.number);

@@ -30,7 +30,7 @@ export {
 } from './errors.ts';
 export { type FileIdentity, loopDevicesBackedBy } from './file-identity.ts';
 export { type OpenFileTargetOptions, openFileTarget } from './file-target.ts';
-export { type DecodedGpt, decodeGptRegion, formatGuid, type GptHeader, type GptPartition } from './gpt.ts';
+export { decodeGptRegion } from './gpt.ts';
 export {
   type GrowFilesystemRequest,
   type GrowFilesystemsOptions,
@@ -41,6 +41,7 @@ export {
   type WrittenImage,
 } from './grow.ts';
 export { inspectFileTarget } from './inspect-file-target.ts';
+export { makeFilesystem, type NewFilesystem, type NewFilesystemType } from './make-filesystem.ts';
 export {
   type ExpectedPartition,
   type RereadOptions,

@@ -55,7 +55,15 @@ function runAndKill(path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
-      [child, path, imageFile, String(image.offset), String(fixture.diskSize)],
+      // Workspace packages (exec, cosi-format) resolve to their sources, as in the tests themselves.
+      [
+        '--conditions=@trident/source',
+        child,
+        path,
+        imageFile,
+        String(image.offset),
+        String(fixture.diskSize),
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

@@ -1,8 +1,8 @@
 import { access, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runDeviceTool, type ToolResult } from './device-tool.ts';
 import { publishStep, publishWarning } from './diagnostics.ts';
 import { BlockWriterError } from './errors.ts';
-import { runTool, type ToolResult } from './exec.ts';
 import { explainBusyPartition } from './partition-users.ts';
 import { kernelNameOf, type PartitionInfo, readBlockDevice } from './sysfs.ts';
 
@@ -52,8 +52,8 @@ export interface RereadResult {
 export async function rereadPartitionTable(path: string, options: RereadOptions = {}): Promise<RereadResult> {
   if ((await stat(path)).isFile()) return { rereadByKernel: false, partitions: [] };
   const signal = optionalSignal(options.signal);
-  const blkrrpart = await runTool('blockdev', ['--rereadpt', path], path, signal);
-  const partx = await runTool('partx', ['--update', path], path, signal);
+  const blkrrpart = await runDeviceTool('blockdev', ['--rereadpt', path], path, signal);
+  const partx = await runDeviceTool('partx', ['--update', path], path, signal);
   if (partx.exitCode !== 0 && blkrrpart.exitCode !== 0) {
     throw new BlockWriterError(
       'BLOCK_TOOL_FAILED',
@@ -191,7 +191,7 @@ async function reconcile(
           failures,
           difference.number,
           'partx --delete',
-          await runTool('partx', ['--delete', '--nr', nr, path], path, signal),
+          await runDeviceTool('partx', ['--delete', '--nr', nr, path], path, signal),
         );
       }
       if (difference.kind !== 'stale') {
@@ -199,7 +199,7 @@ async function reconcile(
           failures,
           difference.number,
           'partx --add',
-          await runTool('partx', ['--add', '--nr', nr, path], path, signal),
+          await runDeviceTool('partx', ['--add', '--nr', nr, path], path, signal),
         );
       }
     }

@@ -1,14 +1,8 @@
+import type { Gpt, GptPartition } from '@trident/cosi-format';
 import type { BlockTarget } from './block-target.ts';
 import { publishStep } from './diagnostics.ts';
 import { BlockWriterError } from './errors.ts';
-import {
-  type DecodedGpt,
-  decodeGptHeader,
-  decodeGptRegion,
-  type GptLayout,
-  type GptPartition,
-  layoutGpt,
-} from './gpt.ts';
+import { decodeGptHeader, decodeGptRegion, type GptLayout, layoutGpt } from './gpt.ts';
 
 export interface WriteGptOptions {
   /** The image's logical block size (COSI `disk.lbaSize`). */
@@ -153,10 +147,7 @@ function describeLayout(device: string, layout: GptLayout): WrittenGpt {
  * Reads and validates the primary GPT on a target, or returns undefined when LBA1 holds no GPT
  * signature. Throws `BLOCK_GPT_INVALID` for a damaged one.
  */
-export async function readGpt(
-  target: BlockTarget,
-  lbaSize = target.sectorSize,
-): Promise<DecodedGpt | undefined> {
+export async function readGpt(target: BlockTarget, lbaSize = target.sectorSize): Promise<Gpt | undefined> {
   const headerLba = await target.readAt(lbaSize, lbaSize);
   if (new TextDecoder('latin1').decode(headerLba.subarray(0, 8)) !== 'EFI PART') return undefined;
   const header = decodeGptHeader(headerLba);

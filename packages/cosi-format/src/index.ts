@@ -1,8 +1,25 @@
 export { type ByteSource, createBufferSource, openFileSource, streamRange } from './byte-source.ts';
 export { CosiError, type CosiErrorCode, isCosiError } from './errors.ts';
 export {
+  DEFAULT_ENTRY_COUNT,
+  DEFAULT_ENTRY_SIZE,
+  encodeGptEntries,
+  encodeGptHeader,
+  encodeGptRegion,
+  encodeProtectiveMbr,
+  GPT_HEADER_SIZE,
+  GPT_REVISION,
+  GPT_SIGNATURE,
+  type GptEntry,
+  type GptHeaderFields,
+  type GptRegionSpec,
+  protectiveRecordIndex,
+  sizeProtectiveMbr,
+} from './gpt/encode.ts';
+export {
   type DecodedGpt,
   decodeGpt,
+  decodeGptHeader,
   detectLbaSize,
   type Gpt,
   type GptHeader,
@@ -20,6 +37,7 @@ export {
   isDpsName,
   LINUX_GENERIC_TYPE_GUID,
   type PartitionTypeInfo,
+  partitionTypeGuidByName,
   partitionTypeInfo,
 } from './gpt/partition-types.ts';
 export {
@@ -59,7 +77,7 @@ export {
   type ValidationReport,
 } from './validation/findings.ts';
 export { validateCosiContext } from './validation/validate.ts';
-export type { BootloaderInfo, SystemdBootEntryInfo } from './writer/bootloader.ts';
+export { type BootloaderInfo, peSections, type SystemdBootEntryInfo } from './writer/bootloader.ts';
 export {
   type BuildCosiOptions,
   type BuildCosiResult,

@@ -1,60 +1,62 @@
 import { EngineError } from './errors.ts';
-import { planInstall, takeInstallContext } from './install/plan-install.ts';
-import { runInstall } from './install/run-install.ts';
-import { planStreamDisk, type StreamDiskContext } from './plan-stream-disk.ts';
-import { runStreamDisk } from './run-stream-disk.ts';
-import type { EngineEvent, EngineRequest, Plan, RunOptions, RunResult } from './types.ts';
-
-/**
- * Plans keep their open image here, so `run(plan)` right after `plan()` does not read the
- * metadata again; a plan without one (built elsewhere) is planned afresh and must agree.
- */
-const contexts = new WeakMap<Plan, StreamDiskContext>();
+import type { ServicingKind } from './servicing/kind.ts';
+import { startSession } from './servicing/phases/run-session.ts';
+import { holdPlan, takePlan } from './servicing/plan-store.ts';
+import { type EngineRequest, servicingKindOf } from './servicing/registry.ts';
+import type { EngineEvent, Plan, RunOptions, RunResult } from './types.ts';
 
 /** Works out what a request will do, writing nothing. Throws an EngineError (Trident kind/subkind). */
 export async function plan(request: EngineRequest, options: { signal?: AbortSignal } = {}): Promise<Plan> {
-  if (request.kind === 'stream-disk') {
-    const { plan: result, context } = await planStreamDisk(request, options);
-    contexts.set(result, context);
-    return result;
-  }
-  return planInstall(request, options);
+  return planWith(servicingKindOf(request), request, options);
+}
+
+async function planWith<Request extends EngineRequest, Context>(
+  kind: ServicingKind<Request, Context>,
+  request: Request,
+  options: { signal?: AbortSignal },
+): Promise<Plan> {
+  const { plan: planned, context } = await kind.plan(request, options);
+  holdPlan(planned, {
+    logTarget: kind.logTarget,
+    run: (session) => kind.run(planned, context, session),
+    discard: () => kind.discard(context),
+  });
+  return planned;
 }
 
 /**
- * Carries out a plan. Servicing failures do not throw: they come back as `{ status: 'failure',
- * error }` (and a `completed` event), as Trident reports them inside the stream.
+ * Carries out a plan made by `plan()` in this process, once. Servicing failures do not throw: they
+ * come back as `{ status: 'failure', error }` (and a `completed` event), as Trident reports them
+ * inside the stream; so does a plan this process did not make or already ran or discarded
+ * (`ENGINE_PLAN_NOT_HELD`).
  */
 export async function run(planned: Plan, options: RunOptions = {}): Promise<RunResult> {
   const emit = (event: EngineEvent): void => options.onEvent?.(event);
+  const held = takePlan(planned);
+  if (!held) {
+    const result: RunResult = {
+      status: 'failure',
+      rebootRequired: false,
+      error: new EngineError(
+        'INTERNAL_ERROR',
+        'unknown',
+        `This ${planned.request.kind} plan was not made by plan() in this process, or was already run or discarded; plan the request again`,
+        { code: 'ENGINE_PLAN_NOT_HELD' },
+      ).tridentError,
+    };
+    emit({ type: 'completed', time: Date.now(), result });
+    return result;
+  }
   emit({ type: 'started', time: Date.now(), plan: planned });
   for (const warning of planned.warnings)
     emit({ type: 'log', time: Date.now(), level: 'warn', message: warning, target: 'trident::engine' });
+  const { session, dispose } = startSession(options, held.logTarget);
   let result: RunResult;
-  if (planned.request.kind === 'stream-disk') {
-    let context = contexts.get(planned);
-    if (!context) {
-      const fresh = await planStreamDisk(planned.request, options);
-      context = fresh.context;
-      if (fresh.plan.source.metadataSha384 !== planned.source.metadataSha384) {
-        await context.reader.close();
-        result = {
-          status: 'failure',
-          rebootRequired: false,
-          error: new EngineError(
-            'INVALID_INPUT_ERROR',
-            'load-cosi',
-            `The image at '${planned.source.url}' changed since it was planned`,
-          ).tridentError,
-        };
-        emit({ type: 'completed', time: Date.now(), result });
-        return result;
-      }
-    }
-    contexts.delete(planned);
-    result = await runStreamDisk(planned, context, options);
-  } else {
-    result = await runInstall(planned, options);
+  try {
+    result = await held.run(session);
+  } finally {
+    dispose();
+    await held.discard().catch(() => undefined);
   }
   emit({ type: 'completed', time: Date.now(), result });
   return result;
@@ -62,8 +64,5 @@ export async function run(planned: Plan, options: RunOptions = {}): Promise<RunR
 
 /** Releases what a plan holds open when it will not be run (e.g. after `--dry-run`). */
 export async function discardPlan(planned: Plan): Promise<void> {
-  const context = contexts.get(planned);
-  contexts.delete(planned);
-  await context?.reader.close();
-  await takeInstallContext(planned)?.reader?.close();
+  await takePlan(planned)?.discard();
 }

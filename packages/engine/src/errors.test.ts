@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EngineError, toTridentError, wrapStep } from './errors.ts';
-import { ProgressTracker } from './progress.ts';
+import { ProgressTracker } from './servicing/phases/progress.ts';
 import type { EngineEvent } from './types.ts';
 
 describe('Trident error mapping', () => {

@@ -11,7 +11,6 @@ import {
   MemoryBudgetError,
   MiB,
   memAvailable,
-  parseMemoryLimit,
   planConcurrency,
   planImageMemory,
   RUNTIME_RESERVE,
@@ -200,15 +199,6 @@ describe('planning concurrency', () => {
     const unknown = planConcurrency({ budget: undefined, images: images(23, 3), wanted: 2, rss });
     expect(unknown.concurrency).toBe(2);
     expect(unknown.line).toMatch(/no limit known/u);
-  });
-
-  it('parses memory limits as bytes or with K/M/G/T, and nothing else', () => {
-    expect(parseMemoryLimit('200M')).toBe(200 * MiB);
-    expect(parseMemoryLimit('200MiB')).toBe(200 * MiB);
-    expect(parseMemoryLimit(' 1g ')).toBe(1024 * MiB);
-    expect(parseMemoryLimit('123456')).toBe(123456);
-    for (const bad of ['', '0', '-1M', '1.5G', '200 MB', 'lots', '99999999999T'])
-      expect(parseMemoryLimit(bad)).toBeUndefined();
   });
 
   it('reads an absent or 0 maxWindowLog as libzstd default 27', () => {

@@ -56,18 +56,6 @@ export function declaredWindowLog(maxWindowLog: number | undefined): number {
   return maxWindowLog === undefined || maxWindowLog === 0 ? DEFAULT_WINDOW_LOG : maxWindowLog;
 }
 
-/**
- * A memory limit as the daemon's `--memory-limit` and `TRIDENT_MEMORY_LIMIT` take it: bytes, or a
- * number with K, M, G or T (powers of 1024, an optional `B`/`iB` after). Undefined when malformed.
- */
-export function parseMemoryLimit(text: string): number | undefined {
-  const match = /^(\d+)([KMGT]?)(i?B)?$/iu.exec(text.trim());
-  if (!match) return undefined;
-  const power = ['', 'K', 'M', 'G', 'T'].indexOf(match[2]!.toUpperCase());
-  const bytes = Number(match[1]) * 1024 ** power;
-  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
-}
-
 export interface MemoryBudget {
   /** Bytes the whole process may use. */
   bytes: number;

@@ -1,8 +1,10 @@
 /**
  * The engine's public contract: requests, plans, events and results. The CLI and the daemon are
- * written against these types only.
+ * written against these types only. Each kind's request type lives with its kind
+ * (`servicing/<kind>/request.ts`); `EngineRequest` is their union, made by the registry.
  */
 import type { OpenSourceOptions } from '@trident/remote-source';
+import type { EngineRequest } from './servicing/registry.ts';
 
 /** Where the image goes. */
 export type TargetRequest =
@@ -42,29 +44,6 @@ export interface CommonRequestOptions {
    */
   source?: OpenSourceOptions;
 }
-
-export interface StreamDiskRequest extends CommonRequestOptions {
-  kind: 'stream-disk';
-  /** COSI location: path, file://, http(s)://, oci://. */
-  url: string;
-  /** Expected metadata hash: `ignored` (default) or `sha384:<hex>` (cosi-format `parseSha384Spec`). */
-  sha384?: string;
-  target?: TargetRequest;
-  /** Grow shrunk ext filesystems to fill their partitions (default true; Trident's stream-disk does not). */
-  resize?: boolean;
-}
-
-export interface InstallRequest extends CommonRequestOptions {
-  kind: 'install';
-  /** Host Configuration YAML text, and where it came from (for messages). */
-  hostConfiguration: { text: string; path?: string };
-  /** Overrides a disk's `device` from the Host Configuration (disk id → path or image file). */
-  disks?: Record<string, TargetRequest>;
-  /** Grow writable ext filesystems that were shrunk to fill their partitions (default true, as Trident). */
-  resize?: boolean;
-}
-
-export type EngineRequest = StreamDiskRequest | InstallRequest;
 
 export interface PlannedImage {
   /** Host Configuration-style id (`partition-1`) or the config's partition id. */

@@ -1,6 +1,7 @@
 /**
  * Cross-checks between a Host Configuration and the metadata of its COSI image (reference §4). The
- * engine adapts COSI metadata to `ImageFacts`, so this package does not depend on cosi-format.
+ * engine adapts COSI metadata to `ImageFacts`, so this package needs nothing of cosi-format's reader
+ * (only its partition-type table).
  */
 import type { HostConfigCode, Severity } from './codes.ts';
 import type { Finding } from './errors.ts';

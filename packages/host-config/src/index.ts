@@ -33,7 +33,7 @@ export {
 export { formatPath, type Path } from './path.ts';
 export { MAX_FINDINGS } from './rules/context.ts';
 export { GPT_ENTRIES } from './rules/graph-devices.ts';
-export { parseByteCount } from './scalars.ts';
+export { isNetplanKey, NETPLAN_DEVICE_SECTIONS } from './schema/os.ts';
 export {
   type Disk,
   type FileSystem,
@@ -44,6 +44,7 @@ export {
   type Storage,
   type VerityDevice,
 } from './schema/root.ts';
+export { BYTE_COUNT_TEXT, type ByteCountGrammar, formatBytes, parseByteCount } from './sizes.ts';
 export { type SemanticOptions, validateSemantics } from './validate.ts';
 export {
   MAX_DOCUMENT_BYTES,

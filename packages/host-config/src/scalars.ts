@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import type { HostConfigCode } from './codes.ts';
+import { BYTE_COUNT_TEXT, parseByteCount } from './sizes.ts';
 import { EMPTY, PlainScalar } from './yaml-source.ts';
 
 export const coded = (code: HostConfigCode, message: string): string => `${code}::${message}`;
@@ -82,19 +83,6 @@ export const struct = <S extends z.core.$ZodLooseShape>(shape: S) => {
 
 // --- sizes (reference §2 ByteCount / PartitionSize) ---
 
-const SIZE_TEXT = /^\s*\+?(\d+)\s*([KMGT]?)\s*$/;
-const SHIFT: Record<string, number> = { '': 0, K: 10, M: 20, G: 30, T: 40 };
-
-/** Bytes for a ByteCount string or integer; `undefined` when it is not one. */
-export function parseByteCount(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const m = SIZE_TEXT.exec(value);
-  if (m === null) return undefined;
-  const bytes = Number(m[1]) * 2 ** (SHIFT[m[2] ?? ''] ?? 0);
-  return Number.isSafeInteger(bytes) ? bytes : undefined;
-}
-
 const sizeMessage = (input: unknown, allowGrow: boolean): string =>
   coded(
     'HC_INVALID_SIZE',
@@ -106,7 +94,7 @@ export const partitionSize = () =>
   z.preprocess(
     nativeNumber,
     z
-      .union([z.literal('grow'), z.number().int().min(0), z.string().regex(SIZE_TEXT)], {
+      .union([z.literal('grow'), z.number().int().min(0), z.string().regex(BYTE_COUNT_TEXT)], {
         error: (iss) => sizeMessage(iss.input, true),
       })
       .refine((v) => v === 'grow' || parseByteCount(v) !== undefined, {

@@ -9,7 +9,7 @@ them; run by hand, see README.md.
     trident_client.py --socket PATH --stubs DIR [--protos DIR] COMMAND [options]
 
 Commands: version | validate [--config-file F | --no-config] | stream-disk URL [--hash H]
-[--caller-handles-reboot] | malformed | disconnect URL [--after N] [--hard] | unknown-method
+[--caller-handles-reboot] | malformed | disconnect URL [--after N] [--hard] | unknown-method | status
 """
 
 import argparse
@@ -65,6 +65,7 @@ def main() -> int:
     stream.add_argument("--caller-handles-reboot", action="store_true")
     sub.add_parser("malformed")
     sub.add_parser("unknown-method")
+    sub.add_parser("status", help="every StatusService getter, one line each")
     disconnect = sub.add_parser("disconnect")
     disconnect.add_argument("url")
     disconnect.add_argument("--after", type=int, default=2, help="messages to read before going away")
@@ -80,6 +81,7 @@ def main() -> int:
     from trident.v1 import version_service_pb2, version_service_pb2_grpc  # noqa: PLC0415
     from trident.v1 import host_config_pb2  # noqa: PLC0415
     from trident.v1preview import validation_service_pb2, validation_service_pb2_grpc  # noqa: PLC0415
+    from trident.v1preview import status_service_pb2, status_service_pb2_grpc  # noqa: PLC0415
 
     def as_dict(message) -> dict:
         return MessageToDict(message, preserving_proto_field_name=True)
@@ -148,6 +150,23 @@ def main() -> int:
         call.cancel()
         emit(event="gone", how="cancel", code=call.code().name)
         channel.close()
+        return 0
+
+    if args.command == "status":
+        stub = status_service_pb2_grpc.StatusServiceStub(channel)
+        calls = [
+            ("GetServicingState", status_service_pb2.GetServicingStateRequest()),
+            ("GetActiveVolume", status_service_pb2.GetActiveVolumeRequest()),
+            ("GetProvisionedConfig", status_service_pb2.GetConfigRequest()),
+            ("GetServicingConfig", status_service_pb2.GetConfigRequest()),
+            ("GetLastError", status_service_pb2.GetLastErrorRequest()),
+        ]
+        for method, request in calls:
+            try:
+                response = getattr(stub, method)(request, timeout=args.timeout)
+                emit(event="status-call", method=method, response=as_dict(response))
+            except grpc.RpcError as error:
+                emit(event="status-call", method=method, **status_fields(error))
         return 0
 
     if args.command == "unknown-method":

@@ -1,6 +1,7 @@
 import { type BootloaderInfo, buildChannel, buildCosi, type VerityDeclaration } from '@trident/cosi-format';
+import { formatBytes } from '@trident/host-config';
 import { CliError } from '../cli-error.ts';
-import { formatBytes, type Output } from '../output.ts';
+import type { Output } from '../output.ts';
 
 export interface BuildFlags {
   output: string | undefined;

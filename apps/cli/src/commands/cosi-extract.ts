@@ -1,7 +1,8 @@
 import { extractCosi, isCosiError, openCosi } from '@trident/cosi-format';
+import { formatBytes } from '@trident/host-config';
 import { CliError, EXIT } from '../cli-error.ts';
 import { openInput } from '../open-input.ts';
-import { formatBytes, type Output } from '../output.ts';
+import type { Output } from '../output.ts';
 import type { SourceFlags } from '../source-options.ts';
 
 /** Extraction failures that are the machine's, not the image's: exit 3 like other I/O failures. */

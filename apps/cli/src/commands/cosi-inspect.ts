@@ -1,6 +1,7 @@
 import { type CosiReader, openCosi, partitionSize } from '@trident/cosi-format';
+import { formatBytes } from '@trident/host-config';
 import { openInput } from '../open-input.ts';
-import { formatBytes, type Output, renderTable } from '../output.ts';
+import { type Output, renderTable } from '../output.ts';
 import type { SourceFlags } from '../source-options.ts';
 
 /** A summary of a COSI file for people (tables) or machines (`--json`). */

@@ -1,7 +1,8 @@
 import { openCosi } from '@trident/cosi-format';
+import { formatBytes } from '@trident/host-config';
 import { isRemoteSourceError, parseOciReference, pushOci } from '@trident/remote-source';
 import { CliError } from '../cli-error.ts';
-import { formatBytes, type Output } from '../output.ts';
+import type { Output } from '../output.ts';
 import { remoteOptions, type SourceFlags } from '../source-options.ts';
 
 /**

@@ -25,7 +25,6 @@ import {
 import { CliError, EXIT } from '../cli-error.ts';
 import { openInput } from '../open-input.ts';
 import type { Output } from '../output.ts';
-import { parseSize } from '../parse-size.ts';
 import type { SourceFlags } from '../source-options.ts';
 
 export interface ValidateOptions {
@@ -66,7 +65,11 @@ export async function validateCommand(
   const profile: ValidationProfile = options.profile;
   // Parse the expected hash before touching the input: a malformed one is a usage error.
   const expected = options.sha384 === undefined ? undefined : parseSha384Spec(options.sha384);
-  const memoryLimit = parseSize(options.memoryLimit, '--memory-limit');
+  // The size grammar lives in host-config: loaded only when the flag is given.
+  const memoryLimit =
+    options.memoryLimit === undefined
+      ? undefined
+      : (await import('../parse-size.ts')).parseSize(options.memoryLimit, '--memory-limit');
   const signal = options.signal ? { signal: options.signal } : {};
   const source =
     location === '-'

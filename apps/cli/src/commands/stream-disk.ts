@@ -7,8 +7,9 @@ import {
   run,
   type TargetRequest,
 } from '@trident/engine';
+import { formatBytes } from '@trident/host-config';
 import { CliError, EXIT } from '../cli-error.ts';
-import { formatBytes, type Output } from '../output.ts';
+import type { Output } from '../output.ts';
 import { parseSize } from '../parse-size.ts';
 import { createProgressDisplay, type Verbosity } from '../progress-display.ts';
 import { remoteOptions, type SourceFlags } from '../source-options.ts';

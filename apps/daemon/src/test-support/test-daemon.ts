@@ -27,6 +27,8 @@ export async function startTestDaemon(
     rebootCommand: 'false',
     rebootWaitMs: 0,
     logLevel: 'debug',
+    // Never the host's datastore: a path in the test's directory, absent until a test writes it.
+    datastorePath: join(dir, 'datastore.sqlite'),
     ...overrides,
     socketPath,
   });

@@ -1,19 +1,24 @@
 import { crc32 } from 'node:zlib';
 import { CosiError, isCosiError } from '../errors.ts';
+import { GPT_HEADER_SIZE, GPT_SIGNATURE, gptHeaderCrc } from './encode.ts';
 import { checkLayout } from './gpt-layout.ts';
 import { guidFromBytes, NIL_GUID } from './guid.ts';
 import { partitionTypeInfo } from './partition-types.ts';
 
 export type LbaSize = 512 | 4096;
 
+/** A GPT header, fields named as in UEFI 2.10 §5.3.2 (MyLBA, AlternateLBA, ...). */
 export interface GptHeader {
   revision: number;
   headerSize: number;
   headerCrc32: number;
-  currentLba: number;
-  backupLba: number;
+  /** Where this header lives: 1 for the primary, the last LBA for the backup. */
+  myLba: number;
+  /** Where the other header lives. */
+  alternateLba: number;
   firstUsableLba: number;
   lastUsableLba: number;
+  /** Canonical lowercase text form. */
   diskGuid: string;
   partitionEntryLba: number;
   numberOfEntries: number;
@@ -39,6 +44,8 @@ export interface Gpt {
   /** Protective MBR (LBA 0), verbatim. */
   protectiveMbr: Uint8Array;
   header: GptHeader;
+  /** The entry array verbatim (numberOfEntries x entrySize bytes), as a writer copies it. */
+  entries: Uint8Array;
   partitions: GptPartition[];
   /** Byte length of the primary-GPT region: from LBA 0 to the end of the entry array (COSI 1.2). */
   regionLength: number;
@@ -50,7 +57,6 @@ export interface ParseGptOptions {
   diskSize?: number;
 }
 
-const SIGNATURE = 'EFI PART';
 /** Real tables use 128 x 128 bytes (16 KiB, the UEFI minimum); anything near this is not a table. */
 const MAX_ENTRIES_BYTES = 64 * 1024 * 1024;
 /** UEFI allows any count; block-writer (and every tool we know) refuses more than this. */
@@ -80,45 +86,58 @@ export function gptRegionLength(
   return header.partitionEntryLba * lbaSize + header.numberOfEntries * header.entrySize;
 }
 
+/**
+ * Decodes one header block (a primary's LBA 1 or a backup's last LBA): signature, HeaderSize and
+ * header CRC32 checked, fields read. `base` is the block's byte offset, for error offsets.
+ */
+export function decodeGptHeader(block: Uint8Array, base = 0): GptHeader {
+  if (block.length < GPT_HEADER_SIZE) {
+    throw invalid(`a header block of ${block.length} bytes is shorter than ${GPT_HEADER_SIZE}`, base);
+  }
+  const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  const signature = new TextDecoder('latin1').decode(block.subarray(0, 8));
+  if (signature !== GPT_SIGNATURE) throw invalid(`no "EFI PART" signature at offset ${base}`, base);
+  const headerSize = view.getUint32(12, true);
+  if (headerSize < GPT_HEADER_SIZE || headerSize > block.length) {
+    throw invalid(`header size ${headerSize} is outside ${GPT_HEADER_SIZE}..${block.length}`, base + 12);
+  }
+  const headerCrc32 = view.getUint32(16, true);
+  const computed = gptHeaderCrc(block, headerSize);
+  if (computed !== headerCrc32) {
+    throw invalid(
+      `header CRC32 is 0x${headerCrc32.toString(16)} but the header hashes to 0x${computed.toString(16)}`,
+      base + 16,
+    );
+  }
+  return {
+    revision: view.getUint32(8, true),
+    headerSize,
+    headerCrc32,
+    myLba: u64(view, 24, 'MyLBA', base),
+    alternateLba: u64(view, 32, 'AlternateLBA', base),
+    firstUsableLba: u64(view, 40, 'first usable LBA', base),
+    lastUsableLba: u64(view, 48, 'last usable LBA', base),
+    diskGuid: guidFromBytes(block.subarray(56, 72)),
+    partitionEntryLba: u64(view, 72, 'partition entry LBA', base),
+    numberOfEntries: view.getUint32(80, true),
+    entrySize: view.getUint32(84, true),
+    entriesCrc32: view.getUint32(88, true),
+  };
+}
+
+/** Decodes the primary header (LBA 1 of `bytes`) and checks what a primary must hold. */
 export function parseGptHeader(bytes: Uint8Array, lbaSize: LbaSize): GptHeader {
   if (bytes.length < 2 * lbaSize) {
     throw invalid(`data is ${bytes.length} bytes, smaller than 2 LBAs of ${lbaSize} bytes (MBR and header)`);
   }
   const at = lbaSize;
   const block = bytes.subarray(at, at + lbaSize);
-  const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
-  const signature = new TextDecoder('latin1').decode(block.subarray(0, 8));
-  if (signature !== SIGNATURE) throw invalid(`no "EFI PART" signature at LBA 1 (offset ${at})`, at);
-  const headerSize = view.getUint32(12, true);
-  if (headerSize < 92 || headerSize > lbaSize) {
-    throw invalid(`header size ${headerSize} is outside 92..${lbaSize}`, at + 12);
+  if (new TextDecoder('latin1').decode(block.subarray(0, 8)) !== GPT_SIGNATURE) {
+    throw invalid(`no "EFI PART" signature at LBA 1 (offset ${at})`, at);
   }
-  const headerCrc32 = view.getUint32(16, true);
-  const copy = Uint8Array.from(block.subarray(0, headerSize));
-  copy.fill(0, 16, 20);
-  const computed = crc32(copy);
-  if (computed !== headerCrc32) {
-    throw invalid(
-      `header CRC32 is 0x${headerCrc32.toString(16)} but the header hashes to 0x${computed.toString(16)}`,
-      at + 16,
-    );
-  }
-  const header: GptHeader = {
-    revision: view.getUint32(8, true),
-    headerSize,
-    headerCrc32,
-    currentLba: u64(view, 24, 'current LBA'),
-    backupLba: u64(view, 32, 'backup LBA'),
-    firstUsableLba: u64(view, 40, 'first usable LBA'),
-    lastUsableLba: u64(view, 48, 'last usable LBA'),
-    diskGuid: guidFromBytes(block.subarray(56, 72)),
-    partitionEntryLba: u64(view, 72, 'partition entry LBA'),
-    numberOfEntries: view.getUint32(80, true),
-    entrySize: view.getUint32(84, true),
-    entriesCrc32: view.getUint32(88, true),
-  };
-  if (header.currentLba !== 1)
-    throw invalid(`primary header says it lives at LBA ${header.currentLba}, not 1`, at + 24);
+  const header = decodeGptHeader(block, at);
+  if (header.myLba !== 1)
+    throw invalid(`primary header says it lives at LBA ${header.myLba}, not 1`, at + 24);
   if (
     header.entrySize < 128 ||
     header.entrySize % 8 !== 0 ||
@@ -257,7 +276,7 @@ function decodeChecked(bytes: Uint8Array, options: ParseGptOptions): DecodedGpt 
 
   const partitions = decodeEntries(entries, header, entriesStart);
   const problems = checkLayout(header, partitions, { lbaSize, entriesStart, diskSize: options.diskSize });
-  return { table: { lbaSize, protectiveMbr: mbr, header, partitions, regionLength }, problems };
+  return { table: { lbaSize, protectiveMbr: mbr, header, entries, partitions, regionLength }, problems };
 }
 
 function decodeEntries(entries: Uint8Array, header: GptHeader, entriesStart: number): GptPartition[] {
@@ -291,7 +310,7 @@ function decodeEntries(entries: Uint8Array, header: GptHeader, entriesStart: num
 export function detectLbaSize(bytes: Uint8Array): LbaSize | undefined {
   const at = (offset: number): boolean =>
     bytes.length >= offset + 8 &&
-    new TextDecoder('latin1').decode(bytes.subarray(offset, offset + 8)) === SIGNATURE;
+    new TextDecoder('latin1').decode(bytes.subarray(offset, offset + 8)) === GPT_SIGNATURE;
   if (at(512)) return 512;
   if (at(4096)) return 4096;
   return undefined;

@@ -89,13 +89,29 @@ const DPS_NAMES = new Set<string>([
   ...[...BY_GUID.values()].filter((info) => /-(x86-64|arm64)/u.test(info.name)).map((info) => info.name),
 ]);
 
+const BY_NAME = new Map<string, string>([...BY_GUID].map(([guid, info]) => [info.name, guid]));
+
 export function partitionTypeInfo(typeGuid: string): PartitionTypeInfo | undefined {
   return BY_GUID.get(typeGuid.toLowerCase());
+}
+
+/**
+ * The type GUID of a DPS name from this table (`esp`, `root-x86-64`, `usr-arm64-verity`, ...), or
+ * undefined for a name it does not hold.
+ */
+export function partitionTypeGuidByName(name: string): string | undefined {
+  return BY_NAME.get(name);
 }
 
 export function isDpsName(name: string): boolean {
   return DPS_NAMES.has(name);
 }
 
-export const ESP_TYPE_GUID = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
-export const LINUX_GENERIC_TYPE_GUID = '0fc63daf-8483-4772-8e79-3d69d8477de4';
+function known(name: string): string {
+  const guid = BY_NAME.get(name);
+  if (guid === undefined) throw new Error(`partition type table has no '${name}'`);
+  return guid;
+}
+
+export const ESP_TYPE_GUID = known('esp');
+export const LINUX_GENERIC_TYPE_GUID = known('linux-generic');

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, zstdCompressSync } from 'node:zlib';
+import { ESP_TYPE_GUID, partitionTypeGuidByName } from '../gpt/partition-types.ts';
 import { pseudoRandomBytes } from './fixture-cosi.ts';
 import { buildGptRegion, type MemoryPartition } from './memory-gpt.ts';
 
@@ -27,9 +28,9 @@ export interface MkcosiStyleOptions {
   template?: string;
 }
 
-const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
-const ROOT_X86_64 = '4f68bce3-e8cd-4db1-96e7-fbcaf984b709';
-const BIOS_BOOT = '21686148-6449-6e6f-744e-656564454649';
+const ESP = ESP_TYPE_GUID;
+const ROOT_X86_64 = partitionTypeGuidByName('root-x86-64') ?? '';
+const BIOS_BOOT = partitionTypeGuidByName('bios-boot') ?? '';
 const DISK_SIZE = 96 * 1024 * 1024;
 
 /** A Go `archive/tar` USTAR header for a regular file. */

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
+import { runBuildTool } from './build-tool.ts';
 import type { FsType } from './probe-fs.ts';
-import { runTool } from './run-tool.ts';
 
 /**
  * Reads files inside a filesystem that lives at an offset of an image file, without mounting it
@@ -23,7 +23,7 @@ const MAX_LINKS = 8;
 
 function createExtReader(image: string, offset: number, fsType: FsType): FsReader {
   const device = offset === 0 ? image : `${image}?offset=${offset}`;
-  const debugfs = async (request: string) => runTool('debugfs', ['-R', request, device]);
+  const debugfs = async (request: string) => runBuildTool('debugfs', ['-R', request, device]);
   // debugfs `cat`/`dump` resolve the final component without following symlinks, so we do it.
   async function resolve(path: string, depth = 0): Promise<string | undefined> {
     const { stdout, stderr } = await debugfs(`stat "${path}"`);
@@ -74,7 +74,7 @@ function createVfatReader(image: string, offset: number): FsReader {
   let listing: Promise<string[]> | undefined;
   // One recursive listing answers every lookup; FAT names compare case-insensitively.
   const all = () =>
-    (listing ??= runTool('mdir', ['-i', drive, '-/', '-b', '::/'], { env, okCodes: [0, 1] }).then(
+    (listing ??= runBuildTool('mdir', ['-i', drive, '-/', '-b', '::/'], { env, okCodes: [0, 1] }).then(
       ({ stdout }) =>
         stdout
           .toString('utf8')
@@ -91,7 +91,7 @@ function createVfatReader(image: string, offset: number): FsReader {
     async readFile(path) {
       const real = await find(path);
       if (real === undefined || real.endsWith('/')) return undefined;
-      return (await runTool('mtype', ['-i', drive, `::${real}`], { env })).stdout;
+      return (await runBuildTool('mtype', ['-i', drive, `::${real}`], { env })).stdout;
     },
     async listDir(path) {
       const real = await find(path);
@@ -106,7 +106,7 @@ function createVfatReader(image: string, offset: number): FsReader {
     async dumpFile(path, destination) {
       const real = await find(path);
       if (real === undefined || real.endsWith('/')) return false;
-      await runTool('mcopy', ['-n', '-i', drive, `::${real}`, destination], { env });
+      await runBuildTool('mcopy', ['-n', '-i', drive, `::${real}`, destination], { env });
       return true;
     },
   };

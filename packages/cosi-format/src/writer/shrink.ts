@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
+import { runBuildTool } from './build-tool.ts';
 import { probeFilesystemBytes, readProbeBytes } from './probe-fs.ts';
-import { runTool } from './run-tool.ts';
 
 export interface ShrinkResult {
   /** Bytes the shrunk filesystem spans: Block count x Block size, from its superblock. */
@@ -30,13 +30,13 @@ export async function shrinkExtFilesystem(
   const env = pinnedTimeEnv(timestamp);
   const withSignal = signal ? { signal } : {};
   // e2fsck: 0 clean, 1 fixed, 2 fixed (reboot advised); 4 and up means errors were left.
-  const fsck = await runTool('e2fsck', ['-f', '-y', path], {
+  const fsck = await runBuildTool('e2fsck', ['-f', '-y', path], {
     env,
     okCodes: [0, 1, 2, 4, 8, 12],
     ...withSignal,
   });
   if (fsck.code >= 4) return undefined;
-  await runTool('resize2fs', ['-M', path], { env, ...withSignal });
+  await runBuildTool('resize2fs', ['-M', path], { env, ...withSignal });
   const handle = await open(path, 'r');
   try {
     const probe = probeFilesystemBytes(await readProbeBytes(handle, 0, (await handle.stat()).size));
