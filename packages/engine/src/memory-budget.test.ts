@@ -7,11 +7,11 @@ import {
   cgroupLimit,
   declaredWindowLog,
   detectMemoryBudget,
+  fitConcurrency,
   imageWriterBytes,
   MemoryBudgetError,
   MiB,
   memAvailable,
-  planConcurrency,
   planImageMemory,
   RUNTIME_RESERVE,
 } from './memory-budget.ts';
@@ -111,7 +111,7 @@ describe('planning concurrency', () => {
     Array.from({ length: n }, (_, i) => ({ name: `partition-${i + 1} (root.rawzst)`, windowLog }));
 
   it('keeps the wanted concurrency when the budget fits it, and says why in one line', () => {
-    const plan = planConcurrency({
+    const plan = fitConcurrency({
       budget: { bytes: 400 * MiB, source: 'cgroup limit x' },
       images: images(23),
       wanted: 2,
@@ -124,7 +124,7 @@ describe('planning concurrency', () => {
   });
 
   it('writes one buffered 2^27-window image at a time inside 300 MiB, and says that the budget decided', () => {
-    const plan = planConcurrency({
+    const plan = fitConcurrency({
       budget: { bytes: 300 * MiB, source: 'cgroup limit x' },
       images: images(27),
       wanted: 2,
@@ -137,7 +137,7 @@ describe('planning concurrency', () => {
   it('costs an in-place writer the same whatever the window: two 2^27 images fit in 200 MiB', () => {
     expect(imageWriterBytes(27, 'in-place')).toBe(imageWriterBytes(23, 'in-place'));
     expect(imageWriterBytes(27, 'in-place')).toBeLessThan(imageWriterBytes(27) / 4);
-    const plan = planConcurrency({
+    const plan = fitConcurrency({
       budget: { bytes: 200 * MiB, source: 'cgroup limit x' },
       images: images(27),
       wanted: 2,
@@ -173,7 +173,7 @@ describe('planning concurrency', () => {
 
   it('refuses, naming the image and its window, when even one writer does not fit', () => {
     const attempt = () =>
-      planConcurrency({
+      fitConcurrency({
         budget: { bytes: 1024 * MiB, source: '--memory-limit' },
         images: [
           { name: 'partition-1 (esp.rawzst)', windowLog: 23 },
@@ -193,10 +193,10 @@ describe('planning concurrency', () => {
 
   it('never plans more writers than images, and the wanted number when no limit is known', () => {
     expect(
-      planConcurrency({ budget: { bytes: 8192 * MiB, source: 'x' }, images: images(23, 1), wanted: 4, rss })
+      fitConcurrency({ budget: { bytes: 8192 * MiB, source: 'x' }, images: images(23, 1), wanted: 4, rss })
         .concurrency,
     ).toBe(1);
-    const unknown = planConcurrency({ budget: undefined, images: images(23, 3), wanted: 2, rss });
+    const unknown = fitConcurrency({ budget: undefined, images: images(23, 3), wanted: 2, rss });
     expect(unknown.concurrency).toBe(2);
     expect(unknown.line).toMatch(/no limit known/u);
   });

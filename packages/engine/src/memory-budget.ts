@@ -177,7 +177,7 @@ const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
  * How many images to write at once within `budget`: at most `wanted` (the request or the default),
  * at least one, and refused when the largest window does not fit even alone.
  */
-export function planConcurrency(options: {
+export function fitConcurrency(options: {
   budget: MemoryBudget | undefined;
   images: BudgetedImage[];
   wanted: number;
@@ -239,7 +239,7 @@ export function planImageMemory(
   const mode: WriterMode =
     request.codec === undefined || request.codec === 'native' ? 'in-place' : 'buffered';
   try {
-    return planConcurrency({
+    return fitConcurrency({
       cost: (log) => imageWriterBytes(log, mode),
       ...(mode === 'in-place'
         ? { costNote: `zstd window 2^${windowLog} decoded in place in the target's page cache + buffers` }

@@ -18,8 +18,8 @@ import {
 import {
   declaredWindowLog,
   detectMemoryBudget,
+  fitConcurrency,
   MemoryBudgetError,
-  planConcurrency,
   verifierBytes,
 } from '@trident/engine/memory-budget';
 import { CliError, EXIT } from '../cli-error.ts';
@@ -135,7 +135,7 @@ function checkDecoderFits(reader: CosiReader, memoryLimit: number | undefined): 
   const windowLog = declaredWindowLog(reader.metadata.compression?.maxWindowLog);
   const first = reader.metadata.images[0];
   try {
-    planConcurrency({
+    fitConcurrency({
       budget: detectMemoryBudget({ limit: memoryLimit }),
       images: [{ name: first?.image.path ?? 'images', windowLog }],
       wanted: 1,
