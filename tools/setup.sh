@@ -54,6 +54,17 @@ if ! command -v cargo >/dev/null; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo >/dev/null
   fi
 fi
+# tools/test-all.sh checks the Rust crates with clippy and rustfmt: rustup's components with
+# rustup's cargo, Debian's packages with Debian's.
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+  if command -v rustup >/dev/null; then
+    say "adding clippy and rustfmt to the rust toolchain"
+    rustup component add clippy rustfmt
+  else
+    say "installing Debian's clippy and rustfmt"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rust-clippy rustfmt >/dev/null
+  fi
+fi
 
 say "installing workspace packages (Node 24 comes from the npm registry)"
 if [ -n "${CI:-}" ]; then pnpm install --frozen-lockfile --reporter=silent; else pnpm install --reporter=silent; fi

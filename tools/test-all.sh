@@ -11,7 +11,10 @@ pnpm -s exec node --test --test-reporter=dot 'tools/setup-check/*.test.ts'
 pnpm -s lint
 pnpm -s typecheck
 pnpm -s check:generate
-if [ -f native/Cargo.toml ]; then (cd native && cargo test --release --quiet); fi
+if [ -f native/Cargo.toml ]; then
+  (cd native && cargo fmt --check && cargo clippy --release --all-targets --quiet -- -D warnings &&
+    cargo test --release --quiet)
+fi
 
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAbortFlag = nativeBinding.NativeAbortFlag
 module.exports.NativeCompressor = nativeBinding.NativeCompressor
 module.exports.NativeImageWriter = nativeBinding.NativeImageWriter
 module.exports.compressFileNative = nativeBinding.compressFileNative

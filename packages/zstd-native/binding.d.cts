@@ -9,6 +9,15 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A cancellation flag JS sets from an AbortSignal (`compressFile`'s `signal`): the compression
+ * running on the libuv pool checks it between blocks and stops with `ZSTD_ABORTED`.
+ */
+export declare class NativeAbortFlag {
+  constructor()
+  abort(): void
+}
+
 export declare class NativeCompressor {
   constructor(target: NativeTarget, offset: number, options: NativeCompressOptions, sync: boolean)
   openError(): NativeError | null
@@ -33,7 +42,7 @@ export declare class NativeImageWriter {
   abort(): Promise<void>
 }
 
-export declare function compressFileNative(input: string, inputOffset: number, inputLength: number | undefined | null, target: NativeTarget, offset: number, options: NativeCompressOptions, sync: boolean): Promise<NativeResult>
+export declare function compressFileNative(input: string, inputOffset: number, inputLength: number | undefined | null, target: NativeTarget, offset: number, options: NativeCompressOptions, sync: boolean, abort?: NativeAbortFlag | undefined | null): Promise<NativeResult>
 
 /** Threads the addon uses by default (available parallelism, at most 8). */
 export declare function defaultThreadCount(): number
@@ -95,6 +104,8 @@ export interface NativeWriterOptions {
   threads?: number
   highWaterMark?: number
   bufferSize?: number
+  /** Decode straight into a mapping of the target (no heap window); see image-core `in_place`. */
+  inPlace?: boolean
 }
 
 /** Version of the linked libzstd. */

@@ -135,6 +135,10 @@ export const TOOLS: Record<string, Provider> = {
   npm: { kind: 'machine', why: 'Node.js with npm comes with the CI machine; setup uses it to install pnpm' },
   'apt-get': { kind: 'machine', why: "Debian's package manager, which setup itself runs" },
   sudo: { kind: 'optional', why: 'setup uses it only when not run as root' },
+  rustup: {
+    kind: 'optional',
+    why: "setup adds clippy and rustfmt with it when cargo is rustup's; Debian's cargo gets rust-clippy and rustfmt from apt",
+  },
 };
 
 /**

@@ -48,6 +48,8 @@ export const OPTIONS = {
   concurrency: { type: 'string' },
   codec: { type: 'string' },
   resume: { type: 'boolean', default: false },
+  // stream-disk / install / cosi validate
+  'memory-limit': { type: 'string' },
   // grpc-client / daemon
   server: { type: 'string', short: 's' },
 } as const satisfies ParseArgsConfig['options'];

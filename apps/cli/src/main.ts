@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { OPTIONS } from './cli-options.ts';
 import { createOutput, handleClosedOutput } from './output.ts';
-import { sourceFlags } from './source-options.ts';
+import { sourceFlags } from './source-flags.ts';
 
 // Commands are loaded when used: `cosi inspect` should not pay for the engine, gRPC or the addon.
 const DEFAULT_CONFIG = '/etc/trident/config.yaml';
@@ -13,7 +13,8 @@ const USAGE = `Usage: trident <command> [options]
 
 Images (COSI):
   trident cosi inspect <cosi>                layout, filesystems and hashes of a COSI file
-  trident cosi validate <cosi>               check a COSI (--profile trident|spec, --metadata-only, --sha384 HASH)
+  trident cosi validate <cosi>               check a COSI (--profile trident|spec, --metadata-only, --sha384 HASH,
+                                             --memory-limit SIZE)
   trident cosi hash <cosi>                   metadata SHA-384 to pin in a Host Configuration
   trident cosi build <disk.img> -o <out>     build a COSI from a raw GPT disk image
       [--level 1-22] [--window-log 10-31] [--long] [--seekable-frame-mib N] [--no-shrink]
@@ -26,8 +27,9 @@ Provisioning:
   trident stream-disk <cosi> [--hash H]      write a COSI (>= 1.2) with its own layout onto a disk
       [--disk DEV | --target-image FILE [--target-size SIZE] [--force: replace a file not in use]] [--dry-run] [--strict]
       [--no-resize] [--allow-arch-mismatch] [--concurrency N] [--codec native|node-zlib|simple-zstd] [--resume]
+      [--memory-limit SIZE]                  plan within SIZE (default: the cgroup limit, else free memory)
   trident install [config]                   clean install from a Host Configuration (default ${DEFAULT_CONFIG})
-      [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] ...
+      [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] [--memory-limit SIZE] ...
   Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
@@ -96,6 +98,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     concurrency: values.concurrency,
     codec: values.codec,
     resume: values.resume,
+    memoryLimit: values['memory-limit'],
     verbosity: values.quiet
       ? ('quiet' as const)
       : values.verbose
@@ -172,6 +175,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
           profile: values.profile,
           metadataOnly: values['metadata-only'],
           sha384: values.sha384,
+          memoryLimit: values['memory-limit'],
           signal,
           source,
         },

@@ -7,50 +7,12 @@ import {
   parsePlatform,
 } from '@trident/remote-source';
 import { CliError } from './cli-error.ts';
+import type { SourceFlags } from './source-flags.ts';
 
-/** Flags that shape how remote COSI sources (HTTP and OCI) are reached. */
-export interface SourceFlags {
-  caFile?: string | undefined;
-  header?: string[] | undefined;
-  plainHttp?: boolean | undefined;
-  platform?: string | undefined;
-  username?: string | undefined;
-  passwordStdin?: boolean | undefined;
-  /** `--min-throughput SIZE[/s]`: below it, averaged over the window, a transfer counts as stalled. */
-  minThroughput?: string | undefined;
-  /** `--throughput-window DURATION`: what the minimum throughput is averaged over. */
-  throughputWindow?: string | undefined;
-  /** `--timeout DURATION`: overall deadline of one source (`0` or `none`: no deadline). */
-  timeout?: string | undefined;
-}
+export { type SourceFlags, sourceFlags } from './source-flags.ts';
 
 /** What `openSource` takes, as the CLI builds it; the caller adds its own `signal`. */
 export type RemoteOptions = Omit<OpenSourceOptions, 'signal'>;
-
-/** The remote-source block of parsed `trident` flags (see cli-options.ts). */
-export function sourceFlags(values: {
-  'ca-file'?: string | undefined;
-  header?: string[] | undefined;
-  'plain-http'?: boolean | undefined;
-  platform?: string | undefined;
-  username?: string | undefined;
-  'password-stdin'?: boolean | undefined;
-  'min-throughput'?: string | undefined;
-  'throughput-window'?: string | undefined;
-  timeout?: string | undefined;
-}): SourceFlags {
-  return {
-    caFile: values['ca-file'],
-    header: values.header,
-    plainHttp: values['plain-http'],
-    platform: values.platform,
-    username: values.username,
-    passwordStdin: values['password-stdin'],
-    minThroughput: values['min-throughput'],
-    throughputWindow: values['throughput-window'],
-    timeout: values.timeout,
-  };
-}
 
 /**
  * `64KiB`, `64 KiB/s`, `1M`, `1MB/s`, `1.5K`, `512`: bytes per second, read with the Host

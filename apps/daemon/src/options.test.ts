@@ -65,12 +65,23 @@ describe('parseDaemonArgs', () => {
     });
   });
 
+  test('--memory-limit, else TRIDENT_MEMORY_LIMIT, else none (the engine reads the cgroup limit)', () => {
+    expect(parseDaemonArgs([], {}).options.memoryLimit).toBeUndefined();
+    expect(parseDaemonArgs(['--memory-limit', '200M'], {}).options.memoryLimit).toBe(200 * 1024 * 1024);
+    expect(parseDaemonArgs([], { TRIDENT_MEMORY_LIMIT: '1GiB' }).options.memoryLimit).toBe(1024 ** 3);
+    expect(
+      parseDaemonArgs(['--memory-limit', '4096'], { TRIDENT_MEMORY_LIMIT: '1G' }).options.memoryLimit,
+    ).toBe(4096);
+  });
+
   test.each([
     [['--on-stop', 'later']],
     [['--inactivity-timeout', '5 parsecs']],
     [['--listen-tcp', 'nowhere']],
     [['--nope']],
     [['-v', 'loud']],
+    [['--memory-limit', 'lots']],
+    [['--memory-limit', '0']],
   ])('%o is refused with DAEMON_INVALID_OPTION', (argv) => {
     expect(() => parseDaemonArgs(argv, {})).toThrow(
       expect.objectContaining({ code: 'DAEMON_INVALID_OPTION' }),

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AGENT_CONFIG_PATH, DEFAULT_DATASTORE_PATH, resolveDatastorePath } from '@trident/datastore';
 import type { TargetRequest } from '@trident/engine';
+import { parseByteCount } from '@trident/host-config';
 import { parseDuration } from './duration.ts';
 import { DaemonError } from './errors.ts';
 import { type DaemonLogLevel, isDaemonLogLevel } from './logger.ts';
@@ -33,6 +34,11 @@ export interface DaemonOptions {
   installDisks: Record<string, TargetRequest>;
   /** Skip the image-architecture check (image-file targets only). */
   allowArchMismatch: boolean;
+  /**
+   * Bytes a servicing run may use (`--memory-limit`, env TRIDENT_MEMORY_LIMIT); undefined: the
+   * engine plans within the daemon's cgroup limit, else what the host has.
+   */
+  memoryLimit: number | undefined;
   /** Trident's datastore, which StatusService reads (default: trident.conf's, else Trident's path). */
   datastorePath: string;
   logLevel: DaemonLogLevel;
@@ -57,6 +63,8 @@ Options:
                               of the automatically selected disk (env TRIDENT_STREAM_TARGET)
   --install-disk ID=PATH      dev/test: Install writes Host Configuration disk ID to PATH (repeatable)
   --allow-arch-mismatch       dev/test: skip the image architecture check (image-file targets only)
+  --memory-limit SIZE         plan servicing within SIZE bytes (K/M/G/T suffixes; env TRIDENT_MEMORY_LIMIT;
+                              default: the daemon's cgroup limit, e.g. systemd MemoryMax=, else free memory)
   --datastore PATH            the datastore StatusService reads (default: DatastorePath= in
                               ${AGENT_CONFIG_PATH}, else ${DEFAULT_DATASTORE_PATH})
   -v, --verbosity LEVEL       error|warn|info|debug|trace (default info)
@@ -73,6 +81,17 @@ function targetFor(path: string): TargetRequest {
     // A missing path is a new image file.
   }
   return isBlock ? { kind: 'disk', path } : { kind: 'image-file', path, overwrite: true };
+}
+
+function parseLimit(text: string): number {
+  // The Host Configuration's size grammar, as the CLI's size flags.
+  const bytes = parseByteCount(text, { relaxed: true });
+  if (bytes === undefined || bytes <= 0)
+    throw new DaemonError(
+      'DAEMON_INVALID_OPTION',
+      `--memory-limit: '${text}' is not a size (bytes, or a number with K, M, G or T, e.g. 200M).`,
+    );
+  return bytes;
 }
 
 function parseTcp(text: string): { host: string; port: number } {
@@ -130,6 +149,7 @@ export function parseDaemonArgs(
   }
   const streamTarget = v['stream-target'] ?? env['TRIDENT_STREAM_TARGET'];
   const tcp = v['listen-tcp'] ?? env['TRIDENT_LISTEN_TCP'];
+  const memoryLimit = v['memory-limit'] ?? env['TRIDENT_MEMORY_LIMIT'];
   const options: DaemonOptions = {
     socketPath: v['socket-path'] ?? env['TRIDENT_SOCKET_PATH'] ?? DEFAULT_SOCKET_PATH,
     tcp: tcp === undefined || tcp === '' ? undefined : parseTcp(tcp),
@@ -141,6 +161,7 @@ export function parseDaemonArgs(
     streamTarget: streamTarget === undefined || streamTarget === '' ? undefined : targetFor(streamTarget),
     installDisks,
     allowArchMismatch: v['allow-arch-mismatch'] === true,
+    memoryLimit: memoryLimit === undefined || memoryLimit === '' ? undefined : parseLimit(memoryLimit),
     datastorePath: resolveDatastorePath(v.datastore),
     logLevel,
   };
@@ -163,6 +184,7 @@ function parse(argv: readonly string[]) {
       'stream-target': { type: 'string' },
       'install-disk': { type: 'string', multiple: true },
       'allow-arch-mismatch': { type: 'boolean' },
+      'memory-limit': { type: 'string' },
       datastore: { type: 'string' },
       verbosity: { type: 'string', short: 'v' },
       version: { type: 'boolean', short: 'V' },

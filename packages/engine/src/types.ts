@@ -25,8 +25,14 @@ export type TargetRequest =
 export interface CommonRequestOptions {
   /** Validation profile for the COSI (default `trident`; `spec` for `--strict`). */
   profile?: 'trident' | 'spec';
-  /** Partition images written at once (default tuned by the benchmark). */
+  /** Partition images written at once (default tuned by the benchmark; lowered to fit the memory budget). */
   concurrency?: number;
+  /**
+   * Bytes the run may use (CLI `--memory-limit`). Default: the cgroup limit, else what the host has.
+   * Concurrency is planned within it; an image whose zstd window does not fit is refused before
+   * any write (`UNSUPPORTED_CONFIGURATION_ERROR` `insufficient-memory`, `ENGINE_MEMORY_BUDGET`).
+   */
+  memoryLimit?: number;
   /** zstd codec: the native addon by default; fallbacks by name. */
   codec?: Codec;
   /** Continue a run that was interrupted after some partitions verified (uses the journal). */
@@ -101,6 +107,8 @@ export interface Plan {
   steps: string[];
   warnings: string[];
   concurrency: number;
+  /** Why `concurrency` is what it is: the memory budget, what is in use, what each writer needs. */
+  memory?: string;
 }
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';

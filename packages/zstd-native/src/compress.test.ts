@@ -54,6 +54,22 @@ describe.each<Codec>(['native', 'node-zlib'])('compressor (%s)', (codec) => {
     expect(fs.readFileSync(dest).equals(data.subarray(4096, 4096 + (1 << 20)))).toBe(true);
   });
 
+  it('stops when its signal aborts: already aborted, and midway through a large input', async () => {
+    using t = tempDir();
+    const disk = path.join(t.dir, 'big.raw');
+    fs.writeFileSync(disk, image(24 << 20, 43));
+    const out = { path: path.join(t.dir, 'big.zst') };
+    await expect(compressFile(disk, out, { codec, signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'ZSTD_ABORTED',
+    });
+    const controller = new AbortController();
+    // Level 19 on 24 MiB takes many seconds: the abort lands while blocks are being compressed;
+    // without it the promise would resolve.
+    const running = compressFile(disk, out, { codec, level: 19, threads: 1, signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    await expect(running).rejects.toMatchObject({ code: 'ZSTD_ABORTED' });
+  });
+
   it('rejects bad options with a coded error', async () => {
     using t = tempDir();
     for (const bad of [{ level: 23 }, { windowLog: 9 }, { threads: 0 }, { seekableFrameSize: 100 }]) {

@@ -33,6 +33,8 @@ export interface CompressOptions {
   /** fsync the target at the end. Default false. */
   sync?: boolean;
   codec?: CodecChoice;
+  /** `compressFile`: stops the compression (native: between blocks) with `ZSTD_ABORTED`. */
+  signal?: AbortSignal;
 }
 
 export interface CompressResult {
@@ -146,19 +148,29 @@ export async function compressFile(
       `input range ${offset}+${src.length} of ${src.path} is not a pair of non-negative integers`,
     );
   }
+  const signal = options.signal;
+  if (signal?.aborted) throw new ZstdError('ZSTD_ABORTED', 'the compression was aborted before it started');
   if (resolveCodec(options.codec) === 'native') {
     const b = requireNative();
-    return unwrap(
-      await b.compressFileNative(
-        src.path,
-        offset,
-        src.length,
-        nativeTarget(target),
-        target.offset ?? 0,
-        nativeOptions(r),
-        r.sync,
-      ),
-    );
+    const flag = new b.NativeAbortFlag();
+    const onAbort = () => flag.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return unwrap(
+        await b.compressFileNative(
+          src.path,
+          offset,
+          src.length,
+          nativeTarget(target),
+          target.offset ?? 0,
+          nativeOptions(r),
+          r.sync,
+          flag,
+        ),
+      );
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
   const c = await createJsCompressor(target, r);
   try {
@@ -167,7 +179,10 @@ export async function compressFile(
       start: offset,
       ...(src.length !== undefined ? { end: offset + src.length - 1 } : {}),
     });
-    for await (const chunk of stream) await c.write(chunk as Buffer);
+    for await (const chunk of stream) {
+      if (signal?.aborted) throw new ZstdError('ZSTD_ABORTED', 'the compression was aborted');
+      await c.write(chunk as Buffer);
+    }
   } catch (err) {
     await c.abort();
     throw err instanceof ZstdError ? err : ioError(err, 'read', src.path);

@@ -14,6 +14,7 @@ export function createNativeWriter(binding: NativeBinding, n: Normalized): Image
     sparse: n.sparse,
     highWaterMark: n.highWaterMark,
     bufferSize: n.bufferSize,
+    inPlace: n.inPlace,
   };
   if (n.length !== undefined) opts.length = n.length;
   if (n.sha384 !== undefined) opts.sha384 = n.sha384;

@@ -43,6 +43,14 @@ export interface ImageWriterOptions {
   highWaterMark?: number;
   /** Output buffer per positioned write. Default 8 MiB. */
   bufferSize?: number;
+  /**
+   * Native codec: decode straight into a shared mapping of the target (zstd's stable output
+   * buffer), so the zstd window lives in the target's page cache instead of the heap and no write
+   * buffers are used. Needs an fd target opened read-write with `length` or
+   * `expected.uncompressedSize` inside the file or device; otherwise the writer uses buffers.
+   * Default false.
+   */
+  inPlace?: boolean;
   /** Aborts the writer (as `abort()`) when signalled. */
   signal?: AbortSignal;
 }
@@ -83,6 +91,7 @@ export interface Normalized {
   threads: number | undefined;
   highWaterMark: number;
   bufferSize: number;
+  inPlace: boolean;
 }
 
 function invalid(message: string): ZstdError {
@@ -131,5 +140,6 @@ export function normalize(o: ImageWriterOptions): Normalized {
     threads: size('threads', o.threads, 1),
     highWaterMark: size('highWaterMark', o.highWaterMark, 1) ?? 8 << 20,
     bufferSize: size('bufferSize', o.bufferSize, 4096) ?? 8 << 20,
+    inPlace: o.inPlace ?? false,
   };
 }

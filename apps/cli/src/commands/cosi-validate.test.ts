@@ -178,3 +178,27 @@ describe('a GPT the writer would refuse', () => {
     expect(existsSync(target)).toBe(false);
   });
 });
+
+describe('cosi validate within a memory budget', () => {
+  const huge = buildFixtureCosi({
+    mutate: (metadata) => {
+      metadata['compression'] = { maxWindowLog: 31 };
+    },
+  });
+
+  it('refuses, before decoding, a COSI whose declared window does not fit --memory-limit', async () => {
+    await writeFile(join(dir, 'window31.cosi'), huge.bytes);
+    const result = trident(['cosi', 'validate', join(dir, 'window31.cosi'), '--memory-limit', '1G']);
+    expect(result.stderr).toMatch(
+      /\[ENGINE_MEMORY_BUDGET\] image 'images\/\w+\.raw\.zst' declares a zstd window of 2\^31 bytes \(maxWindowLog 31\); verifying it needs 2051 MiB but only \d+ MiB of the 1024 MiB budget \(--memory-limit\)/u,
+    );
+    expect(result.stdout).not.toContain('valid');
+    expect(result.code).toBe(3);
+  });
+
+  it('verifies a COSI whose window fits the same limit', () => {
+    const result = trident(['cosi', 'validate', join(dir, 'os.cosi'), '--memory-limit', '1G']);
+    expect(result.stdout).toContain('valid (trident profile)');
+    expect(result.code).toBe(0);
+  });
+});

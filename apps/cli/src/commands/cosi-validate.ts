@@ -15,6 +15,13 @@ import {
   type ValidationProfile,
   validateMetadataDocument,
 } from '@trident/cosi-format';
+import {
+  declaredWindowLog,
+  detectMemoryBudget,
+  fitConcurrency,
+  MemoryBudgetError,
+  verifierBytes,
+} from '@trident/engine/memory-budget';
 import { CliError, EXIT } from '../cli-error.ts';
 import { openInput } from '../open-input.ts';
 import type { Output } from '../output.ts';
@@ -24,6 +31,8 @@ export interface ValidateOptions {
   profile: string;
   metadataOnly: boolean;
   sha384?: string | undefined;
+  /** `--memory-limit`: a size; default the cgroup limit, else what the host has. */
+  memoryLimit?: string | undefined;
   signal?: AbortSignal;
   source?: SourceFlags;
   /** Standard input, for `-` (tests pass their own stream). */
@@ -56,6 +65,11 @@ export async function validateCommand(
   const profile: ValidationProfile = options.profile;
   // Parse the expected hash before touching the input: a malformed one is a usage error.
   const expected = options.sha384 === undefined ? undefined : parseSha384Spec(options.sha384);
+  // The size grammar lives in host-config: loaded only when the flag is given.
+  const memoryLimit =
+    options.memoryLimit === undefined
+      ? undefined
+      : (await import('../parse-size.ts')).parseSize(options.memoryLimit, '--memory-limit');
   const signal = options.signal ? { signal: options.signal } : {};
   const source =
     location === '-'
@@ -94,6 +108,7 @@ export async function validateCommand(
     const report = await reader.validate(profile, signal);
     const findings: Findings = { ...report, errors: [...report.errors] };
     if (!options.metadataOnly) {
+      checkDecoderFits(reader, memoryLimit);
       const verified = await reader.verifyImages({
         ...signal,
         onImage: (result) => {
@@ -109,6 +124,27 @@ export async function validateCommand(
     return printReport(output, location, profile, findings);
   } finally {
     await reader.close();
+  }
+}
+
+/**
+ * Verifying decodes every image: refuse, before allocating it, a zstd window the memory budget
+ * cannot hold (a COSI may declare maxWindowLog 31, a 2 GiB window), as stream-disk does.
+ */
+function checkDecoderFits(reader: CosiReader, memoryLimit: number | undefined): void {
+  const windowLog = declaredWindowLog(reader.metadata.compression?.maxWindowLog);
+  const first = reader.metadata.images[0];
+  try {
+    fitConcurrency({
+      budget: detectMemoryBudget({ limit: memoryLimit }),
+      images: [{ name: first?.image.path ?? 'images', windowLog }],
+      wanted: 1,
+      cost: verifierBytes,
+      verb: 'verifying',
+    });
+  } catch (error) {
+    if (error instanceof MemoryBudgetError) throw new CliError(error.code, error.message, EXIT.io);
+    throw error;
   }
 }
 

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import type { EngineRequest, TargetRequest } from '@trident/engine';
 import { CliError, EXIT } from '../cli-error.ts';
 import type { Output } from '../output.ts';
-import { commonRequest, parseSize, runServicing, type ServicingFlags } from './stream-disk.ts';
+import { parseSize } from '../parse-size.ts';
+import { commonRequest, runServicing, type ServicingFlags } from './stream-disk.ts';
 
 /**
  * `trident install [config]`: a clean install driven by a Host Configuration. `--disk ID=PATH`

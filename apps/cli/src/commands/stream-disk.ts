@@ -7,10 +7,11 @@ import {
   run,
   type TargetRequest,
 } from '@trident/engine';
-import { formatBytes, parseByteCount } from '@trident/host-config';
+import { formatBytes } from '@trident/host-config';
 import { CODECS, isCodec } from '@trident/zstd-native';
 import { CliError, EXIT } from '../cli-error.ts';
 import type { Output } from '../output.ts';
+import { parseSize } from '../parse-size.ts';
 import { createProgressDisplay, type Verbosity } from '../progress-display.ts';
 import { remoteOptions, type SourceFlags } from '../source-options.ts';
 
@@ -26,6 +27,8 @@ export interface ServicingFlags {
   concurrency: string | undefined;
   codec: string | undefined;
   resume: boolean;
+  /** `--memory-limit`: a size (8G, 200M, 200MiB, bytes). */
+  memoryLimit: string | undefined;
   verbosity: Verbosity;
   signal: AbortSignal;
   /** Remote-source flags (--header, --ca-file, --username, --platform, --plain-http...). */
@@ -43,18 +46,6 @@ export const SERVICING_EXIT: Record<string, number> = {
   UNSUPPORTED_CONFIGURATION_ERROR: 5,
 };
 
-/** A size flag (`8G`, `512M`, `8GiB`, `4294967296`), read with the Host Configuration's size grammar. */
-export function parseSize(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const bytes = parseByteCount(text, { relaxed: true });
-  if (bytes === undefined)
-    throw new CliError(
-      'CLI_BAD_OPTION',
-      `${flag} must be a size such as 8G, 512M or 4294967296, not "${text}"`,
-    );
-  return bytes;
-}
-
 export function commonRequest(flags: ServicingFlags) {
   const concurrency = flags.concurrency === undefined ? undefined : Number(flags.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16)) {
@@ -67,7 +58,9 @@ export function commonRequest(flags: ServicingFlags) {
   // The same options `cosi inspect`/`validate` use, parsed (and refused when invalid) in one place,
   // then handed to the engine, which passes them to remote-source untouched.
   const source = remoteOptions(flags.source);
+  const memoryLimit = parseSize(flags.memoryLimit, '--memory-limit');
   return {
+    ...(memoryLimit === undefined ? {} : { memoryLimit }),
     source,
     profile: flags.strict ? ('spec' as const) : ('trident' as const),
     ...(concurrency === undefined ? {} : { concurrency }),
@@ -223,6 +216,7 @@ function printPlan(planned: Plan, output: Output, warnings: boolean): void {
         output.line(`  skipped ${disk.path} (${formatBytes(disk.size)}): ${disk.reason ?? ''}`);
     }
   }
+  if (planned.memory) output.line(planned.memory);
   if (warnings) for (const warning of planned.warnings) output.line(`warning: ${warning}`);
   for (const [i, step] of planned.steps.entries()) output.line(`  ${i + 1}. ${step}`);
 }

@@ -34,6 +34,7 @@ export function createInstallService(
       };
       if (Object.keys(options.installDisks).length > 0) engineRequest.disks = options.installDisks;
       if (options.allowArchMismatch) engineRequest.allowArchMismatch = true;
+      if (options.memoryLimit !== undefined) engineRequest.memoryLimit = options.memoryLimit;
       yield* servicingStream(
         context,
         { name: 'install', request: engineRequest, reboot: rebootDecision(request.finalize?.reboot) },

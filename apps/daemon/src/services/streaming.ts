@@ -53,6 +53,7 @@ export function createStreamingService(
       // Trident's stream-disk never grows filesystems (NoResize).
       engineRequest.resize = false;
       if (options.allowArchMismatch && target.kind === 'image-file') engineRequest.allowArchMismatch = true;
+      if (options.memoryLimit !== undefined) engineRequest.memoryLimit = options.memoryLimit;
       yield* servicingStream(
         context,
         {

@@ -37,11 +37,21 @@ pub struct CompressOptions {
     pub seekable_frame_size: Option<usize>,
     /// XXH64 content checksum in each frame, as the zstd CLI writes by default.
     pub checksum: bool,
+    /// Set from another thread to stop `compress_file` (it fails with `ZSTD_ABORTED`).
+    pub abort: Option<Arc<AtomicBool>>,
 }
 
 impl Default for CompressOptions {
     fn default() -> Self {
-        CompressOptions { level: 9, window_log: 27, long: true, threads: default_threads(), seekable_frame_size: None, checksum: true }
+        CompressOptions {
+            level: 9,
+            window_log: 27,
+            long: true,
+            threads: default_threads(),
+            seekable_frame_size: None,
+            checksum: true,
+            abort: None,
+        }
     }
 }
 
@@ -212,7 +222,13 @@ fn one_frame(input: &mut dyn Read, size_hint: Option<u64>, sink: &mut Sink<'_>, 
     }
 }
 
-fn seekable(input: &mut dyn Read, frame_size: usize, sink: &mut Sink<'_>, opts: &CompressOptions, abort: &AtomicBool) -> Result<(u64, u64)> {
+fn seekable(
+    input: &mut dyn Read,
+    frame_size: usize,
+    sink: &mut Sink<'_>,
+    opts: &CompressOptions,
+    abort: &AtomicBool,
+) -> Result<(u64, u64)> {
     // Frames are independent, so parallelism comes from compressing several at once, each on
     // its own single-threaded context.
     let mut ctxs = (0..opts.threads).map(|_| make_cctx(opts, 1)).collect::<Result<Vec<_>>>()?;
@@ -293,7 +309,8 @@ pub fn compress_file(
     f.seek(SeekFrom::Start(input_offset)).map_err(|e| ImageError::io("lseek", &name, &e, Some(input_offset)))?;
     let mut reader = f.take(length);
     let t = Target::open(target, false)?;
-    let out = compress_to(&mut reader, Some(length), &t, offset, opts, &AtomicBool::new(false))?;
+    let never = AtomicBool::new(false);
+    let out = compress_to(&mut reader, Some(length), &t, offset, opts, opts.abort.as_deref().unwrap_or(&never))?;
     if let TargetSpec::Path { .. } = target {
         t.truncate_to(offset + out.compressed_bytes)?;
     }

@@ -19,6 +19,8 @@ pub struct DecodeSummary {
     pub complete: bool,
     /// Compressed bytes the decoder consumed.
     pub compressed: u64,
+    /// Decoded straight into a mapping of the target (`in_place`), not through write buffers.
+    pub in_place: bool,
 }
 
 pub struct DecodeConfig {
@@ -92,9 +94,7 @@ impl Decoder<'_> {
         let next = next_buffer(self.shared, self.empty_rx)?;
         let full = std::mem::replace(&mut self.buf, next);
         let pos = self.shared.offset + self.written;
-        self.full_tx
-            .send(Filled { buf: full, len: self.filled, pos })
-            .map_err(|_| self.shared.failure_or_aborted())?;
+        self.full_tx.send(Filled { buf: full, len: self.filled, pos }).map_err(|_| self.shared.failure_or_aborted())?;
         self.written += self.filled as u64;
         self.filled = 0;
         Ok(())
@@ -138,8 +138,7 @@ fn decode_loop(
     empty_rx: &Receiver<Vec<u8>>,
 ) -> Result<DecodeSummary> {
     let mut dctx = DCtx::create();
-    dctx.set_parameter(DParameter::WindowLogMax(cfg.max_window_log))
-        .map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
+    dctx.set_parameter(DParameter::WindowLogMax(cfg.max_window_log)).map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
     let buf = next_buffer(shared, empty_rx)?;
     let mut d = Decoder { dctx, shared, cfg, full_tx, empty_rx, buf, filled: 0, written: 0, consumed: 0, hint: 1 };
     for chunk in rx.iter() {
@@ -157,7 +156,7 @@ fn decode_loop(
         d.step(&[])?;
     }
     d.flush()?;
-    Ok(DecodeSummary { uncompressed: d.written, complete: d.consumed > 0 && d.hint == 0, compressed: d.consumed })
+    Ok(DecodeSummary { uncompressed: d.written, complete: d.consumed > 0 && d.hint == 0, compressed: d.consumed, in_place: false })
 }
 
 fn next_buffer(shared: &Shared, empty_rx: &Receiver<Vec<u8>>) -> Result<Vec<u8>> {

@@ -57,23 +57,10 @@ pub struct ImageError {
 
 impl ImageError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ImageError {
-            code,
-            message: message.into(),
-            errno: None,
-            syscall: None,
-            expected: None,
-            actual: None,
-            position: None,
-        }
+        ImageError { code, message: message.into(), errno: None, syscall: None, expected: None, actual: None, position: None }
     }
 
-    pub fn mismatch(
-        code: ErrorCode,
-        message: impl Into<String>,
-        expected: impl ToString,
-        actual: impl ToString,
-    ) -> Self {
+    pub fn mismatch(code: ErrorCode, message: impl Into<String>, expected: impl ToString, actual: impl ToString) -> Self {
         let mut e = ImageError::new(code, message);
         e.expected = Some(expected.to_string());
         e.actual = Some(actual.to_string());
@@ -112,6 +99,7 @@ pub type Result<T> = std::result::Result<T, ImageError>;
 /// (raise `maxWindowLog`, i.e. the COSI `compression.maxWindowLog`) differs from corrupt data.
 pub fn zstd_error(code: usize, position: u64, max_window_log: u32) -> ImageError {
     use zstd_safe::zstd_sys::{ZSTD_ErrorCode, ZSTD_getErrorCode};
+    // SAFETY: ZSTD_getErrorCode is a pure function of its integer argument.
     let kind = unsafe { ZSTD_getErrorCode(code) };
     let name = zstd_safe::get_error_name(code);
     if kind == ZSTD_ErrorCode::ZSTD_error_frameParameter_windowTooLarge {
@@ -124,10 +112,6 @@ pub fn zstd_error(code: usize, position: u64, max_window_log: u32) -> ImageError
         )
         .at(position)
     } else {
-        ImageError::new(
-            ErrorCode::CorruptFrame,
-            format!("zstd data is corrupt near compressed byte {position}: {name}"),
-        )
-        .at(position)
+        ImageError::new(ErrorCode::CorruptFrame, format!("zstd data is corrupt near compressed byte {position}: {name}")).at(position)
     }
 }

@@ -2,11 +2,14 @@
 //! zstd decode, positioned writes, compression), with no knowledge of Node. The napi crate only
 //! converts types.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod compress;
 pub mod decode;
 pub mod error;
 pub mod frame;
 pub mod gate;
+pub mod in_place;
 pub mod seekable;
 pub mod session;
 pub mod target;

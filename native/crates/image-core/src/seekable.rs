@@ -87,9 +87,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, shared: &Shared, max_window_log: u32) {
         if shared.aborted() {
             return;
         }
-        if let Err(e) = decode_frame(&mut dctx, &mut out, &job, max_window_log)
-            .and_then(|()| shared.target.write_at(&out, job.out_pos))
-        {
+        if let Err(e) = decode_frame(&mut dctx, &mut out, &job, max_window_log).and_then(|()| shared.target.write_at(&out, job.out_pos)) {
             shared.fail(e);
             return;
         }
@@ -115,13 +113,14 @@ fn decode_frame(dctx: &mut DCtx<'_>, out: &mut Vec<u8>, job: &Job, max_window_lo
     // One spare byte: a frame that decodes to more than the table says fails the length check
     // instead of libzstd's "destination too small".
     out.reserve(job.size + 1);
-    let n = dctx
-        .decompress(out, &job.data)
-        .map_err(|c| zstd_error(c, job.stream_pos, max_window_log))?;
+    let n = dctx.decompress(out, &job.data).map_err(|c| zstd_error(c, job.stream_pos, max_window_log))?;
     if n != job.size {
         return Err(ImageError::mismatch(
             ErrorCode::CorruptFrame,
-            format!("seekable frame {} at compressed byte {} decodes to {n} bytes, the seek table says {}", job.index, job.stream_pos, job.size),
+            format!(
+                "seekable frame {} at compressed byte {} decodes to {n} bytes, the seek table says {}",
+                job.index, job.stream_pos, job.size
+            ),
             job.size,
             n,
         )
@@ -169,7 +168,10 @@ fn dispatch(
                         cur.extend_from_slice(&head);
                         phase = Phase::Frames;
                         if cur.len() > frames[0].compressed_size as usize {
-                            return Err(ImageError::new(ErrorCode::SeekTableInvalid, "seek table frame 0 is shorter than a zstd frame header"));
+                            return Err(ImageError::new(
+                                ErrorCode::SeekTableInvalid,
+                                "seek table frame 0 is shorter than a zstd frame header",
+                            ));
                         }
                     }
                     head.clear();
@@ -197,7 +199,13 @@ fn dispatch(
                 consumed += take as u64;
                 if cur.len() == f.compressed_size as usize {
                     let data = std::mem::take(&mut cur);
-                    let job = Job { index: idx, data, stream_pos: cur_start, out_pos: shared.offset + out_pos, size: f.decompressed_size as usize };
+                    let job = Job {
+                        index: idx,
+                        data,
+                        stream_pos: cur_start,
+                        out_pos: shared.offset + out_pos,
+                        size: f.decompressed_size as usize,
+                    };
                     job_tx.send(job).map_err(|_| shared.failure_or_aborted())?;
                     out_pos += u64::from(f.decompressed_size);
                     cur_start = consumed;
@@ -237,5 +245,5 @@ fn dispatch(
             .at(trailer_start));
         }
     }
-    Ok(DecodeSummary { uncompressed: out_pos, complete: true, compressed: consumed })
+    Ok(DecodeSummary { uncompressed: out_pos, complete: true, compressed: consumed, in_place: false })
 }

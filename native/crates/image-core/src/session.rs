@@ -14,6 +14,7 @@ use crate::decode::{run_stream, truncated, DecodeConfig, DecodeSummary};
 use crate::error::{ErrorCode, ImageError, Result};
 use crate::frame::SeekFrame;
 use crate::gate::{Chunk, DrainCallback, Gate};
+use crate::in_place::{in_place_length, run_in_place, try_map};
 use crate::seekable::run_seekable;
 use crate::target::{Target, TargetSpec};
 
@@ -44,6 +45,10 @@ pub struct WriterOptions {
     pub high_water: usize,
     /// Size of each output buffer handed to `pwrite`.
     pub buffer_size: usize,
+    /// Decode straight into a mapping of the target (see `in_place`): the zstd window then lives
+    /// in the target's page cache, not on the heap. Falls back to buffers when the target cannot
+    /// be mapped or the range has no known size; ignored for seekable streams.
+    pub in_place: bool,
 }
 
 impl WriterOptions {
@@ -62,6 +67,7 @@ impl WriterOptions {
             threads: default_threads(),
             high_water: 8 << 20,
             buffer_size: 8 << 20,
+            in_place: false,
         }
     }
 }
@@ -77,6 +83,8 @@ pub struct WriteOutcome {
     pub compressed_bytes: u64,
     pub uncompressed_bytes: u64,
     pub elapsed: Duration,
+    /// The decoder wrote straight into a mapping of the target (`WriterOptions::in_place`).
+    pub in_place: bool,
 }
 
 /// Upper bound on decoded bytes: the smaller of the declared size and the target range.
@@ -198,12 +206,7 @@ impl ImageWriter {
         }
         let mut target = Target::open(&opts.target, opts.sparse)?;
         target.writeback = opts.sync;
-        let shared = Arc::new(Shared {
-            gate: Gate::new(opts.high_water),
-            abort: AtomicBool::new(false),
-            target,
-            offset: opts.offset,
-        });
+        let shared = Arc::new(Shared { gate: Gate::new(opts.high_water), abort: AtomicBool::new(false), target, offset: opts.offset });
 
         let (hash_tx, hash_rx) = channel::<Arc<Chunk>>();
         let hshared = Arc::clone(&shared);
@@ -226,9 +229,14 @@ impl ImageWriter {
         let seek = opts.seek_table.clone();
         let threads = opts.threads;
         let cfg = DecodeConfig { max_window_log, buffer_size: opts.buffer_size, buffers: 3, limit };
-        let decoder = thread::Builder::new().name("zstd-image-decode".into()).spawn(move || match seek {
-            Some(frames) => run_seekable(decode_rx, dshared, frames, threads, max_window_log),
-            None => run_stream(decode_rx, dshared, cfg),
+        let mapped = match (&seek, opts.in_place) {
+            (None, true) => in_place_length(opts.length, opts.expected_uncompressed_size).and_then(|n| try_map(&shared, n)),
+            _ => None,
+        };
+        let decoder = thread::Builder::new().name("zstd-image-decode".into()).spawn(move || match (seek, mapped) {
+            (Some(frames), _) => run_seekable(decode_rx, dshared, frames, threads, max_window_log),
+            (None, Some(mapped)) => run_in_place(decode_rx, dshared, cfg, mapped),
+            (None, None) => run_stream(decode_rx, dshared, cfg),
         });
         let decoder = match decoder {
             Ok(d) => d,
@@ -303,9 +311,8 @@ impl ImageWriter {
     fn join(&mut self) -> (Option<[u8; 48]>, Option<Result<DecodeSummary>>) {
         self.hash_tx.take();
         self.decode_tx.take();
-        let d = self.decoder.take().map(|h| {
-            h.join().unwrap_or_else(|_| Err(ImageError::new(ErrorCode::Io, "the decoder thread panicked")))
-        });
+        let d =
+            self.decoder.take().map(|h| h.join().unwrap_or_else(|_| Err(ImageError::new(ErrorCode::Io, "the decoder thread panicked"))));
         let h = self.hasher.take().and_then(|h| h.join().ok());
         (h, d)
     }
@@ -347,6 +354,8 @@ impl ImageWriter {
         }
         if self.opts.sync {
             self.shared.target.sync()?;
+            // Everything is on the disk now: what is still cached of the image is dead weight.
+            self.shared.target.drop_cache(self.opts.offset, summary.uncompressed);
         }
         let sha384 = hex(&digest);
         if let Some(expected) = &self.opts.expected_sha384 {
@@ -367,6 +376,7 @@ impl ImageWriter {
             compressed_bytes: self.written,
             uncompressed_bytes: summary.uncompressed,
             elapsed: self.started.elapsed(),
+            in_place: summary.in_place,
         })
     }
 

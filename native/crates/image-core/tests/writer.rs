@@ -296,11 +296,13 @@ fn compresses_a_range_of_a_file() {
 #[test]
 fn many_writers_in_parallel() {
     let dir = tempfile::tempdir().unwrap();
-    let inputs: Vec<(Vec<u8>, Vec<u8>)> = (0..6).map(|i| {
-        let d = image((1 << 20) + i * 777, 20 + i as u64);
-        let z = zstd(&d, 1);
-        (d, z)
-    }).collect();
+    let inputs: Vec<(Vec<u8>, Vec<u8>)> = (0..6)
+        .map(|i| {
+            let d = image((1 << 20) + i * 777, 20 + i as u64);
+            let z = zstd(&d, 1);
+            (d, z)
+        })
+        .collect();
     std::thread::scope(|s| {
         for (i, (d, z)) in inputs.iter().enumerate() {
             let dir = dir.path();
@@ -341,4 +343,16 @@ fn compressor_streaming_session_and_long_mode() {
         CompressSession::start(TargetSpec::Path { path: out, create: true }, 0, bad, false).err().unwrap().code,
         ErrorCode::InvalidOption
     );
+}
+
+#[test]
+fn compress_file_stops_when_its_abort_flag_is_set() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::write(&src, image(4 << 20, 12)).unwrap();
+    let opts = CompressOptions { level: 1, threads: 1, abort: Some(Arc::new(AtomicBool::new(true))), ..CompressOptions::default() };
+    let e = compress_file(&src, 0, None, &TargetSpec::Path { path: dir.path().join("out"), create: true }, 0, &opts, false).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Aborted);
 }

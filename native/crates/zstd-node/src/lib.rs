@@ -4,10 +4,14 @@
 //! type errors in the arguments.
 
 #![deny(clippy::all)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use image_core::compress::{compress_file, CompressOptions, CompressOutcome, CompressSession};
 use image_core::session::{default_threads, WriteOutcome, WriterOptions};
 use image_core::{ImageError, ImageWriter, SeekFrame, TargetSpec};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -65,6 +69,8 @@ pub struct NativeWriterOptions {
     pub threads: Option<u32>,
     pub high_water_mark: Option<f64>,
     pub buffer_size: Option<f64>,
+    /// Decode straight into a mapping of the target (no heap window); see image-core `in_place`.
+    pub in_place: Option<bool>,
 }
 
 #[napi(object)]
@@ -82,11 +88,11 @@ pub struct NativeResult {
     pub error: Option<NativeError>,
 }
 
-fn target(t: NativeTarget) -> std::result::Result<TargetSpec, NativeError> {
+fn target(t: NativeTarget) -> image_core::Result<TargetSpec> {
     match (t.path, t.fd) {
         (Some(path), None) => Ok(TargetSpec::Path { path: path.into(), create: t.create.unwrap_or(false) }),
         (None, Some(fd)) => Ok(TargetSpec::Fd(fd)),
-        _ => Err(ImageError::new(image_core::ErrorCode::InvalidOption, "target needs exactly one of path and fd").into()),
+        _ => Err(ImageError::new(image_core::ErrorCode::InvalidOption, "target needs exactly one of path and fd")),
     }
 }
 
@@ -117,7 +123,6 @@ fn result<T>(r: image_core::Result<T>, map: impl FnOnce(T) -> NativeOutcome) -> 
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Image writer
 
@@ -133,7 +138,7 @@ pub struct NativeImageWriter {
     open_error: Option<ImageError>,
 }
 
-fn writer_options(o: NativeWriterOptions) -> std::result::Result<WriterOptions, NativeError> {
+fn writer_options(o: NativeWriterOptions) -> image_core::Result<WriterOptions> {
     let mut w = WriterOptions::new(target(o.target)?);
     w.offset = o.offset as u64;
     w.length = o.length.map(|v| v as u64);
@@ -155,6 +160,7 @@ fn writer_options(o: NativeWriterOptions) -> std::result::Result<WriterOptions, 
     if let Some(b) = o.buffer_size {
         w.buffer_size = b as usize;
     }
+    w.in_place = o.in_place.unwrap_or(false);
     Ok(w)
 }
 
@@ -163,9 +169,7 @@ impl NativeImageWriter {
     /// Opens the target and starts the threads; check `openError()` right after.
     #[napi(constructor)]
     pub fn new(options: NativeWriterOptions) -> Self {
-        let started = writer_options(options)
-            .map_err(|e| ImageError::new(image_core::ErrorCode::InvalidOption, e.message))
-            .and_then(ImageWriter::start);
+        let started = writer_options(options).and_then(ImageWriter::start);
         match started {
             Ok(w) => NativeImageWriter { inner: Some(w), open_error: None },
             Err(e) => NativeImageWriter { inner: None, open_error: Some(e) },
@@ -195,7 +199,9 @@ impl NativeImageWriter {
     pub fn drain<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred::<Option<NativeError>, Resolver>()?;
         match &self.inner {
-            None => settle(deferred, Some(ImageError::new(image_core::ErrorCode::Aborted, "the image writer is finished or aborted").into())),
+            None => {
+                settle(deferred, Some(ImageError::new(image_core::ErrorCode::Aborted, "the image writer is finished or aborted").into()))
+            }
             Some(w) => w.on_drain(Box::new(move |r| {
                 settle(deferred, r.err().map(Into::into));
             })),
@@ -276,6 +282,28 @@ fn compress_options(o: NativeCompressOptions) -> CompressOptions {
         threads: o.threads.map(|t| t as usize).unwrap_or_else(default_threads),
         seekable_frame_size: o.seekable_frame_size.map(|f| f as usize),
         checksum: o.checksum,
+        abort: None,
+    }
+}
+
+/// A cancellation flag JS sets from an AbortSignal (`compressFile`'s `signal`): the compression
+/// running on the libuv pool checks it between blocks and stops with `ZSTD_ABORTED`.
+#[napi]
+pub struct NativeAbortFlag {
+    flag: Arc<AtomicBool>,
+}
+
+#[napi]
+impl NativeAbortFlag {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        NativeAbortFlag { flag: Arc::new(AtomicBool::new(false)) }
+    }
+
+    #[napi]
+    pub fn abort(&self) {
+        self.flag.store(true, Ordering::Relaxed);
     }
 }
 
@@ -283,7 +311,7 @@ pub struct CompressFileTask {
     input: String,
     input_offset: u64,
     input_length: Option<u64>,
-    target: std::result::Result<TargetSpec, Option<NativeError>>,
+    target: std::result::Result<TargetSpec, Option<ImageError>>,
     offset: u64,
     options: CompressOptions,
     sync: bool,
@@ -294,7 +322,7 @@ impl Task for CompressFileTask {
     type JsValue = NativeResult;
     fn compute(&mut self) -> Result<NativeResult> {
         match &mut self.target {
-            Err(e) => Ok(NativeResult { ok: None, error: e.take() }),
+            Err(e) => Ok(NativeResult { ok: None, error: e.take().map(Into::into) }),
             Ok(t) => Ok(result(
                 compress_file(self.input.as_ref(), self.input_offset, self.input_length, t, self.offset, &self.options, self.sync),
                 from_compress,
@@ -307,6 +335,8 @@ impl Task for CompressFileTask {
 }
 
 #[napi(ts_return_type = "Promise<NativeResult>")]
+// One JS call, one argument list: the positional napi signature the TS wrapper calls.
+#[allow(clippy::too_many_arguments)]
 pub fn compress_file_native(
     input: String,
     input_offset: f64,
@@ -315,14 +345,17 @@ pub fn compress_file_native(
     offset: f64,
     options: NativeCompressOptions,
     sync: bool,
+    abort: Option<&NativeAbortFlag>,
 ) -> AsyncTask<CompressFileTask> {
+    let mut options = compress_options(options);
+    options.abort = abort.map(|a| Arc::clone(&a.flag));
     AsyncTask::new(CompressFileTask {
         input,
         input_offset: input_offset as u64,
         input_length: input_length.map(|l| l as u64),
         target: self::target(target).map_err(Some),
         offset: offset as u64,
-        options: compress_options(options),
+        options,
         sync,
     })
 }
@@ -337,9 +370,7 @@ pub struct NativeCompressor {
 impl NativeCompressor {
     #[napi(constructor)]
     pub fn new(target: NativeTarget, offset: f64, options: NativeCompressOptions, sync: bool) -> Self {
-        let started = self::target(target)
-            .map_err(|e| ImageError::new(image_core::ErrorCode::InvalidOption, e.message))
-            .and_then(|t| CompressSession::start(t, offset as u64, compress_options(options), sync));
+        let started = self::target(target).and_then(|t| CompressSession::start(t, offset as u64, compress_options(options), sync));
         match started {
             Ok(c) => NativeCompressor { inner: Some(c), open_error: None },
             Err(e) => NativeCompressor { inner: None, open_error: Some(e) },

@@ -120,6 +120,7 @@ export async function planInstall(
     }
     const images = reader ? planImages(config, layouts, reader, request.resize !== false) : [];
     const newFilesystems = planNewFilesystems(config, layouts);
+    const memory = planConcurrency(request, images, reader?.metadata.compression?.maxWindowLog);
     const plan: Plan & { request: InstallRequest } = {
       request,
       source: {
@@ -136,7 +137,8 @@ export async function planInstall(
       newFilesystems,
       steps: describeSteps(targets, layouts, images, newFilesystems, config),
       warnings,
-      concurrency: planConcurrency(request),
+      concurrency: memory.concurrency,
+      memory: memory.line,
     };
     const spec = (parsed.source?.value ?? {}) as Record<string, unknown>;
     return { plan, context: { reader, layouts, protect: checks.protect, config, spec } };

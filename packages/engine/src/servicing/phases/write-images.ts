@@ -1,5 +1,6 @@
 import type { CosiReader } from '@trident/cosi-format';
 import { wrapStep } from '../../errors.ts';
+import { type ConcurrencyPlan, planImageMemory } from '../../memory-budget.ts';
 import type { CommonRequestOptions, Plan, PlannedImage } from '../../types.ts';
 import { sampleDigest, saveJournal } from './journal.ts';
 import { ProgressTracker } from './progress.ts';
@@ -10,9 +11,18 @@ import { writeImage } from './write-image.ts';
 /** Images written at once unless the request says otherwise: the fastest on the 2-core benchmark machine. */
 export const DEFAULT_CONCURRENCY = 2;
 
-/** The concurrency a plan records for a request (at least one image at a time). */
-export function planConcurrency(request: CommonRequestOptions): number {
-  return Math.max(1, request.concurrency ?? DEFAULT_CONCURRENCY);
+/**
+ * The concurrency a plan records for a request: at most `concurrency` (default 2), at least one
+ * image at a time, and as many as the memory budget holds given the images' zstd window (see
+ * memory-budget.ts); with the plan line that says why. Throws `insufficient-memory` when even one
+ * image cannot fit: planning writes nothing.
+ */
+export function planConcurrency(
+  request: CommonRequestOptions,
+  images: ReadonlyArray<{ id: string; imagePath: string }>,
+  maxWindowLog: number | undefined,
+): ConcurrencyPlan {
+  return planImageMemory(request, images, maxWindowLog, DEFAULT_CONCURRENCY);
 }
 
 /**

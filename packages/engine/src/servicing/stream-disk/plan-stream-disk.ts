@@ -65,6 +65,8 @@ export async function planStreamDisk(
     }
     const images = deriveImages(reader, gpt, request.resize !== false);
     checkDerivable(reader, gpt);
+    // Before the target is looked at: an image whose window cannot fit is refused first.
+    const memory = planConcurrency(request, images, metadata.compression?.maxWindowLog);
     const checks: TargetChecks = {
       metadataSha384: reader.metadataSha384,
       protect: protectedFiles(request.url),
@@ -88,7 +90,8 @@ export async function planStreamDisk(
       newFilesystems: [],
       steps: describeSteps(targets[0]!, images, gpt, request),
       warnings: report.warnings.map((w) => `${w.code} at ${w.path}: ${w.message}`),
-      concurrency: planConcurrency(request),
+      concurrency: memory.concurrency,
+      memory: memory.line,
     };
     const layout = { gptRegion, lbaSize: gpt.lbaSize, partitionCount: gpt.partitions.length };
     return { plan, context: { reader, layout, protect: checks.protect } };
