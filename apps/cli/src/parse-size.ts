@@ -1,4 +1,4 @@
-import { parseByteCount } from '@trident/host-config';
+import { parseByteCount } from '@trident/units';
 import { CliError } from './cli-error.ts';
 
 /** A size flag (`8G`, `512M`, `8GiB`, `4294967296`), read with the Host Configuration's size grammar. */

@@ -1,5 +1,5 @@
 import type { EngineEvent } from '@trident/engine';
-import { formatBytes } from '@trident/host-config';
+import { formatBytes } from '@trident/units';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 

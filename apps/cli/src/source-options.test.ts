@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from './cli-error.ts';
-import { parseDuration, parseRate, remoteOptions, sourceFlags } from './source-options.ts';
+import { durationFlag, parseRate, remoteOptions, sourceFlags } from './source-options.ts';
 
 function usageError(run: () => unknown): CliError {
   try {
@@ -86,7 +86,7 @@ describe('remote source flags', () => {
     ['0', 0],
     ['none', 0],
   ])('reads the duration %s', (text, ms) => {
-    expect(parseDuration(text, '--timeout')).toBe(ms);
+    expect(durationFlag(text, '--timeout')).toBe(ms);
   });
 
   it.each([

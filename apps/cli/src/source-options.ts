@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { parseByteCount } from '@trident/host-config';
 import {
   isRemoteSourceError,
   type OpenSourceOptions,
   type Platform,
   parsePlatform,
 } from '@trident/remote-source';
+import { parseByteCount, parseDuration } from '@trident/units';
 import { CliError } from './cli-error.ts';
 import type { SourceFlags } from './source-flags.ts';
 
@@ -30,20 +30,16 @@ export function parseRate(text: string, flag: string): number {
   return bytes;
 }
 
-const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
-
-/** `500ms`, `30s`, `10m`, `1.5h`, or a bare number of seconds; `0`, `none` and `off` are 0. */
-export function parseDuration(text: string, flag: string): number {
-  const trimmed = text.trim().toLowerCase();
-  if (trimmed === 'none' || trimmed === 'off') return 0;
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?$/u.exec(trimmed);
-  if (!match) {
+/** `500ms`, `30s`, `10m`, `1h30m`, or a bare number of seconds; `0`, `none` and `off` are 0. */
+export function durationFlag(text: string, flag: string): number {
+  const ms = parseDuration(text, { relaxed: true });
+  if (ms === undefined) {
     throw new CliError(
       'CLI_BAD_OPTION',
       `${flag} must be a duration such as 30s, 10m, 2h or 500ms (a bare number is seconds), not "${text}"`,
     );
   }
-  return Math.round(Number(match[1]) * DURATION_MS[match[2] ?? 's']!);
+  return ms;
 }
 
 /**
@@ -83,11 +79,11 @@ export function remoteOptions(flags: SourceFlags): RemoteOptions {
   if (flags.minThroughput !== undefined)
     options.minBytesPerSecond = parseRate(flags.minThroughput, '--min-throughput');
   if (flags.throughputWindow !== undefined) {
-    const windowMs = parseDuration(flags.throughputWindow, '--throughput-window');
+    const windowMs = durationFlag(flags.throughputWindow, '--throughput-window');
     if (windowMs <= 0) throw new CliError('CLI_BAD_OPTION', '--throughput-window must be longer than 0');
     options.throughputWindowMs = windowMs;
   }
-  if (flags.timeout !== undefined) options.timeoutMs = parseDuration(flags.timeout, '--timeout');
+  if (flags.timeout !== undefined) options.timeoutMs = durationFlag(flags.timeout, '--timeout');
   if (flags.passwordStdin && flags.username === undefined) {
     throw new CliError(
       'CLI_BAD_OPTION',

@@ -1,10 +1,9 @@
 import { DEFAULT_DATASTORE_PATH, resolveDatastorePath } from '@trident/datastore';
 import { describe, expect, test } from 'vitest';
-import { parseDuration } from './duration.ts';
 import { isDaemonError } from './errors.ts';
 import { TridentErrorKind } from './gen/trident/v1/error_pb.ts';
 import { encodeGrpcMessage } from './grpc-message.ts';
-import { DEFAULT_REBOOT_COMMAND, DEFAULT_SOCKET_PATH, parseDaemonArgs } from './options.ts';
+import { DEFAULT_REBOOT_COMMAND, DEFAULT_SOCKET_PATH, durationOption, parseDaemonArgs } from './options.ts';
 import { createProgressThrottle, formatProgress } from './progress.ts';
 import { toProtoErrorKind } from './wire.ts';
 
@@ -94,13 +93,13 @@ describe('parseDaemonArgs', () => {
   });
 });
 
-test('parseDuration reads humantime-style values', () => {
-  expect(parseDuration('300s', 'x')).toBe(300_000);
-  expect(parseDuration('5m', 'x')).toBe(300_000);
-  expect(parseDuration('1h30m', 'x')).toBe(5_400_000);
-  expect(parseDuration('250ms', 'x')).toBe(250);
-  expect(parseDuration('0', 'x')).toBe(0);
-  expect(parseDuration('2.5', 'x')).toBe(2500);
+test('durationOption reads humantime-style values', () => {
+  expect(durationOption('300s', 'x')).toBe(300_000);
+  expect(durationOption('5m', 'x')).toBe(300_000);
+  expect(durationOption('1h30m', 'x')).toBe(5_400_000);
+  expect(durationOption('250ms', 'x')).toBe(250);
+  expect(durationOption('0', 'x')).toBe(0);
+  expect(durationOption('2.5', 'x')).toBe(2500);
 });
 
 test('grpc-message is percent-encoded as the gRPC spec says (not encodeURIComponent)', () => {

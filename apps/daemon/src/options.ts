@@ -3,8 +3,7 @@ import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AGENT_CONFIG_PATH, DEFAULT_DATASTORE_PATH, resolveDatastorePath } from '@trident/datastore';
 import type { TargetRequest } from '@trident/engine';
-import { parseByteCount } from '@trident/host-config';
-import { parseDuration } from './duration.ts';
+import { parseByteCount, parseDuration } from '@trident/units';
 import { DaemonError } from './errors.ts';
 import { type DaemonLogLevel, isDaemonLogLevel } from './logger.ts';
 
@@ -153,11 +152,11 @@ export function parseDaemonArgs(
   const options: DaemonOptions = {
     socketPath: v['socket-path'] ?? env['TRIDENT_SOCKET_PATH'] ?? DEFAULT_SOCKET_PATH,
     tcp: tcp === undefined || tcp === '' ? undefined : parseTcp(tcp),
-    inactivityTimeoutMs: parseDuration(v['inactivity-timeout'] ?? '300s', '--inactivity-timeout'),
+    inactivityTimeoutMs: durationOption(v['inactivity-timeout'] ?? '300s', '--inactivity-timeout'),
     stopMode,
     cancelOnDisconnect: v['cancel-on-disconnect'] === true || truthy(env['TRIDENT_CANCEL_ON_DISCONNECT']),
     rebootCommand: v['reboot-command'] ?? env['TRIDENT_REBOOT_COMMAND'] ?? DEFAULT_REBOOT_COMMAND,
-    rebootWaitMs: parseDuration(v['reboot-wait'] ?? '600s', '--reboot-wait'),
+    rebootWaitMs: durationOption(v['reboot-wait'] ?? '600s', '--reboot-wait'),
     streamTarget: streamTarget === undefined || streamTarget === '' ? undefined : targetFor(streamTarget),
     installDisks,
     allowArchMismatch: v['allow-arch-mismatch'] === true,
@@ -196,4 +195,15 @@ function parse(argv: readonly string[]) {
 /** Options with every default, for tests and embedders. */
 export function defaultDaemonOptions(overrides: Partial<DaemonOptions> = {}): DaemonOptions {
   return { ...parseDaemonArgs([], {}).options, ...overrides };
+}
+
+/** Milliseconds for a duration option (humantime grammar, as Trident's `--inactivity-timeout`). */
+export function durationOption(text: string, option: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined)
+    throw new DaemonError(
+      'DAEMON_INVALID_OPTION',
+      `${option}: '${text}' is not a duration; use e.g. 300s, 5m, 1h30m or 0 to disable.`,
+    );
+  return ms;
 }

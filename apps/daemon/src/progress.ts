@@ -3,7 +3,7 @@
  * one per phase and image every `intervalMs`, plus the line that reaches 100 %.
  */
 import type { EngineEvent } from '@trident/engine';
-import { formatBytes } from '@trident/host-config';
+import { formatBytes } from '@trident/units';
 
 export type ProgressEvent = Extract<EngineEvent, { type: 'progress' }>;
 

@@ -1,3 +1,5 @@
+// The size grammar lives in @trident/units; re-exported because it is the Host Configuration's ByteCount.
+export { BYTE_COUNT_TEXT, type ByteCountGrammar, formatBytes, parseByteCount } from '@trident/units';
 export { CODES, type CodeInfo, type HostConfigCode, isHostConfigCode, type Severity } from './codes.ts';
 export {
   blockDeviceSize,
@@ -44,7 +46,6 @@ export {
   type Storage,
   type VerityDevice,
 } from './schema/root.ts';
-export { BYTE_COUNT_TEXT, type ByteCountGrammar, formatBytes, parseByteCount } from './sizes.ts';
 export { type SemanticOptions, validateSemantics } from './validate.ts';
 export {
   MAX_DOCUMENT_BYTES,

@@ -3,9 +3,10 @@
  * by `yaml-source.ts`, and that tag their failures with a stable code. A custom message is written as
  * `CODE::text`; `issues.ts` splits it back.
  */
+
+import { BYTE_COUNT_TEXT, parseByteCount } from '@trident/units';
 import * as z from 'zod';
 import type { HostConfigCode } from './codes.ts';
-import { BYTE_COUNT_TEXT, parseByteCount } from './sizes.ts';
 import { EMPTY, PlainScalar } from './yaml-source.ts';
 
 export const coded = (code: HostConfigCode, message: string): string => `${code}::${message}`;

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { formatBytes } from '@trident/units';
 import { RemoteSourceError, redactUrl } from './errors.ts';
-import { formatSize } from './format.ts';
 import { type ResponseBody, type ThroughputLimits, watchThroughput } from './throughput.ts';
 
 /** Manifests and indexes are small JSON; distribution and containerd refuse above 4 MiB too. */
@@ -60,7 +60,7 @@ export async function readLimited(
   const tooLarge = (size: string) =>
     new RemoteSourceError(
       'REMOTE_BODY_TOO_LARGE',
-      `${options.what} from ${where} is ${size}, more than the ${formatSize(options.limit)} limit ` +
+      `${options.what} from ${where} is ${size}, more than the ${formatBytes(options.limit, { compact: true })} limit ` +
         `(${options.limitName} ${options.limit}); refusing to buffer it: the server is broken or hostile, or raise ${options.limitName}`,
       { url: where },
     );
@@ -73,7 +73,7 @@ export async function readLimited(
   }
   if (declared !== undefined && declared > options.limit) {
     discard(body);
-    throw tooLarge(`${formatSize(declared)} (Content-Length ${declared})`);
+    throw tooLarge(`${formatBytes(declared, { compact: true })} (Content-Length ${declared})`);
   }
   const parts: Uint8Array[] = [];
   let total = 0;
@@ -81,7 +81,7 @@ export async function readLimited(
     total += chunk.length;
     if (total > options.limit) {
       discard(body);
-      throw tooLarge(`over ${formatSize(options.limit)} and still sending`);
+      throw tooLarge(`over ${formatBytes(options.limit, { compact: true })} and still sending`);
     }
     parts.push(chunk);
   }

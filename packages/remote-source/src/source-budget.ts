@@ -1,5 +1,5 @@
+import { formatDuration } from '@trident/units';
 import { RemoteSourceError } from './errors.ts';
-import { formatDuration } from './format.ts';
 import { abortedError } from './retry.ts';
 
 /** 24 h: a COSI of hundreds of GiB still fits on a slow link; a hostile server cannot hold a run forever. */

@@ -1,5 +1,5 @@
+import { formatBytes, formatDuration } from '@trident/units';
 import type { Dispatcher } from 'undici';
-import { formatDuration, formatSize } from './format.ts';
 import { TransientFailure } from './retry.ts';
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
@@ -51,8 +51,8 @@ export async function* watchThroughput(
     if (bytes < threshold) {
       const rate = Math.round((bytes * 1000) / total);
       failure = new SlowTransferFailure(
-        `throughput ${formatSize(rate)}/s over the last ${formatDuration(Math.round(total))} is below the minimum ` +
-          `${formatSize(limits.minBytesPerSecond)}/s (minBytesPerSecond ${limits.minBytesPerSecond} over ` +
+        `throughput ${formatBytes(rate, { compact: true })}/s over the last ${formatDuration(Math.round(total))} is below the minimum ` +
+          `${formatBytes(limits.minBytesPerSecond, { compact: true })}/s (minBytesPerSecond ${limits.minBytesPerSecond} over ` +
           `throughputWindowMs ${limits.windowMs}, CLI --min-throughput/--throughput-window) from ${url}`,
       );
       body.destroy(failure);

@@ -1,5 +1,5 @@
 import { type BootloaderInfo, buildChannel, buildCosi, type VerityDeclaration } from '@trident/cosi-format';
-import { formatBytes } from '@trident/host-config';
+import { formatBytes } from '@trident/units';
 import { CliError } from '../cli-error.ts';
 import type { Output } from '../output.ts';
 

@@ -1,5 +1,5 @@
 import { extractCosi, isCosiError, openCosi } from '@trident/cosi-format';
-import { formatBytes } from '@trident/host-config';
+import { formatBytes } from '@trident/units';
 import { CliError, EXIT } from '../cli-error.ts';
 import { openInput } from '../open-input.ts';
 import type { Output } from '../output.ts';

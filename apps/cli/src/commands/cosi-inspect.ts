@@ -1,5 +1,5 @@
 import { type CosiReader, openCosi, partitionSize } from '@trident/cosi-format';
-import { formatBytes } from '@trident/host-config';
+import { formatBytes } from '@trident/units';
 import { openInput } from '../open-input.ts';
 import { type Output, renderTable } from '../output.ts';
 import type { SourceFlags } from '../source-options.ts';

@@ -1,6 +1,6 @@
 import { openCosi } from '@trident/cosi-format';
-import { formatBytes } from '@trident/host-config';
 import { isRemoteSourceError, parseOciReference, pushOci } from '@trident/remote-source';
+import { formatBytes } from '@trident/units';
 import { CliError } from '../cli-error.ts';
 import type { Output } from '../output.ts';
 import { remoteOptions, type SourceFlags } from '../source-options.ts';

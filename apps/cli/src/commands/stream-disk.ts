@@ -7,7 +7,7 @@ import {
   run,
   type TargetRequest,
 } from '@trident/engine';
-import { formatBytes } from '@trident/host-config';
+import { formatBytes } from '@trident/units';
 import { CODECS, isCodec } from '@trident/zstd-native';
 import { CliError, EXIT } from '../cli-error.ts';
 import type { Output } from '../output.ts';

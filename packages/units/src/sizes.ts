@@ -35,13 +35,26 @@ export function parseByteCount(value: unknown, grammar: ByteCountGrammar = {}): 
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
-/** A byte count for people to read: `512 B`, `1.5 MiB`, `64.0 MiB`, `512 GiB` (binary units). */
-export function formatBytes(bytes: number): string {
+export interface FormatBytesOptions {
+  /**
+   * At most one decimal, left out when it is zero, at every magnitude (`64 KiB`, `1.5 MiB`,
+   * `150.5 MiB`): error messages, where a limit reads best as it was set.
+   */
+  compact?: boolean;
+}
+
+/**
+ * A byte count for people to read, in binary units. By default one decimal below 100 and none from
+ * 100 on, so columns of progress keep their width: `512 B`, `1.5 MiB`, `64.0 MiB`, `512 GiB`.
+ */
+export function formatBytes(bytes: number, options: FormatBytesOptions = {}): string {
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < UNITS.length - 1) {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${UNITS[unit]}`;
+  if (unit === 0) return `${bytes} B`;
+  const digits = options.compact === true ? String(+value.toFixed(1)) : value.toFixed(value >= 100 ? 0 : 1);
+  return `${digits} ${UNITS[unit]}`;
 }

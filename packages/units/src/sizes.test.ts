@@ -48,3 +48,15 @@ describe('formatBytes', () => {
     expect(formatBytes(bytes)).toBe(text);
   });
 });
+
+describe('formatBytes, compact (error messages)', () => {
+  it.each([
+    [12, '12 B'],
+    [64 * 1024, '64 KiB'],
+    [1536, '1.5 KiB'],
+    [4 * 2 ** 20, '4 MiB'],
+    [150.5 * 2 ** 20, '150.5 MiB'],
+  ])('shows %d bytes as %s', (bytes, text) => {
+    expect(formatBytes(bytes, { compact: true })).toBe(text);
+  });
+});
