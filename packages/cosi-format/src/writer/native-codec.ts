@@ -59,6 +59,8 @@ async function load(): Promise<NativeCodec | undefined> {
             ? {}
             : { seekableFrameSize: options.seekableFrameSize }),
           codec: 'native',
+          // The compressor checks it between blocks: a multi-GB `cosi build` stops on Ctrl-C.
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
         },
       );
       return { compressedSize: result.compressedBytes, sha384: result.sha384 };
