@@ -1,6 +1,6 @@
 /**
  * A host installed by `trident install` with a dm-verity root boots: the fixture OS's verity
- * variant (read-only root, hash partition, writable /var) is installed from its COSI into a
+ * variant (grub, separate /boot, read-only root, hash partition, writable /var) is installed from its COSI into a
  * disk-image file laid out as upstream's root-verity configurations do — root data and hash
  * partitions under a verity device named `root`, `/` mounted read-only, the image's /var, and a new
  * filesystem at /var/lib/trident-overlay for the writable layer of /etc — and the installed disk
@@ -56,6 +56,7 @@ storage:
       partitionTableType: gpt
       partitions:
         - { id: esp, type: esp, size: ${mib('esp')}M }
+        - { id: boot, type: xbootldr, size: ${mib('boot')}M }
         - { id: root-data, type: root, size: ${mib('root')}M }
         - { id: root-hash, type: root-verity, size: ${mib('root-hash')}M }
         - { id: overlay, type: linux-generic, size: 64M }
@@ -68,6 +69,8 @@ storage:
   filesystems:
     - deviceId: esp
       mountPoint: { path: /boot/efi, options: umask=0077 }
+    - deviceId: boot
+      mountPoint: /boot
     - deviceId: root
       mountPoint: { path: /, options: ro }
     - deviceId: overlay
@@ -86,7 +89,14 @@ os:
 beforeAll(async () => {
   if (!available) return;
   dir = await mkdtemp(join(tmpdir(), 'trident-vm-install-verity-'));
-  fixture = await ensureOsFixture({ verity: true, versionId: '12.0-verity' });
+  // Upstream's root-verity images boot with grub from a separate /boot (validation requires one);
+  // the same build as boot-config's grub verity disk, so one cached fixture serves both.
+  fixture = await ensureOsFixture({
+    bootloader: 'grub',
+    separateBoot: true,
+    verity: true,
+    hostname: 'grub-verity',
+  });
 }, VM_TEST_TIMEOUT);
 
 afterEach(() => vms.cleanup());
@@ -114,16 +124,16 @@ describe.skipIf(!available)('a host installed by trident install with a dm-verit
       });
       expect(job.rc).toBe(0);
       const output = job.output;
-      expect(boot).toMatchObject({ versionId: '12.0-verity', rootDevice: '/dev/mapper/root' });
+      expect(boot.rootDevice).toBe('/dev/mapper/root');
 
       const status = job.results.get('verity.txt')?.toString() ?? '';
       expect(fact(output, 'verity-status-failed'), status).toBeUndefined();
       expect(status).toMatch(/is active and is in use/u);
       expect(statusField(status, 'status')).toBe('verified');
       expect(statusField(status, 'root hash')).toBe(fixture.roothash);
-      // The data device is the installed disk's second partition, under a PARTUUID the fixture never had.
-      expect(statusField(status, 'data device')).toBe('/dev/vda2');
-      expect(statusField(status, 'hash device')).toBe('/dev/vda3');
+      // The data device is the installed disk's third partition, under a PARTUUID the fixture never had.
+      expect(statusField(status, 'data device')).toBe('/dev/vda3');
+      expect(statusField(status, 'hash device')).toBe('/dev/vda4');
       const cmdline = fact(output, 'cmdline') ?? '';
       const dataPartUuid = /systemd\.verity_root_data=PARTUUID=([0-9a-f-]{36})/u.exec(cmdline)?.[1];
       expect(dataPartUuid, cmdline).toBeDefined();
@@ -133,7 +143,8 @@ describe.skipIf(!available)('a host installed by trident install with a dm-verit
       expect(fact(output, 'root-source')).toBe('/dev/mapper/root');
       expect(fact(output, 'root-options')).toMatch(/^ro\b/u);
       expect(fact(output, 'root-writable')).toBe('no');
-      expect(fact(output, 'etc')).toMatch(/^overlay .*upperdir=\/var\/lib\/trident-overlay\/etc\/upper/u);
+      // The initrd mounted the overlay from the partition fstab also mounts at /var/lib/trident-overlay.
+      expect(fact(output, 'etc')).toMatch(/^overlay .*upperdir=[^,]*\/etc\/upper,/u);
       expect(fact(output, 'overlay-fs')).toBe('ext4');
       expect(fact(output, 'hostname')).toBe('verity-host');
       expect(fact(output, 'etc-hostname')).toBe('verity-host');
