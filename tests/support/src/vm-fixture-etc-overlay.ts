@@ -31,14 +31,10 @@ const MOUNT_HOOK = `#!/bin/sh
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 spec=$(getarg rd.overlayfs=) || return 0
 [ -n "$spec" ] || return 0
-old_ifs=$IFS
-IFS=,
-set -f
-# shellcheck disable=SC2086
-set -- $spec
-set +f
-IFS=$old_ifs
-lower=$1 upper=$2 work=$3 device=$4
+# Split by hand: hooks are sourced, so the positional parameters are not ours to set.
+lower=\${spec%%,*} rest=\${spec#*,}
+upper=\${rest%%,*} rest=\${rest#*,}
+work=\${rest%%,*} device=\${rest#*,}
 case "$device" in
     *=*) device=$(label_uuid_to_dev "$device") ;;
 esac
