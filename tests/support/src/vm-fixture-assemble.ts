@@ -15,6 +15,7 @@ import {
   kernelCmdline,
   systemdBootFiles,
 } from './vm-fixture-boot.ts';
+import { addEtcOverlayModule } from './vm-fixture-etc-overlay.ts';
 import { rootfsPath } from './vm-fixture-rootfs.ts';
 import {
   type FixturePartition,
@@ -85,6 +86,8 @@ export async function assembleOsFixture(
   }
   const kernelVersion = (await readdir(join(root, 'lib/modules'))).sort().at(-1);
   if (kernelVersion === undefined) throw new Error('the fixture root filesystem has no kernel');
+  // A verity root can only be installed with its /etc overlay mounted from the initrd.
+  if (o.verity) await addEtcOverlayModule(root, kernelVersion, (command, args) => sh(command, args, env));
 
   // --- partitions ---
   const ids = {

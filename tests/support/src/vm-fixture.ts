@@ -82,6 +82,7 @@ export async function ensureOsFixture(options: OsFixtureOptions = {}): Promise<O
     ...fileKeyParts([
       resolve(import.meta.dirname, 'vm-fixture-assemble.ts'),
       resolve(import.meta.dirname, 'vm-fixture-boot.ts'),
+      resolve(import.meta.dirname, 'vm-fixture-etc-overlay.ts'),
     ]),
     ...(o.flavour === 'full' ? [readFileSync(options.agentDeb!)] : []),
   ]);
