@@ -52,4 +52,5 @@ export {
   MAX_EXPANDED_NODES,
   MAX_YAML_DEPTH,
   MAX_YAML_NODES,
+  plainDocument,
 } from './yaml-source.ts';

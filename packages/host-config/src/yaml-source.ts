@@ -41,6 +41,19 @@ export class PlainScalar {
 export const EMPTY: unique symbol = Symbol('empty YAML value');
 export type Empty = typeof EMPTY;
 
+/**
+ * The document as plain data, as any YAML reader sees it (numbers and booleans resolved, empty
+ * values null): what is recorded as the Host Status `spec` and read back by the same parser.
+ */
+export function plainDocument(value: unknown): unknown {
+  if (value instanceof PlainScalar) return value.value;
+  if (value === EMPTY) return null;
+  if (Array.isArray(value)) return value.map(plainDocument);
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plainDocument(inner)]));
+  return value;
+}
+
 export interface SourceDocument {
   readonly text: string;
   /** Converted value for the schemas; `undefined` when the YAML could not be read at all. */

@@ -5,6 +5,7 @@ import {
   formatFinding,
   type HostConfiguration,
   parseHostConfig,
+  plainDocument,
 } from '@trident/host-config';
 import { EngineError, wrapStep } from '../../errors.ts';
 import { hostOsArch } from '../../host-arch.ts';
@@ -140,7 +141,7 @@ export async function planInstall(
       concurrency: memory.concurrency,
       memory: memory.line,
     };
-    const spec = (parsed.source?.value ?? {}) as Record<string, unknown>;
+    const spec = (plainDocument(parsed.source?.value) ?? {}) as Record<string, unknown>;
     return { plan, context: { reader, layouts, protect: checks.protect, config, spec } };
   } catch (error) {
     await reader?.close();
