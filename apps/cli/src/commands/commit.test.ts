@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openDatastore } from '@trident/datastore';
+import { AGENT_CONFIG_PATH, DEFAULT_DATASTORE_PATH, openDatastore } from '@trident/datastore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const MAIN = resolve(import.meta.dirname, '../main.ts');
@@ -89,5 +89,26 @@ describe('trident commit', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('packaging/systemd/trident.service', () => {
+  const unit = readFileSync(
+    resolve(import.meta.dirname, '../../../../packaging/systemd/trident.service'),
+    'utf8',
+  );
+
+  it('runs trident commit once per boot, in multi-user, after the network', () => {
+    expect(unit).toMatch(/^Type=oneshot$/mu);
+    expect(unit.match(/^ExecStart=.*$/gmu)).toEqual(['ExecStart=/usr/bin/trident commit']);
+    expect(unit).toMatch(/^After=.*\bnetwork-online\.target\b/mu);
+    expect(unit).toMatch(/^WantedBy=multi-user\.target$/mu);
+  });
+
+  it('starts only where a datastore can be: the default path or an agent configuration naming one', () => {
+    expect(unit.match(/^ConditionPathExists=.*$/gmu)).toEqual([
+      `ConditionPathExists=|${DEFAULT_DATASTORE_PATH}`,
+      `ConditionPathExists=|${AGENT_CONFIG_PATH}`,
+    ]);
   });
 });
