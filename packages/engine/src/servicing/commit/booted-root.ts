@@ -132,7 +132,15 @@ export async function isExpectedRoot(
   paths: SystemPaths = {},
 ): Promise<boolean> {
   const target = await exists(expected.path);
-  if (target === undefined) return false;
+  // A missing link (udev not done, a typo in the record) says nothing about what booted; calling it
+  // the wrong root would throw the install away. Fail instead: the state stays for the next boot.
+  if (target === undefined)
+    throw new EngineError(
+      'SERVICING_ERROR',
+      'get-root-device',
+      `the expected root device ${expected.path} (${expected.deviceId}) does not exist: cannot compare it with / (${current})`,
+      { code: 'ENGINE_COMMIT_EXPECTED_ROOT_MISSING' },
+    );
   if (target === current) return true;
   if (!expected.verity) return false;
   const slaves = await readdir(

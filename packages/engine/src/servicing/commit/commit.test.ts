@@ -202,6 +202,21 @@ describe('trident commit after a clean install', () => {
     });
   });
 
+  it('an expected root that does not resolve fails without a transition: the next boot tries again', async () => {
+    record(installed(spec()));
+    await rm(byPartuuid('root-a-uuid'));
+    await bootedFrom(device('sda2'));
+    const error = await commitHost(options()).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'ENGINE_COMMIT_EXPECTED_ROOT_MISSING',
+      tridentError: { kind: 'SERVICING_ERROR', subkind: 'get-root-device' },
+    });
+    expect(status()).toMatchObject({
+      servicingState: 'clean-install-finalized',
+      lastError: { error: 'get-root-device' },
+    });
+  });
+
   it('a failing check: not-provisioned with health-checks-failed, and a report beside the datastore', async () => {
     record(
       installed(
