@@ -42,6 +42,7 @@ echo "ssh-enabled=$(systemctl is-enabled ssh.service)"
 echo "cmdline=$(cat /proc/cmdline)"
 echo "health-check=$(cat /var/lib/trident/health-check 2>/dev/null)"
 echo "commit-unit=$(systemctl show -p Result --value trident.service) $(systemctl show -p ExecMainStatus --value trident.service)"
+{ systemctl is-enabled trident.service; systemctl status --no-pager trident.service; journalctl -b --no-pager -u trident.service; } > "$TRIDENT_RESULTS/commit-unit.log" 2>&1
 trident get configuration > "$TRIDENT_RESULTS/configuration.yaml" 2>&1 || echo "get-failed=$?"
 trident get status > "$TRIDENT_RESULTS/status.yaml" 2>&1 || echo "get-status-failed=$?"
 `;
@@ -164,7 +165,8 @@ describe.skipIf(!available)('a host installed by trident install', () => {
       expect(configuration).toContain(fixture.cosiSha384);
       const status = job.results.get('status.yaml')?.toString() ?? '';
       // trident.service committed the install at boot: right root, health check passed.
-      expect(fact(output, 'health-check')).toBe('clean_install');
+      const commitLog = `${output}\n${job.results.get('commit-unit.log')?.toString() ?? ''}`;
+      expect(fact(output, 'health-check'), commitLog).toBe('clean_install');
       expect(fact(output, 'commit-unit')).toBe('success 0');
       expect(status).toMatch(/servicingState: provisioned/u);
       expect(status).toMatch(/abActiveVolume: volume-a/u);

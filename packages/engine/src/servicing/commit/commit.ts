@@ -22,7 +22,7 @@ import {
   openDatastore,
   type ServicingState,
 } from '@trident/datastore';
-import { type HostConfiguration, parseHostConfigOrThrow } from '@trident/host-config';
+import { type HostConfiguration, parseHostConfig } from '@trident/host-config';
 import { runHealthChecks, type ServicingType } from '@trident/os-config';
 import { EngineError, toTridentError } from '../../errors.ts';
 import { currentRootDevice, expectedRoot, isExpectedRoot, type SystemPaths } from './booted-root.ts';
@@ -85,17 +85,24 @@ function expectation(status: HostStatus): {
   }
 }
 
-function recordedConfiguration(status: HostStatus): HostConfiguration {
-  try {
-    return parseHostConfigOrThrow(JSON.stringify(status.spec ?? {}), { file: 'the Host Status spec' }).config;
-  } catch (error) {
+/**
+ * The Host Configuration install recorded. Install validated it on the servicing OS; some rules look
+ * at that machine (the image's file, script paths), so on the booted OS only the schema must hold,
+ * as upstream only deserializes the stored spec. Other findings are logged, not fatal.
+ */
+function recordedConfiguration(status: HostStatus, options: CommitOptions): HostConfiguration {
+  const parsed = parseHostConfig(JSON.stringify(status.spec ?? {}));
+  const errors = parsed.findings.filter((f) => f.severity === 'error');
+  if (parsed.config === undefined)
     throw new EngineError(
       'INVALID_INPUT_ERROR',
       'invalid-host-configuration-static',
-      'the Host Configuration recorded in the datastore does not validate',
-      { cause: error, code: 'ENGINE_COMMIT_BAD_SPEC' },
+      `the Host Configuration recorded in the datastore does not parse: ${errors.map((f) => `${f.path || '(document)'}: ${f.message}`).join('; ') || 'no document'}`,
+      { code: 'ENGINE_COMMIT_BAD_SPEC' },
     );
-  }
+  for (const finding of errors)
+    options.log?.('warn', `recorded Host Configuration, ${finding.path || '(document)'}: ${finding.message}`);
+  return parsed.config;
 }
 
 /** Upstream keeps the full report of failed checks beside the datastore. */
@@ -175,7 +182,7 @@ async function makeBootDefault(
 async function commitPending(store: Datastore, options: CommitOptions): Promise<CommitOutcome> {
   const status = store.current();
   const { volume, servicingType, wrongRootSubkind } = expectation(status);
-  const config = recordedConfiguration(status);
+  const config = recordedConfiguration(status, options);
   const expected = expectedRoot(config, status, volume);
   const current = await currentRootDevice(options);
   const onExpected = await isExpectedRoot(current, expected, options);
