@@ -69,12 +69,16 @@ export async function commitCommand(argv: string[], signal: AbortSignal): Promis
       output.error('trident commit: interrupted');
       return EXIT.interrupted;
     }
-    const info = (error as { tridentError?: { kind: string; subkind: string; code: string } }).tridentError;
+    const info = (
+      error as { tridentError?: { kind: string; subkind: string; code: string; message: string } }
+    ).tridentError;
     if (!info) throw error;
     if (values.json) output.printJson({ result: 'failed', error: info });
     output.error(
       `trident: commit failed: ${info.kind}:${info.subkind}: [${info.code}] ${(error as Error).message}`,
     );
+    // The whole chain too: at boot the journal is the only place anyone reads why.
+    if (!values.json && info.message !== (error as Error).message) output.error(info.message);
     return SERVICING_EXIT[info.kind] ?? 2;
   }
 
