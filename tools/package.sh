@@ -54,7 +54,7 @@ if command -v strip >/dev/null; then strip --strip-all "$bundle/lib/node/node"; 
 node_version=$("$bundle/lib/node/node" --version)
 
 cp packaging/bundle/trident packaging/bundle/tridentd "$bundle/bin/"
-cp packaging/systemd/tridentd.service packaging/systemd/tridentd.socket "$bundle/systemd/"
+cp packaging/systemd/tridentd.service packaging/systemd/tridentd.socket packaging/systemd/trident.service "$bundle/systemd/"
 printf 'name=trident-ts\nversion=%s\nnode=%s\narch=x86_64\n' "$version" "$node_version" > "$bundle/MANIFEST"
 
 say "checking that the bundle runs with an empty environment"
@@ -74,7 +74,7 @@ mkdir -p "$deb_root/usr/lib/trident" "$deb_root/usr/bin" "$deb_root/lib/systemd/
 cp -a "$bundle/." "$deb_root/usr/lib/trident/"
 ln -s ../lib/trident/bin/trident "$deb_root/usr/bin/trident"
 ln -s ../lib/trident/bin/tridentd "$deb_root/usr/bin/tridentd"
-cp packaging/systemd/tridentd.service packaging/systemd/tridentd.socket "$deb_root/lib/systemd/system/"
+cp packaging/systemd/tridentd.service packaging/systemd/tridentd.socket packaging/systemd/trident.service "$deb_root/lib/systemd/system/"
 installed_size=$(du -sk --exclude=DEBIAN "$deb_root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@INSTALLED_SIZE@/$installed_size/" packaging/deb/control.in \
   > "$deb_root/DEBIAN/control"

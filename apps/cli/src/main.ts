@@ -34,9 +34,11 @@ Provisioning:
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
 
-Host Status (the datastore, read-only):
+Host Status (the datastore):
   trident get [status|configuration|last-error|rollback-chain|rollback-target]
-      [--format yaml|json] [--datastore PATH] [-o FILE]   (trident get --help)
+      [--format yaml|json] [--datastore PATH] [-o FILE]   (trident get --help; read-only)
+  trident commit [--datastore PATH] [--no-reboot]  on the first boot after a servicing: check the booted
+                                             volume, run health checks, record it (trident commit --help)
 
 Daemon:
   trident daemon [options]                   run tridentd (gRPC, trident.v1) on /run/trident/trident.sock
@@ -70,6 +72,8 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     return runGrpcClient(argv.slice(1), { signal, clientVersion: packageVersion() });
   }
   if (argv[0] === 'get') return (await import('./commands/get.ts')).getCommand(argv.slice(1));
+  if (argv[0] === 'commit')
+    return (await import('./commands/commit.ts')).commitCommand(argv.slice(1), signal);
   if (argv[0] === 'daemon') {
     const { runDaemonCli } = await import('@trident/daemon');
     return runDaemonCli(argv.slice(1));

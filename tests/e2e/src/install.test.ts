@@ -240,16 +240,17 @@ describe('trident install', () => {
   });
 
   it('refuses what it does not apply yet, naming it and why, before touching any disk', async () => {
-    const config = join(dir, 'health.yaml');
+    // Health checks are accepted now (run by trident commit); extensions are still refused.
+    const config = join(dir, 'sysext.yaml');
     await writeFile(
       config,
-      `${abConfig(`${nginx.url}/plain.cosi`, plainSha)}health:\n  checks:\n    - name: ok\n      content: "true"\n      runOn: [clean-install]\n`,
+      `${abConfig(`${nginx.url}/plain.cosi`, plainSha)}os:\n  sysexts:\n    - url: ${nginx.url}/ext.raw\n      sha384: ${'a'.repeat(96)}\n`,
     );
     const target = join(dir, 'never.img');
     const result = trident(['install', config, '--disk', `os=image:${target}:1500M`]);
     expect(result.code).toBe(5);
     expect(result.stderr).toContain('UNSUPPORTED_CONFIGURATION_ERROR:unsupported-feature');
-    expect(result.stderr).toMatch(/health \(health checks run at commit/u);
+    expect(result.stderr).toMatch(/os\.sysexts \(system extensions/u);
     await expect(stat(target)).rejects.toThrow();
   });
 });

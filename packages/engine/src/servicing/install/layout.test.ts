@@ -66,12 +66,15 @@ describe('checkSupportedSections', () => {
       checkSupportedSections({
         os: { users: [{ name: 'a' }], hostname: 'h', sysexts: [{ url: 'x' }] },
         storage: { raid: { software: [{ id: 'r' }] } },
-        health: { checks: [{ name: 'c' }] },
       }),
-    ).toThrow(/storage\.raid \(RAID.*os\.sysexts \(system extensions.*health \(health checks run at commit/u);
+    ).toThrow(/storage\.raid \(RAID.*os\.sysexts \(system extensions/u);
     expect(() =>
       checkSupportedSections({ storage: { disks: [{ adoptedPartitions: [{ id: 'x' }] }] } }),
     ).toThrow(/storage\.disks\[0\]\.adoptedPartitions/u);
+  });
+
+  it('accepts health checks: recorded with the spec, run by trident commit at first boot', () => {
+    expect(checkSupportedSections({ health: { checks: [{ name: 'c', content: 'true' }] } })).toEqual([]);
   });
 
   it('accepts storage, OS configuration and scripts, and warns about agent tuning', () => {

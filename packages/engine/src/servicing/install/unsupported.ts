@@ -1,7 +1,8 @@
 import { EngineError } from '../../errors.ts';
 
-/** Top-level sections install applies: storage, the image, OS configuration and scripts. */
-const APPLIED_SECTIONS = new Set(['image', 'storage', 'os', 'scripts']);
+/** Top-level sections install applies: storage, the image, OS configuration, scripts and health. */
+// `health` is recorded with the rest of the spec and run by `trident commit` on the first boot.
+const APPLIED_SECTIONS = new Set(['image', 'storage', 'os', 'scripts', 'health']);
 /** Sections about the agent itself: they change nothing on disk, so they are accepted with a warning. */
 const AGENT_SECTIONS = new Set(['trident', 'internalParams']);
 
@@ -20,7 +21,6 @@ const REFUSED: ReadonlyArray<{ path: string[]; why: string }> = [
     path: ['os', 'confexts'],
     why: 'configuration extensions are placed by the runtime-update servicing, not built yet',
   },
-  { path: ['health'], why: 'health checks run at commit, which is not built yet' },
   { path: ['managementOs'], why: 'users and network of the installer OS are not configured' },
 ];
 

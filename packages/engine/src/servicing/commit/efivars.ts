@@ -1,0 +1,11 @@
+import { statfs } from 'node:fs/promises';
+
+const EFIVARFS_MAGIC = 0xde5e81e4;
+
+/**
+ * Whether `dir` is the firmware's variable store (efivarfs), so efibootmgr can change BootOrder.
+ * A plain directory (tests, a host booted without UEFI) is not: commit then leaves BootOrder alone.
+ */
+export async function efivarsUsable(dir: string): Promise<boolean> {
+  return (await statfs(dir).catch(() => undefined))?.type === EFIVARFS_MAGIC;
+}
