@@ -5,7 +5,9 @@
  * files and scripts — and the installed disk boots alone under QEMU/OVMF. A job in the booted OS
  * reports what the checks compare: the root partition it came up from, the user and key, the
  * hostname, the mounts and their options, the scripts' marker files, and `trident get` reading the
- * datastore install left.
+ * datastore install left. The packaged trident.service ran `trident commit` before the job (the job
+ * unit is ordered after it): the health check ran on the booted OS and the host is provisioned on
+ * volume A.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,6 +40,9 @@ echo "post-configure=$(cat /root/post-configure 2>/dev/null)"
 echo "netplan-mode=$(stat -c '%a' /etc/netplan/99-trident.yaml)"
 echo "ssh-enabled=$(systemctl is-enabled ssh.service)"
 echo "cmdline=$(cat /proc/cmdline)"
+echo "health-check=$(cat /var/lib/trident/health-check 2>/dev/null)"
+echo "commit-unit=$(systemctl show -p Result --value trident.service) $(systemctl show -p ExecMainStatus --value trident.service)"
+{ systemctl is-enabled trident.service; systemctl status --no-pager trident.service; journalctl -b --no-pager -u trident.service; } > "$TRIDENT_RESULTS/commit-unit.log" 2>&1
 trident get configuration > "$TRIDENT_RESULTS/configuration.yaml" 2>&1 || echo "get-failed=$?"
 trident get status > "$TRIDENT_RESULTS/status.yaml" 2>&1 || echo "get-status-failed=$?"
 `;
@@ -96,6 +101,11 @@ scripts:
     - name: mark-configure
       runOn: [all]
       content: echo "configured $SERVICING_TYPE" > /root/post-configure
+health:
+  checks:
+    - name: booted-fine
+      runOn: [clean-install]
+      content: test -f /etc/motd && echo "$SERVICING_TYPE" > /var/lib/trident/health-check
 `;
 }
 
@@ -154,7 +164,13 @@ describe.skipIf(!available)('a host installed by trident install', () => {
       expect(configuration).toContain('hostname: installed-host');
       expect(configuration).toContain(fixture.cosiSha384);
       const status = job.results.get('status.yaml')?.toString() ?? '';
-      expect(status).toMatch(/servicingState: clean-install-finalized/u);
+      // trident.service committed the install at boot: right root, health check passed.
+      const commitLog = `${output}\n${job.results.get('commit-unit.log')?.toString() ?? ''}`;
+      expect(fact(output, 'health-check'), commitLog).toBe('clean_install');
+      expect(fact(output, 'commit-unit')).toBe('success 0');
+      expect(status).toMatch(/servicingState: provisioned/u);
+      expect(status).toMatch(/abActiveVolume: volume-a/u);
+      expect(status).not.toMatch(/lastError/u);
     },
     VM_TEST_TIMEOUT,
   );
