@@ -9,9 +9,9 @@
 
 import { access } from 'node:fs/promises';
 import { configureDiskBoot, createBootEntry, espDirectoryName } from '@trident/boot-config';
-import type { CosiMetadata } from '@trident/cosi-format';
+import { type CosiMetadata, ESP_TYPE_GUID } from '@trident/cosi-format';
 import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident/datastore';
-import { type HostConfiguration, partitionTypeGuid } from '@trident/host-config';
+import type { HostConfiguration } from '@trident/host-config';
 import {
   configureNewRoot,
   mountChrootFilesystems,
@@ -162,8 +162,8 @@ async function configureBootloader(
     );
     return;
   }
-  const espDisk = espDiskIndex(inputs.config);
-  if (espDisk === undefined) {
+  const esp = findEsp(inputs.layouts);
+  if (esp === undefined) {
     session.log('warn', 'no ESP partition in the Host Configuration: boot configuration skipped');
     return;
   }
@@ -173,7 +173,7 @@ async function configureBootloader(
     'boot-configuration',
     `Configuring ${kind ?? loader} boot for the installed layout`,
     () =>
-      configureDiskBoot(newRoot.disks[espDisk]!.device, {
+      configureDiskBoot(newRoot.disks[esp.diskIndex]!.device, {
         bootloader: loader,
         target,
         ...(loader === 'grub' ? { grub: { rootDir: newRoot.path } } : {}),
@@ -182,12 +182,13 @@ async function configureBootloader(
   for (const entry of result.configured) session.log('info', `Boot configuration: ${entry}`);
 }
 
-function espDiskIndex(config: HostConfiguration): number | undefined {
-  const esp = partitionTypeGuid('esp');
-  const index = config.storage.disks.findIndex((disk) =>
-    disk.partitions.some((p) => p.type === 'esp' || partitionTypeGuid(p.type) === esp),
-  );
-  return index < 0 ? undefined : index;
+/** Where the ESP was laid out: its disk (index into the targets) and partition number. */
+function findEsp(layouts: readonly DiskLayout[]): { diskIndex: number; partitionNumber: number } | undefined {
+  for (const [diskIndex, layout] of layouts.entries()) {
+    const esp = layout.partitions.find((p) => p.typeGuid.toLowerCase() === ESP_TYPE_GUID);
+    if (esp) return { diskIndex, partitionNumber: esp.number };
+  }
+  return undefined;
 }
 
 async function recordHostStatus(inputs: HostInputs, newRoot: NewRoot, session: RunSession): Promise<void> {
@@ -222,8 +223,8 @@ async function recordHostStatus(inputs: HostInputs, newRoot: NewRoot, session: R
  * path (EFI/BOOT) the image carries.
  */
 async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: RunSession): Promise<void> {
-  const espDisk = espDiskIndex(inputs.config);
-  if (espDisk === undefined || inputs.plan.targets[espDisk]!.kind !== 'disk') return;
+  const esp = findEsp(inputs.layouts);
+  if (esp === undefined || inputs.plan.targets[esp.diskIndex]!.kind !== 'disk') return;
   if (
     !(await access(EFIVARS).then(
       () => true,
@@ -233,13 +234,11 @@ async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: 
     session.log('warn', `${EFIVARS} is not there (not booted with UEFI): no UEFI boot entry created`);
     return;
   }
-  const disk = inputs.config.storage.disks[espDisk]!;
-  const number = disk.partitions.findIndex((p) => p.type === 'esp') + 1;
   const label = espDirectoryName(INSTALL_INDEX, 'a');
   await step(session, 'set-boot-entries', `Creating the UEFI boot entry ${label}`, () =>
     createBootEntry({
       label,
-      esp: [{ disk: newRoot.disks[espDisk]!.device, partitionNumber: number }],
+      esp: [{ disk: newRoot.disks[esp.diskIndex]!.device, partitionNumber: esp.partitionNumber }],
       loader: '/EFI/BOOT/BOOTX64.EFI',
       bootOrder: 'first',
       signal: session.signal,

@@ -11,7 +11,7 @@
  *   bytes stay exactly what the hash tree covers; a verity root's /etc gets the overlay it has at
  *   boot, so OS configuration still writes there.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { partitionDevicePath, rereadPartitionTable } from '@trident/block-writer';
@@ -67,8 +67,7 @@ async function waitForDevice(path: string, signal: AbortSignal): Promise<void> {
   // The kernel creates partition nodes of a new loop device asynchronously.
   for (let attempt = 0; attempt < 50; attempt++) {
     signal.throwIfAborted();
-    const probe = await runTool('test', ['-b', path], { okCodes: [0, 1] });
-    if (probe.exitCode === 0) return;
+    if ((await stat(path).catch(() => undefined))?.isBlockDevice()) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new EngineError('SERVICING_ERROR', 'mount-new-root', `partition device ${path} did not appear`, {
