@@ -8,3 +8,10 @@ export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
 export type * from './types.ts';
+export {
+  ALL_OPERATIONS,
+  type AllowedOperation,
+  type AllowedOperations,
+  formatAllowedOperations,
+  parseAllowedOperations,
+} from './servicing/allowed-operations.ts';
