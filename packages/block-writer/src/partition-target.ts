@@ -28,7 +28,7 @@ export interface PartitionTarget {
 /** Facts about a partition node without opening it: its disk, number, offset and size. */
 export async function describePartition(
   path: string,
-): Promise<{ name: string; disk: string; number: number; start: number; size: number }> {
+): Promise<{ name: string; disk: string; number: number; start: number; size: number; sectorSize: number }> {
   let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
@@ -70,7 +70,14 @@ export async function describePartition(
         device: path,
       },
     );
-  return { name, disk: disk.path, number: partition.number, start: partition.start, size: partition.size };
+  return {
+    name,
+    disk: disk.path,
+    number: partition.number,
+    start: partition.start,
+    size: partition.size,
+    sectorSize: disk.logicalSectorSize,
+  };
 }
 
 /** Opens a partition exclusively for rewriting; a mounted or held partition is refused, naming why. */
@@ -98,14 +105,13 @@ export async function openPartitionTarget(path: string): Promise<PartitionTarget
       },
     );
   }
-  const device = await readBlockDevice(facts.name);
   return {
     target: new OpenTarget(handle, {
       path,
       kind: 'block-device',
       kernelName: facts.name,
       size: facts.size,
-      sectorSize: device.logicalSectorSize,
+      sectorSize: facts.sectorSize,
     }),
     disk: facts.disk,
     number: facts.number,

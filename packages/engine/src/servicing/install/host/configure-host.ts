@@ -14,12 +14,13 @@ import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident
 import type { HostConfiguration } from '@trident/host-config';
 import type { StorageLayout } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
+import { bootTarget } from '../../host/boot-target.ts';
 import { type BootKind, bootKind, configureOs, step } from '../../host/configure-os.ts';
 import { mountNewRoot, type NewRoot } from '../../host/new-root.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
+import { resolvePartition } from '../resolve-devices.ts';
 import { type AttachedDisks, attachDisks } from './attach-disks.ts';
-import { bootTarget } from './boot-target.ts';
 
 export interface HostInputs {
   plan: Plan;
@@ -90,7 +91,11 @@ async function configureBootloader(
     session.log('warn', 'no ESP partition in the Host Configuration: boot configuration skipped');
     return;
   }
-  const target = bootTarget(inputs.config, inputs.layouts, inputs.metadata);
+  const target = bootTarget(
+    inputs.config,
+    (id) => resolvePartition(inputs.config, inputs.layouts as DiskLayout[], id).partition.uuid,
+    inputs.metadata,
+  );
   const result = await step(
     session,
     'boot-configuration',
