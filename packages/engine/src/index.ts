@@ -14,4 +14,5 @@ export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
+export type { UpdateRequest } from './servicing/update/request.ts';
 export type * from './types.ts';

@@ -1,0 +1,43 @@
+/**
+ * The boot side of an A/B update with systemd-boot type #1 entries: the host's ESP (the mounted one
+ * when the running OS has it mounted, else edited in place with mtools), the update volume's entry
+ * token, and the one-shot variable that makes the next boot a trial of the updated volume.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createImageEsp, createMountedEsp, type EspVolume, espDirectoryName } from '@trident/boot-config';
+import type { AbVolume } from '@trident/datastore';
+
+/** The volume's entry token: upstream's ESP directory name for it, lowercased (`azla`, `azlb`, `azl2b`). */
+export function volumeToken(installIndex: number, volume: AbVolume): string {
+  return espDirectoryName(installIndex, volume === 'volume-a' ? 'a' : 'b').toLowerCase();
+}
+
+function majorMinor(rdev: number): string {
+  // Linux's dev_t encoding (glibc gnu_dev_major/minor) for the numbers a stat(2) returns.
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+  return `${major}:${minor}`;
+}
+
+/** Where the running OS has `device` mounted (first mount in mountinfo), if it does. */
+export async function mountPointOf(device: string, procDir = '/proc'): Promise<string | undefined> {
+  const info = await stat(device).catch(() => undefined);
+  if (!info?.isBlockDevice()) return undefined;
+  const wanted = majorMinor(info.rdev);
+  const mountinfo = await readFile(join(procDir, 'self/mountinfo'), 'utf8').catch(() => '');
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (fields[2] === wanted && fields[3] === '/') return fields[4]?.replace(/\\040/gu, ' ');
+  }
+  return undefined;
+}
+
+/**
+ * The host's ESP. Mounted: edited through the mount, so the running kernel's FAT driver and we
+ * never write the same volume behind each other's back. Not mounted: mtools on the partition.
+ */
+export async function openHostEsp(device: string, procDir?: string): Promise<EspVolume> {
+  const mounted = await mountPointOf(device, procDir);
+  return mounted === undefined ? createImageEsp({ image: device }) : createMountedEsp(mounted);
+}
