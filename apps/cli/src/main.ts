@@ -30,6 +30,9 @@ Provisioning:
       [--memory-limit SIZE]                  plan within SIZE (default: the cgroup limit, else free memory)
   trident install [config]                   clean install from a Host Configuration (default ${DEFAULT_CONFIG})
       [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] [--memory-limit SIZE] ...
+  trident update [config]                    A/B update of this host: the new OS into the inactive volume, then one
+      [--allowed-operations stage,finalize]  trial boot of it (default config ${DEFAULT_CONFIG}); reboots after
+      [--no-reboot] [--datastore PATH]       finalize unless --no-reboot; [--dry-run] [--resume] [--memory-limit SIZE]
   Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
@@ -159,6 +162,13 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         output,
         servicing(),
       );
+    case 'update':
+      return (await import('./commands/update.ts')).updateCommand(sub ?? DEFAULT_CONFIG, output, {
+        ...servicing(),
+        allowedOperations: values['allowed-operations'],
+        noReboot: values['no-reboot'],
+        datastore: values.datastore,
+      });
     case 'cosi':
       break;
     default:

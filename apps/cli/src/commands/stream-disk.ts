@@ -4,6 +4,7 @@ import {
   type EngineRequest,
   type Plan,
   plan,
+  type RunResult,
   run,
   type TargetRequest,
 } from '@trident/engine';
@@ -115,6 +116,8 @@ export async function runServicing(
   request: EngineRequest,
   output: Output,
   flags: ServicingFlags,
+  /** After a successful run (not a dry run): e.g. update's reboot. Returns the exit code. */
+  onSuccess?: (result: RunResult) => number,
 ): Promise<number> {
   const display = createProgressDisplay({ json: output.json, verbosity: flags.verbosity });
   let planned: Plan;
@@ -148,10 +151,10 @@ export async function runServicing(
     if (!output.json) {
       const stats = result.stats;
       output.line(
-        `done: ${result.imageHash}${stats ? ` — ${formatBytes(stats.bytesWritten)} written from ${formatBytes(stats.compressedBytes)} in ${stats.elapsed.toFixed(1)} s` : ''}${result.rebootRequired ? '; reboot to boot the new OS' : ''}`,
+        `done: ${result.imageHash ?? 'nothing written'}${stats ? ` — ${formatBytes(stats.bytesWritten)} written from ${formatBytes(stats.compressedBytes)} in ${stats.elapsed.toFixed(1)} s` : ''}${result.rebootRequired ? '; reboot to boot the new OS' : ''}`,
       );
     }
-    return EXIT.ok;
+    return onSuccess?.(result) ?? EXIT.ok;
   }
   const error = result.error;
   if (flags.signal.aborted) return interrupted(flags.signal, output, error?.errorMessage);
