@@ -19,12 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
-import {
-  createImageEsp,
-  findVolumeEntry,
-  setLoaderEntryOneShot,
-  writeVolumeEntry,
-} from '@trident/boot-config';
+import { findVolumeEntry, setLoaderEntryOneShot, writeVolumeEntry } from '@trident/boot-config';
 import { type Datastore, openDatastore } from '@trident/datastore';
 import { EngineError, toTridentError, wrapStep } from '../../errors.ts';
 import type { Plan, RunResult } from '../../types.ts';
@@ -39,7 +34,7 @@ import { writeImages } from '../phases/write-images.ts';
 import { memberOn } from './active-volume.ts';
 import type { UpdateContext } from './plan-update.ts';
 import type { UpdateRequest } from './request.ts';
-import { openHostEsp, volumeToken } from './update-boot.ts';
+import { openHostEsp, openImageEsp, volumeToken } from './update-boot.ts';
 
 type UpdatePlan = Plan & { request: UpdateRequest };
 
@@ -180,13 +175,18 @@ async function stage(
               );
             return uuid;
           };
-          const entry = await writeVolumeEntry({
-            image: createImageEsp({ image: espFile, signal: session.signal }),
-            esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
-            token,
-            target: bootTarget(config, uuidOf, context.reader!.metadata),
-          });
-          session.log('info', `Boot entry ${entry.id}: ${entry.cmdline}`);
+          const image = await openImageEsp(espFile, join(work, 'esp'));
+          try {
+            const entry = await writeVolumeEntry({
+              image: image.volume,
+              esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
+              token,
+              target: bootTarget(config, uuidOf, context.reader!.metadata),
+            });
+            session.log('info', `Boot entry ${entry.id}: ${entry.cmdline}`);
+          } finally {
+            await image.close();
+          }
         },
       );
       await os.relabel();

@@ -3,10 +3,12 @@
  * when the running OS has it mounted, else edited in place with mtools), the update volume's entry
  * token, and the one-shot variable that makes the next boot a trial of the updated volume.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createImageEsp, createMountedEsp, type EspVolume, espDirectoryName } from '@trident/boot-config';
 import type { AbVolume } from '@trident/datastore';
+import { findProgram, runTool } from '@trident/exec';
+import { EngineError } from '../../errors.ts';
 
 /** The volume's entry token: upstream's ESP directory name for it, lowercased (`azla`, `azlb`, `azl2b`). */
 export function volumeToken(installIndex: number, volume: AbVolume): string {
@@ -40,4 +42,40 @@ export async function mountPointOf(device: string, procDir = '/proc'): Promise<s
 export async function openHostEsp(device: string, procDir?: string): Promise<EspVolume> {
   const mounted = await mountPointOf(device, procDir);
   return mounted === undefined ? createImageEsp({ image: device }) : createMountedEsp(mounted);
+}
+
+export interface ImageEsp {
+  volume: EspVolume;
+  /** Unmounts it when it was mounted; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * The image's ESP filesystem (a file extracted from the COSI), read through mtools where it is
+ * installed (boot-config's way: no mount, works without a vfat driver), else loop-mounted read-only
+ * (installed hosts often have the vfat driver but not mtools, which the agent only recommends).
+ */
+export async function openImageEsp(file: string, mountDir: string): Promise<ImageEsp> {
+  if ((await findProgram('mcopy')) !== undefined)
+    return { volume: createImageEsp({ image: file }), close: async () => undefined };
+  await mkdir(mountDir, { recursive: true });
+  try {
+    await runTool('mount', ['-t', 'vfat', '-o', 'ro,loop', file, mountDir]);
+  } catch (error) {
+    throw new EngineError(
+      'SERVICING_ERROR',
+      'deploy-esp-images',
+      `cannot read the image's ESP: mtools is not installed and mounting it (vfat, loop) failed; install mtools`,
+      { cause: error, code: 'ENGINE_UPDATE_ESP_UNREADABLE' },
+    );
+  }
+  let mounted = true;
+  return {
+    volume: createMountedEsp(mountDir),
+    close: async () => {
+      if (!mounted) return;
+      mounted = false;
+      await runTool('umount', [mountDir]);
+    },
+  };
 }
