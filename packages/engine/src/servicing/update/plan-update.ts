@@ -103,14 +103,17 @@ function openStatus(datastorePath: string): HostStatus {
     );
   }
   try {
-    if (store.isTemporary())
+    // Not `isTemporary()`: install writes the installed host's datastore directly, and its rows keep
+    // the management-OS mark until the first update; the state says whether the host is provisioned.
+    const status = store.current();
+    if (status.servicingState === 'not-provisioned')
       throw new EngineError(
         'INVALID_INPUT_ERROR',
         'host-not-provisioned',
-        `the datastore ${datastorePath} belongs to a management OS (isManagementOs), not to an installed host`,
+        `the datastore ${datastorePath} records no provisioned host (servicing state not-provisioned): install it first`,
         { code: 'ENGINE_HOST_NOT_PROVISIONED' },
       );
-    return store.current();
+    return status;
   } finally {
     store.close();
   }
