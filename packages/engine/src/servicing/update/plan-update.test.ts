@@ -150,12 +150,7 @@ describe('update entry checks', () => {
   it('changed storage is refused', async () => {
     await provision(installed());
     const info = await refusal(
-      request(
-        installed('os:\n  hostname: next\n').replace(
-          'trident, size: 16M',
-          'trident, size: 20M',
-        ),
-      ),
+      request(installed('os:\n  hostname: next\n').replace('trident, size: 16M', 'trident, size: 20M')),
     );
     expect(info).toMatchObject({
       subkind: 'storage-configuration-changed',

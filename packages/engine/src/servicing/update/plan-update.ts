@@ -15,6 +15,7 @@ import {
   resolveDatastorePath,
   type ServicingState,
 } from '@trident/datastore';
+import { runTool } from '@trident/exec';
 import {
   checkImageCompatibility,
   formatFinding,
@@ -171,6 +172,14 @@ async function checkOsRelease(reader: CosiReader, osReleasePath: string | undefi
     );
 }
 
+async function partUuidOf(device: string): Promise<string | undefined> {
+  const result = await runTool('blkid', ['-p', '-s', 'PART_ENTRY_UUID', '-o', 'value', device], {
+    okCodes: 'any',
+  }).catch(() => undefined);
+  const value = result?.exitCode === 0 ? result.stdout.trim() : '';
+  return /^[0-9a-fA-F-]{36}$/u.test(value) ? value : undefined;
+}
+
 async function resolveDevices(status: HostStatus): Promise<{
   devices: Record<string, string>;
   partitionUuids: Record<string, string>;
@@ -178,10 +187,12 @@ async function resolveDevices(status: HostStatus): Promise<{
   const devices: Record<string, string> = {};
   const partitionUuids: Record<string, string> = {};
   for (const [id, path] of Object.entries(status.partitionPaths ?? {})) {
-    const uuid = /\/by-partuuid\/([0-9a-fA-F-]{36})$/u.exec(path)?.[1];
-    if (uuid !== undefined) partitionUuids[id] = uuid.toLowerCase();
     const device = await realpath(path).catch(() => undefined);
     if (device !== undefined) devices[id] = device;
+    // Install records `/dev/disk/by-partuuid/<uuid>`; a path recorded otherwise (no udev) is asked.
+    const uuid =
+      /\/by-partuuid\/([0-9a-fA-F-]{36})$/u.exec(path)?.[1] ?? (device && (await partUuidOf(device)));
+    if (uuid) partitionUuids[id] = uuid.toLowerCase();
   }
   return { devices, partitionUuids };
 }
