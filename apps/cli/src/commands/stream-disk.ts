@@ -207,9 +207,11 @@ export function printablePlan(planned: Plan): unknown {
 }
 
 function printPlan(planned: Plan, output: Output, warnings: boolean): void {
-  output.line(
-    `image  ${planned.source.url} (COSI ${planned.source.cosiVersion}, ${planned.source.osArch}, metadata sha384:${planned.source.metadataSha384})`,
-  );
+  // An update that only finalizes (or has nothing to do) opens no image.
+  if (planned.source.metadataSha384 !== '')
+    output.line(
+      `image  ${planned.source.url} (COSI ${planned.source.cosiVersion}, ${planned.source.osArch}, metadata sha384:${planned.source.metadataSha384})`,
+    );
   for (const target of planned.targets) {
     output.line(
       `target ${target.path} (${target.kind}, ${formatBytes(target.size)}, ${target.sectorSize}-byte sectors)`,

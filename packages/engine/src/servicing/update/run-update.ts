@@ -250,7 +250,7 @@ export async function runUpdate(
   const started = performance.now();
   const imageHash = plan.source.metadataSha384 ? { imageHash: `sha384:${plan.source.metadataSha384}` } : {};
   if (context.mode === 'nothing') {
-    for (const warning of plan.warnings) session.log('info', warning);
+    // The engine already logged the plan's warnings (why there is nothing to do).
     return { status: 'success', ...imageHash, rebootRequired: false };
   }
   let store: Datastore;
