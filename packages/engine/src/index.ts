@@ -13,6 +13,7 @@ export {
 } from './servicing/rollback/allowed-operations.ts';
 export type { BootSwitch } from './servicing/rollback/boot-switch.ts';
 export {
+  chainOf,
   checkRollback,
   type RollbackQueryOptions,
   rollbackChain,
