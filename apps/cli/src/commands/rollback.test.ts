@@ -218,7 +218,8 @@ describe('trident rollback', () => {
     const path = datastore('bad-ops.sqlite');
     const { code, stderr } = trident('rollback', '--allowed-operations', 'stage,reboot', '--datastore', path);
     expect(code).toBe(1);
-    expect(stderr).toContain("'reboot' is not an operation");
+    expect(stderr).toContain('INVALID_INPUT_ERROR:invalid-allowed-operations');
+    expect(stderr).toContain("'reboot'");
     expect(state(path).servicingState).toBe('provisioned');
   });
 

@@ -107,7 +107,10 @@ async function systemdBootDefault(
       );
       return undefined;
     }
-    entry = entries.at(-1)!;
+    // An A/B update writes the volume's own entry (`<token>-<name>.conf`, token `azla`/`azlb`):
+    // it boots what the volume holds now; an entry without the token is the install's.
+    const token = `${espDirectoryName(status.installIndex ?? 0, letter(volume)).toLowerCase()}-`;
+    entry = entries.findLast((name) => name.toLowerCase().startsWith(token)) ?? entries.at(-1)!;
   }
   options.log?.('info', `Making ${entry} systemd-boot's default entry (LoaderEntryDefault)`);
   await step('set-efi-variable', `Setting LoaderEntryDefault to ${entry}`, () =>

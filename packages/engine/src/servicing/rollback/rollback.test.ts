@@ -364,6 +364,19 @@ describe('A/B rollback finalize', () => {
     expect(checkRollback({ datastorePath })).toBe('none');
   });
 
+  it('type #1: the volume’s own entry (token azla, written by an A/B update) wins over the install’s', async () => {
+    record(AB_UPDATED());
+    await typeOneEsp();
+    await writeFile(
+      join(espDir, 'loader/entries/azla-os.conf'),
+      `title OS v3 (A)\nlinux /azla/vmlinuz\noptions root=PARTUUID=${ROOT_A} rw\n`,
+    );
+    await setSelected('azlb-os.conf');
+    const outcome = await rollbackHost(options());
+    expect(outcome).toMatchObject({ boot: { loaderEntryDefault: 'azla-os.conf' } });
+    expect(await loaderEntryDefault()).toBe('azla-os.conf');
+  });
+
   it('UKI: the previous Trident UKI becomes LoaderEntryDefault', async () => {
     record(AB_UPDATED());
     await mkdir(join(espDir, 'EFI/Linux'), { recursive: true });
