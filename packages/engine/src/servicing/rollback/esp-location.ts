@@ -4,14 +4,14 @@
  * host mounts it at, and the device node. A finalize edits the mounted directory when it is mounted
  * (a booted host: /boot/efi) and the partition through mtools otherwise (no vfat driver needed).
  */
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createImageEsp, createMountedEsp, type EspDevice, type EspVolume } from '@trident/boot-config';
 import { ESP_TYPE_GUID } from '@trident/cosi-format';
 import type { HostStatus } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
-import { parseMountPoints } from './mounts.ts';
+import { parseMountPoints, rootMountsOf } from './mounts.ts';
 
 export interface EspLocation {
   /** The Host Configuration id of the ESP partition. */
@@ -53,6 +53,11 @@ export async function openEsp(
     );
     if (parseMountPoints(mountinfo).includes(esp.mountPath)) return createMountedEsp(esp.mountPath);
   }
+  // Mounted elsewhere than the configuration says: found by the device's major:minor. Editing a
+  // mounted FAT volume with mtools would write behind the kernel's driver.
+  const mounted =
+    esp.device === undefined ? undefined : await mountPointOfDevice(esp.device, options.procDir);
+  if (mounted !== undefined) return createMountedEsp(mounted);
   if (esp.device === undefined)
     throw noEsp(
       `the ESP '${esp.id}' is neither mounted${esp.mountPath ? ` at ${esp.mountPath}` : ''} nor recorded in partitionPaths`,
@@ -74,4 +79,15 @@ export async function espDevice(esp: EspLocation, sysDir = '/sys'): Promise<EspD
   if (!Number.isInteger(number) || number < 1 || parent === undefined)
     throw noEsp(`${node} (the ESP '${esp.id}') is not a partition of a disk (no ${block}/partition)`);
   return { disk: join('/dev', parent), partitionNumber: number };
+}
+
+/** Where a block device is mounted (its whole filesystem, not a bind of a subdirectory), if it is. */
+async function mountPointOfDevice(device: string, procDir = '/proc'): Promise<string | undefined> {
+  const info = await stat(device).catch(() => undefined);
+  if (!info?.isBlockDevice()) return undefined;
+  // Linux's dev_t layout (glibc gnu_dev_major/gnu_dev_minor).
+  const major = ((info.rdev >>> 8) & 0xfff) | (Math.floor(info.rdev / 2 ** 32) & ~0xfff);
+  const minor = (info.rdev & 0xff) | ((info.rdev >>> 12) & ~0xff);
+  const mountinfo = await readFile(join(procDir, 'self/mountinfo'), 'utf8').catch(() => '');
+  return rootMountsOf(mountinfo, `${major}:${minor}`)[0];
 }
