@@ -40,6 +40,13 @@ export {
 } from './systemd-boot/create-entry.ts';
 export { findLoaderEntriesForPartUuid, findPreviousUki } from './systemd-boot/rollback-entries.ts';
 export {
+  findVolumeEntry,
+  removeVolumeEntries,
+  type VolumeEntry,
+  type VolumeEntryOptions,
+  writeVolumeEntry,
+} from './systemd-boot/volume-entry.ts';
+export {
   type BootOrderPosition,
   type CreateBootEntryOptions,
   createBootEntry,
