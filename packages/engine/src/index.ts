@@ -13,11 +13,6 @@ export {
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
-export {
-  type AllowedOperations,
-  formatAllowedOperations,
-  parseAllowedOperations,
-} from './servicing/rollback/allowed-operations.ts';
 export type { BootSwitch } from './servicing/rollback/boot-switch.ts';
 export {
   chainOf,
