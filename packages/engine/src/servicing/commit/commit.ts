@@ -90,7 +90,10 @@ function expectation(status: HostStatus): {
  * at that machine (the image's file, script paths), so on the booted OS only the schema must hold,
  * as upstream only deserializes the stored spec. Other findings are logged, not fatal.
  */
-function recordedConfiguration(status: HostStatus, options: CommitOptions): HostConfiguration {
+export function recordedConfiguration(
+  status: HostStatus,
+  options: { log?: CommitOptions['log'] },
+): HostConfiguration {
   const parsed = parseHostConfig(JSON.stringify(status.spec ?? {}));
   const errors = parsed.findings.filter((f) => f.severity === 'error');
   if (parsed.config === undefined)
