@@ -48,6 +48,9 @@ export const OPTIONS = {
   concurrency: { type: 'string' },
   codec: { type: 'string' },
   resume: { type: 'boolean', default: false },
+  // install
+  'allowed-operations': { type: 'string', multiple: true },
+  datastore: { type: 'string' },
   // stream-disk / install / cosi validate
   'memory-limit': { type: 'string' },
   // grpc-client / daemon

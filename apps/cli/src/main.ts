@@ -30,6 +30,9 @@ Provisioning:
       [--memory-limit SIZE]                  plan within SIZE (default: the cgroup limit, else free memory)
   trident install [config]                   clean install from a Host Configuration (default ${DEFAULT_CONFIG})
       [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] [--memory-limit SIZE] ...
+      [--allowed-operations stage,finalize]  stage alone records the staged host in the servicing OS's
+      [--datastore PATH]                     datastore (default: trident.conf's, else Trident's path);
+                                             finalize alone reads it, writes the new root's and the boot entry
   Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
@@ -103,6 +106,8 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     codec: values.codec,
     resume: values.resume,
     memoryLimit: values['memory-limit'],
+    allowedOperations: values['allowed-operations'],
+    datastore: values.datastore,
     verbosity: values.quiet
       ? ('quiet' as const)
       : values.verbose
@@ -155,7 +160,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       );
     case 'install':
       return (await import('./commands/install.ts')).installCommand(
-        sub ?? DEFAULT_CONFIG,
+        sub === undefined ? { path: DEFAULT_CONFIG, explicit: false } : { path: sub, explicit: true },
         output,
         servicing(),
       );

@@ -5,6 +5,12 @@ export { imageFactsFromCosi } from './image-facts.ts';
 export { createReclaimer } from './reclaim.ts';
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
+export {
+  ALL_OPERATIONS,
+  type AllowedOperations,
+  formatAllowedOperations,
+  parseAllowedOperations,
+} from './servicing/phases/allowed-operations.ts';
 export type { EngineRequest } from './servicing/registry.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
 export type * from './types.ts';
