@@ -14,3 +14,10 @@ export {
 export type { EngineRequest } from './servicing/registry.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
 export type * from './types.ts';
+export {
+  ALL_OPERATIONS,
+  type AllowedOperation,
+  type AllowedOperations,
+  formatAllowedOperations,
+  parseAllowedOperations,
+} from './servicing/allowed-operations.ts';
