@@ -5,13 +5,23 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { EngineRequest, Plan, RunOptions, RunResult, TridentErrorInfo } from '@trident/engine';
+import type {
+  CommitOptions,
+  CommitOutcome,
+  EngineRequest,
+  Plan,
+  RunOptions,
+  RunResult,
+  TridentErrorInfo,
+} from '@trident/engine';
 
 export interface EngineApi {
   plan(request: EngineRequest, options: { signal: AbortSignal }): Promise<Plan>;
   run(plan: Plan, options: RunOptions): Promise<RunResult>;
   toTridentError(error: unknown): TridentErrorInfo;
   createReclaimer?: () => (() => void) | undefined;
+  /** `trident commit` (CommitService.Commit). */
+  commitHost(options: CommitOptions): Promise<CommitOutcome>;
 }
 
 let loading: Promise<EngineApi> | undefined;
@@ -33,6 +43,7 @@ export function loadEngine(): Promise<EngineApi> {
     run: engine.run,
     toTridentError: engine.toTridentError,
     createReclaimer: engine.createReclaimer,
+    commitHost: engine.commitHost,
   }));
   return loading;
 }

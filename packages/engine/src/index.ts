@@ -3,6 +3,7 @@ export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
 export { imageFactsFromCosi } from './image-facts.ts';
 export { createReclaimer } from './reclaim.ts';
+export { type CheckRootOutcome, checkBootedRoot } from './servicing/commit/check-root.ts';
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export {
