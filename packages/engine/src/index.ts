@@ -6,12 +6,6 @@ export { createReclaimer } from './reclaim.ts';
 export { type CheckRootOutcome, checkBootedRoot } from './servicing/commit/check-root.ts';
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
-export {
-  ALL_OPERATIONS,
-  type AllowedOperations,
-  formatAllowedOperations,
-  parseAllowedOperations,
-} from './servicing/phases/allowed-operations.ts';
 export type { EngineRequest } from './servicing/registry.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
 export type * from './types.ts';

@@ -291,6 +291,6 @@ describe.runIf(root)('trident install --allowed-operations', () => {
     expect(result.stderr).toContain('clean-install-on-provisioned-host');
     const bad = trident(['install', hc, '--allowed-operations', 'stage,reboot']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("'reboot' is not an operation");
+    expect(bad.stderr).toContain("unknown allowed operation 'reboot'");
   });
 });

@@ -57,7 +57,7 @@ export function createInstallService(
       const engineRequest: EngineInstallRequest = {
         ...baseRequest(options),
         hostConfiguration: { text: request.config.config, path: '<StageInstallRequest.config>' },
-        operations: { stage: true, finalize: false },
+        allowedOperations: { stage: true, finalize: false },
         stagingDatastore: options.datastorePath,
       };
       // Upstream's RebootDecision::Error: staging never asks for a reboot.
@@ -66,7 +66,7 @@ export function createInstallService(
     async *installFinalize(request, ctx) {
       const engineRequest: EngineInstallRequest = {
         ...baseRequest(options),
-        operations: { stage: false, finalize: true },
+        allowedOperations: { stage: false, finalize: true },
         stagingDatastore: options.datastorePath,
       };
       yield* servicingStream(

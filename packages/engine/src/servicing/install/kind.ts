@@ -13,7 +13,7 @@ import { runFinalize } from './run-finalize.ts';
  * deployment with one table per configured disk and one step of its own between the verified
  * images and the tables (the new filesystems and swap areas, made inside their partitions' byte
  * ranges); then, on the complete disks, the host itself: OS configuration in the new root, boot
- * configuration, the datastore, UEFI boot entries (`host/`). `operations` splits it as upstream
+ * configuration, the datastore, UEFI boot entries (`host/`). `allowedOperations` splits it as upstream
  * does: stage ends with `clean-install-staged` in the servicing OS's datastore; finalize reads it
  * and writes the installed OS's datastore and the boot entry (`run-finalize.ts`).
  */

@@ -12,7 +12,7 @@ import { hostOsArch } from '../../host-arch.ts';
 import { imageFactsFromCosi } from '../../image-facts.ts';
 import type { Plan, PlannedImage, PlannedNewFilesystem, PlannedTarget, TargetRequest } from '../../types.ts';
 import type { KindPlan } from '../kind.ts';
-import { ALL_OPERATIONS } from '../phases/allowed-operations.ts';
+import { ALL_OPERATIONS } from '../allowed-operations.ts';
 import { openImage } from '../phases/open-image.ts';
 import { protectedFiles, type TargetChecks } from '../phases/plan-targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
@@ -53,7 +53,7 @@ export async function planInstall(
   request: InstallRequest,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<KindPlan<InstallRequest, InstallContext>> {
-  const operations = request.operations ?? ALL_OPERATIONS;
+  const operations = request.allowedOperations ?? ALL_OPERATIONS;
   if (!operations.stage && !operations.finalize)
     throw new EngineError(
       'INVALID_INPUT_ERROR',

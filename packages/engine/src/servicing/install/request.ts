@@ -1,5 +1,5 @@
 import type { CommonRequestOptions, TargetRequest } from '../../types.ts';
-import type { AllowedOperations } from '../phases/allowed-operations.ts';
+import type { AllowedOperations } from '../allowed-operations.ts';
 
 /** A clean install from a Host Configuration: its storage laid out on every configured disk. */
 export interface InstallRequest extends CommonRequestOptions {
@@ -20,7 +20,7 @@ export interface InstallRequest extends CommonRequestOptions {
    * `stagingDatastore`; finalize alone reads that record and does the rest (the new root's
    * datastore, the UEFI boot entry, `clean-install-finalized`).
    */
-  operations?: AllowedOperations | undefined;
+  allowedOperations?: AllowedOperations | undefined;
   /**
    * The servicing OS's datastore (upstream: the installer's, at the agent's `DatastorePath`), where
    * a stage-only install leaves what its finalize needs. Default `/var/lib/trident/datastore.sqlite`.
