@@ -6,6 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type {
+  CheckRootOutcome,
   CommitOptions,
   CommitOutcome,
   EngineRequest,
@@ -22,6 +23,8 @@ export interface EngineApi {
   createReclaimer?: () => (() => void) | undefined;
   /** `trident commit` (CommitService.Commit). */
   commitHost(options: CommitOptions): Promise<CommitOutcome>;
+  /** The booted-volume test alone (v1preview CommitService.CheckRoot). */
+  checkBootedRoot(options: CommitOptions): Promise<CheckRootOutcome>;
 }
 
 let loading: Promise<EngineApi> | undefined;
@@ -44,6 +47,7 @@ export function loadEngine(): Promise<EngineApi> {
     toTridentError: engine.toTridentError,
     createReclaimer: engine.createReclaimer,
     commitHost: engine.commitHost,
+    checkBootedRoot: engine.checkBootedRoot,
   }));
   return loading;
 }

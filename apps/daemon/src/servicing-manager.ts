@@ -47,8 +47,7 @@ export type OperationTask = (engine: EngineApi, session: TaskSession) => Promise
 
 export type OperationWork =
   /** An engine servicing kind, planned and run (stream-disk, install, update). */
-  | { request: EngineRequest; task?: never }
-  | { task: OperationTask; request?: never };
+  { request: EngineRequest; task?: never } | { task: OperationTask; request?: never };
 
 export type OperationSpec = OperationWork & {
   /** `stream_disk`, `install`, `commit`: names the operation in logs. */
@@ -246,7 +245,8 @@ export class ServicingManager {
     if (result.status !== 'success')
       return {
         status: 'failure',
-        error: result.error ?? engine.toTridentError(new Error('The engine reported a failure without details.')),
+        error:
+          result.error ?? engine.toTridentError(new Error('The engine reported a failure without details.')),
       };
     return {
       status: 'success',

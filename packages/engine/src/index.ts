@@ -3,12 +3,6 @@ export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
 export { imageFactsFromCosi } from './image-facts.ts';
 export { createReclaimer } from './reclaim.ts';
-export { type CheckRootOutcome, checkBootedRoot } from './servicing/commit/check-root.ts';
-export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
-export type { InstallRequest } from './servicing/install/request.ts';
-export type { EngineRequest } from './servicing/registry.ts';
-export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
-export type * from './types.ts';
 export {
   ALL_OPERATIONS,
   type AllowedOperation,
@@ -16,3 +10,9 @@ export {
   formatAllowedOperations,
   parseAllowedOperations,
 } from './servicing/allowed-operations.ts';
+export { type CheckRootOutcome, checkBootedRoot } from './servicing/commit/check-root.ts';
+export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
+export type { InstallRequest } from './servicing/install/request.ts';
+export type { EngineRequest } from './servicing/registry.ts';
+export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
+export type * from './types.ts';

@@ -61,7 +61,9 @@ export async function installCommand(
     kind: 'install',
     ...(text === undefined ? {} : { hostConfiguration: { text, path } }),
     disks,
-    ...(splitRun ? { allowedOperations: operations, stagingDatastore: resolveDatastorePath(flags.datastore) } : {}),
+    ...(splitRun
+      ? { allowedOperations: operations, stagingDatastore: resolveDatastorePath(flags.datastore) }
+      : {}),
     ...commonRequest(flags),
   };
   return runServicing(request, output, flags);

@@ -61,7 +61,11 @@ export function createInstallService(
         stagingDatastore: options.datastorePath,
       };
       // Upstream's RebootDecision::Error: staging never asks for a reboot.
-      yield* servicingStream(context, { name: 'install_stage', request: engineRequest, reboot: 'error' }, ctx);
+      yield* servicingStream(
+        context,
+        { name: 'install_stage', request: engineRequest, reboot: 'error' },
+        ctx,
+      );
     },
     async *installFinalize(request, ctx) {
       const engineRequest: EngineInstallRequest = {

@@ -3,7 +3,7 @@
  * using the expected root filesystem"; a stub upstream): commit's booted-volume test alone, read
  * only. Nothing is recorded and no health check runs, so a caller can ask before it commits.
  */
-import { COMMIT_PENDING_STATES, type ServicingState, openDatastore } from '@trident/datastore';
+import { COMMIT_PENDING_STATES, openDatastore, type ServicingState } from '@trident/datastore';
 import { EngineError } from '../../errors.ts';
 import { currentRootDevice, expectedRoot, isExpectedRoot } from './booted-root.ts';
 import { type CommitOptions, expectation, recordedConfiguration } from './commit.ts';
