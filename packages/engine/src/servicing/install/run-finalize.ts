@@ -1,8 +1,9 @@
 import type { Plan, RunResult } from '../../types.ts';
+import { step } from '../host/configure-os.ts';
+import { mountNewRoot } from '../host/new-root.ts';
 import { failedRun, type RunSession } from '../phases/run-session.ts';
+import { type AttachedDisks, attachDisks } from './host/attach-disks.ts';
 import { recordFinalized, recordInNewRoot, registerBootEntry } from './host/finalize-host.ts';
-import { mountNewRoot } from './host/new-root.ts';
-import { step } from './host/step.ts';
 import type { FinalizeContext } from './plan-finalize.ts';
 
 /**
@@ -18,15 +19,23 @@ export async function runFinalize(
   const started = performance.now();
   try {
     session.log('info', `Finalizing the clean install staged in ${context.stagingDatastore}`);
-    const newRoot = await step(session, 'mount-new-root', 'Mounting the staged new root', () =>
-      mountNewRoot(context.config, plan.targets, context.layouts, {}, session.signal, session.log),
-    );
+    let attached: AttachedDisks | undefined;
+    const newRoot = await step(session, 'mount-new-root', 'Mounting the staged new root', async () => {
+      attached = await attachDisks(
+        context.config,
+        plan.targets,
+        context.layouts,
+        session.signal,
+        session.log,
+      );
+      return mountNewRoot(context.config, attached, {}, session.signal, session.log);
+    });
     let released = false;
     try {
       await recordInNewRoot(context.config, newRoot.path, context.staged, session);
       await newRoot.release();
       released = true;
-      await registerBootEntry(plan.targets, context.layouts, newRoot.disks, session);
+      await registerBootEntry(plan.targets, context.layouts, attached!.disks, session);
     } finally {
       if (!released)
         await newRoot.release().catch((error: unknown) => session.log('warn', (error as Error).message));

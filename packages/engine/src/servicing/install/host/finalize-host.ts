@@ -10,10 +10,10 @@ import { ESP_TYPE_GUID } from '@trident/cosi-format';
 import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
 import type { PlannedTarget } from '../../../types.ts';
+import { step } from '../../host/configure-os.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
-import type { AttachedDisk } from './new-root.ts';
-import { step } from './step.ts';
+import type { AttachedDisk } from './attach-disks.ts';
 
 const EFIVARS = '/sys/firmware/efi/efivars';
 /** Clean install is volume A of install index 0 (upstream's first free `EFI/AZL…` directory). */
