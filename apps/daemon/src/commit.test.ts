@@ -3,11 +3,18 @@
  * machine's real root: the recorded volume A (or B) is the device mounted at `/` here, so the
  * booted-root test, health checks and transitions are the engine's own, not stand-ins.
  */
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type HostStatus, openDatastore, type ServicingEvent } from '@trident/datastore';
+import { openDatastore } from '@trident/datastore';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import {
+  bootedSpec,
+  currentStatus,
+  installedOn,
+  ROOT,
+  recordEvents,
+  SHA,
+} from './test-support/booted-host.ts';
 import {
   collectStream,
   createTestClients,
@@ -16,47 +23,6 @@ import {
   type TestClients,
 } from './test-support/grpc-test-client.ts';
 import { startTestDaemon, type TestDaemon } from './test-support/test-daemon.ts';
-
-/** The block device at `/` on this machine (what commit compares the recorded volume with). */
-const ROOT = execFileSync('findmnt', ['-no', 'SOURCE', '/'], { encoding: 'utf8' }).trim();
-const SHA = 'ab'.repeat(48);
-
-function spec(checks?: unknown[]): Record<string, unknown> {
-  return {
-    image: { url: 'file:///srv/os.cosi', sha384: SHA },
-    storage: {
-      disks: [
-        {
-          id: 'os',
-          device: '/dev/sda',
-          partitionTableType: 'gpt',
-          partitions: [
-            { id: 'esp', type: 'esp', size: '100M' },
-            { id: 'root-a', type: 'root', size: '1G' },
-            { id: 'root-b', type: 'root', size: '1G' },
-            { id: 'trident', type: 'linux-generic', size: '100M' },
-          ],
-        },
-      ],
-      abUpdate: { volumePairs: [{ id: 'root', volumeAId: 'root-a', volumeBId: 'root-b' }] },
-      filesystems: [
-        { deviceId: 'esp', mountPoint: { path: '/boot/efi', options: 'umask=0077' } },
-        { deviceId: 'root', mountPoint: '/' },
-        { deviceId: 'trident', source: 'new', type: 'ext4', mountPoint: '/var/lib/trident' },
-      ],
-    },
-    ...(checks ? { health: { checks } } : {}),
-  };
-}
-
-/** Volume A (or B) is this machine's root; the other volume is a device that is not. */
-function paths(booted: 'root-a' | 'root-b' | 'none'): Record<string, string> {
-  return {
-    esp: '/dev/null',
-    'root-a': booted === 'root-a' ? ROOT : '/dev/zero',
-    'root-b': booted === 'root-b' ? ROOT : '/dev/zero',
-  };
-}
 
 describe('CommitService over the socket', () => {
   let t: TestDaemon;
@@ -73,26 +39,9 @@ describe('CommitService over the socket', () => {
     expect(await t.close()).toBe(0);
   });
 
-  function record(events: ServicingEvent[]): void {
-    const store = openDatastore(path, { create: true });
-    try {
-      for (const event of events) store.apply(event);
-    } finally {
-      store.close();
-    }
-  }
-  function status(): HostStatus {
-    const store = openDatastore(path, { readOnly: true });
-    try {
-      return store.current();
-    } finally {
-      store.close();
-    }
-  }
-  const installed = (booted: 'root-a' | 'root-b' | 'none', checks?: unknown[]): ServicingEvent[] => [
-    { type: 'clean-install-staged', spec: spec(checks), partitionPaths: paths(booted), installIndex: 0 },
-    { type: 'clean-install-finalized' },
-  ];
+  const record = (events: Parameters<typeof recordEvents>[1]) => recordEvents(path, events);
+  const status = () => currentStatus(path);
+  const installed = installedOn;
   const caller = { reboot: { handling: 'CALLER_HANDLES_REBOOT' } };
   const completedOf = async (method: 'Commit' | 'CheckRoot', request: object = caller) => {
     const client = method === 'Commit' ? clients.commit : clients.commitPreview;
@@ -170,7 +119,10 @@ describe('CommitService over the socket', () => {
     record([
       ...installed('root-b'),
       { type: 'committed' },
-      { type: 'ab-update-staged', spec: spec([{ name: 'no', runOn: ['ab-update'], content: 'exit 1' }]) },
+      {
+        type: 'ab-update-staged',
+        spec: bootedSpec([{ name: 'no', runOn: ['ab-update'], content: 'exit 1' }]),
+      },
       { type: 'ab-update-finalized' },
     ]);
     expect(status()).toMatchObject({ servicingState: 'ab-update-finalized', abActiveVolume: 'volume-a' });
