@@ -42,6 +42,8 @@ Host Status (the datastore):
       [--format yaml|json] [--datastore PATH] [-o FILE]   (trident get --help; read-only)
   trident commit [--datastore PATH] [--no-reboot]  on the first boot after a servicing: check the booted
                                              volume, run health checks, record it (trident commit --help)
+  trident rollback [--check] [--runtime|--ab] [--allowed-operations stage,finalize] [--no-reboot]
+      [--datastore PATH]                     undo the last update (trident rollback --help)
 
 Daemon:
   trident daemon [options]                   run tridentd (gRPC, trident.v1) on /run/trident/trident.sock
@@ -77,6 +79,8 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
   if (argv[0] === 'get') return (await import('./commands/get.ts')).getCommand(argv.slice(1));
   if (argv[0] === 'commit')
     return (await import('./commands/commit.ts')).commitCommand(argv.slice(1), signal);
+  if (argv[0] === 'rollback')
+    return (await import('./commands/rollback.ts')).rollbackCommand(argv.slice(1), signal);
   if (argv[0] === 'daemon') {
     const { runDaemonCli } = await import('@trident/daemon');
     return runDaemonCli(argv.slice(1));

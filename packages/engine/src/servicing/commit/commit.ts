@@ -92,7 +92,7 @@ export function expectation(status: HostStatus): {
  */
 export function recordedConfiguration(
   status: HostStatus,
-  options: Pick<CommitOptions, 'log'>,
+  options: { log?: CommitOptions['log'] },
 ): HostConfiguration {
   const parsed = parseHostConfig(JSON.stringify(status.spec ?? {}));
   const errors = parsed.findings.filter((f) => f.severity === 'error');
