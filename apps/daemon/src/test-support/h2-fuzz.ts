@@ -70,13 +70,29 @@ const UNARY = [
   '/trident.v1preview.StatusService/GetServicingState',
   '/trident.v1preview.StatusService/GetLastError',
   '/trident.v1preview.StatusService/GetActiveVolume',
+  '/trident.v1preview.StatusService/GetProvisionedConfig',
+  '/trident.v1preview.StatusService/GetServicingConfig',
+  '/trident.v1preview.RollbackService/CheckRollback',
+  '/trident.v1preview.RollbackService/GetRollbackChain',
+  '/trident.v1preview.RollbackService/GetRollbackTarget',
 ];
-/** Servicing RPCs: their random bodies never decode (see `body`), so no case starts an operation. */
+/**
+ * Servicing RPCs: their random bodies never decode (see `body`), so no case starts an operation
+ * (an empty message is a valid CommitRequest, CheckRootRequest, FinalizeInstallRequest...).
+ */
 const SERVICING = [
   '/trident.v1.StreamingService/StreamDisk',
   '/trident.v1preview.InstallService/Install',
+  '/trident.v1preview.InstallService/InstallStage',
+  '/trident.v1preview.InstallService/InstallFinalize',
   '/trident.v1.UpdateService/Update',
+  '/trident.v1.UpdateService/UpdateStage',
+  '/trident.v1.UpdateService/UpdateFinalize',
   '/trident.v1.CommitService/Commit',
+  '/trident.v1preview.CommitService/CheckRoot',
+  '/trident.v1preview.RollbackService/Rollback',
+  '/trident.v1preview.RollbackService/RollbackStage',
+  '/trident.v1preview.RollbackService/RollbackFinalize',
 ];
 const TOKEN = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~';
 const PRINTABLE = `${TOKEN}!$&'()*+,;=:@/?%[]{}<>|\\^\`"# `;
@@ -176,9 +192,11 @@ function body(r: Random, isServicing: boolean): Buffer {
   // accepts: the fuzz exercises the transport, never starts an operation nor fetches a URL.
   const payload = (n: number) =>
     isServicing ? Buffer.concat([Buffer.from([0x0f]), r.bytes(n)]) : r.bytes(n);
+  // An empty message decodes as every request with no required field: servicing gets a payload.
+  const empty = () => (isServicing ? payload(0) : Buffer.alloc(0));
   return r.pick([
     () => Buffer.alloc(0),
-    () => frame(0, 0, Buffer.alloc(0)),
+    () => frame(0, empty().length, empty()),
     () => {
       const p = payload(r.int(300));
       return frame(0, p.length, p);
@@ -190,7 +208,7 @@ function body(r: Random, isServicing: boolean): Buffer {
     () => frame(1, 20, payload(20)), // "compressed", not gzip
     () => frame(r.int(256), r.int(2 ** 32), payload(r.int(50))), // any flag, any length (up to 4 GiB)
     () => r.bytes(1 + r.int(4)), // not even a frame header
-    () => Buffer.concat([frame(0, 0, Buffer.alloc(0)), frame(0, 0, Buffer.alloc(0))]), // two messages
+    () => Buffer.concat([frame(0, empty().length, empty()), frame(0, empty().length, empty())]), // two messages
     () => payload(r.int(64 * 1024)), // raw junk
     () => {
       const p = payload(r.int(2000));
