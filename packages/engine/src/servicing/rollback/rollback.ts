@@ -29,8 +29,8 @@ import {
 import type { HostConfiguration } from '@trident/host-config';
 import { runHealthChecks } from '@trident/os-config';
 import { EngineError, toTridentError } from '../../errors.ts';
-import { recordedConfiguration } from '../commit/commit.ts';
 import { ALL_OPERATIONS, type AllowedOperations } from '../allowed-operations.ts';
+import { recordedConfiguration } from '../commit/commit.ts';
 import { type BootSwitch, type BootSwitchOptions, switchBootToOtherVolume } from './boot-switch.ts';
 import { chainOf, datastoreFailure } from './chain.ts';
 import { applyRuntimeNetplan, checkRuntimeRollbackSupported } from './runtime-apply.ts';
