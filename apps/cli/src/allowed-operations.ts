@@ -1,4 +1,7 @@
-import { type AllowedOperations, parseAllowedOperations as parseOperations } from '@trident/engine';
+import {
+  type AllowedOperations,
+  parseAllowedOperations as parseOperations,
+} from '@trident/engine/allowed-operations';
 import { CliError } from './cli-error.ts';
 
 /** `--allowed-operations`: the engine's grammar (one parser), a bad word is a command-line error. */

@@ -13,6 +13,7 @@ import { UpdateService } from './gen/trident/v1/update_service_pb.ts';
 import { VersionService } from './gen/trident/v1/version_service_pb.ts';
 import { CommitService as CommitPreviewService } from './gen/trident/v1preview/commit_service_pb.ts';
 import { InstallService } from './gen/trident/v1preview/install_service_pb.ts';
+import { RollbackService } from './gen/trident/v1preview/rollback_service_pb.ts';
 import { StatusService } from './gen/trident/v1preview/status_service_pb.ts';
 import { ValidationService } from './gen/trident/v1preview/validation_service_pb.ts';
 import { createGrpcFront } from './grpc-front.ts';
@@ -29,6 +30,7 @@ import type { DaemonOptions, StopMode } from './options.ts';
 import { runRebootCommand } from './reboot.ts';
 import { createCommitPreviewService, createCommitService } from './services/commit.ts';
 import { createInstallService } from './services/install.ts';
+import { createRollbackService } from './services/rollback.ts';
 import type { StreamContext } from './services/servicing-stream.ts';
 import { createStatusService } from './services/status.ts';
 import { createStreamingService } from './services/streaming.ts';
@@ -104,6 +106,10 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
     router.service(CommitPreviewService, createCommitPreviewService(context, options.datastorePath));
     router.service(InstallService, createInstallService(context, options));
     router.service(StatusService, createStatusService(manager, options.datastorePath));
+    router.service(
+      RollbackService,
+      createRollbackService(context, manager, deps.loadEngine ?? loadEngine, options.datastorePath),
+    );
     router.service(ValidationService, createValidationService());
   };
   const handler = createGrpcFront({ routes, logger });

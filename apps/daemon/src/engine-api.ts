@@ -11,6 +11,11 @@ import type {
   CommitOutcome,
   EngineRequest,
   Plan,
+  RollbackCheck,
+  RollbackOptions,
+  RollbackOutcome,
+  RollbackQueryOptions,
+  RollbackRequest,
   RunOptions,
   RunResult,
   TridentErrorInfo,
@@ -25,6 +30,11 @@ export interface EngineApi {
   commitHost(options: CommitOptions): Promise<CommitOutcome>;
   /** The booted-volume test alone (v1preview CommitService.CheckRoot). */
   checkBootedRoot(options: CommitOptions): Promise<CheckRootOutcome>;
+  /** Manual rollback (v1preview RollbackService). */
+  rollbackHost(options: RollbackOptions): Promise<RollbackOutcome>;
+  checkRollback(options: RollbackQueryOptions & { request?: RollbackRequest }): RollbackCheck;
+  /** The chain, newest first, each item as upstream serialises it. */
+  rollbackChainDocuments(options: RollbackQueryOptions): Record<string, unknown>[];
 }
 
 let loading: Promise<EngineApi> | undefined;
@@ -48,6 +58,9 @@ export function loadEngine(): Promise<EngineApi> {
     createReclaimer: engine.createReclaimer,
     commitHost: engine.commitHost,
     checkBootedRoot: engine.checkBootedRoot,
+    rollbackHost: engine.rollbackHost,
+    checkRollback: engine.checkRollback,
+    rollbackChainDocuments: (options) => engine.rollbackChainDocument(engine.rollbackChain(options)),
   }));
   return loading;
 }

@@ -2,7 +2,8 @@
  * The servicing RPCs beyond StreamDisk driven by the Python grpcio client (gRPC C-core) through
  * its generic `call` command: InstallStage then InstallFinalize into a disk-image file (the
  * staged state in the daemon's datastore in between), and CommitService Commit / CheckRoot on a
- * datastore whose volume A is this machine's root (a host booted from volume A, as an update needs).
+ * datastore whose volume A is this machine's root (a host booted from volume A, as an update needs),
+ * and RollbackService's check and chain on it.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -140,5 +141,16 @@ describe.skipIf(!available)('Python grpcio client: install stage/finalize, commi
     });
     const volume = await client('call', 'trident.v1preview.StatusService/GetActiveVolume');
     expect(volume.at(-1)).toEqual({ event: 'response', message: { active_volume: 'VOLUME_A' } });
+
+    // Just installed: RollbackService says there is nothing to roll back, in C-core's proto3 JSON.
+    const check = await client(
+      'call',
+      'trident.v1preview.RollbackService/CheckRollback',
+      '--request',
+      JSON.stringify({ kind: 'ANY_ROLLBACK_REQUESTED' }),
+    );
+    expect(check.at(-1)).toEqual({ event: 'response', message: { kind: 'NO_ROLLBACK_AVAILABLE' } });
+    const chain = await client('call', 'trident.v1preview.RollbackService/GetRollbackChain');
+    expect(chain.at(-1)).toEqual({ event: 'response', message: {} });
   });
 });

@@ -18,6 +18,15 @@ import { CompletedSchema, type RebootDecision, RebootStatus, toProtoError, type 
 
 export const ENGINE_MODULE = 'trident::engine';
 
+/** The engine's servicing kinds → the wire's (upstream `From<ServicingType> for ServicingKind`). */
+const WIRE_SERVICING_KIND: Record<string, ServicingKind> = {
+  'clean-install': ServicingKind.CLEAN_INSTALL,
+  'ab-update': ServicingKind.AB_UPDATE,
+  'runtime-update': ServicingKind.RUNTIME_UPDATE,
+  'manual-rollback-ab': ServicingKind.MANUAL_ROLLBACK_AB,
+  'manual-rollback-runtime': ServicingKind.MANUAL_ROLLBACK_RUNTIME,
+};
+
 /** Trident's text when a task that may not reboot asks for one (`servicingmgr.rs`). */
 export const REBOOT_FORBIDDEN =
   'The servicing task requested a reboot, but this task type should not cause reboots.';
@@ -252,8 +261,12 @@ export class ServicingManager {
       status: 'success',
       rebootRequired: result.rebootRequired,
       imageHash: result.imageHash,
-      // Trident reports CleanInstall for stream-disk and install alike (upstream #613).
-      servicingKind: ServicingKind.CLEAN_INSTALL,
+      // Trident reports CleanInstall for stream-disk and install alike (upstream #613); a run that
+      // had nothing to do names no kind (upstream's NoActiveServicing).
+      servicingKind:
+        result.servicingKind === undefined
+          ? ServicingKind.NONE_REQUIRED
+          : (WIRE_SERVICING_KIND[result.servicingKind] ?? ServicingKind.CLEAN_INSTALL),
     };
   }
 }
