@@ -167,6 +167,33 @@ async function writeConfig(name: string, text: string): Promise<string> {
 }
 
 describe.skipIf(!available)('A/B update on loop devices', () => {
+  it('an interrupted stage changes nothing the host runs or boots: provisioned on A, no entry for B', async () => {
+    const text = configuration(cosi2, 'os:\n  hostname: host-b\n');
+    const planned = await plan(request(text, { allowedOperations: { stage: true, finalize: false } }));
+    const abort = new AbortController();
+    const result = await run(planned, {
+      signal: abort.signal,
+      // Stop as soon as the image phase reports progress: B is half written.
+      onEvent: (event) => {
+        if (event.type === 'progress' && event.phase === 'write') abort.abort(new Error('test interrupt'));
+      },
+    });
+    expect(result.status).toBe('failure');
+    const store = openDatastore(datastorePath, { readOnly: true });
+    try {
+      const status = store.current();
+      expect(status.servicingState).toBe('provisioned');
+      expect(status.abActiveVolume).toBe('volume-a');
+      expect((status.spec as { os: { hostname: string } }).os.hostname).toBe('host-a');
+      // The failure is recorded, as upstream records every failed servicing.
+      expect(status.lastError).toBeDefined();
+    } finally {
+      store.close();
+    }
+    await expect(mtype(loop.partitionPath(1), '/loader/entries/azlb-demo.conf')).rejects.toThrow();
+    expect(await debugfsCat(loop.partitionPath(2), '/etc/os-release')).toContain('VERSION_ID="1"');
+  }, 300_000);
+
   it('stages the second build on volume B only, with its configuration and boot entry', async () => {
     const partitionSize = async (n: number) =>
       Number((await exec('blockdev', ['--getsize64', loop.partitionPath(n)])).stdout.trim());
