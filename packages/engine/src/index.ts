@@ -10,6 +10,7 @@ export {
   formatAllowedOperations,
   parseAllowedOperations,
 } from './servicing/allowed-operations.ts';
+export { type CheckRootOutcome, checkBootedRoot } from './servicing/commit/check-root.ts';
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
@@ -35,4 +36,5 @@ export {
   selectRollback,
 } from './servicing/rollback/selection.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
+export type { UpdateRequest } from './servicing/update/request.ts';
 export type * from './types.ts';

@@ -49,7 +49,7 @@ export type CommitOutcome =
 const other = (volume: AbVolume | undefined): AbVolume => (volume === 'volume-a' ? 'volume-b' : 'volume-a');
 
 /** What each pending state waits for: the volume that should be running, and what was tested. */
-function expectation(status: HostStatus): {
+export function expectation(status: HostStatus): {
   volume: AbVolume;
   servicingType: ServicingType | undefined;
   wrongRootSubkind: string;
