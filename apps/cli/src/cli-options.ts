@@ -48,8 +48,9 @@ export const OPTIONS = {
   concurrency: { type: 'string' },
   codec: { type: 'string' },
   resume: { type: 'boolean', default: false },
-  // install
+  // install / update / rollback
   'allowed-operations': { type: 'string', multiple: true },
+  'no-reboot': { type: 'boolean', default: false },
   datastore: { type: 'string' },
   // stream-disk / install / cosi validate
   'memory-limit': { type: 'string' },

@@ -33,6 +33,9 @@ Provisioning:
       [--allowed-operations stage,finalize]  stage alone records the staged host in the servicing OS's
       [--datastore PATH]                     datastore (default: trident.conf's, else Trident's path);
                                              finalize alone reads it, writes the new root's and the boot entry
+  trident update [config]                    A/B update of this host: the new OS into the inactive volume, then one
+      [--allowed-operations stage,finalize]  trial boot of it (default config ${DEFAULT_CONFIG}); reboots after
+      [--no-reboot] [--datastore PATH]       finalize unless --no-reboot; [--dry-run] [--resume] [--memory-limit SIZE]
   Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
@@ -168,6 +171,13 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         output,
         servicing(),
       );
+    case 'update':
+      return (await import('./commands/update.ts')).updateCommand(sub ?? DEFAULT_CONFIG, output, {
+        ...servicing(),
+        allowedOperations: values['allowed-operations'],
+        noReboot: values['no-reboot'],
+        datastore: values.datastore,
+      });
     case 'cosi':
       break;
     default:

@@ -36,4 +36,5 @@ export {
   selectRollback,
 } from './servicing/rollback/selection.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
+export type { UpdateRequest } from './servicing/update/request.ts';
 export type * from './types.ts';

@@ -102,7 +102,7 @@ export async function commitCommand(argv: string[], signal: AbortSignal): Promis
       );
       if (!values['no-reboot']) {
         output.error('Rebooting into the previous volume');
-        rebootHost('to return to the previous volume');
+        rebootHost('return to the previous volume');
       }
       return SERVICING_EXIT[info.kind] ?? 2;
     }
