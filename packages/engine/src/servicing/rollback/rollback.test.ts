@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { createImageEsp } from '@trident/boot-config';
 import { type HostStatus, openDatastore, type ServicingEvent } from '@trident/datastore';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { commitHost } from '../commit/commit.ts';
 import { parseAllowedOperations } from '../allowed-operations.ts';
+import { commitHost } from '../commit/commit.ts';
 import { checkRollback, rollbackChain, rollbackTarget } from './chain.ts';
 import { rollbackHost } from './rollback.ts';
 

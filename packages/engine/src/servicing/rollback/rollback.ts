@@ -21,16 +21,14 @@
  */
 import {
   type Datastore,
-  type HostStatus,
   openDatastore,
   type RollbackChainItem,
   type ServicingState,
 } from '@trident/datastore';
-import type { HostConfiguration } from '@trident/host-config';
 import { runHealthChecks } from '@trident/os-config';
 import { EngineError, toTridentError } from '../../errors.ts';
-import { recordedConfiguration } from '../commit/commit.ts';
 import { ALL_OPERATIONS, type AllowedOperations } from '../allowed-operations.ts';
+import { recordedConfiguration } from '../commit/commit.ts';
 import { type BootSwitch, type BootSwitchOptions, switchBootToOtherVolume } from './boot-switch.ts';
 import { chainOf, datastoreFailure } from './chain.ts';
 import { applyRuntimeNetplan, checkRuntimeRollbackSupported } from './runtime-apply.ts';
@@ -76,11 +74,6 @@ const stagedKind = (state: ServicingState): RollbackKind | undefined =>
 const invalidState = (reason: string) =>
   new EngineError('INVALID_INPUT_ERROR', 'invalid-rollback-state', reason, { code: 'ENGINE_ROLLBACK_STATE' });
 
-/** The target's configuration must at least parse: it drives the finalize (boot entries, netplan). */
-function targetConfiguration(status: HostStatus, options: RollbackOptions): HostConfiguration {
-  return recordedConfiguration(status, options);
-}
-
 /** Stage: pick the target and record it. Undefined when the chain offers nothing. */
 function stage(store: Datastore, options: RollbackOptions): RollbackKind | undefined {
   const status = store.current();
@@ -100,7 +93,8 @@ function stage(store: Datastore, options: RollbackOptions): RollbackKind | undef
   const item = selectRollback(chainOf(store), request);
   if (item === undefined) return undefined;
   if (item.kind === 'runtime') checkRuntimeRollbackSupported(status.spec, item.spec);
-  targetConfiguration({ ...status, spec: item.spec }, options);
+  // The target must at least parse now: it drives the finalize (boot entries, netplan).
+  recordedConfiguration({ ...status, spec: item.spec }, options);
   options.log?.(
     'info',
     item.kind === 'ab'
@@ -118,7 +112,7 @@ async function finalize(store: Datastore, options: RollbackOptions): Promise<Rol
     throw invalidState(
       `cannot finalize a manual rollback in servicing state ${status.servicingState}: stage one first (--allowed-operations stage)`,
     );
-  const config = targetConfiguration(status, options);
+  const config = recordedConfiguration(status, options);
   if (kind === 'ab') {
     const boot = await switchBootToOtherVolume(config, status, options);
     store.apply({ type: 'manual-rollback-ab-finalized' });
