@@ -48,7 +48,7 @@ export const OPTIONS = {
   concurrency: { type: 'string' },
   codec: { type: 'string' },
   resume: { type: 'boolean', default: false },
-  // update
+  // install / update / rollback
   'allowed-operations': { type: 'string', multiple: true },
   'no-reboot': { type: 'boolean', default: false },
   datastore: { type: 'string' },

@@ -30,6 +30,9 @@ export interface ServicingFlags {
   resume: boolean;
   /** `--memory-limit`: a size (8G, 200M, 200MiB, bytes). */
   memoryLimit: string | undefined;
+  /** install: `--allowed-operations` (repeatable, comma lists), `--datastore` (the staging datastore). */
+  allowedOperations?: string[] | undefined;
+  datastore?: string | undefined;
   verbosity: Verbosity;
   signal: AbortSignal;
   /** Remote-source flags (--header, --ca-file, --username, --platform, --plain-http...). */
