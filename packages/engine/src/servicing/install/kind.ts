@@ -5,6 +5,7 @@ import { configureHost, prepareHost } from './host/configure-host.ts';
 import { makeFilesystem } from './make-filesystems.ts';
 import { type InstallContext, planInstall } from './plan-install.ts';
 import type { InstallRequest } from './request.ts';
+import { releaseHeldDevices } from './storage/held-devices.ts';
 
 /**
  * install: a clean install of a host from its Host Configuration, in upstream's order: script
@@ -12,7 +13,9 @@ import type { InstallRequest } from './request.ts';
  * deployment with one table per configured disk and one step of its own between the verified
  * images and the tables (the new filesystems and swap areas, made inside their partitions' byte
  * ranges); then, on the complete disks, the host itself: OS configuration in the new root, boot
- * configuration, the datastore, UEFI boot entries (`host/`).
+ * configuration, the datastore, UEFI boot entries (`host/`). RAID arrays and LUKS2 volumes are
+ * built once the tables exist and the images for them streamed onto them (`storage/`); what an
+ * earlier install left stacked on the disks is taken down before they are opened.
  */
 export const install: ServicingKind<InstallRequest, InstallContext> = {
   kind: 'install',
@@ -21,6 +24,10 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
   run: async (plan, context, session) => {
     try {
       await prepareHost(context.config, session);
+      await releaseHeldDevices(
+        plan.targets.filter((t) => t.kind === 'disk').map((t) => t.path),
+        session.log,
+      );
     } catch (error) {
       return failedRun(error, session);
     }
@@ -50,6 +57,9 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
               spec: context.spec,
               layouts: context.layouts,
               metadata: context.reader?.metadata,
+              reader: context.reader,
+              stackedImages: context.stackedImages,
+              stackedFilesystems: context.stackedFilesystems,
             },
             session,
           ),

@@ -19,6 +19,7 @@ import { type DiskLayout, layoutDisk } from './layout.ts';
 import { planImages, planNewFilesystems } from './place-filesystems.ts';
 import { planDiskTarget } from './plan-disk-target.ts';
 import type { InstallRequest } from './request.ts';
+import { checkStackedLayout, type StackedFilesystem, type StackedImage } from './storage/stacked-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';
 
 /** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
@@ -32,6 +33,9 @@ export interface InstallContext {
   /** The validated Host Configuration, and the document as written (the datastore's `spec`). */
   config: HostConfiguration;
   spec: Record<string, unknown>;
+  /** Images and new filesystems on RAID arrays or encrypted volumes: written once those exist. */
+  stackedImages: StackedImage[];
+  stackedFilesystems: StackedFilesystem[];
 }
 
 /**
@@ -119,8 +123,13 @@ export async function planInstall(
       }
       layouts.push(layout);
     }
-    const images = reader ? planImages(config, layouts, reader, request.resize !== false) : [];
-    const newFilesystems = planNewFilesystems(config, layouts);
+    checkStackedLayout(config, new Set(layouts.flatMap((l) => l.partitions.map((p) => p.id))));
+    const placed = reader
+      ? planImages(config, layouts, reader, request.resize !== false)
+      : { images: [], stacked: [] };
+    const images = placed.images;
+    const created = planNewFilesystems(config, layouts);
+    const newFilesystems = created.planned;
     const memory = planConcurrency(request, images, reader?.metadata.compression?.maxWindowLog);
     const plan: Plan & { request: InstallRequest } = {
       request,
@@ -136,13 +145,24 @@ export async function planInstall(
       targets,
       images,
       newFilesystems,
-      steps: describeSteps(targets, layouts, images, newFilesystems, config),
+      steps: describeSteps(targets, layouts, images, newFilesystems, config, placed.stacked, created.stacked),
       warnings,
       concurrency: memory.concurrency,
       memory: memory.line,
     };
     const spec = (plainDocument(parsed.source?.value) ?? {}) as Record<string, unknown>;
-    return { plan, context: { reader, layouts, protect: checks.protect, config, spec } };
+    return {
+      plan,
+      context: {
+        reader,
+        layouts,
+        protect: checks.protect,
+        config,
+        spec,
+        stackedImages: placed.stacked,
+        stackedFilesystems: created.stacked,
+      },
+    };
   } catch (error) {
     await reader?.close();
     throw error;
@@ -155,6 +175,8 @@ function describeSteps(
   images: PlannedImage[],
   created: PlannedNewFilesystem[],
   config: HostConfiguration,
+  stackedImages: StackedImage[],
+  stackedFilesystems: StackedFilesystem[],
 ): string[] {
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   const steps: string[] = [];
@@ -184,8 +206,36 @@ function describeSteps(
   for (const target of targets) steps.push(`write the GPT on ${target.path} after every image verified`);
   for (const image of images.filter((i) => i.grow))
     steps.push(`grow the ${image.fsType} filesystem on '${image.id}' to fill its partition`);
+  steps.push(...stackedSteps(config, stackedImages, stackedFilesystems));
   steps.push(...hostSteps(config));
   steps.push('sync');
+  return steps;
+}
+
+/** RAID arrays, LUKS2 volumes and what goes onto them, in run order (storage/stacked-storage.ts). */
+function stackedSteps(
+  config: HostConfiguration,
+  images: StackedImage[],
+  filesystems: StackedFilesystem[],
+): string[] {
+  const steps: string[] = [];
+  for (const array of config.storage.raid.software)
+    steps.push(
+      `create RAID array /dev/md/${array.name} (${array.level}, metadata 1.0) from ${array.devices.map((d) => `'${d}'`).join(', ')}${config.storage.raid.syncTimeout === undefined ? '' : `, wait up to ${config.storage.raid.syncTimeout} s for its sync`}`,
+    );
+  const encryption = config.storage.encryption;
+  for (const volume of encryption?.volumes ?? [])
+    steps.push(
+      `encrypt '${volume.deviceId}' with LUKS2 (key ${encryption?.recoveryKeyUrl ? `from ${encryption.recoveryKeyUrl}` : 'random, TPM only'}; TPM 2.0 sealed to PCRs ${encryption?.pcrs.join('+')} when present) and open it as /dev/mapper/${volume.deviceName}`,
+    );
+  for (const image of images)
+    steps.push(
+      `write ${image.imagePath} to ${image.device.path} ('${image.id}')${image.mountPoint ? ` [${image.fsType} ${image.mountPoint}]` : ''}, verify SHA-384${image.grow ? ', grow to fill it' : ''}`,
+    );
+  for (const fs of filesystems)
+    steps.push(
+      `create ${fs.fsType} on ${fs.device.path} ('${fs.id}')${fs.mountPoint ? ` for ${fs.mountPoint}` : ''}`,
+    );
   return steps;
 }
 

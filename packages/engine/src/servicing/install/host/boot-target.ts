@@ -8,6 +8,8 @@ import type { CosiMetadata } from '@trident/cosi-format';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
 import type { DiskLayout } from '../layout.ts';
 import { resolvePartition } from '../resolve-devices.ts';
+import type { StackedBoot } from '../storage/boot-args.ts';
+import { stackedDevice } from '../storage/stacked-devices.ts';
 
 const OVERLAY_MOUNT = '/var/lib/trident-overlay';
 
@@ -15,12 +17,16 @@ export function bootTarget(
   config: HostConfiguration,
   layouts: readonly DiskLayout[],
   metadata: CosiMetadata | undefined,
+  /** The root and initrd arguments for arrays and encrypted volumes (storage/boot-args.ts). */
+  stacked: StackedBoot = { args: [] },
 ): BootTarget {
   // The COSI records each verity filesystem's root hash; the kernel command line must carry it.
   const roothashOf = (mountPoint: string): string | undefined =>
     metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint)?.verity?.roothash ??
     undefined;
   const uuidOf = (id: string): string => resolvePartition(config, layouts as DiskLayout[], id).partition.uuid;
+  // A verity data or hash device on an array or volume is named by its node, not a PARTUUID.
+  const kernelDevice = (id: string): string => stackedDevice(config, id)?.path ?? `PARTUUID=${uuidOf(id)}`;
   const mountedAt = (path: string) =>
     config.storage.filesystems.find(
       (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === path,
@@ -32,25 +38,29 @@ export function bootTarget(
     root: rootVerity
       ? {
           kind: 'verity',
-          dataDevice: `PARTUUID=${uuidOf(rootVerity.dataDeviceId)}`,
-          hashDevice: `PARTUUID=${uuidOf(rootVerity.hashDeviceId)}`,
+          dataDevice: kernelDevice(rootVerity.dataDeviceId),
+          hashDevice: kernelDevice(rootVerity.hashDeviceId),
           ...withHash('roothash', roothashOf('/')),
         }
-      : { kind: 'partuuid', partUuid: uuidOf(root!.deviceId!) },
+      : stacked.root !== undefined
+        ? { kind: 'device', path: stacked.root }
+        : { kind: 'partuuid', partUuid: uuidOf(root!.deviceId!) },
   };
   const usrVerity = verityOf(mountedAt('/usr')?.deviceId);
   if (usrVerity)
     target.usrVerity = {
-      dataDevice: `PARTUUID=${uuidOf(usrVerity.dataDeviceId)}`,
-      hashDevice: `PARTUUID=${uuidOf(usrVerity.hashDeviceId)}`,
+      dataDevice: kernelDevice(usrVerity.dataDeviceId),
+      hashDevice: kernelDevice(usrVerity.hashDeviceId),
       ...withHash('usrhash', roothashOf('/usr')),
     };
   const selinux = config.os.selinux.mode;
   if (selinux !== undefined) target.selinux = selinux;
   const overlay = mountedAt(OVERLAY_MOUNT);
-  if (overlay?.deviceId) target.overlayDevice = `/dev/disk/by-partuuid/${uuidOf(overlay.deviceId)}`;
-  const extra = config.os.kernelCommandLine?.extraCommandLine;
-  if (extra !== undefined && extra.length > 0) target.extraCommandLine = extra;
+  if (overlay?.deviceId)
+    target.overlayDevice =
+      stackedDevice(config, overlay.deviceId)?.path ?? `/dev/disk/by-partuuid/${uuidOf(overlay.deviceId)}`;
+  const extra = [...stacked.args, ...(config.os.kernelCommandLine?.extraCommandLine ?? [])];
+  if (extra.length > 0) target.extraCommandLine = extra;
   return target;
 }
 

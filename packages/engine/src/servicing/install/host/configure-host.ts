@@ -9,9 +9,10 @@
 
 import { access } from 'node:fs/promises';
 import { configureDiskBoot, createBootEntry, espDirectoryName } from '@trident/boot-config';
-import { type CosiMetadata, ESP_TYPE_GUID } from '@trident/cosi-format';
+import { type CosiMetadata, type CosiReader, ESP_TYPE_GUID } from '@trident/cosi-format';
 import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident/datastore';
-import type { HostConfiguration } from '@trident/host-config';
+import { runTool } from '@trident/exec';
+import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
 import {
   configureNewRoot,
   mountChrootFilesystems,
@@ -26,6 +27,9 @@ import { wrapStep } from '../../../errors.ts';
 import type { Plan } from '../../../types.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
+import { type StackedBoot, stackedBootArgs } from '../storage/boot-args.ts';
+import type { StackedFilesystem, StackedImage } from '../storage/stacked-devices.ts';
+import { buildStackedStorage } from '../storage/stacked-storage.ts';
 import { bootTarget } from './boot-target.ts';
 import { mountNewRoot, type NewRoot } from './new-root.ts';
 
@@ -37,6 +41,11 @@ export interface HostInputs {
   layouts: readonly DiskLayout[];
   /** The COSI's metadata; undefined when nothing came from an image. */
   metadata: CosiMetadata | undefined;
+  /** The open COSI, for images streamed onto arrays and encrypted volumes. */
+  reader: CosiReader | undefined;
+  /** Images and new filesystems on arrays and encrypted volumes (storage/stacked-storage.ts). */
+  stackedImages: readonly StackedImage[];
+  stackedFilesystems: readonly StackedFilesystem[];
 }
 
 const EFIVARS = '/sys/firmware/efi/efivars';
@@ -93,6 +102,8 @@ export async function prepareHost(config: HostConfiguration, session: RunSession
 export async function configureHost(inputs: HostInputs, session: RunSession): Promise<void> {
   const { config, plan, layouts } = inputs;
   const layout = storageLayout(inputs);
+  const stacks =
+    config.storage.raid.software.length > 0 || (config.storage.encryption?.volumes.length ?? 0) > 0;
   const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', () =>
     mountNewRoot(
       config,
@@ -101,6 +112,20 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
       layout.imageFilesystemTypes ?? {},
       session.signal,
       session.log,
+      stacks
+        ? (partitionPath) =>
+            buildStackedStorage(
+              {
+                config,
+                reader: inputs.reader,
+                images: inputs.stackedImages,
+                filesystems: inputs.stackedFilesystems,
+                codec: plan.request.codec,
+                partitionPath,
+              },
+              session,
+            )
+        : undefined,
     ),
   );
   let released = false;
@@ -167,7 +192,12 @@ async function configureBootloader(
     session.log('warn', 'no ESP partition in the Host Configuration: boot configuration skipped');
     return;
   }
-  const target = bootTarget(inputs.config, inputs.layouts, inputs.metadata);
+  const target = bootTarget(
+    inputs.config,
+    inputs.layouts,
+    inputs.metadata,
+    await stackedBoot(inputs.config, newRoot, session),
+  );
   const result = await step(
     session,
     'boot-configuration',
@@ -180,6 +210,27 @@ async function configureBootloader(
       }),
   );
   for (const entry of result.configured) session.log('info', `Boot configuration: ${entry}`);
+}
+
+/** Root and initrd arguments for a host with arrays or encrypted volumes (storage/boot-args.ts). */
+async function stackedBoot(
+  config: HostConfiguration,
+  newRoot: NewRoot,
+  session: RunSession,
+): Promise<StackedBoot> {
+  const stacked = newRoot.stacked;
+  if (stacked === undefined) return { args: [] };
+  const rootId = config.storage.filesystems.find(
+    (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === '/',
+  )?.deviceId;
+  const rootPath = rootId === undefined ? undefined : stacked.paths.get(rootId);
+  const fsUuid =
+    rootPath === undefined
+      ? undefined
+      : (
+          await runTool('blkid', ['-s', 'UUID', '-o', 'value', rootPath], { signal: session.signal })
+        ).stdout.trim();
+  return stackedBootArgs(config, stacked, rootId, fsUuid);
 }
 
 /** Where the ESP was laid out: its disk (index into the targets) and partition number. */

@@ -22,6 +22,7 @@ import type { PlannedTarget } from '../../../types.ts';
 import type { Log } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
 import { resolvePartition } from '../resolve-devices.ts';
+import type { StackedStorage } from '../storage/stacked-storage.ts';
 
 export interface AttachedDisk {
   /** The target as planned: a disk device or a disk-image file. */
@@ -44,9 +45,14 @@ export interface NewRoot {
   path: string;
   disks: AttachedDisk[];
   mounted: MountedFilesystem[];
-  /** Partition device of a Host Configuration block-device id, on this machine. */
+  /** Arrays and encrypted volumes built on the partitions, when the configuration has any. */
+  stacked: StackedStorage | undefined;
+  /** Node of a Host Configuration block-device id on this machine: a partition, array or volume. */
   deviceOf(id: string): string;
-  /** Unmounts everything and detaches the loop devices this run attached; safe to call twice. */
+  /**
+   * Unmounts everything, takes the stacked devices down and detaches the loop devices this run
+   * attached; safe to call twice.
+   */
   release(): Promise<void>;
 }
 
@@ -87,14 +93,21 @@ export async function mountNewRoot(
   imageFsTypes: Readonly<Record<string, string>>,
   signal: AbortSignal,
   log: Log,
+  /**
+   * Builds RAID arrays and encrypted volumes once the disks' partitions are visible, before
+   * anything is mounted (a filesystem may live on them); given the partition node of an id.
+   */
+  stack?: (partitionPath: (id: string) => string) => Promise<StackedStorage>,
 ): Promise<NewRoot> {
   const disks: AttachedDisk[] = [];
   const mounted: MountedFilesystem[] = [];
+  let stacked: StackedStorage | undefined;
   const path = await mkdtemp(join(tmpdir(), 'trident-newroot-'));
-  const deviceOf = (id: string): string => {
+  const partitionPath = (id: string): string => {
     const { targetIndex, partition } = resolvePartition(config, layouts as DiskLayout[], id);
     return partitionDevicePath(disks[targetIndex]!.device, partition.number);
   };
+  const deviceOf = (id: string): string => stacked?.paths.get(id) ?? partitionPath(id);
   let released = false;
   const release = async (): Promise<void> => {
     if (released) return;
@@ -104,6 +117,8 @@ export async function mountNewRoot(
       const result = await runTool('umount', [fs.path], { okCodes: 'any' });
       if (result.exitCode !== 0) problems.push(`umount ${fs.path}: ${result.stderr.trim()}`);
     }
+    if (stacked !== undefined && problems.length === 0)
+      await stacked.release().catch((error: unknown) => problems.push((error as Error).message));
     for (const disk of disks.filter((d) => d.loop)) {
       const result = await runTool('losetup', ['--detach', disk.device], { okCodes: 'any' });
       if (result.exitCode !== 0) problems.push(`losetup --detach ${disk.device}: ${result.stderr.trim()}`);
@@ -123,6 +138,7 @@ export async function mountNewRoot(
       disks.push(disk);
       if (disk.loop) log('debug', `Attached ${target.path} as ${disk.device}`);
     }
+    if (stack !== undefined) stacked = await stack(partitionPath);
     const verityIds = new Set(config.storage.verity.map((v) => v.id));
     const filesystems = config.storage.filesystems
       .filter((fs) => fs.mountPoint !== undefined && fs.deviceId !== undefined)
@@ -158,7 +174,7 @@ export async function mountNewRoot(
     }
     const root = filesystems.find(({ mountPoint }) => mountPoint === '/')!;
     if (verityIds.has(root.fs.deviceId!)) mounted.push(await mountEtcOverlay(path, log));
-    return { path, disks, mounted, deviceOf, release };
+    return { path, disks, mounted, stacked, deviceOf, release };
   } catch (error) {
     await release().catch((releaseError: unknown) =>
       log('warn', releaseError instanceof Error ? releaseError.message : String(releaseError)),
