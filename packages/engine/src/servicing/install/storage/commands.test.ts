@@ -48,6 +48,7 @@ describe('storage commands', () => {
       '/dev/sda2',
       '/dev/sdb1',
       '--metadata=1.0',
+      '--homehost=any',
       '--run',
     ]);
   });

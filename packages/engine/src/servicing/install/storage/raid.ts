@@ -39,6 +39,11 @@ export function mdadmCreateArgs(
     // Metadata at the end of the members: each RAID1 member reads as the plain filesystem, which
     // firmware needs for an ESP on RAID.
     '--metadata=1.0',
+    // Local on every host: the installed OS boots the image's generic initrd, which has no
+    // mdadm.conf and would otherwise assemble an array made on the management OS as foreign,
+    // under a `<homehost>:<name>` link instead of /dev/md/<name>. Upstream adds this for UKI
+    // images, whose initrd it cannot regenerate either; this engine never regenerates it.
+    '--homehost=any',
     // mdadm asks "Continue creating array?" when a member holds old signatures; there is no
     // terminal to answer it, and the disks were chosen for this install.
     '--run',
