@@ -51,6 +51,8 @@ export async function buildStackedStorage(
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
+    // udev may still be probing what was just unmounted or written; a busy device refuses to stop.
+    await runTool('udevadm', ['settle'], { okCodes: 'any' }).catch(() => undefined);
     let failure: unknown;
     await closeVolumes(volumes, session.log).catch((error: unknown) => {
       failure = error;
