@@ -16,6 +16,7 @@ import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { managementTools } from './management-tools.ts';
 import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
 const MiB = 1024 * 1024;
@@ -100,6 +101,7 @@ describe.skipIf(!available)(
         const target = join(dir, 'disk.img');
         await writeFile(target, '');
         await truncate(target, (sizeMiB('esp') + sizeMiB('root') + SRV_MiB + 8) * MiB);
+        const tools = await managementTools();
         // One machine for both boots: the TPM the key is sealed to must be the one that boots.
         const machine = vms.machine({ tpm: true });
         const install = await runVmJob(vms, {
@@ -115,10 +117,11 @@ describe.skipIf(!available)(
           job: {
             script: [
               'set -e',
+              ...tools.script,
               'trident install "$TRIDENT_JOB_DIR/host.yaml"',
               'echo "mappings-left=$(ls /dev/mapper | grep -vc control)"',
             ].join('\n'),
-            files: { 'host.yaml': hostConfiguration() },
+            files: { 'host.yaml': hostConfiguration(), ...tools.files },
           },
         });
         expect(install.boot.hostname).toBe('management');
