@@ -56,7 +56,8 @@ function storageLayout(inputs: HostInputs): StorageLayout {
   const partitionUuids: Record<string, string> = {};
   for (const layout of inputs.layouts) for (const p of layout.partitions) partitionUuids[p.id] = p.uuid;
   const imageFilesystemTypes: Record<string, string> = {};
-  for (const image of inputs.plan.images)
+  // Images on arrays and volumes too: fstab would otherwise say `auto` for them.
+  for (const image of [...inputs.plan.images, ...inputs.stackedImages])
     if (image.mountPoint && image.fsType) imageFilesystemTypes[image.mountPoint] = image.fsType;
   return { partitionUuids, imageFilesystemTypes, targetVolume: 'volume-a' };
 }
