@@ -13,25 +13,18 @@ import { type CosiMetadata, type CosiReader, ESP_TYPE_GUID } from '@trident/cosi
 import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident/datastore';
 import { runTool } from '@trident/exec';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
-import {
-  configureNewRoot,
-  mountChrootFilesystems,
-  type OsConfigStepEvent,
-  provisionNewRoot,
-  relabelNewRoot,
-  runPreServicingScripts,
-  type StorageLayout,
-  validateScriptPaths,
-} from '@trident/os-config';
-import { wrapStep } from '../../../errors.ts';
+import type { StorageLayout } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
+import { bootTarget, type StackedBoot } from '../../host/boot-target.ts';
+import { type BootKind, bootKind, configureOs, step } from '../../host/configure-os.ts';
+import { mountNewRoot, type NewRoot, type NewRootDevices } from '../../host/new-root.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
-import { type StackedBoot, stackedBootArgs } from '../storage/boot-args.ts';
+import { resolvePartition } from '../resolve-devices.ts';
+import { stackedBootArgs } from '../storage/boot-args.ts';
 import type { StackedFilesystem, StackedImage } from '../storage/stacked-devices.ts';
-import { buildStackedStorage } from '../storage/stacked-storage.ts';
-import { bootTarget } from './boot-target.ts';
-import { mountNewRoot, type NewRoot } from './new-root.ts';
+import { buildStackedStorage, type StackedStorage } from '../storage/stacked-storage.ts';
+import { type AttachedDisks, attachDisks } from './attach-disks.ts';
 
 export interface HostInputs {
   plan: Plan;
@@ -62,112 +55,29 @@ function storageLayout(inputs: HostInputs): StorageLayout {
   return { partitionUuids, imageFilesystemTypes, targetVolume: 'volume-a' };
 }
 
-function bootKind(metadata: CosiMetadata | undefined): 'grub' | 'systemd-boot' | 'uki' | undefined {
-  const loader = metadata?.bootloader;
-  if (!loader) return undefined;
-  if (loader.type === 'systemd-boot')
-    return loader.systemdBoot?.entries[0]?.type === 'uki-standalone' ? 'uki' : 'systemd-boot';
-  return loader.type === 'grub' ? 'grub' : undefined;
-}
-
-async function step<T>(
-  session: RunSession,
-  subkind: string,
-  what: string,
-  body: () => Promise<T>,
-): Promise<T> {
-  session.signal.throwIfAborted();
-  session.log('info', what);
-  try {
-    return await body();
-  } catch (error) {
-    throw wrapStep('SERVICING_ERROR', subkind, `${what} failed`, error);
-  }
-}
-
-/** Before anything is written: script paths must exist, then preServicing scripts run (upstream §1 C.2). */
-export async function prepareHost(config: HostConfiguration, session: RunSession): Promise<void> {
-  await step(session, 'invalid-script-path', 'Checking the paths of configured scripts', () =>
-    validateScriptPaths(config, 'clean-install'),
-  );
-  await step(session, 'run-pre-servicing-script', 'Running preServicing scripts', () =>
-    runPreServicingScripts(config, {
-      servicingType: 'clean-install',
-      onLog: (line) => session.log(line.level, `${line.source}: ${line.message}`),
-      signal: session.signal,
-    }),
-  );
-}
-
 /** After the tables are written and the kernel knows the partitions. */
 export async function configureHost(inputs: HostInputs, session: RunSession): Promise<void> {
   const { config, plan, layouts } = inputs;
   const layout = storageLayout(inputs);
-  const stacks =
-    config.storage.raid.software.length > 0 || (config.storage.encryption?.volumes.length ?? 0) > 0;
-  const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', () =>
-    mountNewRoot(
-      config,
-      plan.targets,
-      layouts,
-      layout.imageFilesystemTypes ?? {},
-      session.signal,
-      session.log,
-      stacks
-        ? (partitionPath) =>
-            buildStackedStorage(
-              {
-                config,
-                reader: inputs.reader,
-                images: inputs.stackedImages,
-                filesystems: inputs.stackedFilesystems,
-                codec: plan.request.codec,
-                partitionPath,
-              },
-              session,
-            )
-        : undefined,
-    ),
-  );
+  let attached: AttachedDisks | undefined;
+  let stacked: StackedStorage | undefined;
+  const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', async () => {
+    attached = await attachDisks(config, plan.targets, layouts, session.signal, session.log);
+    const devices = await withStackedStorage(inputs, attached, session);
+    stacked = devices.stacked;
+    return mountNewRoot(config, devices, layout.imageFilesystemTypes ?? {}, session.signal, session.log);
+  });
+  const disks = attached!;
   let released = false;
   try {
     const kind = bootKind(inputs.metadata);
-    const options = {
-      servicingType: 'clean-install' as const,
-      bootKind: kind,
-      onStep: (event: OsConfigStepEvent) =>
-        session.log(
-          event.status === 'failed' ? 'error' : event.status === 'started' ? 'debug' : 'info',
-          `OS configuration ${event.phase}/${event.step}: ${event.status}${event.detail ? ` (${event.detail})` : ''}`,
-        ),
-      onLog: (line: { level: 'debug' | 'info' | 'warn'; source: string; message: string }) =>
-        session.log(line.level, `${line.source}: ${line.message}`),
-      signal: session.signal,
-    };
-    await step(session, 'provision-new-root', `Provisioning the new root at ${newRoot.path}`, () =>
-      provisionNewRoot(newRoot.path, config, layout, options),
-    );
-    const chroot = await step(
-      session,
-      'mount-new-root',
-      'Mounting /dev, /proc, /sys, /run, /tmp for the chroot',
-      () => mountChrootFilesystems(newRoot.path),
-    );
-    try {
-      await step(session, 'configure-new-root', 'Configuring the OS in the new root', () =>
-        configureNewRoot(newRoot.path, config, layout, options),
-      );
-    } finally {
-      await chroot.unmount();
-    }
-    await configureBootloader(inputs, newRoot, kind, session);
-    await step(session, 'selinux-relabel', 'Relabelling for SELinux', () =>
-      relabelNewRoot(newRoot.path, config, layout, options),
-    );
+    const os = await configureOs(newRoot, config, layout, 'clean-install', kind, session);
+    await configureBootloader(inputs, newRoot, disks, stacked, kind, session);
+    await os.relabel();
     await recordHostStatus(inputs, newRoot, session);
     await newRoot.release();
     released = true;
-    await registerBootEntry(inputs, newRoot, session);
+    await registerBootEntry(inputs, disks, session);
   } finally {
     if (!released)
       await newRoot.release().catch((error: unknown) => session.log('warn', (error as Error).message));
@@ -177,7 +87,9 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
 async function configureBootloader(
   inputs: HostInputs,
   newRoot: NewRoot,
-  kind: ReturnType<typeof bootKind>,
+  attached: AttachedDisks,
+  stacked: StackedStorage | undefined,
+  kind: BootKind | undefined,
   session: RunSession,
 ): Promise<void> {
   const loader = inputs.metadata?.bootloader?.type;
@@ -195,16 +107,16 @@ async function configureBootloader(
   }
   const target = bootTarget(
     inputs.config,
-    inputs.layouts,
+    (id) => resolvePartition(inputs.config, inputs.layouts as DiskLayout[], id).partition.uuid,
     inputs.metadata,
-    await stackedBoot(inputs.config, newRoot, session),
+    await stackedBoot(inputs.config, stacked, session),
   );
   const result = await step(
     session,
     'boot-configuration',
     `Configuring ${kind ?? loader} boot for the installed layout`,
     () =>
-      configureDiskBoot(newRoot.disks[esp.diskIndex]!.device, {
+      configureDiskBoot(attached.disks[esp.diskIndex]!.device, {
         bootloader: loader,
         target,
         ...(loader === 'grub' ? { grub: { rootDir: newRoot.path } } : {}),
@@ -213,13 +125,53 @@ async function configureBootloader(
   for (const entry of result.configured) session.log('info', `Boot configuration: ${entry}`);
 }
 
+/**
+ * With RAID arrays or encrypted volumes configured: builds them on the attached disks' partitions
+ * (and writes what goes onto them) before anything is mounted; ids resolve to them first, and they
+ * are taken down after the unmount, before the loop devices are detached.
+ */
+async function withStackedStorage(
+  inputs: HostInputs,
+  attached: AttachedDisks,
+  session: RunSession,
+): Promise<NewRootDevices & { stacked: StackedStorage | undefined }> {
+  const { config } = inputs;
+  if (config.storage.raid.software.length === 0 && (config.storage.encryption?.volumes.length ?? 0) === 0)
+    return { deviceOf: attached.deviceOf, afterUnmount: attached.afterUnmount, stacked: undefined };
+  let stacked: StackedStorage;
+  try {
+    stacked = await buildStackedStorage(
+      {
+        config,
+        reader: inputs.reader,
+        images: inputs.stackedImages,
+        filesystems: inputs.stackedFilesystems,
+        codec: inputs.plan.request.codec,
+        partitionPath: attached.deviceOf,
+      },
+      session,
+    );
+  } catch (error) {
+    await attached.afterUnmount();
+    throw error;
+  }
+  return {
+    stacked,
+    deviceOf: (id) => stacked.paths.get(id) ?? attached.deviceOf(id),
+    afterUnmount: async () => {
+      const problems: string[] = [];
+      await stacked.release().catch((error: unknown) => problems.push((error as Error).message));
+      return [...problems, ...(await attached.afterUnmount())];
+    },
+  };
+}
+
 /** Root and initrd arguments for a host with arrays or encrypted volumes (storage/boot-args.ts). */
 async function stackedBoot(
   config: HostConfiguration,
-  newRoot: NewRoot,
+  stacked: StackedStorage | undefined,
   session: RunSession,
 ): Promise<StackedBoot> {
-  const stacked = newRoot.stacked;
   if (stacked === undefined) return { args: [] };
   const rootId = config.storage.filesystems.find(
     (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === '/',
@@ -274,7 +226,11 @@ async function recordHostStatus(inputs: HostInputs, newRoot: NewRoot, session: R
  * BootNext. Disk-image files have no firmware of their own: they boot from the removable-media
  * path (EFI/BOOT) the image carries.
  */
-async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: RunSession): Promise<void> {
+async function registerBootEntry(
+  inputs: HostInputs,
+  attached: AttachedDisks,
+  session: RunSession,
+): Promise<void> {
   const esp = findEsp(inputs.layouts);
   if (esp === undefined || inputs.plan.targets[esp.diskIndex]!.kind !== 'disk') return;
   if (
@@ -290,7 +246,7 @@ async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: 
   await step(session, 'set-boot-entries', `Creating the UEFI boot entry ${label}`, () =>
     createBootEntry({
       label,
-      esp: [{ disk: newRoot.disks[esp.diskIndex]!.device, partitionNumber: esp.partitionNumber }],
+      esp: [{ disk: attached.disks[esp.diskIndex]!.device, partitionNumber: esp.partitionNumber }],
       loader: '/EFI/BOOT/BOOTX64.EFI',
       bootOrder: 'first',
       signal: session.signal,

@@ -16,16 +16,11 @@
  * dracut's host-only command line); here the image's initrd is kept and told on the command line.
  */
 import type { HostConfiguration } from '@trident/host-config';
+import type { StackedBoot } from '../../host/boot-target.ts';
 
 export interface StackedFacts {
   arrays: ReadonlyArray<{ id: string; uuid: string }>;
   volumes: ReadonlyArray<{ id: string; deviceName: string; luksUuid: string }>;
-}
-
-export interface StackedBoot {
-  /** The `root=` value, when the root filesystem is on an array or an encrypted volume. */
-  root?: string;
-  args: string[];
 }
 
 export function stackedBootArgs(

@@ -1,32 +1,45 @@
 /**
- * What the installed OS's kernel command line must say to find its root, from the Host
- * Configuration and the partitions this install laid out (volume A of an A/B pair): a partition
- * by PARTUUID, or a dm-verity root (and /usr) by its data and hash partitions.
+ * What the new OS's kernel command line must say to find its root, from the Host Configuration and
+ * the partition UUIDs of the volume being written (install: the partitions it laid out, volume A
+ * of an A/B pair; A/B update: the recorded partitions of the update volume): a partition by
+ * PARTUUID, or a dm-verity root (and /usr) by its data and hash partitions.
  */
 import type { BootTarget } from '@trident/boot-config';
 import type { CosiMetadata } from '@trident/cosi-format';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
-import type { DiskLayout } from '../layout.ts';
-import { resolvePartition } from '../resolve-devices.ts';
-import type { StackedBoot } from '../storage/boot-args.ts';
-import { stackedDevice } from '../storage/stacked-devices.ts';
 
 const OVERLAY_MOUNT = '/var/lib/trident-overlay';
 
+/** What a root on a RAID array or an encrypted volume needs (install/storage/boot-args.ts). */
+export interface StackedBoot {
+  /** The `root=` value, when the root filesystem is on an array or an encrypted volume. */
+  root?: string;
+  /** Arguments the initrd needs to assemble or unlock it. */
+  args: string[];
+}
+
+/** The node of an array or encrypted volume in the installed OS, or undefined for anything else. */
+function stackedNode(config: HostConfiguration, id: string): string | undefined {
+  const array = config.storage.raid.software.find((r) => r.id === id);
+  if (array) return `/dev/md/${array.name}`;
+  const volume = config.storage.encryption?.volumes.find((v) => v.id === id);
+  return volume ? `/dev/mapper/${volume.deviceName}` : undefined;
+}
+
 export function bootTarget(
   config: HostConfiguration,
-  layouts: readonly DiskLayout[],
+  /** PARTUUID of the partition holding a Host Configuration id's data (an A/B pair: the volume written). */
+  uuidOf: (id: string) => string,
   metadata: CosiMetadata | undefined,
-  /** The root and initrd arguments for arrays and encrypted volumes (storage/boot-args.ts). */
+  /** The root and initrd arguments for arrays and encrypted volumes (install only). */
   stacked: StackedBoot = { args: [] },
 ): BootTarget {
+  // A verity data or hash device on an array or volume is named by its node, not a PARTUUID.
+  const kernelDevice = (id: string): string => stackedNode(config, id) ?? `PARTUUID=${uuidOf(id)}`;
   // The COSI records each verity filesystem's root hash; the kernel command line must carry it.
   const roothashOf = (mountPoint: string): string | undefined =>
     metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint)?.verity?.roothash ??
     undefined;
-  const uuidOf = (id: string): string => resolvePartition(config, layouts as DiskLayout[], id).partition.uuid;
-  // A verity data or hash device on an array or volume is named by its node, not a PARTUUID.
-  const kernelDevice = (id: string): string => stackedDevice(config, id)?.path ?? `PARTUUID=${uuidOf(id)}`;
   const mountedAt = (path: string) =>
     config.storage.filesystems.find(
       (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === path,
@@ -58,7 +71,7 @@ export function bootTarget(
   const overlay = mountedAt(OVERLAY_MOUNT);
   if (overlay?.deviceId)
     target.overlayDevice =
-      stackedDevice(config, overlay.deviceId)?.path ?? `/dev/disk/by-partuuid/${uuidOf(overlay.deviceId)}`;
+      stackedNode(config, overlay.deviceId) ?? `/dev/disk/by-partuuid/${uuidOf(overlay.deviceId)}`;
   const extra = [...stacked.args, ...(config.os.kernelCommandLine?.extraCommandLine ?? [])];
   if (extra.length > 0) target.extraCommandLine = extra;
   return target;
