@@ -83,6 +83,7 @@ describe('planning install with RAID and encryption', () => {
         ),
       ),
     );
+    if (context.phase !== 'stage') throw new Error('an install with both operations plans a stage');
     await context.reader?.close();
     // Only the ESP is written at a disk offset; nothing is made on the members themselves.
     expect(plan.images.map((i) => i.id)).toEqual(['esp']);
