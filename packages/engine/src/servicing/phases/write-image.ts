@@ -46,6 +46,9 @@ export async function writeImage(
     // Decode into a mapping of the target: the zstd window costs page cache the writer drops as it
     // goes, not heap (a 2^27 window: 80 MiB anonymous memory instead of 208; pnpm bench:memory).
     inPlace: true,
+    // The source's chunks are ours once yielded (socket or file reads, read nowhere else): the
+    // writer frees each as soon as it is copied, not at the next garbage collection.
+    consumeChunks: true,
     ...(options.codec ? { codec: options.codec } : {}),
   });
   const progress = new ProgressTracker({
