@@ -1,3 +1,4 @@
+export { commitHost } from './commit-entry.ts';
 export { discardPlan, plan, run } from './engine.ts';
 export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
@@ -10,7 +11,7 @@ export {
   formatAllowedOperations,
   parseAllowedOperations,
 } from './servicing/allowed-operations.ts';
-export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
+export type { CommitOptions, CommitOutcome } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';

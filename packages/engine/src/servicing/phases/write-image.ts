@@ -70,14 +70,16 @@ export async function writeImage(
       options.signal ? { signal: options.signal } : {},
     )) {
       options.signal?.throwIfAborted();
+      // Read before the write: the writer consumes the chunk (consumeChunks) and it reads as empty.
+      const bytes = chunk.length;
       await writer.write(chunk);
-      sinceReclaim += chunk.length;
+      sinceReclaim += bytes;
       if (options.reclaimMemory && sinceReclaim >= RECLAIM_EVERY) {
         sinceReclaim = 0;
         options.reclaimMemory();
       }
-      progress.add(chunk.length);
-      options.onBytes(chunk.length);
+      progress.add(bytes);
+      options.onBytes(bytes);
     }
     await writer.finish();
     progress.flush();
