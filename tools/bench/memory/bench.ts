@@ -204,7 +204,9 @@ storage:
     rssMiB: Number(timeLines.at(-1)) / 1024,
     cgroupMiB: group.peak() / MiB,
     oom: group.oomKilled(),
-    ...(fs.existsSync(probeFile) ? { parts: JSON.parse(fs.readFileSync(probeFile, 'utf8')) as Breakdown } : {}),
+    ...(fs.existsSync(probeFile)
+      ? { parts: JSON.parse(fs.readFileSync(probeFile, 'utf8')) as Breakdown }
+      : {}),
   };
   if (sample.status !== 0)
     say(`      exit ${sample.status}: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`);
