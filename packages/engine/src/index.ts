@@ -1,4 +1,4 @@
-export { commitHost } from './commit-entry.ts';
+export { checkBootedRoot, commitHost } from './commit-entry.ts';
 export { discardPlan, plan, run } from './engine.ts';
 export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
@@ -11,8 +11,31 @@ export {
   formatAllowedOperations,
   parseAllowedOperations,
 } from './servicing/allowed-operations.ts';
+export type { CheckRootOutcome } from './servicing/commit/check-root.ts';
 export type { CommitOptions, CommitOutcome } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
+export type { BootSwitch } from './servicing/rollback/boot-switch.ts';
+export {
+  chainOf,
+  checkRollback,
+  type RollbackQueryOptions,
+  rollbackChain,
+  rollbackChainDocument,
+  rollbackTarget,
+} from './servicing/rollback/chain.ts';
+export {
+  type RollbackKind,
+  type RollbackOptions,
+  type RollbackOutcome,
+  rollbackHost,
+} from './servicing/rollback/rollback.ts';
+export {
+  type RollbackCheck,
+  type RollbackRequest,
+  rollbackRequestFromFlags,
+  selectRollback,
+} from './servicing/rollback/selection.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
+export type { UpdateRequest } from './servicing/update/request.ts';
 export type * from './types.ts';

@@ -11,6 +11,7 @@ import type { RequestOf, ServicingKind } from './kind.ts';
 const SERVICING_KINDS = {
   'stream-disk': async () => (await import('./stream-disk/kind.ts')).streamDisk,
   install: async () => (await import('./install/kind.ts')).install,
+  update: async () => (await import('./update/kind.ts')).update,
 } as const;
 
 type Registry = typeof SERVICING_KINDS;
