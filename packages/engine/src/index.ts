@@ -1,8 +1,8 @@
-export { checkBootedRoot, commitHost } from './commit-entry.ts';
 export { discardPlan, plan, run } from './engine.ts';
 export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
 export { imageFactsFromCosi } from './image-facts.ts';
+export { checkBootedRoot, commitHost, rollbackHost } from './load-on-call.ts';
 export { createReclaimer } from './reclaim.ts';
 export {
   ALL_OPERATIONS,
@@ -24,11 +24,10 @@ export {
   rollbackChainDocument,
   rollbackTarget,
 } from './servicing/rollback/chain.ts';
-export {
-  type RollbackKind,
-  type RollbackOptions,
-  type RollbackOutcome,
-  rollbackHost,
+export type {
+  RollbackKind,
+  RollbackOptions,
+  RollbackOutcome,
 } from './servicing/rollback/rollback.ts';
 export {
   type RollbackCheck,
