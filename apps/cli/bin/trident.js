@@ -1,8 +1,8 @@
 #!/bin/sh
-//bin/true; self="$(readlink -f -- "$0")"; elf="$(printf '\177ELF')"
+//bin/true; V8=--max-semi-space-size=1; export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}"; self="$(readlink -f -- "$0")"; elf="$(printf '\177ELF')"
 //bin/true; run() { [ -n "$1" ] && [ -x "$1" ] && { [ "$1" = "$TRIDENT_NODE" ] || [ "$(head -c 4 -- "$1" 2>/dev/null)" = "$elf" ]; } && exec "$@"; }
-//bin/true; run "$TRIDENT_NODE" "$self" "$@"; d="${self%/*}"; while [ -n "$d" ]; do run "$d/node_modules/node/bin/node" "$self" "$@"; d="${d%/*}"; done
-//bin/true; IFS=:; for d in $PATH; do run "$d/node" "$self" "$@"; done
+//bin/true; run "$TRIDENT_NODE" $V8 "$self" "$@"; d="${self%/*}"; while [ -n "$d" ]; do run "$d/node_modules/node/bin/node" $V8 "$self" "$@"; d="${d%/*}"; done
+//bin/true; IFS=:; for d in $PATH; do run "$d/node" $V8 "$self" "$@"; done
 //bin/true; echo "trident: no Node.js binary found; set TRIDENT_NODE to one (a binary, not a shell wrapper)" >&2; exit 3
 
 // The lines above are a POSIX sh launcher (each one a JS comment): it execs a real Node binary —
@@ -10,4 +10,9 @@
 // `node` on PATH that is a binary — never a shell wrapper such as node_modules/.bin/node, which
 // would stay in between and not pass SIGINT/SIGTERM on. The process started is Node itself.
 // Then the CLI: compiled, or the sources under --conditions=@trident/source (`pnpm trident`).
+// `--max-semi-space-size=1` (MiB) keeps V8's young generation small: Node 24 grows it to 32 MiB
+// under the streaming hot path's allocation rate, which was 25-30 MiB of a stream-disk's peak RSS;
+// the extra scavenges cost ~70 ms over a 1 GiB disk (`pnpm bench:memory`, issue 14).
+// `MALLOC_ARENA_MAX=1` (unless set): one glibc arena for every thread; the per-thread arenas of
+// V8's and the addon's threads held ~10 MiB they had freed (RssAnon 48 -> 37-42 MiB, same CPU time).
 import '@trident/cli';

@@ -12,7 +12,12 @@ export interface ByteSource {
   readonly size: number;
   /** Reads exactly `length` bytes at `offset`; rejects if fewer are available. */
   read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array>;
-  /** Streams `length` bytes from `offset` in chunks. Optional: derived from `read` when absent. */
+  /**
+   * Streams `length` bytes from `offset` in chunks. Optional: derived from `read` when absent.
+   * A yielded chunk that spans its whole ArrayBuffer is the caller's: the source never reads or
+   * yields those bytes again, so a consumer that copied them may free the buffer at once (the image
+   * writer's `consumeChunks`). Views into memory a source keeps must not span a whole buffer.
+   */
   stream?(offset: number, length: number, options?: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
   close?(): Promise<void>;
 }

@@ -40,8 +40,8 @@ const streamDisk = (target: string): EngineRequest => ({
 });
 
 describe('servicing-kind registry', () => {
-  it('files every kind under its own request kind', () => {
-    const entries = servicingKinds();
+  it('files every kind under its own request kind', async () => {
+    const entries = await servicingKinds();
     expect(entries.map(([name]) => name).sort()).toEqual(['install', 'stream-disk', 'update']);
     for (const [name, kind] of entries) {
       expect(kind.kind).toBe(name);

@@ -7,7 +7,7 @@ import type { EngineEvent, Plan, RunOptions, RunResult } from './types.ts';
 
 /** Works out what a request will do, writing nothing. Throws an EngineError (Trident kind/subkind). */
 export async function plan(request: EngineRequest, options: { signal?: AbortSignal } = {}): Promise<Plan> {
-  return planWith(servicingKindOf(request), request, options);
+  return planWith(await servicingKindOf(request), request, options);
 }
 
 async function planWith<Request extends EngineRequest, Context>(

@@ -2,6 +2,7 @@ export { discardPlan, plan, run } from './engine.ts';
 export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
 export { imageFactsFromCosi } from './image-facts.ts';
+export { checkBootedRoot, commitHost, rollbackHost } from './load-on-call.ts';
 export { createReclaimer } from './reclaim.ts';
 export {
   ALL_OPERATIONS,
@@ -10,8 +11,8 @@ export {
   formatAllowedOperations,
   parseAllowedOperations,
 } from './servicing/allowed-operations.ts';
-export { type CheckRootOutcome, checkBootedRoot } from './servicing/commit/check-root.ts';
-export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
+export type { CheckRootOutcome } from './servicing/commit/check-root.ts';
+export type { CommitOptions, CommitOutcome } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
 export type { BootSwitch } from './servicing/rollback/boot-switch.ts';
@@ -23,11 +24,10 @@ export {
   rollbackChainDocument,
   rollbackTarget,
 } from './servicing/rollback/chain.ts';
-export {
-  type RollbackKind,
-  type RollbackOptions,
-  type RollbackOutcome,
-  rollbackHost,
+export type {
+  RollbackKind,
+  RollbackOptions,
+  RollbackOutcome,
 } from './servicing/rollback/rollback.ts';
 export {
   type RollbackCheck,

@@ -46,9 +46,13 @@ export function imageWriterBytes(windowLog: number, mode: WriterMode = 'buffered
   return 2 ** windowLog + WRITER_QUEUE_BYTES + WRITER_BUFFERS * WRITER_BUFFER_BYTES + ZSTD_DECODER_STATE;
 }
 
-/** Memory a verifier (decode and hash, no writes) needs: the window and libzstd's state. */
+/**
+ * Memory a verifier (decode and hash, output discarded: `cosi validate`) needs: the window, the
+ * queued input, three output buffers (cosi-format's native codec sizes them as the writer's) and
+ * libzstd's state.
+ */
 export function verifierBytes(windowLog: number): number {
-  return 2 ** windowLog + ZSTD_DECODER_STATE + WRITER_QUEUE_BYTES;
+  return 2 ** windowLog + ZSTD_DECODER_STATE + WRITER_QUEUE_BYTES + WRITER_BUFFERS * WRITER_BUFFER_BYTES;
 }
 
 /** The window a COSI's `compression.maxWindowLog` allows (0 or absent: libzstd's default). */

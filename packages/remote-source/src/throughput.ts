@@ -1,8 +1,8 @@
 import { formatBytes, formatDuration } from '@trident/units';
-import type { Dispatcher } from 'undici';
+import { bodyChunks, type ResponseBody } from './body-chunks.ts';
 import { TransientFailure } from './retry.ts';
 
-export type ResponseBody = Dispatcher.ResponseData['body'];
+export type { ResponseBody } from './body-chunks.ts';
 
 export interface ThroughputLimits {
   /** Bytes per second; 0 disables the check. */
@@ -34,9 +34,14 @@ export async function* watchThroughput(
   limits: ThroughputLimits,
   url: string,
 ): AsyncGenerator<Uint8Array> {
-  const iterator = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  // The socket's own chunks, read ahead within a byte budget (body-chunks.ts).
+  const iterator = bodyChunks(body);
   if (limits.minBytesPerSecond <= 0) {
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    try {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      await iterator.return(undefined);
+    }
     return;
   }
   const threshold = (limits.minBytesPerSecond * limits.windowMs) / 1000;
@@ -85,5 +90,6 @@ export async function* watchThroughput(
     }
   } finally {
     clearInterval(timer);
+    await iterator.return(undefined);
   }
 }

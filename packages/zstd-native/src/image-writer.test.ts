@@ -229,3 +229,43 @@ describe.each(codecs)('image writer (%s)', (codec) => {
     );
   });
 });
+
+describe('consumeChunks (native)', () => {
+  it('frees each chunk that owns its whole buffer once copied, leaves views alone, and the image verifies', async () => {
+    using t = tempDir();
+    const data = image(2 << 20, 7);
+    const z = zstd(data, 3);
+    const file = path.join(t.dir, 'disk.img');
+    const w = await createImageWriter({
+      codec: 'native',
+      target: { path: file, create: true },
+      expected: { sha384: sha384(z), compressedSize: z.length, uncompressedSize: data.length },
+      consumeChunks: true,
+    });
+    const owned: Uint8Array[] = [];
+    const views: Uint8Array[] = [];
+    let i = 0;
+    for (const piece of chunks(z, 65_536)) {
+      // Alternate: a chunk with a buffer of its own (as a socket read delivers it), and a view
+      // into a larger buffer another reader may still hold.
+      if (i++ % 2 === 0) {
+        const own = new Uint8Array(piece.length);
+        own.set(piece);
+        owned.push(own);
+        await w.write(own);
+      } else {
+        const shared = new Uint8Array(piece.length + 16);
+        shared.set(piece, 8);
+        const view = shared.subarray(8, 8 + piece.length);
+        views.push(view);
+        await w.write(view);
+      }
+    }
+    const r = await w.finish();
+    expect(r).toMatchObject({ sha384: sha384(z), uncompressedBytes: data.length });
+    expect(fs.readFileSync(file).equals(data)).toBe(true);
+    expect(owned.length).toBeGreaterThan(2);
+    expect(owned.every((c) => c.byteLength === 0 && c.buffer.byteLength === 0)).toBe(true);
+    expect(views.every((c) => c.byteLength > 0 && c.buffer.byteLength === c.byteLength + 16)).toBe(true);
+  });
+});

@@ -27,11 +27,13 @@ export function createNativeWriter(binding: NativeBinding, n: Normalized): Image
   if (openError) throw fromRecord(openError);
 
   let closed: ZstdError | undefined;
+  const consume = n.consumeChunks;
   return {
     codec: 'native',
     async write(chunk) {
       if (closed) throw closed;
-      const r = w.write(chunk);
+      const r = w.write(chunk); // copies the bytes into the session
+      if (consume) releaseChunk(chunk);
       if (typeof r !== 'boolean') throw fromRecord(r);
       if (r) return;
       const e = await w.drain();
@@ -56,4 +58,26 @@ export function createNativeWriter(binding: NativeBinding, n: Normalized): Image
       await w.abort();
     },
   };
+}
+
+/**
+ * Frees a chunk's memory now, when the chunk is the only view of its whole ArrayBuffer's bytes:
+ * detaching (`transfer(0)`) drops the backing store at once, where a dead Buffer waits for V8's
+ * next scavenge (a 32 MiB young generation holds hundreds of dead 64 KiB socket buffers).
+ */
+export function releaseChunk(chunk: Uint8Array): void {
+  // ES2024 ArrayBuffer members (Node >= 21), beyond this package's `lib`.
+  const buffer = chunk.buffer as ArrayBuffer & {
+    resizable?: boolean;
+    transfer?: (length: number) => ArrayBuffer;
+  };
+  if (
+    chunk.byteOffset === 0 &&
+    chunk.byteLength === buffer.byteLength &&
+    buffer.byteLength > 0 &&
+    buffer instanceof ArrayBuffer &&
+    buffer.resizable === false &&
+    typeof buffer.transfer === 'function'
+  )
+    buffer.transfer(0);
 }

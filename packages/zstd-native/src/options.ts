@@ -51,6 +51,14 @@ export interface ImageWriterOptions {
    * Default false.
    */
   inPlace?: boolean;
+  /**
+   * `write` takes the chunk: once its bytes are copied, a chunk that spans its whole ArrayBuffer
+   * (as a socket read or a file read delivers it) has that buffer detached, which frees its memory
+   * at once instead of at V8's next garbage collection; the caller must not read it again. Chunks
+   * that are views into a larger buffer are left alone. Native codec only (the fallbacks keep
+   * chunks until they are decoded). Default false.
+   */
+  consumeChunks?: boolean;
   /** Aborts the writer (as `abort()`) when signalled. */
   signal?: AbortSignal;
 }
@@ -92,6 +100,7 @@ export interface Normalized {
   highWaterMark: number;
   bufferSize: number;
   inPlace: boolean;
+  consumeChunks: boolean;
 }
 
 function invalid(message: string): ZstdError {
@@ -141,5 +150,6 @@ export function normalize(o: ImageWriterOptions): Normalized {
     highWaterMark: size('highWaterMark', o.highWaterMark, 1) ?? 8 << 20,
     bufferSize: size('bufferSize', o.bufferSize, 4096) ?? 8 << 20,
     inPlace: o.inPlace ?? false,
+    consumeChunks: o.consumeChunks ?? false,
   };
 }

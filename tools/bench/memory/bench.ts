@@ -11,13 +11,15 @@
  *     with no limit (v1 `memory.limit_in_bytes` or v2 `memory.max`), N times each;
  *  4. prints, per case, the medians of wall time, peak RSS (GNU time) and cgroup peak (RSS + page
  *     cache charged to the group), exit statuses, and wall time against the unlimited run.
- * Usage: pnpm bench:memory [--quick] [--runs N] [--limits 128,200,400,none] [--rebuild]
+ * Usage: pnpm bench:memory [--quick] [--runs N] [--limits 128,200,400,none] [--rebuild] [--breakdown]
+ *   --breakdown: also the peaks inside each run (probe.ts): RssAnon, RssFile, V8 heap, young generation, ArrayBuffers.
  *   --quick: 1 GiB disk only, limits 200 and none, 1 run (unless --runs); BENCH_RUNS also sets N.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildCosi } from '@trident/cosi-format';
 import { startNginx } from '@trident/test-support/nginx';
@@ -34,6 +36,7 @@ const { values: flags } = parseArgs({
     windows: { type: 'string' },
     commands: { type: 'string' },
     rebuild: { type: 'boolean', default: false },
+    breakdown: { type: 'boolean', default: false },
     'cli-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -48,6 +51,7 @@ const SIZES = (flags.sizes ?? (quick ? '1' : '1,4')).split(',').map(Number);
 const WINDOWS = (flags.windows ?? '23,27').split(',').map(Number);
 const COMMANDS = (flags.commands ?? 'stream-disk,install').split(',');
 const cli = path.resolve(import.meta.dirname, '../../../apps/cli/bin/trident.js');
+const probeModule = pathToFileURL(path.join(import.meta.dirname, 'probe.ts')).href;
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const base = process.env['BENCH_DIR'] ?? os.tmpdir();
 const cache = path.join(base, 'trident-memory-bench-images');
@@ -117,6 +121,16 @@ interface Sample {
   rssMiB: number;
   cgroupMiB: number;
   oom: boolean;
+  /** Peaks inside the process (probe.ts), with --breakdown. */
+  parts?: Breakdown;
+}
+
+interface Breakdown {
+  anon: number;
+  file: number;
+  heap: number;
+  young: number;
+  arrayBuffers: number;
 }
 
 function runOnce(image: BenchImage, command: string, limitMiB: number, url: string): Sample {
@@ -166,11 +180,20 @@ storage:
     unlimited ? undefined : limitMiB * MiB,
   );
   const timeFile = path.join(work, 'time.txt');
-  const quoted = [process.execPath, cli, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const probeFile = path.join(work, 'probe.json');
+  fs.rmSync(probeFile, { force: true });
+  // The launcher as users run it (it passes trident's V8 flags), on this benchmark's Node.
+  const quoted = [cli, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const env: NodeJS.ProcessEnv = { ...process.env, TRIDENT_NODE: process.execPath };
+  if (flags.breakdown) {
+    env['NODE_OPTIONS'] = `${env['NODE_OPTIONS'] ?? ''} --import ${probeModule}`.trim();
+    env['TRIDENT_MEMORY_PROBE'] = probeFile;
+  }
   const started = performance.now();
   const result = spawnSync('sh', ['-c', `${group.enter} /usr/bin/time -o ${timeFile} -f %M ${quoted}`], {
     encoding: 'utf8',
     maxBuffer: 64 * MiB,
+    env,
   });
   const seconds = (performance.now() - started) / 1000;
   const timeLines = fs.readFileSync(timeFile, 'utf8').trim().split('\n');
@@ -181,6 +204,9 @@ storage:
     rssMiB: Number(timeLines.at(-1)) / 1024,
     cgroupMiB: group.peak() / MiB,
     oom: group.oomKilled(),
+    ...(fs.existsSync(probeFile)
+      ? { parts: JSON.parse(fs.readFileSync(probeFile, 'utf8')) as Breakdown }
+      : {}),
   };
   if (sample.status !== 0)
     say(`      exit ${sample.status}: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`);
@@ -188,6 +214,14 @@ storage:
   fs.rmSync(`${target}.trident-journal.json`, { force: true });
   group.remove();
   return sample;
+}
+
+/** Medians of the probe's peaks, when the runs were probed (--breakdown). */
+function breakdownColumns(samples: Sample[]): string {
+  const probed = samples.flatMap((s) => (s.parts ? [s.parts] : []));
+  if (probed.length === 0) return '';
+  const keys = ['anon', 'file', 'heap', 'young', 'arrayBuffers'] as const;
+  return keys.map((k) => pad(median(probed.map((p) => p[k])).toFixed(0), k === 'young' ? 7 : 6)).join('');
 }
 
 function median(values: number[]): number {
@@ -207,7 +241,7 @@ try {
   const images: BenchImage[] = [];
   for (const size of SIZES) images.push(...(await prepare(size)));
   say(
-    `\n${pad('image', 16)}${pad('command', 13)}${pad('limit', 8)}${pad('exit', 10)}${pad('wall s', 9)}${pad('vs none', 9)}${pad('RSS MiB', 9)}cgroup MiB`,
+    `\n${pad('image', 16)}${pad('command', 13)}${pad('limit', 8)}${pad('exit', 10)}${pad('wall s', 9)}${pad('vs none', 9)}${pad('RSS MiB', 9)}${pad('cgroup MiB', 11)}${flags.breakdown ? 'anon  file  heap  young  arrayBuffers (MiB)' : ''}`,
   );
   for (const image of images) {
     for (const command of COMMANDS) {
@@ -220,7 +254,7 @@ try {
         const statuses = [...new Set(samples.map((s) => `${s.status}${s.oom ? '(oom)' : ''}`))].join(',');
         const wall = median((ok.length ? ok : samples).map((s) => s.seconds));
         if (limit === Number.POSITIVE_INFINITY) unlimited = wall;
-        const row = `${pad(image.name, 16)}${pad(command, 13)}${pad(limit === Number.POSITIVE_INFINITY ? 'none' : `${limit}M`, 8)}${pad(statuses, 10)}${pad(wall.toFixed(2), 9)}${pad(unlimited && ok.length ? `${((wall / unlimited - 1) * 100).toFixed(0)}%` : '-', 9)}${pad(median(samples.map((s) => s.rssMiB)).toFixed(0), 9)}${median(samples.map((s) => s.cgroupMiB)).toFixed(0)}`;
+        const row = `${pad(image.name, 16)}${pad(command, 13)}${pad(limit === Number.POSITIVE_INFINITY ? 'none' : `${limit}M`, 8)}${pad(statuses, 10)}${pad(wall.toFixed(2), 9)}${pad(unlimited && ok.length ? `${((wall / unlimited - 1) * 100).toFixed(0)}%` : '-', 9)}${pad(median(samples.map((s) => s.rssMiB)).toFixed(0), 9)}${pad(median(samples.map((s) => s.cgroupMiB)).toFixed(0), 11)}${breakdownColumns(samples)}`;
         rows.push(row);
         say(row);
       }
