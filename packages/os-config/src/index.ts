@@ -11,6 +11,7 @@ export {
   type OsConfigCode,
   OsConfigError,
 } from './errors.ts';
+export * from './extensions/index.ts';
 export { FSTAB_PATH, renderFstab, rootIsVerity } from './fstab.ts';
 export { type HealthCheckOptions, runHealthChecks } from './health-checks.ts';
 export { NETPLAN_FILE, renderNetplan } from './netplan.ts';
