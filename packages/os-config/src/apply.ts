@@ -88,7 +88,8 @@ export async function provisionNewRoot(
   options: OsConfigOptions = {},
 ): Promise<void> {
   const ctx = context(root, config, layout, options);
-  for (const [name, body] of provisionSteps(options)) await runStep(name, 'provision', ctx, options.onStep, body);
+  for (const [name, body] of provisionSteps(options))
+    await runStep(name, 'provision', ctx, options.onStep, body);
 }
 
 /**

@@ -32,17 +32,28 @@ export async function downloadExtension(
   const final = join(stagingDir, `${expected}.raw`);
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
-    source = await openSource(url, { ...options.source, ...(options.signal ? { signal: options.signal } : {}) });
-  } catch (error) {
-    throw new OsConfigError('OS_CONFIG_EXTENSION_DOWNLOAD', `cannot open extension image ${url}: ${reason(error)}`, {
-      cause: error,
+    source = await openSource(url, {
+      ...options.source,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
+  } catch (error) {
+    throw new OsConfigError(
+      'OS_CONFIG_EXTENSION_DOWNLOAD',
+      `cannot open extension image ${url}: ${reason(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   const hash = createHash('sha384');
   try {
     const file = await open(partial, 'wx', 0o600);
     try {
-      for await (const chunk of source.stream(0, source.size, options.signal ? { signal: options.signal } : {})) {
+      for await (const chunk of source.stream(
+        0,
+        source.size,
+        options.signal ? { signal: options.signal } : {},
+      )) {
         hash.update(chunk);
         await file.write(chunk);
       }

@@ -6,7 +6,13 @@ export {
   type ExtensionKind,
   RELEASE_DIRS,
 } from './paths.ts';
-export { cleanExtensionStaging, type Placement, placeExtensions, refreshExtensions, withExtensionPaths } from './place.ts';
+export {
+  cleanExtensionStaging,
+  type Placement,
+  placeExtensions,
+  refreshExtensions,
+  withExtensionPaths,
+} from './place.ts';
 export { type ExtensionRelease, parseOsRelease } from './release.ts';
 export {
   EXTENSION_KINDS,

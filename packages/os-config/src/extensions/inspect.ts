@@ -5,7 +5,7 @@
  * through `debugfs`. Anything else (a GPT disk image with verity, erofs) goes to
  * `systemd-dissect --copy-from`, systemd's own reader of extension images, which mounts it.
  */
-import { open, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '@trident/exec';
@@ -60,7 +60,10 @@ async function ext4Cat(file: string, path: string): Promise<string> {
   return (await runTool('debugfs', ['-R', `cat ${path}`, file])).stdout;
 }
 
-async function dissectCopy(file: string, dir: string): Promise<{ entries: string[]; texts: Map<string, string> }> {
+async function dissectCopy(
+  file: string,
+  dir: string,
+): Promise<{ entries: string[]; texts: Map<string, string> }> {
   const target = await mkdtemp(join(tmpdir(), 'trident-extension-release-'));
   try {
     await runTool('systemd-dissect', ['--read-only', '--copy-from', file, dir, join(target, 'release.d')]);

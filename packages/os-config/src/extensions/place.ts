@@ -50,7 +50,8 @@ export async function placeExtensions(
     for (const kind of EXTENSION_KINDS)
       for (const entry of entriesOf(current, kind)) {
         if (entry.path === undefined) continue;
-        if (staged.some((s) => s.kind === kind && s.sha384 === entry.sha384 && s.path === entry.path)) continue;
+        if (staged.some((s) => s.kind === kind && s.sha384 === entry.sha384 && s.path === entry.path))
+          continue;
         if (!(await existsInRoot(root, entry.path))) continue;
         const parked = stagedFile(entry.sha384);
         if (await existsInRoot(root, parked)) await rm(await resolveInRoot(root, entry.path));
@@ -67,9 +68,13 @@ export async function placeExtensions(
     }
   } catch (error) {
     if (error instanceof OsConfigError) throw error;
-    throw new OsConfigError('OS_CONFIG_EXTENSION_PLACE', `placing extension images in ${root} failed: ${reason(error)}`, {
-      cause: error,
-    });
+    throw new OsConfigError(
+      'OS_CONFIG_EXTENSION_PLACE',
+      `placing extension images in ${root} failed: ${reason(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   placement.changed = EXTENSION_KINDS.filter((k) => changed.has(k));
   return placement;

@@ -64,7 +64,11 @@ export function entriesOf(lists: ExtensionLists | undefined, kind: ExtensionKind
   return (lists?.[CONFIG_LISTS[kind]] ?? []).map((e) => ({ ...e, sha384: e.sha384.toLowerCase() }));
 }
 
-function recordedPath(lists: ExtensionLists | undefined, kind: ExtensionKind, sha384: string): string | undefined {
+function recordedPath(
+  lists: ExtensionLists | undefined,
+  kind: ExtensionKind,
+  sha384: string,
+): string | undefined {
   return entriesOf(lists, kind).find((e) => e.sha384 === sha384 && e.path !== undefined)?.path;
 }
 
@@ -82,12 +86,18 @@ async function bring(
   const other = options.reuseFrom && recordedPath(options.reuseFrom.lists, kind, entry.sha384);
   if (options.reuseFrom && other !== undefined && (await existsInRoot(options.reuseFrom.root, other))) {
     const file = await resolveInRoot(options.reuseFrom.root, other);
-    options.log?.('info', `Copying ${kind} ${other} of the running OS (same SHA-384) into ${EXTENSION_STAGING_DIR}`);
+    options.log?.(
+      'info',
+      `Copying ${kind} ${other} of the running OS (same SHA-384) into ${EXTENSION_STAGING_DIR}`,
+    );
     await downloadExtension(file, entry.sha384, stagingDir, { signal: options.signal });
     return staged;
   }
   options.log?.('info', `Downloading ${kind} ${entry.url} into ${EXTENSION_STAGING_DIR}`);
-  await downloadExtension(entry.url, entry.sha384, stagingDir, { source: options.source, signal: options.signal });
+  await downloadExtension(entry.url, entry.sha384, stagingDir, {
+    source: options.source,
+    signal: options.signal,
+  });
   return staged;
 }
 
@@ -126,7 +136,15 @@ export async function stageExtensions(
             ? `${kind} ${entry.url} and ${clash.kind} ${clash.url} would both be ${path}`
             : `${kind} ${entry.url} and ${clash.url} are the same extension (${kind === 'sysext' ? 'SYSEXT_ID' : 'CONFEXT_ID'}=${release.id})`,
         );
-      staged.push({ kind, url: entry.url, sha384: entry.sha384, id: release.id, name: release.name, path, from });
+      staged.push({
+        kind,
+        url: entry.url,
+        sha384: entry.sha384,
+        id: release.id,
+        name: release.name,
+        path,
+        from,
+      });
       options.log?.('debug', `${kind} ${entry.url}: ${release.id} (${release.name}) goes to ${path}`);
     }
   }

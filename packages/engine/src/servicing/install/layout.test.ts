@@ -64,13 +64,18 @@ describe('checkSupportedSections', () => {
   it('refuses what install does not apply yet, by name and with the reason', () => {
     expect(() =>
       checkSupportedSections({
-        os: { users: [{ name: 'a' }], hostname: 'h', sysexts: [{ url: 'x' }] },
-        storage: { raid: { software: [{ id: 'r' }] } },
+        os: { users: [{ name: 'a' }], hostname: 'h' },
+        storage: { raid: { software: [{ id: 'r' }] }, encryption: { volumes: [{ id: 'v' }] } },
       }),
-    ).toThrow(/storage\.raid \(RAID.*os\.sysexts \(system extensions/u);
+    ).toThrow(/storage\.raid \(RAID.*storage\.encryption \(LUKS2/u);
     expect(() =>
       checkSupportedSections({ storage: { disks: [{ adoptedPartitions: [{ id: 'x' }] }] } }),
     ).toThrow(/storage\.disks\[0\]\.adoptedPartitions/u);
+  });
+
+  it('accepts sysexts and confexts: the Provision step places them in the new root', () => {
+    const image = { url: 'https://example.com/a.raw', sha384: 'a'.repeat(96) };
+    expect(checkSupportedSections({ os: { sysexts: [image], confexts: [image] } })).toEqual([]);
   });
 
   it('accepts health checks: recorded with the spec, run by trident commit at first boot', () => {

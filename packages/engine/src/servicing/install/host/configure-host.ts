@@ -21,6 +21,7 @@ import {
   runPreServicingScripts,
   type StorageLayout,
   validateScriptPaths,
+  withExtensionPaths,
 } from '@trident/os-config';
 import { wrapStep } from '../../../errors.ts';
 import type { Plan } from '../../../types.ts';
@@ -104,11 +105,17 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
     ),
   );
   let released = false;
+  // The recorded spec says where each sysext/confext went (upstream's Update Host Configuration).
+  let spec = inputs.spec;
   try {
     const kind = bootKind(inputs.metadata);
     const options = {
       servicingType: 'clean-install' as const,
       bootKind: kind,
+      extensionSource: plan.request.source,
+      onExtensionsPlaced: (staged: Parameters<typeof withExtensionPaths>[1]) => {
+        spec = withExtensionPaths(spec, staged);
+      },
       onStep: (event: OsConfigStepEvent) =>
         session.log(
           event.status === 'failed' ? 'error' : event.status === 'started' ? 'debug' : 'info',
@@ -138,7 +145,7 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
     await step(session, 'selinux-relabel', 'Relabelling for SELinux', () =>
       relabelNewRoot(newRoot.path, config, layout, options),
     );
-    await recordHostStatus(inputs, newRoot, session);
+    await recordHostStatus({ ...inputs, spec }, newRoot, session);
     await newRoot.release();
     released = true;
     await registerBootEntry(inputs, newRoot, session);
