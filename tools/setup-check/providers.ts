@@ -93,6 +93,9 @@ export const TOOLS: Record<string, Provider> = {
   mtype: apt('mtools'),
   mdel: apt('mtools'),
   chattr: apt('e2fsprogs'),
+  // Extension images (sysexts/confexts): built by tests, inspected by os-config.
+  mksquashfs: apt('squashfs-tools'),
+  unsquashfs: apt('squashfs-tools'),
   veritysetup: apt('cryptsetup-bin'),
   zstd: apt('zstd'),
   // Real components tests start, and test helpers.
