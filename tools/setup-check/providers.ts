@@ -96,6 +96,8 @@ export const TOOLS: Record<string, Provider> = {
   // Extension images (sysexts/confexts): built by tests, inspected by os-config.
   mksquashfs: apt('squashfs-tools'),
   unsquashfs: apt('squashfs-tools'),
+  // Extension disk images (GPT with verity) are read with systemd's own dissector.
+  'systemd-dissect': apt('systemd-container'),
   veritysetup: apt('cryptsetup-bin'),
   zstd: apt('zstd'),
   // Real components tests start, and test helpers.

@@ -112,6 +112,28 @@ describe('inspection without mounting', () => {
     });
   });
 
+  // systemd-dissect attaches a loop device and mounts the partition: root only.
+  it.skipIf(process.getuid?.() !== 0)(
+    'reads a GPT disk image (a /usr partition) through systemd-dissect',
+    async () => {
+      const usr = join(work, 'usr.sqfs');
+      await mkdir(join(work, 'gpt-tree/lib/extension-release.d'), { recursive: true });
+      await writeFile(
+        join(work, 'gpt-tree/lib/extension-release.d/extension-release.ddi'),
+        'ID=_any\nSYSEXT_ID=ddi\n',
+      );
+      execFileSync('mksquashfs', [join(work, 'gpt-tree'), usr, '-quiet', '-noappend', '-all-root']);
+      const disk = join(work, 'ddi.raw');
+      execFileSync('truncate', ['-s', '4M', disk]);
+      execFileSync('sfdisk', ['-q', disk], {
+        input: 'label: gpt\nstart=2048, size=4096, type=8484680C-9521-48C6-9C11-B0720656F69E\n',
+      });
+      execFileSync('dd', [`if=${usr}`, `of=${disk}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
+      expect(await imageFormat(disk)).toBe('other');
+      expect((await readExtensionRelease(disk, 'sysext', 'ddi')).id).toBe('ddi');
+    },
+  );
+
   it('parses os-release quoting', () => {
     expect(parseOsRelease('# c\nA="x \\"y\\""\nB=\'z\'\nC=plain\nbroken\n')).toEqual({
       A: 'x "y"',
