@@ -6,5 +6,17 @@ export { createReclaimer } from './reclaim.ts';
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
+export {
+  type ConfigurationChanges,
+  configurationChanges,
+} from './servicing/runtime-update/changes.ts';
+export {
+  finalizeRuntimeUpdate,
+  type RuntimeUpdateOptions,
+  type RuntimeUpdateOutcome,
+  type RuntimeUpdateStepOptions,
+  runtimeUpdate,
+  stageRuntimeUpdate,
+} from './servicing/runtime-update/runtime-update.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
 export type * from './types.ts';

@@ -17,6 +17,8 @@ export const OS_CONFIG_CODES = {
   OS_CONFIG_MODULES: 'run-os-modifier',
   OS_CONFIG_NETPLAN_WRITE: 'write-netplan-config',
   OS_CONFIG_NETPLAN_GENERATE: 'generate-netplan-config',
+  /** `netplan apply` on the running OS (runtime update). */
+  OS_CONFIG_NETPLAN_APPLY: 'apply-netplan-config',
   /** `os.selinux` asks for permissive/enforcing and the new OS has no SELinux. */
   OS_CONFIG_SELINUX_NOT_FOUND: 'selinux-enabled-but-not-found',
   OS_CONFIG_SELINUX: 'run-os-modifier',

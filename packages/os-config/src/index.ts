@@ -17,6 +17,12 @@ export { type HealthCheckOptions, runHealthChecks } from './health-checks.ts';
 export { NETPLAN_FILE, renderNetplan } from './netplan.ts';
 export { resolveInRoot } from './root-files.ts';
 export {
+  applyRuntimeConfiguration,
+  type RuntimeApplied,
+  type RuntimeApplyOptions,
+  stageRuntimeExtensions,
+} from './runtime.ts';
+export {
   runPreServicingScripts,
   runScript,
   type ScriptHook,
