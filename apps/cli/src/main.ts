@@ -39,6 +39,9 @@ Host Status (the datastore):
       [--format yaml|json] [--datastore PATH] [-o FILE]   (trident get --help; read-only)
   trident commit [--datastore PATH] [--no-reboot]  on the first boot after a servicing: check the booted
                                              volume, run health checks, record it (trident commit --help)
+  trident runtime-update [config] [--allowed-operations stage,finalize] [--datastore PATH]
+                                             apply sysext/confext/netplan changes live, no reboot; auto-rollback
+                                             on failure (trident runtime-update --help)
 
 Daemon:
   trident daemon [options]                   run tridentd (gRPC, trident.v1) on /run/trident/trident.sock
@@ -74,6 +77,8 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
   if (argv[0] === 'get') return (await import('./commands/get.ts')).getCommand(argv.slice(1));
   if (argv[0] === 'commit')
     return (await import('./commands/commit.ts')).commitCommand(argv.slice(1), signal);
+  if (argv[0] === 'runtime-update')
+    return (await import('./commands/runtime-update.ts')).runtimeUpdateCommand(argv.slice(1), signal);
   if (argv[0] === 'daemon') {
     const { runDaemonCli } = await import('@trident/daemon');
     return runDaemonCli(argv.slice(1));
