@@ -7,8 +7,9 @@
  *      downloaded through the staging directory, placed, `systemd-sysext refresh`; its runtime-update
  *      health check sees its file in /usr;
  *   2. the first sysext dropped: unmerged, its file gone from /usr;
- *   3. the first one back with a health check that fails: auto-rollback, the host keeps the second
- *      sysext only, `trident get` shows provisioned with the previous spec and the error.
+ *   3. the first one back (from another virtio disk) with a health check that fails: auto-rollback,
+ *      the host keeps the second sysext only, `trident get` shows provisioned with the previous spec
+ *      and the error.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -80,7 +81,6 @@ const entry = (url: string, ext: Sysext) => `    - url: ${url}\n      sha384: ${
 
 const JOB = `
 set -u
-DEV=file:///dev/disk/by-id/virtio-sysext
 report() {
   echo "== $1"
   echo "sysext-status-$1=$(systemd-sysext status 2>&1 | tr '\\n' ' ')"
@@ -139,13 +139,22 @@ describe.skipIf(!available)('system extensions', () => {
       const seesLater = `health:\n  checks:\n    - name: later-merged\n      runOn: [runtime-update]\n      content: grep -q later /usr/share/trident-sysext/later\n`;
       const { job } = await runVmJob(vms, {
         name: 'sysext',
-        disks: [{ path: target }, { path: later.file, readOnly: true, serial: 'sysext' }],
+        disks: [
+          { path: target },
+          { path: later.file, readOnly: true, serial: 'sysext' },
+          // The base image again, for step 3: its install URL is a path on this machine.
+          { path: base.file, readOnly: true, serial: 'base' },
+        ],
         job: {
           script: JOB,
           files: {
             'add.yaml': hostConfiguration(espMiB, entry(baseUrl, base) + entry(laterUrl, later), seesLater),
             'drop.yaml': hostConfiguration(espMiB, entry(laterUrl, later)),
-            'fail.yaml': hostConfiguration(espMiB, entry(baseUrl, base) + entry(laterUrl, later), failing),
+            'fail.yaml': hostConfiguration(
+              espMiB,
+              entry('file:///dev/disk/by-id/virtio-base', base) + entry(laterUrl, later),
+              failing,
+            ),
           },
         },
       });
