@@ -42,6 +42,7 @@ export {
 } from './grow.ts';
 export { inspectFileTarget } from './inspect-file-target.ts';
 export { makeFilesystem, type NewFilesystem, type NewFilesystemType } from './make-filesystem.ts';
+export { describePartition, openPartitionTarget, type PartitionTarget } from './partition-target.ts';
 export {
   type ExpectedPartition,
   type RereadOptions,

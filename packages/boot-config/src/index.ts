@@ -39,6 +39,13 @@ export {
   createLoaderEntry,
 } from './systemd-boot/create-entry.ts';
 export {
+  findVolumeEntry,
+  removeVolumeEntries,
+  type VolumeEntry,
+  type VolumeEntryOptions,
+  writeVolumeEntry,
+} from './systemd-boot/volume-entry.ts';
+export {
   type BootOrderPosition,
   type CreateBootEntryOptions,
   createBootEntry,

@@ -3,6 +3,13 @@ export { EngineError, toTridentError } from './errors.ts';
 export { hostOsArch } from './host-arch.ts';
 export { imageFactsFromCosi } from './image-facts.ts';
 export { createReclaimer } from './reclaim.ts';
+export {
+  ALL_OPERATIONS,
+  type AllowedOperation,
+  type AllowedOperations,
+  formatAllowedOperations,
+  parseAllowedOperations,
+} from './servicing/allowed-operations.ts';
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';

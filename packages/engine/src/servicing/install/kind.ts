@@ -1,7 +1,8 @@
+import { prepareHost } from '../host/configure-os.ts';
 import type { ServicingKind } from '../kind.ts';
 import { deploy } from '../phases/deploy.ts';
 import { failedRun } from '../phases/run-session.ts';
-import { configureHost, prepareHost } from './host/configure-host.ts';
+import { configureHost } from './host/configure-host.ts';
 import { makeFilesystem } from './make-filesystems.ts';
 import { type InstallContext, planInstall } from './plan-install.ts';
 import type { InstallRequest } from './request.ts';
@@ -20,7 +21,7 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
   plan: planInstall,
   run: async (plan, context, session) => {
     try {
-      await prepareHost(context.config, session);
+      await prepareHost(context.config, 'clean-install', session);
     } catch (error) {
       return failedRun(error, session);
     }

@@ -1,16 +1,11 @@
 import { planGpt } from '@trident/block-writer';
 import { type CosiReader, formatSha384 } from '@trident/cosi-format';
-import {
-  checkImageCompatibility,
-  formatFinding,
-  type HostConfiguration,
-  parseHostConfig,
-  plainDocument,
-} from '@trident/host-config';
+import { checkImageCompatibility, formatFinding, type HostConfiguration } from '@trident/host-config';
 import { EngineError, wrapStep } from '../../errors.ts';
 import { hostOsArch } from '../../host-arch.ts';
 import { imageFactsFromCosi } from '../../image-facts.ts';
 import type { Plan, PlannedImage, PlannedNewFilesystem, PlannedTarget, TargetRequest } from '../../types.ts';
+import { parseRequestConfiguration } from '../host/parse-config.ts';
 import type { KindPlan } from '../kind.ts';
 import { openImage } from '../phases/open-image.ts';
 import { protectedFiles, type TargetChecks } from '../phases/plan-targets.ts';
@@ -44,18 +39,7 @@ export async function planInstall(
   request: InstallRequest,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<KindPlan<InstallRequest, InstallContext>> {
-  const parsed = parseHostConfig(request.hostConfiguration.text);
-  const file = request.hostConfiguration.path ?? 'host configuration';
-  if (!parsed.ok || !parsed.config) {
-    const errors = parsed.findings.filter((f) => f.severity === 'error');
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'invalid-host-configuration',
-      `${formatFinding(errors[0]!, file)}${errors.length > 1 ? ` (and ${errors.length - 1} more; run 'trident validate ${file}')` : ''}`,
-      { code: errors[0]!.code },
-    );
-  }
-  const config = parsed.config;
+  const { config, parsed, spec, file } = parseRequestConfiguration(request.hostConfiguration);
   const warnings = checkSupportedSections(parsed.source?.value);
   const targetsRequested = config.storage.disks.map(
     (disk) => request.disks?.[disk.id] ?? ({ kind: 'disk', path: disk.device } as TargetRequest),
@@ -141,7 +125,6 @@ export async function planInstall(
       concurrency: memory.concurrency,
       memory: memory.line,
     };
-    const spec = (plainDocument(parsed.source?.value) ?? {}) as Record<string, unknown>;
     return { plan, context: { reader, layouts, protect: checks.protect, config, spec } };
   } catch (error) {
     await reader?.close();

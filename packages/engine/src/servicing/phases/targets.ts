@@ -52,6 +52,14 @@ export interface OpenedTarget {
  * checked. A file this run created is removed again when the run fails before an image verified.
  */
 
+/** How a kind that does not lay out whole disks opens its targets (A/B update: one partition each). */
+export interface TargetOpening {
+  /** Opens a planned target with that kind's own checks, instead of the whole-disk ones. */
+  open(planned: PlannedTarget): Promise<BlockTarget>;
+  /** Wipe old signatures before writing (whole disks: yes; a partition rewritten in place: no). */
+  wipe: boolean;
+}
+
 /**
  * Opens every target of a plan with every check done first, then either wipes old signatures (a
  * fresh run) or, with `resume`, re-verifies what the journal says an earlier run wrote.
@@ -61,6 +69,7 @@ export async function openTargets(
   layouts: readonly TargetLayout[],
   protect: string[],
   log: Log,
+  opening?: TargetOpening,
 ): Promise<OpenedTarget[]> {
   const opened: OpenedTarget[] = [];
   const resume = plan.request.resume === true;
@@ -77,7 +86,9 @@ export async function openTargets(
         lbaSize: layouts[index]!.lbaSize,
         protect,
       };
-      const target = await openTarget(planned, requirements, resumable !== undefined);
+      const target = opening
+        ? await opening.open(planned)
+        : await openTarget(planned, requirements, resumable !== undefined);
       log('info', `Target ${target.path}: ${target.size} bytes, ${target.sectorSize}-byte sectors`);
       const entry: OpenedTarget = {
         planned,
@@ -114,7 +125,7 @@ export async function openTargets(
         entry.journal.images = entry.journal.images.filter((record) =>
           entry.done.has(record.partitionNumber),
         );
-      } else {
+      } else if (opening?.wipe !== false) {
         await wipeSignatures(target);
         log('info', `Wiped old partition-table and filesystem signatures on ${target.path}`);
       }

@@ -12,23 +12,15 @@ import { configureDiskBoot, createBootEntry, espDirectoryName } from '@trident/b
 import { type CosiMetadata, ESP_TYPE_GUID } from '@trident/cosi-format';
 import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
-import {
-  configureNewRoot,
-  mountChrootFilesystems,
-  type OsConfigStepEvent,
-  provisionNewRoot,
-  relabelNewRoot,
-  runPreServicingScripts,
-  type StorageLayout,
-  validateScriptPaths,
-  withExtensionPaths,
-} from '@trident/os-config';
-import { wrapStep } from '../../../errors.ts';
+import { type StorageLayout, withExtensionPaths } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
+import { bootTarget } from '../../host/boot-target.ts';
+import { type BootKind, bootKind, configureOs, step } from '../../host/configure-os.ts';
+import { mountNewRoot, type NewRoot } from '../../host/new-root.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
-import { bootTarget } from './boot-target.ts';
-import { mountNewRoot, type NewRoot } from './new-root.ts';
+import { resolvePartition } from '../resolve-devices.ts';
+import { type AttachedDisks, attachDisks } from './attach-disks.ts';
 
 export interface HostInputs {
   plan: Plan;
@@ -53,102 +45,33 @@ function storageLayout(inputs: HostInputs): StorageLayout {
   return { partitionUuids, imageFilesystemTypes, targetVolume: 'volume-a' };
 }
 
-function bootKind(metadata: CosiMetadata | undefined): 'grub' | 'systemd-boot' | 'uki' | undefined {
-  const loader = metadata?.bootloader;
-  if (!loader) return undefined;
-  if (loader.type === 'systemd-boot')
-    return loader.systemdBoot?.entries[0]?.type === 'uki-standalone' ? 'uki' : 'systemd-boot';
-  return loader.type === 'grub' ? 'grub' : undefined;
-}
-
-async function step<T>(
-  session: RunSession,
-  subkind: string,
-  what: string,
-  body: () => Promise<T>,
-): Promise<T> {
-  session.signal.throwIfAborted();
-  session.log('info', what);
-  try {
-    return await body();
-  } catch (error) {
-    throw wrapStep('SERVICING_ERROR', subkind, `${what} failed`, error);
-  }
-}
-
-/** Before anything is written: script paths must exist, then preServicing scripts run (upstream §1 C.2). */
-export async function prepareHost(config: HostConfiguration, session: RunSession): Promise<void> {
-  await step(session, 'invalid-script-path', 'Checking the paths of configured scripts', () =>
-    validateScriptPaths(config, 'clean-install'),
-  );
-  await step(session, 'run-pre-servicing-script', 'Running preServicing scripts', () =>
-    runPreServicingScripts(config, {
-      servicingType: 'clean-install',
-      onLog: (line) => session.log(line.level, `${line.source}: ${line.message}`),
-      signal: session.signal,
-    }),
-  );
-}
-
 /** After the tables are written and the kernel knows the partitions. */
 export async function configureHost(inputs: HostInputs, session: RunSession): Promise<void> {
   const { config, plan, layouts } = inputs;
   const layout = storageLayout(inputs);
-  const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', () =>
-    mountNewRoot(
-      config,
-      plan.targets,
-      layouts,
-      layout.imageFilesystemTypes ?? {},
-      session.signal,
-      session.log,
-    ),
-  );
+  let attached: AttachedDisks | undefined;
+  const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', async () => {
+    attached = await attachDisks(config, plan.targets, layouts, session.signal, session.log);
+    return mountNewRoot(config, attached, layout.imageFilesystemTypes ?? {}, session.signal, session.log);
+  });
+  const disks = attached!;
   let released = false;
   // The recorded spec says where each sysext/confext went (upstream's Update Host Configuration).
   let spec = inputs.spec;
   try {
     const kind = bootKind(inputs.metadata);
-    const options = {
-      servicingType: 'clean-install' as const,
-      bootKind: kind,
+    const os = await configureOs(newRoot, config, layout, 'clean-install', kind, session, {
       extensionSource: plan.request.source,
-      onExtensionsPlaced: (staged: Parameters<typeof withExtensionPaths>[1]) => {
+      onExtensionsPlaced: (staged) => {
         spec = withExtensionPaths(spec, staged);
       },
-      onStep: (event: OsConfigStepEvent) =>
-        session.log(
-          event.status === 'failed' ? 'error' : event.status === 'started' ? 'debug' : 'info',
-          `OS configuration ${event.phase}/${event.step}: ${event.status}${event.detail ? ` (${event.detail})` : ''}`,
-        ),
-      onLog: (line: { level: 'debug' | 'info' | 'warn'; source: string; message: string }) =>
-        session.log(line.level, `${line.source}: ${line.message}`),
-      signal: session.signal,
-    };
-    await step(session, 'provision-new-root', `Provisioning the new root at ${newRoot.path}`, () =>
-      provisionNewRoot(newRoot.path, config, layout, options),
-    );
-    const chroot = await step(
-      session,
-      'mount-new-root',
-      'Mounting /dev, /proc, /sys, /run, /tmp for the chroot',
-      () => mountChrootFilesystems(newRoot.path),
-    );
-    try {
-      await step(session, 'configure-new-root', 'Configuring the OS in the new root', () =>
-        configureNewRoot(newRoot.path, config, layout, options),
-      );
-    } finally {
-      await chroot.unmount();
-    }
-    await configureBootloader(inputs, newRoot, kind, session);
-    await step(session, 'selinux-relabel', 'Relabelling for SELinux', () =>
-      relabelNewRoot(newRoot.path, config, layout, options),
-    );
+    });
+    await configureBootloader(inputs, newRoot, disks, kind, session);
+    await os.relabel();
     await recordHostStatus({ ...inputs, spec }, newRoot, session);
     await newRoot.release();
     released = true;
-    await registerBootEntry(inputs, newRoot, session);
+    await registerBootEntry(inputs, disks, session);
   } finally {
     if (!released)
       await newRoot.release().catch((error: unknown) => session.log('warn', (error as Error).message));
@@ -158,7 +81,8 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
 async function configureBootloader(
   inputs: HostInputs,
   newRoot: NewRoot,
-  kind: ReturnType<typeof bootKind>,
+  attached: AttachedDisks,
+  kind: BootKind | undefined,
   session: RunSession,
 ): Promise<void> {
   const loader = inputs.metadata?.bootloader?.type;
@@ -174,13 +98,17 @@ async function configureBootloader(
     session.log('warn', 'no ESP partition in the Host Configuration: boot configuration skipped');
     return;
   }
-  const target = bootTarget(inputs.config, inputs.layouts, inputs.metadata);
+  const target = bootTarget(
+    inputs.config,
+    (id) => resolvePartition(inputs.config, inputs.layouts as DiskLayout[], id).partition.uuid,
+    inputs.metadata,
+  );
   const result = await step(
     session,
     'boot-configuration',
     `Configuring ${kind ?? loader} boot for the installed layout`,
     () =>
-      configureDiskBoot(newRoot.disks[esp.diskIndex]!.device, {
+      configureDiskBoot(attached.disks[esp.diskIndex]!.device, {
         bootloader: loader,
         target,
         ...(loader === 'grub' ? { grub: { rootDir: newRoot.path } } : {}),
@@ -229,7 +157,11 @@ async function recordHostStatus(inputs: HostInputs, newRoot: NewRoot, session: R
  * BootNext. Disk-image files have no firmware of their own: they boot from the removable-media
  * path (EFI/BOOT) the image carries.
  */
-async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: RunSession): Promise<void> {
+async function registerBootEntry(
+  inputs: HostInputs,
+  attached: AttachedDisks,
+  session: RunSession,
+): Promise<void> {
   const esp = findEsp(inputs.layouts);
   if (esp === undefined || inputs.plan.targets[esp.diskIndex]!.kind !== 'disk') return;
   if (
@@ -245,7 +177,7 @@ async function registerBootEntry(inputs: HostInputs, newRoot: NewRoot, session: 
   await step(session, 'set-boot-entries', `Creating the UEFI boot entry ${label}`, () =>
     createBootEntry({
       label,
-      esp: [{ disk: newRoot.disks[esp.diskIndex]!.device, partitionNumber: esp.partitionNumber }],
+      esp: [{ disk: attached.disks[esp.diskIndex]!.device, partitionNumber: esp.partitionNumber }],
       loader: '/EFI/BOOT/BOOTX64.EFI',
       bootOrder: 'first',
       signal: session.signal,

@@ -1,12 +1,14 @@
 /**
- * The installed OS as a directory tree: every target's partitions made visible as block devices (a
- * disk-image file through a loop device with partition scanning), then the Host Configuration's
- * filesystems mounted under a private directory in path order, as upstream mounts `/mnt/newroot`.
+ * The new OS as a directory tree: the Host Configuration's filesystems mounted under a private
+ * directory in path order, as upstream mounts `/mnt/newroot`. Install and A/B update share it;
+ * each resolves Host Configuration ids to block devices its own way (install: the partitions it
+ * just laid out, through loop devices for image files; update: the recorded partition paths of the
+ * volume being written) and passes the resolver in.
  *
  * What is not mounted, and why:
  * - vfat (the ESP): boot configuration edits it through mtools at its byte offset, which works on
  *   hosts without the vfat module and never races a mounted FAT;
- * - swap, tmpfs and overlay entries: nothing of the OS lives there at install time;
+ * - swap, tmpfs and overlay entries: nothing of the OS lives there while servicing;
  * - a verity-protected filesystem is mounted read-only without journal replay (`ro,noload`), so its
  *   bytes stay exactly what the hash tree covers; a verity root's /etc gets the overlay it has at
  *   boot, so OS configuration still writes there.
@@ -14,23 +16,10 @@
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { partitionDevicePath, rereadPartitionTable } from '@trident/block-writer';
 import { runTool } from '@trident/exec';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
-import { EngineError, wrapStep } from '../../../errors.ts';
-import type { PlannedTarget } from '../../../types.ts';
-import type { Log } from '../../phases/run-session.ts';
-import type { DiskLayout } from '../layout.ts';
-import { resolvePartition } from '../resolve-devices.ts';
-
-export interface AttachedDisk {
-  /** The target as planned: a disk device or a disk-image file. */
-  target: PlannedTarget;
-  /** The block device whose partitions the kernel shows (`/dev/sdb`, `/dev/loop3`). */
-  device: string;
-  /** Set when this run attached a loop device for an image file, to detach it afterwards. */
-  loop: boolean;
-}
+import { EngineError, wrapStep } from '../../errors.ts';
+import type { Log } from '../phases/run-session.ts';
 
 export interface MountedFilesystem {
   mountPoint: string;
@@ -40,28 +29,25 @@ export interface MountedFilesystem {
 }
 
 export interface NewRoot {
-  /** The directory the installed OS's `/` is mounted on. */
+  /** The directory the new OS's `/` is mounted on. */
   path: string;
-  disks: AttachedDisk[];
   mounted: MountedFilesystem[];
-  /** Partition device of a Host Configuration block-device id, on this machine. */
+  /** Block device of a Host Configuration block-device id (partition or A/B pair), on this machine. */
   deviceOf(id: string): string;
-  /** Unmounts everything and detaches the loop devices this run attached; safe to call twice. */
+  /** Unmounts everything (then the caller's `afterUnmount`); safe to call twice. */
   release(): Promise<void>;
+}
+
+export interface NewRootDevices {
+  /** Block device holding a Host Configuration id's data (an A/B pair: the member being written). */
+  deviceOf(id: string): string;
+  /** Runs after every unmount (install detaches its loop devices); returns problems to report. */
+  afterUnmount?: () => Promise<string[]>;
 }
 
 const NOT_MOUNTED = new Set(['vfat', 'swap', 'tmpfs', 'overlay', 'ntfs']);
 /** Where a verity root's writable /etc lives (upstream's fixed path). */
 const OVERLAY_DIR = '/var/lib/trident-overlay';
-
-async function attach(target: PlannedTarget, signal: AbortSignal): Promise<AttachedDisk> {
-  if (target.kind === 'disk') return { target, device: target.path, loop: false };
-  const { stdout } = await runTool('losetup', ['--find', '--show', '--partscan', target.path]);
-  const disk: AttachedDisk = { target, device: stdout.trim(), loop: true };
-  // Kernels without GPT support find no partitions on their own; the re-read adds them from user space.
-  await rereadPartitionTable(disk.device, { signal });
-  return disk;
-}
 
 async function waitForDevice(path: string, signal: AbortSignal): Promise<void> {
   // The kernel creates partition nodes of a new loop device asynchronously.
@@ -76,25 +62,19 @@ async function waitForDevice(path: string, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Attaches the targets and mounts the new root. On failure everything done so far is undone
- * before the error is thrown.
+ * Mounts the new root. On failure everything done so far is undone (the caller's `afterUnmount`
+ * included) before the error is thrown.
  */
 export async function mountNewRoot(
   config: HostConfiguration,
-  targets: readonly PlannedTarget[],
-  layouts: readonly DiskLayout[],
+  devices: NewRootDevices,
   /** Filesystem type of every image filesystem by mount point (the COSI's `fsType`). */
   imageFsTypes: Readonly<Record<string, string>>,
   signal: AbortSignal,
   log: Log,
 ): Promise<NewRoot> {
-  const disks: AttachedDisk[] = [];
   const mounted: MountedFilesystem[] = [];
   const path = await mkdtemp(join(tmpdir(), 'trident-newroot-'));
-  const deviceOf = (id: string): string => {
-    const { targetIndex, partition } = resolvePartition(config, layouts as DiskLayout[], id);
-    return partitionDevicePath(disks[targetIndex]!.device, partition.number);
-  };
   let released = false;
   const release = async (): Promise<void> => {
     if (released) return;
@@ -104,10 +84,7 @@ export async function mountNewRoot(
       const result = await runTool('umount', [fs.path], { okCodes: 'any' });
       if (result.exitCode !== 0) problems.push(`umount ${fs.path}: ${result.stderr.trim()}`);
     }
-    for (const disk of disks.filter((d) => d.loop)) {
-      const result = await runTool('losetup', ['--detach', disk.device], { okCodes: 'any' });
-      if (result.exitCode !== 0) problems.push(`losetup --detach ${disk.device}: ${result.stderr.trim()}`);
-    }
+    if (problems.length === 0) problems.push(...((await devices.afterUnmount?.()) ?? []));
     if (problems.length === 0) await rm(path, { recursive: true, force: true });
     else
       throw new EngineError(
@@ -118,11 +95,6 @@ export async function mountNewRoot(
       );
   };
   try {
-    for (const target of targets) {
-      const disk = await attach(target, signal);
-      disks.push(disk);
-      if (disk.loop) log('debug', `Attached ${target.path} as ${disk.device}`);
-    }
     const verityIds = new Set(config.storage.verity.map((v) => v.id));
     const filesystems = config.storage.filesystems
       .filter((fs) => fs.mountPoint !== undefined && fs.deviceId !== undefined)
@@ -143,7 +115,7 @@ export async function mountNewRoot(
     for (const { fs, mountPoint } of filesystems) {
       signal.throwIfAborted();
       const verity = config.storage.verity.find((v) => v.id === fs.deviceId);
-      const device = deviceOf(verity ? verity.dataDeviceId : fs.deviceId!);
+      const device = devices.deviceOf(verity ? verity.dataDeviceId : fs.deviceId!);
       await waitForDevice(device, signal);
       const where = join(path, mountPoint);
       await mkdir(where, { recursive: true });
@@ -158,7 +130,7 @@ export async function mountNewRoot(
     }
     const root = filesystems.find(({ mountPoint }) => mountPoint === '/')!;
     if (verityIds.has(root.fs.deviceId!)) mounted.push(await mountEtcOverlay(path, log));
-    return { path, disks, mounted, deviceOf, release };
+    return { path, mounted, deviceOf: devices.deviceOf, release };
   } catch (error) {
     await release().catch((releaseError: unknown) =>
       log('warn', releaseError instanceof Error ? releaseError.message : String(releaseError)),

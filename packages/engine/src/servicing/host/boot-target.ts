@@ -1,26 +1,25 @@
 /**
- * What the installed OS's kernel command line must say to find its root, from the Host
- * Configuration and the partitions this install laid out (volume A of an A/B pair): a partition
- * by PARTUUID, or a dm-verity root (and /usr) by its data and hash partitions.
+ * What the new OS's kernel command line must say to find its root, from the Host Configuration and
+ * the partition UUIDs of the volume being written (install: the partitions it laid out, volume A
+ * of an A/B pair; A/B update: the recorded partitions of the update volume): a partition by
+ * PARTUUID, or a dm-verity root (and /usr) by its data and hash partitions.
  */
 import type { BootTarget } from '@trident/boot-config';
 import type { CosiMetadata } from '@trident/cosi-format';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
-import type { DiskLayout } from '../layout.ts';
-import { resolvePartition } from '../resolve-devices.ts';
 
 const OVERLAY_MOUNT = '/var/lib/trident-overlay';
 
 export function bootTarget(
   config: HostConfiguration,
-  layouts: readonly DiskLayout[],
+  /** PARTUUID of the partition holding a Host Configuration id's data (an A/B pair: the volume written). */
+  uuidOf: (id: string) => string,
   metadata: CosiMetadata | undefined,
 ): BootTarget {
   // The COSI records each verity filesystem's root hash; the kernel command line must carry it.
   const roothashOf = (mountPoint: string): string | undefined =>
     metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint)?.verity?.roothash ??
     undefined;
-  const uuidOf = (id: string): string => resolvePartition(config, layouts as DiskLayout[], id).partition.uuid;
   const mountedAt = (path: string) =>
     config.storage.filesystems.find(
       (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === path,
