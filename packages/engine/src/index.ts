@@ -14,10 +14,6 @@ export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
 export {
-  type ConfigurationChanges,
-  configurationChanges,
-} from './servicing/runtime-update/changes.ts';
-export {
   finalizeRuntimeUpdate,
   type RuntimeUpdateOptions,
   type RuntimeUpdateOutcome,

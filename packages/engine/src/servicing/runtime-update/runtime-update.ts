@@ -24,7 +24,7 @@ import {
 } from '@trident/os-config';
 import type { OpenSourceOptions } from '@trident/remote-source';
 import { EngineError, isAbort, toTridentError } from '../../errors.ts';
-import { type ConfigurationChanges, configurationChanges } from './changes.ts';
+import { selectServicingType } from '../update/select-servicing.ts';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -213,13 +213,13 @@ function parseNew(options: RuntimeUpdateOptions): {
   };
 }
 
-const none = (c: ConfigurationChanges) => c.runtime.length + c.abUpdate.length === 0;
-
 async function update(store: Datastore, options: RuntimeUpdateOptions): Promise<RuntimeUpdateOutcome> {
   const { config, spec } = parseNew(options);
   const allowed = options.allowedOperations ?? { stage: true, finalize: true };
   const state = store.current().servicingState;
-  if (state === 'runtime-update-staged' && none(configurationChanges(store.current().spec, spec))) {
+  const staged =
+    state === 'runtime-update-staged' ? recorded(store.current().spec, 'staged', options.log) : undefined;
+  if (staged && selectServicingType(config, staged).type === 'none') {
     if (!allowed.finalize)
       return { result: 'nothing-to-do', reason: 'this runtime update is staged already' };
     options.log?.('info', 'This runtime update is staged: finalizing it');
@@ -235,22 +235,24 @@ async function update(store: Datastore, options: RuntimeUpdateOptions): Promise<
       `a runtime update needs a provisioned host; this one is ${state}${state.endsWith('-finalized') ? ' (its reboot and trident commit come first)' : ''}`,
       { code: 'ENGINE_RUNTIME_UPDATE_STATE' },
     );
-  const changes = configurationChanges(store.current().spec, spec);
-  if (changes.abUpdate.length > 0)
+  // The one servicing-type selection `trident update` uses too (upstream's subsystem votes).
+  const selection = selectServicingType(config, recorded(store.current().spec, 'running', options.log));
+  if (selection.type === 'ab-update')
     throw new EngineError(
       'INVALID_INPUT_ERROR',
       'invalid-host-configuration-dynamic',
-      `${changes.abUpdate.join(', ')} changed: only an A/B update applies ${changes.abUpdate.length > 1 ? 'these' : 'this'}; a runtime update applies os.sysexts, os.confexts and os.netplan`,
+      `this change needs an A/B update (${selection.reasons.join('; ')}); a runtime update applies os.sysexts, os.confexts and os.netplan`,
       { code: 'ENGINE_RUNTIME_UPDATE_NEEDS_AB_UPDATE' },
     );
-  if (changes.runtime.length === 0)
+  if (selection.type === 'none')
     return {
       result: 'nothing-to-do',
-      reason: `no runtime change${changes.inert.length > 0 ? ` (${changes.inert.join(', ')} changed, which no servicing applies to a running host)` : ''}`,
+      reason:
+        'no runtime change (storage, health, trident and internalParams changes apply to no running host)',
     };
   if (!allowed.stage)
     return { result: 'nothing-to-do', reason: 'the configuration changed and staging is not allowed' };
-  options.log?.('info', `Runtime update of ${changes.runtime.join(', ')}`);
+  options.log?.('info', `Runtime update: ${selection.reasons.join('; ')}`);
   const images = await stageRuntimeUpdate(store, spec, config, options);
   if (!allowed.finalize) return { result: 'staged', images };
   return finalizeRuntimeUpdate(store, options);
