@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NginxServer, startNginx } from '@trident/test-support/nginx';
@@ -131,6 +131,24 @@ describe('inspection without mounting', () => {
       execFileSync('dd', [`if=${usr}`, `of=${disk}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
       expect(await imageFormat(disk)).toBe('other');
       expect((await readExtensionRelease(disk, 'sysext', 'ddi')).id).toBe('ddi');
+    },
+  );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'falls back to systemd-dissect where unsquashfs is missing',
+    async () => {
+      const bin = join(work, 'bin-dissect-only');
+      await mkdir(bin, { recursive: true });
+      await symlink('/usr/bin/systemd-dissect', join(bin, 'systemd-dissect'));
+      const path = process.env['PATH'];
+      process.env['PATH'] = bin;
+      try {
+        expect((await readExtensionRelease(join(nginx.root, 'hello.raw'), 'sysext', 'hello')).id).toBe(
+          'hello',
+        );
+      } finally {
+        process.env['PATH'] = path;
+      }
     },
   );
 

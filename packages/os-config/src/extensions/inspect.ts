@@ -8,7 +8,7 @@
 import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from '@trident/exec';
+import { isExecError, runTool } from '@trident/exec';
 import { OsConfigError, reason } from '../errors.ts';
 import { type ExtensionKind, RELEASE_DIRS } from './paths.ts';
 import { type ExtensionRelease, extensionRelease } from './release.ts';
@@ -89,19 +89,26 @@ export async function readExtensionRelease(
   const dir = RELEASE_DIRS[kind];
   let format: ImageFormat;
   let entries: string[] | undefined;
-  let read: (entry: string) => Promise<string>;
+  let read: (entry: string) => Promise<string> = async () => '';
+  const dissect = async (): Promise<void> => {
+    const copied = await dissectCopy(file, dir);
+    entries = copied.entries;
+    read = async (entry) => copied.texts.get(entry) ?? '';
+  };
   try {
     format = await imageFormat(file);
-    if (format === 'squashfs') {
-      entries = await squashfsEntries(file, dir);
-      read = (entry) => squashfsCat(file, `${dir}/${entry}`);
-    } else if (format === 'ext4') {
-      entries = await ext4Entries(file, dir);
-      read = (entry) => ext4Cat(file, `${dir}/${entry}`);
-    } else {
-      const copied = await dissectCopy(file, dir);
-      entries = copied.entries;
-      read = async (entry) => copied.texts.get(entry) ?? '';
+    try {
+      if (format === 'squashfs') {
+        entries = await squashfsEntries(file, dir);
+        read = (entry) => squashfsCat(file, `${dir}/${entry}`);
+      } else if (format === 'ext4') {
+        entries = await ext4Entries(file, dir);
+        read = (entry) => ext4Cat(file, `${dir}/${entry}`);
+      } else await dissect();
+    } catch (error) {
+      // A servicing OS without squashfs-tools or e2fsprogs still has systemd's reader.
+      if (format === 'other' || !isExecError(error, 'EXEC_MISSING_BINARY')) throw error;
+      await dissect();
     }
   } catch (error) {
     throw new OsConfigError(
