@@ -48,6 +48,10 @@ export const OPTIONS = {
   concurrency: { type: 'string' },
   codec: { type: 'string' },
   resume: { type: 'boolean', default: false },
+  // install / update / rollback
+  'allowed-operations': { type: 'string', multiple: true },
+  'no-reboot': { type: 'boolean', default: false },
+  datastore: { type: 'string' },
   // stream-disk / install / cosi validate
   'memory-limit': { type: 'string' },
   // grpc-client / daemon

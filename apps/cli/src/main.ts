@@ -30,6 +30,12 @@ Provisioning:
       [--memory-limit SIZE]                  plan within SIZE (default: the cgroup limit, else free memory)
   trident install [config]                   clean install from a Host Configuration (default ${DEFAULT_CONFIG})
       [--disk ID=DEV | --disk ID=image:FILE[:SIZE]] [--dry-run] [--force] [--resume] [--memory-limit SIZE] ...
+      [--allowed-operations stage,finalize]  stage alone records the staged host in the servicing OS's
+      [--datastore PATH]                     datastore (default: trident.conf's, else Trident's path);
+                                             finalize alone reads it, writes the new root's and the boot entry
+  trident update [config]                    A/B update of this host: the new OS into the inactive volume, then one
+      [--allowed-operations stage,finalize]  trial boot of it (default config ${DEFAULT_CONFIG}); reboots after
+      [--no-reboot] [--datastore PATH]       finalize unless --no-reboot; [--dry-run] [--resume] [--memory-limit SIZE]
   Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.
   Servicing exit codes: 0 ok, 1 invalid input, 2 servicing failed, 3 environment, 4 interrupted,
   5 unsupported configuration (no suitable disk, unsafe target).
@@ -39,6 +45,8 @@ Host Status (the datastore):
       [--format yaml|json] [--datastore PATH] [-o FILE]   (trident get --help; read-only)
   trident commit [--datastore PATH] [--no-reboot]  on the first boot after a servicing: check the booted
                                              volume, run health checks, record it (trident commit --help)
+  trident rollback [--check] [--runtime|--ab] [--allowed-operations stage,finalize] [--no-reboot]
+      [--datastore PATH]                     undo the last update (trident rollback --help)
   trident runtime-update [config] [--allowed-operations stage,finalize] [--datastore PATH]
                                              apply sysext/confext/netplan changes live, no reboot; auto-rollback
                                              on failure (trident runtime-update --help)
@@ -77,6 +85,8 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
   if (argv[0] === 'get') return (await import('./commands/get.ts')).getCommand(argv.slice(1));
   if (argv[0] === 'commit')
     return (await import('./commands/commit.ts')).commitCommand(argv.slice(1), signal);
+  if (argv[0] === 'rollback')
+    return (await import('./commands/rollback.ts')).rollbackCommand(argv.slice(1), signal);
   if (argv[0] === 'runtime-update')
     return (await import('./commands/runtime-update.ts')).runtimeUpdateCommand(argv.slice(1), signal);
   if (argv[0] === 'daemon') {
@@ -108,6 +118,8 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     codec: values.codec,
     resume: values.resume,
     memoryLimit: values['memory-limit'],
+    allowedOperations: values['allowed-operations'],
+    datastore: values.datastore,
     verbosity: values.quiet
       ? ('quiet' as const)
       : values.verbose
@@ -160,10 +172,17 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       );
     case 'install':
       return (await import('./commands/install.ts')).installCommand(
-        sub ?? DEFAULT_CONFIG,
+        sub === undefined ? { path: DEFAULT_CONFIG, explicit: false } : { path: sub, explicit: true },
         output,
         servicing(),
       );
+    case 'update':
+      return (await import('./commands/update.ts')).updateCommand(sub ?? DEFAULT_CONFIG, output, {
+        ...servicing(),
+        allowedOperations: values['allowed-operations'],
+        noReboot: values['no-reboot'],
+        datastore: values.datastore,
+      });
     case 'cosi':
       break;
     default:

@@ -11,7 +11,9 @@ import { CommitService } from './gen/trident/v1/commit_service_pb.ts';
 import { StreamingService } from './gen/trident/v1/streaming_service_pb.ts';
 import { UpdateService } from './gen/trident/v1/update_service_pb.ts';
 import { VersionService } from './gen/trident/v1/version_service_pb.ts';
+import { CommitService as CommitPreviewService } from './gen/trident/v1preview/commit_service_pb.ts';
 import { InstallService } from './gen/trident/v1preview/install_service_pb.ts';
+import { RollbackService } from './gen/trident/v1preview/rollback_service_pb.ts';
 import { StatusService } from './gen/trident/v1preview/status_service_pb.ts';
 import { ValidationService } from './gen/trident/v1preview/validation_service_pb.ts';
 import { createGrpcFront } from './grpc-front.ts';
@@ -26,11 +28,13 @@ import {
 import { createLogger, type Logger } from './logger.ts';
 import type { DaemonOptions, StopMode } from './options.ts';
 import { runRebootCommand } from './reboot.ts';
+import { createCommitPreviewService, createCommitService } from './services/commit.ts';
 import { createInstallService } from './services/install.ts';
+import { createRollbackService } from './services/rollback.ts';
 import type { StreamContext } from './services/servicing-stream.ts';
 import { createStatusService } from './services/status.ts';
 import { createStreamingService } from './services/streaming.ts';
-import { createCommitService, createUpdateService } from './services/update-commit.ts';
+import { createUpdateService } from './services/update.ts';
 import { createValidationService } from './services/validation.ts';
 import { createVersionService, daemonVersion } from './services/version.ts';
 import { ServicingManager } from './servicing-manager.ts';
@@ -98,9 +102,14 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
     router.service(VersionService, createVersionService(version));
     router.service(StreamingService, createStreamingService(context, options));
     router.service(UpdateService, createUpdateService());
-    router.service(CommitService, createCommitService());
+    router.service(CommitService, createCommitService(context, options.datastorePath));
+    router.service(CommitPreviewService, createCommitPreviewService(context, options.datastorePath));
     router.service(InstallService, createInstallService(context, options));
     router.service(StatusService, createStatusService(manager, options.datastorePath));
+    router.service(
+      RollbackService,
+      createRollbackService(context, manager, deps.loadEngine ?? loadEngine, options.datastorePath),
+    );
     router.service(ValidationService, createValidationService());
   };
   const handler = createGrpcFront({ routes, logger });

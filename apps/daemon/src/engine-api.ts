@@ -5,13 +5,36 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { EngineRequest, Plan, RunOptions, RunResult, TridentErrorInfo } from '@trident/engine';
+import type {
+  CheckRootOutcome,
+  CommitOptions,
+  CommitOutcome,
+  EngineRequest,
+  Plan,
+  RollbackCheck,
+  RollbackOptions,
+  RollbackOutcome,
+  RollbackQueryOptions,
+  RollbackRequest,
+  RunOptions,
+  RunResult,
+  TridentErrorInfo,
+} from '@trident/engine';
 
 export interface EngineApi {
   plan(request: EngineRequest, options: { signal: AbortSignal }): Promise<Plan>;
   run(plan: Plan, options: RunOptions): Promise<RunResult>;
   toTridentError(error: unknown): TridentErrorInfo;
   createReclaimer?: () => (() => void) | undefined;
+  /** `trident commit` (CommitService.Commit). */
+  commitHost(options: CommitOptions): Promise<CommitOutcome>;
+  /** The booted-volume test alone (v1preview CommitService.CheckRoot). */
+  checkBootedRoot(options: CommitOptions): Promise<CheckRootOutcome>;
+  /** Manual rollback (v1preview RollbackService). */
+  rollbackHost(options: RollbackOptions): Promise<RollbackOutcome>;
+  checkRollback(options: RollbackQueryOptions & { request?: RollbackRequest }): RollbackCheck;
+  /** The chain, newest first, each item as upstream serialises it. */
+  rollbackChainDocuments(options: RollbackQueryOptions): Record<string, unknown>[];
 }
 
 let loading: Promise<EngineApi> | undefined;
@@ -33,6 +56,11 @@ export function loadEngine(): Promise<EngineApi> {
     run: engine.run,
     toTridentError: engine.toTridentError,
     createReclaimer: engine.createReclaimer,
+    commitHost: engine.commitHost,
+    checkBootedRoot: engine.checkBootedRoot,
+    rollbackHost: engine.rollbackHost,
+    checkRollback: engine.checkRollback,
+    rollbackChainDocuments: (options) => engine.rollbackChainDocument(engine.rollbackChain(options)),
   }));
   return loading;
 }

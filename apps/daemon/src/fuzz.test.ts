@@ -62,6 +62,11 @@ beforeAll(async () => {
       '0',
       '--stream-target',
       join(fixture.dir, 'target.img'),
+      // Never the host's datastore or a real reboot, whatever a request might start.
+      '--datastore',
+      join(fixture.dir, 'datastore.sqlite'),
+      '--reboot-command',
+      'false',
       '-v',
       'debug',
     ],

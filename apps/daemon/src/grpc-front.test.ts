@@ -169,7 +169,7 @@ describe('the front door of a live daemon', () => {
     const client = new grpc.Client(`unix://${t.socketPath}`, grpc.credentials.createInsecure());
     const error = await new Promise<grpc.ServiceError>((resolve) =>
       client.makeUnaryRequest(
-        '/trident.v1preview.RollbackService/GetRollbackChain',
+        '/trident.v1preview.NoSuchService/NoSuchMethod',
         (x: Buffer) => x,
         (x: Buffer) => x,
         Buffer.alloc(0),

@@ -4,38 +4,21 @@
  * venv this test creates (tests/clients/python/make-venv.sh; PyPI). It calls with its default
  * authority over `unix:///path`, which C-core sets to the percent-encoded socket path.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { openDatastore } from '@trident/datastore';
-import { componentAvailable } from '@trident/test-support/component';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type CosiFixture, createCosiFixture } from './test-support/cosi-fixture.ts';
+import {
+  type Line,
+  preparePython,
+  pythonClient,
+  pythonClientAvailable,
+} from './test-support/python-client.ts';
 import { startTestDaemon, type TestDaemon } from './test-support/test-daemon.ts';
 
-const exec = promisify(execFile);
-const CLIENT_DIR = fileURLToPath(new URL('../../../tests/clients/python/', import.meta.url));
-const PROTOS = fileURLToPath(new URL('../proto', import.meta.url));
-
-function pythonWithVenv(): boolean {
-  try {
-    execFileSync(process.env['PYTHON'] ?? 'python3', ['-c', 'import venv, ensurepip'], {
-      stdio: 'ignore',
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const available = componentAvailable(
-  pythonWithVenv(),
-  'the Python grpcio client',
-  'python3 with the venv module is not available (Debian packages python3, python3-venv)',
-);
+const available = pythonClientAvailable();
 
 const VALID_HC = `storage:
   disks:
@@ -61,8 +44,6 @@ image:
   sha384: ignored
 `;
 
-type Line = Record<string, any>;
-
 describe.skipIf(!available)('Python grpcio client (gRPC C-core) against tridentd', () => {
   let python: string;
   let fixture: CosiFixture;
@@ -71,28 +52,7 @@ describe.skipIf(!available)('Python grpcio client (gRPC C-core) against tridentd
   let target: string;
 
   /** Runs one client command; resolves with its JSON lines. */
-  async function client(...args: string[]): Promise<Line[]> {
-    const { stdout } = await exec(
-      python,
-      [
-        join(CLIENT_DIR, 'trident_client.py'),
-        '--socket',
-        t.socketPath,
-        '--stubs',
-        join(work, 'stubs'),
-        '--protos',
-        PROTOS,
-        ...args,
-      ],
-      { timeout: 120_000 },
-    ).catch((error: { stdout?: string; stderr?: string; message: string }) => {
-      throw new Error(`trident_client.py ${args.join(' ')} failed: ${error.stderr || error.message}`);
-    });
-    return stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Line);
-  }
+  let client: (...args: string[]) => Promise<Line[]>;
 
   async function version(): Promise<string> {
     const lines = await client('version');
@@ -100,9 +60,9 @@ describe.skipIf(!available)('Python grpcio client (gRPC C-core) against tridentd
   }
 
   beforeAll(async () => {
-    const made = await exec('bash', [join(CLIENT_DIR, 'make-venv.sh')], { timeout: 600_000 });
-    python = made.stdout.trim();
+    python = await preparePython();
     work = await mkdtemp(join(tmpdir(), 'tridentd-python-'));
+    client = pythonClient(python, () => t.socketPath, join(work, 'stubs'));
     fixture = await createCosiFixture({ slowRate: '300k' });
     target = join(work, 'target.img');
     t = await startTestDaemon({ streamTarget: { kind: 'image-file', path: target, overwrite: true } });

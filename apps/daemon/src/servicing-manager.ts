@@ -18,16 +18,53 @@ import { CompletedSchema, type RebootDecision, RebootStatus, toProtoError, type 
 
 export const ENGINE_MODULE = 'trident::engine';
 
+/** The engine's servicing kinds → the wire's (upstream `From<ServicingType> for ServicingKind`). */
+const WIRE_SERVICING_KIND: Record<string, ServicingKind> = {
+  'clean-install': ServicingKind.CLEAN_INSTALL,
+  'ab-update': ServicingKind.AB_UPDATE,
+  'runtime-update': ServicingKind.RUNTIME_UPDATE,
+  'manual-rollback-ab': ServicingKind.MANUAL_ROLLBACK_AB,
+  'manual-rollback-runtime': ServicingKind.MANUAL_ROLLBACK_RUNTIME,
+};
+
+/** Trident's text when a task that may not reboot asks for one (`servicingmgr.rs`). */
+export const REBOOT_FORBIDDEN =
+  'The servicing task requested a reboot, but this task type should not cause reboots.';
+
 export type OperationItem = { kind: 'log'; log: WireLog } | { kind: 'completed'; completed: Completed };
 
-export interface OperationSpec {
-  /** `stream_disk`, `install`: names the operation in logs. */
+/** What a task (an operation that is not an engine servicing kind) reports. */
+export type TaskResult =
+  | {
+      status: 'success';
+      /** The host must reboot to finish (Trident's ExitKind::NeedsReboot). */
+      rebootRequired: boolean;
+      /** `sha384:<hex>` or bare hex; absent when unknown. */
+      imageHash?: string | undefined;
+      servicingKind: ServicingKind;
+    }
+  | { status: 'failure'; error: TridentErrorInfo };
+
+export interface TaskSession {
+  signal: AbortSignal;
+  /** Forwarded to the client as a Log message (target `trident::engine` unless given). */
+  log: (level: WireLog['level'], message: string, target?: string) => void;
+}
+
+/** Commit, rollback: one call into the engine, streamed and reported like a servicing run. */
+export type OperationTask = (engine: EngineApi, session: TaskSession) => Promise<TaskResult>;
+
+export type OperationWork =
+  /** An engine servicing kind, planned and run (stream-disk, install, update). */
+  { request: EngineRequest; task?: never } | { task: OperationTask; request?: never };
+
+export type OperationSpec = OperationWork & {
+  /** `stream_disk`, `install`, `commit`: names the operation in logs. */
   name: string;
-  request: EngineRequest;
   reboot: RebootDecision;
   /** A failure known before the engine starts (e.g. an unsupported hash kind), reported in Completed. */
   precheck?: () => TridentErrorInfo | undefined;
-}
+};
 
 export interface Operation {
   readonly id: number;
@@ -126,7 +163,7 @@ export class ServicingManager {
 
   async #execute(operation: Operation, spec: OperationSpec): Promise<OperationOutcome> {
     const { queue, abort } = operation;
-    const log = (level: WireLog['level'], message: string, target = ENGINE_MODULE) => {
+    const log: TaskSession['log'] = (level, message, target = ENGINE_MODULE) => {
       if (!queue.push({ kind: 'log', log: { level, message, target, module: ENGINE_MODULE } }))
         this.#options.logger.debug(message, { operation: spec.name, forwarded: false, level });
     };
@@ -147,29 +184,22 @@ export class ServicingManager {
     let engine: EngineApi | undefined;
     try {
       engine = await this.#options.loadEngine();
-      const plan = await engine.plan(spec.request, { signal: abort.signal });
-      const progress = createProgressThrottle();
-      const onEvent = (event: EngineEvent) => {
-        if (event.type === 'log') log(event.level, event.message, event.target || ENGINE_MODULE);
-        else if (event.type === 'progress') {
-          const line = progress(event);
-          if (line !== undefined) log('info', line, `${ENGINE_MODULE}::progress`);
-        } else if (event.type === 'started') {
-          for (const step of event.plan.steps) log('debug', `Plan: ${step}`, `${ENGINE_MODULE}::plan`);
-        }
-      };
-      const reclaimMemory = engine.createReclaimer?.();
-      const result: RunResult = await engine.run(plan, {
-        signal: abort.signal,
-        onEvent,
-        ...(reclaimMemory ? { reclaimMemory } : {}),
-      });
-      if (result.status !== 'success')
-        return failed(
-          result.error ?? engine.toTridentError(new Error('The engine reported a failure without details.')),
-        );
+      const result =
+        spec.task !== undefined
+          ? await spec.task(engine, { signal: abort.signal, log })
+          : await this.#runEngine(engine, spec.request, abort.signal, log);
+      if (result.status !== 'success') return failed(result.error);
+      if (result.rebootRequired && spec.reboot === 'error')
+        // Trident's servicing manager for a task type that must not reboot (stage-only RPCs).
+        return failed({
+          kind: 'INTERNAL_ERROR',
+          subkind: 'internal',
+          errorMessage: REBOOT_FORBIDDEN,
+          message: `Trident failed due to an internal error\n\nContext:\n  0: ${REBOOT_FORBIDDEN}`,
+          code: 'DAEMON_REBOOT_FORBIDDEN',
+        });
       this.snapshot.lastError = undefined;
-      this.snapshot.installed = true;
+      if (result.servicingKind === ServicingKind.CLEAN_INSTALL) this.snapshot.installed = true;
       const rebootDue = result.rebootRequired && spec.reboot === 'handle';
       return {
         rebootDue,
@@ -187,8 +217,7 @@ export class ServicingManager {
                   ? result.imageHash
                   : `sha384:${result.imageHash}`,
               }),
-          // Trident reports CleanInstall for stream-disk and install alike (upstream #613).
-          servicingKind: ServicingKind.CLEAN_INSTALL,
+          servicingKind: result.servicingKind,
         }),
       };
     } catch (error) {
@@ -196,6 +225,49 @@ export class ServicingManager {
       if (abort.signal.aborted) return failed(cancelledError(engine, error, abort.signal.reason));
       return failed(engine !== undefined ? engine.toTridentError(error) : internalError(error));
     }
+  }
+
+  /** Plans and runs an engine request, its events forwarded as Log messages. */
+  async #runEngine(
+    engine: EngineApi,
+    request: EngineRequest,
+    signal: AbortSignal,
+    log: TaskSession['log'],
+  ): Promise<TaskResult> {
+    const plan = await engine.plan(request, { signal });
+    const progress = createProgressThrottle();
+    const onEvent = (event: EngineEvent) => {
+      if (event.type === 'log') log(event.level, event.message, event.target || ENGINE_MODULE);
+      else if (event.type === 'progress') {
+        const line = progress(event);
+        if (line !== undefined) log('info', line, `${ENGINE_MODULE}::progress`);
+      } else if (event.type === 'started') {
+        for (const step of event.plan.steps) log('debug', `Plan: ${step}`, `${ENGINE_MODULE}::plan`);
+      }
+    };
+    const reclaimMemory = engine.createReclaimer?.();
+    const result: RunResult = await engine.run(plan, {
+      signal,
+      onEvent,
+      ...(reclaimMemory ? { reclaimMemory } : {}),
+    });
+    if (result.status !== 'success')
+      return {
+        status: 'failure',
+        error:
+          result.error ?? engine.toTridentError(new Error('The engine reported a failure without details.')),
+      };
+    return {
+      status: 'success',
+      rebootRequired: result.rebootRequired,
+      imageHash: result.imageHash,
+      // Trident reports CleanInstall for stream-disk and install alike (upstream #613); a run that
+      // had nothing to do names no kind (upstream's NoActiveServicing).
+      servicingKind:
+        result.servicingKind === undefined
+          ? ServicingKind.NONE_REQUIRED
+          : (WIRE_SERVICING_KIND[result.servicingKind] ?? ServicingKind.CLEAN_INSTALL),
+    };
   }
 }
 

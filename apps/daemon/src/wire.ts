@@ -15,8 +15,11 @@ import {
   StartedSchema,
 } from './gen/trident/v1/servicing_pb.ts';
 
-/** What happens when an operation needs a reboot (Trident's reboot decision). */
-export type RebootDecision = 'handle' | 'defer';
+/**
+ * What happens when an operation needs a reboot (Trident's `RebootDecision`): the daemon reboots,
+ * the caller does (REBOOT_REQUIRED), or (stage-only RPCs) a reboot would be a failure.
+ */
+export type RebootDecision = 'handle' | 'defer' | 'error';
 
 /** Absent, UNSPECIFIED and TRIDENT_HANDLES_REBOOT → handle; CALLER_HANDLES_REBOOT → defer. */
 export function rebootDecision(reboot: RebootManagement | undefined): RebootDecision {

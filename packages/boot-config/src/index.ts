@@ -38,6 +38,7 @@ export {
   type CreateEntryOptions,
   createLoaderEntry,
 } from './systemd-boot/create-entry.ts';
+export { findLoaderEntriesForPartUuid, findPreviousUki } from './systemd-boot/rollback-entries.ts';
 export {
   findVolumeEntry,
   removeVolumeEntries,

@@ -42,7 +42,7 @@ const streamDisk = (target: string): EngineRequest => ({
 describe('servicing-kind registry', () => {
   it('files every kind under its own request kind', () => {
     const entries = servicingKinds();
-    expect(entries.map(([name]) => name).sort()).toEqual(['install', 'stream-disk']);
+    expect(entries.map(([name]) => name).sort()).toEqual(['install', 'stream-disk', 'update']);
     for (const [name, kind] of entries) {
       expect(kind.kind).toBe(name);
       expect(kind.logTarget).toMatch(/^trident::engine::[a-z_]+$/u);

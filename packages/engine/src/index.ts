@@ -10,9 +10,31 @@ export {
   formatAllowedOperations,
   parseAllowedOperations,
 } from './servicing/allowed-operations.ts';
+export { type CheckRootOutcome, checkBootedRoot } from './servicing/commit/check-root.ts';
 export { type CommitOptions, type CommitOutcome, commitHost } from './servicing/commit/commit.ts';
 export type { InstallRequest } from './servicing/install/request.ts';
 export type { EngineRequest } from './servicing/registry.ts';
+export type { BootSwitch } from './servicing/rollback/boot-switch.ts';
+export {
+  chainOf,
+  checkRollback,
+  type RollbackQueryOptions,
+  rollbackChain,
+  rollbackChainDocument,
+  rollbackTarget,
+} from './servicing/rollback/chain.ts';
+export {
+  type RollbackKind,
+  type RollbackOptions,
+  type RollbackOutcome,
+  rollbackHost,
+} from './servicing/rollback/rollback.ts';
+export {
+  type RollbackCheck,
+  type RollbackRequest,
+  rollbackRequestFromFlags,
+  selectRollback,
+} from './servicing/rollback/selection.ts';
 export {
   finalizeRuntimeUpdate,
   type RuntimeUpdateOptions,
@@ -22,4 +44,5 @@ export {
   stageRuntimeUpdate,
 } from './servicing/runtime-update/runtime-update.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
+export type { UpdateRequest } from './servicing/update/request.ts';
 export type * from './types.ts';

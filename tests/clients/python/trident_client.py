@@ -10,6 +10,12 @@ them; run by hand, see README.md.
 
 Commands: version | validate [--config-file F | --no-config] | stream-disk URL [--hash H]
 [--caller-handles-reboot] | malformed | disconnect URL [--after N] [--hard] | unknown-method | status
+| call PACKAGE.SERVICE/METHOD [--request JSON] [--config-file F --config-field PATH]
+
+`call` drives any RPC of our protos (Commit, CheckRoot, RollbackService, InstallStage/Finalize,
+UpdateService...): the request is proto3 JSON (field names as in the .proto), a Host Configuration
+file can be placed at a dotted field path (`stage.config.config`); streamed responses are printed
+one line each, then the final status.
 """
 
 import argparse
@@ -70,6 +76,11 @@ def main() -> int:
     disconnect.add_argument("url")
     disconnect.add_argument("--after", type=int, default=2, help="messages to read before going away")
     disconnect.add_argument("--hard", action="store_true", help="exit the process instead of cancelling")
+    call_parser = sub.add_parser("call", help="any RPC: PACKAGE.SERVICE/METHOD with a JSON request")
+    call_parser.add_argument("method", help="e.g. trident.v1.CommitService/Commit")
+    call_parser.add_argument("--request", default="{}", help="the request as proto3 JSON")
+    call_parser.add_argument("--config-file", help="a Host Configuration file to place in the request")
+    call_parser.add_argument("--config-field", default="config.config", help="where it goes (dotted path)")
     args = parser.parse_args()
 
     generate_stubs(args.protos, args.stubs)
@@ -169,6 +180,9 @@ def main() -> int:
                 emit(event="status-call", method=method, **status_fields(error))
         return 0
 
+    if args.command == "call":
+        return call_any(args, channel, grpc, as_dict)
+
     if args.command == "unknown-method":
         raw = channel.unary_unary("/trident.v1.VersionService/NoSuchMethod")
         try:
@@ -213,6 +227,55 @@ def main() -> int:
         return 0
 
     return 2
+
+
+def call_any(args, channel, grpc, as_dict) -> int:
+    """One RPC by name, typed by the descriptors of the generated stubs (every *_pb2 imported)."""
+    import importlib  # noqa: PLC0415
+
+    from google.protobuf import descriptor_pool, json_format, message_factory  # noqa: PLC0415
+
+    for root, _dirs, names in os.walk(args.stubs):
+        for name in names:
+            if name.endswith("_pb2.py"):
+                rel = os.path.relpath(os.path.join(root, name[:-3]), args.stubs)
+                importlib.import_module(rel.replace(os.sep, "."))
+    service_name, _, method_name = args.method.partition("/")
+    service = descriptor_pool.Default().FindServiceByName(service_name)
+    method = service.methods_by_name[method_name]
+    request_class = message_factory.GetMessageClass(method.input_type)
+    response_class = message_factory.GetMessageClass(method.output_type)
+    body = json.loads(args.request)
+    if args.config_file is not None:
+        with open(args.config_file, encoding="utf-8") as f:
+            text = f.read()
+        node = body
+        *parents, leaf = args.config_field.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = text
+    request = json_format.ParseDict(body, request_class(), ignore_unknown_fields=False)
+    path = f"/{service_name}/{method_name}"
+    serialize = request_class.SerializeToString
+    if method.server_streaming:
+        call = channel.unary_stream(path, request_serializer=serialize, response_deserializer=response_class.FromString)(
+            request, timeout=args.timeout
+        )
+        try:
+            for message in call:
+                emit(event="message", kind=message.WhichOneof("response"), message=as_dict(message))
+            emit(event="status", code=call.code().name, details=call.details())
+        except grpc.RpcError as error:
+            emit(event="status", **status_fields(error))
+    else:
+        try:
+            response = channel.unary_unary(path, request_serializer=serialize, response_deserializer=response_class.FromString)(
+                request, timeout=args.timeout
+            )
+            emit(event="response", message=as_dict(response))
+        except grpc.RpcError as error:
+            emit(event="status", **status_fields(error))
+    return 0
 
 
 if __name__ == "__main__":

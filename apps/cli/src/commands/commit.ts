@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { resolveDatastorePath } from '@trident/datastore';
 import { CliError, EXIT } from '../cli-error.ts';
 import { createOutput } from '../output.ts';
+import { rebootHost } from '../reboot.ts';
 import { SERVICING_EXIT } from './stream-disk.ts';
 
 export const COMMIT_USAGE = `Usage: trident commit [options]
@@ -102,13 +102,7 @@ export async function commitCommand(argv: string[], signal: AbortSignal): Promis
       );
       if (!values['no-reboot']) {
         output.error('Rebooting into the previous volume');
-        const reboot = spawnSync('systemctl', ['reboot'], { stdio: 'inherit', timeout: 60_000 });
-        if (reboot.status !== 0)
-          throw new CliError(
-            'CLI_REBOOT_FAILED',
-            `systemctl reboot failed (${reboot.error?.message ?? `exit ${reboot.status}`}): reboot to return to the previous volume`,
-            EXIT.io,
-          );
+        rebootHost('return to the previous volume');
       }
       return SERVICING_EXIT[info.kind] ?? 2;
     }

@@ -5,11 +5,11 @@ import {
   hostStatusDocument,
   openDatastore,
   resolveDatastorePath,
-  rollbackChain,
   toYaml,
 } from '@trident/datastore';
 import { CliError, EXIT } from '../cli-error.ts';
 import { createOutput } from '../output.ts';
+import { SERVICING_EXIT } from './stream-disk.ts';
 
 /** What `trident get` can show: Trident's names (`GetKind`), plus `config` as a short alias. */
 const KINDS = ['status', 'configuration', 'last-error', 'rollback-chain', 'rollback-target'] as const;
@@ -32,7 +32,8 @@ Options:
   -o, --outfile PATH      write the output to PATH instead of standard output
   -h, --help              this text
 
-Exit codes: 0 ok, 2 bad command line, 3 no datastore or an unreadable one.`;
+Exit codes: 0 ok, 1 a rollback chain that cannot be read (invalid-rollback-expectation), 2 bad
+command line, 3 no datastore or an unreadable one.`;
 
 function parse(argv: string[]) {
   try {
@@ -65,7 +66,7 @@ function kindOf(word: string | undefined): GetKind {
 }
 
 /** The value Trident prints for each kind (its YAML shapes: `null` and `{}` for nothing). */
-function selectValue(store: Datastore, kind: GetKind): unknown {
+async function selectValue(store: Datastore, kind: GetKind): Promise<unknown> {
   switch (kind) {
     case 'status':
       return hostStatusDocument(store.current());
@@ -75,14 +76,12 @@ function selectValue(store: Datastore, kind: GetKind): unknown {
       return store.current().lastError ?? null;
     case 'rollback-chain':
     case 'rollback-target': {
-      const chain = rollbackChain(store.history().map((record) => record.status));
+      // The engine owns the chain's reading (an unreadable newest row is an error there, as
+      // upstream's) and its printed shape; loaded only for these two kinds.
+      const { chainOf, rollbackChainDocument } = await import('@trident/engine');
+      const chain = chainOf(store);
       if (kind === 'rollback-target') return chain[0]?.spec ?? {};
-      return chain.map((item) => ({
-        kind: item.kind,
-        spec: item.spec,
-        abActiveVolume: item.abActiveVolume ?? null,
-        installIndex: item.installIndex,
-      }));
+      return rollbackChainDocument(chain);
     }
   }
 }
@@ -111,8 +110,16 @@ export async function getCommand(argv: string[]): Promise<number> {
   const store = openDatastore(path, { readOnly: true });
   let text: string;
   try {
-    const value = selectValue(store, kind);
+    const value = await selectValue(store, kind);
     text = format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : toYaml(value);
+  } catch (error) {
+    const info = (error as { tridentError?: { kind: string; subkind: string; code: string } }).tridentError;
+    if (info === undefined) throw error;
+    throw new CliError(
+      info.code,
+      `trident get ${kind}: ${info.kind}:${info.subkind}: ${(error as Error).message}`,
+      SERVICING_EXIT[info.kind] ?? EXIT.io,
+    );
   } finally {
     store.close();
   }

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import type { EngineRequest, TargetRequest } from '@trident/engine';
+import { resolveDatastorePath } from '@trident/datastore';
+import type { AllowedOperations, EngineRequest, TargetRequest } from '@trident/engine';
+import { parseAllowedOperations } from '../allowed-operations.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import type { Output } from '../output.ts';
 import { parseSize } from '../parse-size.ts';
@@ -8,18 +10,30 @@ import { commonRequest, runServicing, type ServicingFlags } from './stream-disk.
 /**
  * `trident install [config]`: a clean install driven by a Host Configuration. `--disk ID=PATH`
  * redirects a configured disk (e.g. to a loop device); `--disk ID=image:FILE[:SIZE]` writes a
- * disk-image file instead.
+ * disk-image file instead. `--allowed-operations stage` stops after staging (recorded in the
+ * `--datastore`); `--allowed-operations finalize` finalizes what was staged, reading the Host
+ * Configuration from that datastore when no file is named.
  */
-export async function installCommand(path: string, output: Output, flags: ServicingFlags): Promise<number> {
-  let text: string;
+export async function installCommand(
+  config: { path: string; explicit: boolean },
+  output: Output,
+  flags: ServicingFlags,
+): Promise<number> {
+  const { path } = config;
+  const operations: AllowedOperations = parseAllowedOperations(flags.allowedOperations);
+  const splitRun = !(operations.stage && operations.finalize);
+  let text: string | undefined;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new CliError(
-      'CLI_CONFIG_UNREADABLE',
-      `cannot read Host Configuration ${path}: ${(error as Error).message}`,
-      EXIT.io,
-    );
+    // Finalize-only takes the staged document: a file is only read when one was named.
+    if (!operations.stage && !config.explicit) text = undefined;
+    else
+      throw new CliError(
+        'CLI_CONFIG_UNREADABLE',
+        `cannot read Host Configuration ${path}: ${(error as Error).message}`,
+        EXIT.io,
+      );
   }
   const disks: Record<string, TargetRequest> = {};
   for (const spec of flags.disk) {
@@ -45,8 +59,11 @@ export async function installCommand(path: string, output: Output, flags: Servic
   }
   const request: EngineRequest = {
     kind: 'install',
-    hostConfiguration: { text, path },
+    ...(text === undefined ? {} : { hostConfiguration: { text, path } }),
     disks,
+    ...(splitRun
+      ? { allowedOperations: operations, stagingDatastore: resolveDatastorePath(flags.datastore) }
+      : {}),
     ...commonRequest(flags),
   };
   return runServicing(request, output, flags);

@@ -4,6 +4,7 @@ import {
   type EngineRequest,
   type Plan,
   plan,
+  type RunResult,
   run,
   type TargetRequest,
 } from '@trident/engine';
@@ -29,6 +30,9 @@ export interface ServicingFlags {
   resume: boolean;
   /** `--memory-limit`: a size (8G, 200M, 200MiB, bytes). */
   memoryLimit: string | undefined;
+  /** install: `--allowed-operations` (repeatable, comma lists), `--datastore` (the staging datastore). */
+  allowedOperations?: string[] | undefined;
+  datastore?: string | undefined;
   verbosity: Verbosity;
   signal: AbortSignal;
   /** Remote-source flags (--header, --ca-file, --username, --platform, --plain-http...). */
@@ -115,6 +119,8 @@ export async function runServicing(
   request: EngineRequest,
   output: Output,
   flags: ServicingFlags,
+  /** After a successful run (not a dry run): e.g. update's reboot. Returns the exit code. */
+  onSuccess?: (result: RunResult) => number,
 ): Promise<number> {
   const display = createProgressDisplay({ json: output.json, verbosity: flags.verbosity });
   let planned: Plan;
@@ -148,10 +154,10 @@ export async function runServicing(
     if (!output.json) {
       const stats = result.stats;
       output.line(
-        `done: ${result.imageHash}${stats ? ` — ${formatBytes(stats.bytesWritten)} written from ${formatBytes(stats.compressedBytes)} in ${stats.elapsed.toFixed(1)} s` : ''}${result.rebootRequired ? '; reboot to boot the new OS' : ''}`,
+        `done: ${result.imageHash ?? 'nothing written'}${stats ? ` — ${formatBytes(stats.bytesWritten)} written from ${formatBytes(stats.compressedBytes)} in ${stats.elapsed.toFixed(1)} s` : ''}${result.rebootRequired ? '; reboot to boot the new OS' : ''}`,
       );
     }
-    return EXIT.ok;
+    return onSuccess?.(result) ?? EXIT.ok;
   }
   const error = result.error;
   if (flags.signal.aborted) return interrupted(flags.signal, output, error?.errorMessage);
@@ -204,9 +210,11 @@ export function printablePlan(planned: Plan): unknown {
 }
 
 function printPlan(planned: Plan, output: Output, warnings: boolean): void {
-  output.line(
-    `image  ${planned.source.url} (COSI ${planned.source.cosiVersion}, ${planned.source.osArch}, metadata sha384:${planned.source.metadataSha384})`,
-  );
+  // An update that only finalizes (or has nothing to do) opens no image.
+  if (planned.source.metadataSha384 !== '')
+    output.line(
+      `image  ${planned.source.url} (COSI ${planned.source.cosiVersion}, ${planned.source.osArch}, metadata sha384:${planned.source.metadataSha384})`,
+    );
   for (const target of planned.targets) {
     output.line(
       `target ${target.path} (${target.kind}, ${formatBytes(target.size)}, ${target.sectorSize}-byte sectors)`,

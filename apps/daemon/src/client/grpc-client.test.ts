@@ -97,6 +97,23 @@ describe('trident grpc-client', () => {
     expect((await client('rebuild-raid')).stderr).toContain("Unimplemented command: 'client-rebuild-raid'");
     expect((await client('stream-disk')).code).toBe(2);
     expect((await client('--bogus')).code).toBe(2);
-    expect((await client('commit')).stderr).toContain('UNIMPLEMENTED');
+    expect((await client('install', '--allowed-operations', 'stage,reboot')).stderr).toContain(
+      "unknown allowed operation 'reboot'",
+    );
+    expect((await client('update', '--allowed-operations', '')).stderr).toContain(
+      'At least one allowed operation must be specified',
+    );
+  });
+
+  test("commit, and install --allowed-operations finalize, report the daemon's refusal as the servicing error", async () => {
+    const commit = await client('commit');
+    expect(commit.code).toBe(2);
+    expect(commit.stderr).toContain('Servicing failed with error: INVALID_INPUT_ERROR:host-not-provisioned:');
+    // Finalize reads no Host Configuration: the daemon finalizes what its datastore says is staged.
+    const finalize = await client('install', '/nonexistent.yaml', '--allowed-operations', 'finalize');
+    expect(finalize.code).toBe(2);
+    expect(finalize.stderr).toContain(
+      'Servicing failed with error: INTERNAL_ERROR:unexpected-servicing-state:',
+    );
   });
 });

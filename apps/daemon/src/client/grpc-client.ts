@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { type AllowedOperations, parseAllowedOperations } from '@trident/engine/allowed-operations';
 import { DaemonError, describeError, EXIT } from '../errors.ts';
 import { CommitService } from '../gen/trident/v1/commit_service_pb.ts';
 import { TridentErrorKind } from '../gen/trident/v1/error_pb.ts';
@@ -31,9 +32,10 @@ Commands:
   stream-disk <IMAGE_URL> [--hash HASH]     stream a COSI onto the host's disk (alias: stream-image);
               [--caller-handles-reboot]     HASH is 'ignored' (default) or 'sha384:<hex of metadata.json>'
   install [CONFIG]                          install from a Host Configuration (default /etc/trident/config.yaml)
+          [--allowed-operations stage,finalize]  stage: InstallStage; finalize: InstallFinalize (no CONFIG read)
   validate [CONFIG]                         validate a Host Configuration with the daemon
-  update [CONFIG]                           A/B update (the daemon answers UNIMPLEMENTED for now)
-  commit                                    commit an update (the daemon answers UNIMPLEMENTED for now)
+  update [CONFIG] [--allowed-operations …]  A/B update: Update, UpdateStage or UpdateFinalize
+  commit                                    commit the servicing that waits for this boot
 
 Options:
   -s, --server URI        unix:///path/to.sock or http://host:port (default ${DEFAULT_SERVER_URI})
@@ -151,31 +153,28 @@ export async function runGrpcClient(argv: readonly string[], io: GrpcClientIo = 
         return await servicing(stream, caller);
       }
       case 'install': {
-        const ops = values['allowed-operations'];
         if (values.multiboot === true) return fail('install --multiboot is not supported over gRPC');
-        if (
-          ops !== undefined &&
-          ops
-            .split(',')
-            .map((o) => o.trim())
-            .sort()
-            .join(',') !== 'finalize,stage'
-        )
-          return fail('Only --allowed-operations stage,finalize is supported by grpc-client install');
+        const ops = operationsOf(values['allowed-operations']);
+        if (typeof ops === 'string') return fail(ops);
+        const install = createClient(InstallService, transport);
+        // Upstream's client implements only both; the daemon has InstallStage/InstallFinalize.
+        if (!ops.stage) return await servicing(install.installFinalize({ reboot: trident }, callOptions));
         const config = await readConfig(rest[0]);
-        const stream = createClient(InstallService, transport).install(
-          { stage: { config: { config } }, finalize: { reboot: trident } },
-          callOptions,
+        if (!ops.finalize) return await servicing(install.installStage({ config: { config } }, callOptions));
+        return await servicing(
+          install.install({ stage: { config: { config } }, finalize: { reboot: trident } }, callOptions),
         );
-        return await servicing(stream);
       }
       case 'update': {
+        const ops = operationsOf(values['allowed-operations']);
+        if (typeof ops === 'string') return fail(ops);
+        const update = createClient(UpdateService, transport);
+        if (!ops.stage) return await servicing(update.updateFinalize({ reboot: trident }, callOptions));
         const config = await readConfig(rest[0]);
-        const stream = createClient(UpdateService, transport).update(
-          { stage: { config: { config } }, finalize: { reboot: trident } },
-          callOptions,
+        if (!ops.finalize) return await servicing(update.updateStage({ config: { config } }, callOptions));
+        return await servicing(
+          update.update({ stage: { config: { config } }, finalize: { reboot: trident } }, callOptions),
         );
-        return await servicing(stream);
       }
       case 'commit':
         return await servicing(
@@ -209,6 +208,19 @@ export async function runGrpcClient(argv: readonly string[], io: GrpcClientIo = 
   }
 }
 
+/** `--allowed-operations`, by the engine's one parser (a light subpath: the engine is not loaded). */
+function operationsOf(values: string[] | undefined): AllowedOperations | string {
+  let ops: AllowedOperations;
+  try {
+    ops = parseAllowedOperations(values);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  // Upstream's client: `At least one allowed operation must be specified`.
+  if (!ops.stage && !ops.finalize) return 'At least one allowed operation must be specified';
+  return ops;
+}
+
 function kindName(kind: number): string {
   return (
     Object.keys(TridentErrorKind).find((k) => (TridentErrorKind as Record<string, number>)[k] === kind) ??
@@ -226,7 +238,7 @@ function parse(argv: readonly string[]) {
       verbosity: { type: 'string', short: 'v' },
       hash: { type: 'string' },
       'caller-handles-reboot': { type: 'boolean' },
-      'allowed-operations': { type: 'string' },
+      'allowed-operations': { type: 'string', multiple: true },
       multiboot: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -1,4 +1,9 @@
-/** trident.v1preview.InstallService: Install runs stage and finalize in one engine run. */
+/**
+ * trident.v1preview.InstallService: Install runs stage and finalize in one engine run;
+ * InstallStage stops after staging (recorded in the daemon's `--datastore`, the servicing OS's),
+ * InstallFinalize finalizes what that datastore says is staged, as upstream's `install` with
+ * `Operation::Stage` / `Operation::Finalize`.
+ */
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import type { InstallRequest as EngineInstallRequest } from '@trident/engine';
 import type { InstallService } from '../gen/trident/v1preview/install_service_pb.ts';
@@ -21,6 +26,15 @@ export function checkStageFinalize(request: {
   return request.stage.config.config;
 }
 
+/** The engine request every install RPC starts from: the daemon's dev/test target overrides. */
+function baseRequest(options: DaemonOptions): EngineInstallRequest {
+  const engineRequest: EngineInstallRequest = { kind: 'install' };
+  if (Object.keys(options.installDisks).length > 0) engineRequest.disks = options.installDisks;
+  if (options.allowArchMismatch) engineRequest.allowArchMismatch = true;
+  if (options.memoryLimit !== undefined) engineRequest.memoryLimit = options.memoryLimit;
+  return engineRequest;
+}
+
 export function createInstallService(
   context: StreamContext,
   options: DaemonOptions,
@@ -29,31 +43,40 @@ export function createInstallService(
     async *install(request, ctx) {
       const text = checkStageFinalize(request);
       const engineRequest: EngineInstallRequest = {
-        kind: 'install',
+        ...baseRequest(options),
         hostConfiguration: { text, path: '<InstallRequest.stage.config>' },
       };
-      if (Object.keys(options.installDisks).length > 0) engineRequest.disks = options.installDisks;
-      if (options.allowArchMismatch) engineRequest.allowArchMismatch = true;
-      if (options.memoryLimit !== undefined) engineRequest.memoryLimit = options.memoryLimit;
       yield* servicingStream(
         context,
         { name: 'install', request: engineRequest, reboot: rebootDecision(request.finalize?.reboot) },
         ctx,
       );
     },
-    // biome-ignore lint/correctness/useYield: answers with a status before any message
-    async *installStage(request) {
+    async *installStage(request, ctx) {
       if (request.config === undefined) throw new ConnectError(MISSING_CONFIG, Code.InvalidArgument);
-      throw new ConnectError(
-        'InstallStage is not implemented by trident-ts: the engine stages and finalizes in one run; call Install.',
-        Code.Unimplemented,
+      const engineRequest: EngineInstallRequest = {
+        ...baseRequest(options),
+        hostConfiguration: { text: request.config.config, path: '<StageInstallRequest.config>' },
+        allowedOperations: { stage: true, finalize: false },
+        stagingDatastore: options.datastorePath,
+      };
+      // Upstream's RebootDecision::Error: staging never asks for a reboot.
+      yield* servicingStream(
+        context,
+        { name: 'install_stage', request: engineRequest, reboot: 'error' },
+        ctx,
       );
     },
-    // biome-ignore lint/correctness/useYield: answers with a status before any message
-    async *installFinalize() {
-      throw new ConnectError(
-        'InstallFinalize is not implemented by trident-ts: the engine stages and finalizes in one run; call Install.',
-        Code.Unimplemented,
+    async *installFinalize(request, ctx) {
+      const engineRequest: EngineInstallRequest = {
+        ...baseRequest(options),
+        allowedOperations: { stage: false, finalize: true },
+        stagingDatastore: options.datastorePath,
+      };
+      yield* servicingStream(
+        context,
+        { name: 'install_finalize', request: engineRequest, reboot: rebootDecision(request.reboot) },
+        ctx,
       );
     },
   };

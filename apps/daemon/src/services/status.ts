@@ -72,6 +72,23 @@ const STATUS_CODE: Record<TridentKindName, Code> = {
   SERVICING_ERROR: Code.Unknown,
 };
 
+/**
+ * An engine failure as the status of a read RPC (RollbackService): the category's code, the
+ * subkind in brackets before the message, as datastore failures are reported here.
+ */
+export function engineErrorStatus(info: {
+  kind: string;
+  subkind: string;
+  errorMessage: string;
+}): ConnectError {
+  // Not provisioned is a state of the host, not a bad argument: as the configuration getters say it.
+  const code =
+    info.subkind === 'host-not-provisioned'
+      ? Code.FailedPrecondition
+      : ((STATUS_CODE as Record<string, Code>)[info.kind] ?? Code.Internal);
+  return new ConnectError(`[${info.subkind}] ${info.errorMessage}`, code);
+}
+
 /** The states in which the host runs a configuration it committed (possibly while servicing). */
 const NOT_YET_PROVISIONED: readonly StoredState[] = [
   'not-provisioned',

@@ -12,7 +12,9 @@ const FILES = [
   'trident/v1/streaming_service.proto',
   'trident/v1/update_service.proto',
   'trident/v1/commit_service.proto',
+  'trident/v1preview/commit_service.proto',
   'trident/v1preview/install_service.proto',
+  'trident/v1preview/rollback_service.proto',
   'trident/v1preview/status_service.proto',
   'trident/v1preview/validation_service.proto',
 ];
@@ -34,7 +36,10 @@ export interface TestClients {
   streaming: any;
   update: any;
   commit: any;
+  /** trident.v1preview.CommitService (CheckRoot). */
+  commitPreview: any;
   install: any;
+  rollback: any;
   status: any;
   validation: any;
   close(): void;
@@ -51,7 +56,9 @@ export function createTestClients(socketPathOrTarget: string): TestClients {
     streaming: new v1.StreamingService(target, creds),
     update: new v1.UpdateService(target, creds),
     commit: new v1.CommitService(target, creds),
+    commitPreview: new preview.CommitService(target, creds),
     install: new preview.InstallService(target, creds),
+    rollback: new preview.RollbackService(target, creds),
     status: new preview.StatusService(target, creds),
     validation: new preview.ValidationService(target, creds),
   };

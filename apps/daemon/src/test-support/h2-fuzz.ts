@@ -70,13 +70,30 @@ const UNARY = [
   '/trident.v1preview.StatusService/GetServicingState',
   '/trident.v1preview.StatusService/GetLastError',
   '/trident.v1preview.StatusService/GetActiveVolume',
+  '/trident.v1preview.StatusService/GetProvisionedConfig',
+  '/trident.v1preview.StatusService/GetServicingConfig',
+  '/trident.v1preview.RollbackService/CheckRollback',
+  '/trident.v1preview.RollbackService/GetRollbackChain',
+  '/trident.v1preview.RollbackService/GetRollbackTarget',
 ];
-/** Servicing RPCs: their random bodies never decode (see `body`), so no case starts an operation. */
+/**
+ * Servicing RPCs: their random bodies never decode (see `body`), so only an empty message starts
+ * an operation (a valid CommitRequest, CheckRootRequest, FinalizeInstallRequest...): on the fuzz
+ * daemon's empty datastore each fails at once (host-not-provisioned, nothing staged).
+ */
 const SERVICING = [
   '/trident.v1.StreamingService/StreamDisk',
   '/trident.v1preview.InstallService/Install',
+  '/trident.v1preview.InstallService/InstallStage',
+  '/trident.v1preview.InstallService/InstallFinalize',
   '/trident.v1.UpdateService/Update',
+  '/trident.v1.UpdateService/UpdateStage',
+  '/trident.v1.UpdateService/UpdateFinalize',
   '/trident.v1.CommitService/Commit',
+  '/trident.v1preview.CommitService/CheckRoot',
+  '/trident.v1preview.RollbackService/Rollback',
+  '/trident.v1preview.RollbackService/RollbackStage',
+  '/trident.v1preview.RollbackService/RollbackFinalize',
 ];
 const TOKEN = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~';
 const PRINTABLE = `${TOKEN}!$&'()*+,;=:@/?%[]{}<>|\\^\`"# `;

@@ -2,6 +2,7 @@ import { EngineError } from '../errors.ts';
 import { install } from './install/kind.ts';
 import type { RequestOf, ServicingKind } from './kind.ts';
 import { streamDisk } from './stream-disk/kind.ts';
+import { update } from './update/kind.ts';
 
 /**
  * Every servicing kind the engine runs, by request `kind`. Adding a kind is a folder beside these
@@ -11,6 +12,7 @@ import { streamDisk } from './stream-disk/kind.ts';
 const SERVICING_KINDS = {
   'stream-disk': streamDisk,
   install,
+  update,
 } as const;
 
 /** Every request the engine accepts: the union of the registered kinds' requests. */

@@ -49,7 +49,7 @@ export type CommitOutcome =
 const other = (volume: AbVolume | undefined): AbVolume => (volume === 'volume-a' ? 'volume-b' : 'volume-a');
 
 /** What each pending state waits for: the volume that should be running, and what was tested. */
-function expectation(status: HostStatus): {
+export function expectation(status: HostStatus): {
   volume: AbVolume;
   servicingType: ServicingType | undefined;
   wrongRootSubkind: string;
@@ -90,7 +90,10 @@ function expectation(status: HostStatus): {
  * at that machine (the image's file, script paths), so on the booted OS only the schema must hold,
  * as upstream only deserializes the stored spec. Other findings are logged, not fatal.
  */
-function recordedConfiguration(status: HostStatus, options: CommitOptions): HostConfiguration {
+export function recordedConfiguration(
+  status: HostStatus,
+  options: { log?: CommitOptions['log'] },
+): HostConfiguration {
   const parsed = parseHostConfig(JSON.stringify(status.spec ?? {}));
   const errors = parsed.findings.filter((f) => f.severity === 'error');
   if (parsed.config === undefined)

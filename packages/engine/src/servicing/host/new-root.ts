@@ -96,12 +96,25 @@ export async function mountNewRoot(
   };
   try {
     const verityIds = new Set(config.storage.verity.map((v) => v.id));
-    const filesystems = config.storage.filesystems
-      .filter((fs) => fs.mountPoint !== undefined && fs.deviceId !== undefined)
-      .map((fs) => {
-        const mountPoint = normalizeMountPath(fs.mountPoint!.path);
-        return { fs, mountPoint, type: fs.type ?? imageFsTypes[mountPoint] ?? 'ext4' };
-      })
+    /** The partition holding a filesystem's bytes: a verity device's data partition. */
+    const dataDeviceOf = (id: string): string => {
+      const verity = config.storage.verity.find((v) => v.id === id);
+      return devices.deviceOf(verity ? verity.dataDeviceId : id);
+    };
+    const candidates: Array<{
+      fs: (typeof config.storage.filesystems)[number];
+      mountPoint: string;
+      type: string;
+    }> = [];
+    for (const fs of config.storage.filesystems) {
+      if (fs.mountPoint === undefined || fs.deviceId === undefined) continue;
+      const mountPoint = normalizeMountPath(fs.mountPoint.path);
+      // A finalize-only install has no image to say what it wrote: the disk itself says.
+      const type =
+        fs.type ?? imageFsTypes[mountPoint] ?? (await probeType(dataDeviceOf(fs.deviceId), signal)) ?? 'ext4';
+      candidates.push({ fs, mountPoint, type });
+    }
+    const filesystems = candidates
       .filter(({ type }) => !NOT_MOUNTED.has(type))
       // Parents before children: `/`, then `/var`, then `/var/lib/trident`.
       .sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint) || a.mountPoint.localeCompare(b.mountPoint));
@@ -114,8 +127,7 @@ export async function mountNewRoot(
       );
     for (const { fs, mountPoint } of filesystems) {
       signal.throwIfAborted();
-      const verity = config.storage.verity.find((v) => v.id === fs.deviceId);
-      const device = devices.deviceOf(verity ? verity.dataDeviceId : fs.deviceId!);
+      const device = dataDeviceOf(fs.deviceId!);
       await waitForDevice(device, signal);
       const where = join(path, mountPoint);
       await mkdir(where, { recursive: true });
@@ -162,6 +174,20 @@ async function mountEtcOverlay(root: string, log: Log): Promise<MountedFilesyste
   }
   log('debug', `Mounted an overlay on /etc (upper in ${OVERLAY_DIR}/etc/upper)`);
   return { mountPoint: '/etc', device: 'overlay', path: etc };
+}
+
+/** The filesystem type on a partition (`blkid -p`), or undefined when blkid finds none. */
+async function probeType(device: string, signal: AbortSignal): Promise<string | undefined> {
+  try {
+    await waitForDevice(device, signal);
+  } catch {
+    return undefined; // mounting it reports the missing device with its mount point
+  }
+  const { stdout, exitCode } = await runTool('blkid', ['-p', '-o', 'value', '-s', 'TYPE', device], {
+    okCodes: 'any',
+  });
+  const type = stdout.trim();
+  return exitCode === 0 && type !== '' ? type : undefined;
 }
 
 function depth(mountPoint: string): number {

@@ -6,6 +6,7 @@ import { configureHost } from './host/configure-host.ts';
 import { makeFilesystem } from './make-filesystems.ts';
 import { type InstallContext, planInstall } from './plan-install.ts';
 import type { InstallRequest } from './request.ts';
+import { runFinalize } from './run-finalize.ts';
 
 /**
  * install: a clean install of a host from its Host Configuration, in upstream's order: script
@@ -13,19 +14,22 @@ import type { InstallRequest } from './request.ts';
  * deployment with one table per configured disk and one step of its own between the verified
  * images and the tables (the new filesystems and swap areas, made inside their partitions' byte
  * ranges); then, on the complete disks, the host itself: OS configuration in the new root, boot
- * configuration, the datastore, UEFI boot entries (`host/`).
+ * configuration, the datastore, UEFI boot entries (`host/`). `allowedOperations` splits it as upstream
+ * does: stage ends with `clean-install-staged` in the servicing OS's datastore; finalize reads it
+ * and writes the installed OS's datastore and the boot entry (`run-finalize.ts`).
  */
 export const install: ServicingKind<InstallRequest, InstallContext> = {
   kind: 'install',
   logTarget: 'trident::engine::install',
   plan: planInstall,
   run: async (plan, context, session) => {
+    if (context.phase === 'finalize') return runFinalize(plan, context, session);
     try {
       await prepareHost(context.config, 'clean-install', session);
     } catch (error) {
       return failedRun(error, session);
     }
-    return deploy(
+    const result = await deploy(
       plan,
       {
         reader: context.reader,
@@ -51,14 +55,17 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
               spec: context.spec,
               layouts: context.layouts,
               metadata: context.reader?.metadata,
+              stageOnlyDatastore: context.stageOnlyDatastore,
             },
             session,
           ),
       },
       session,
     );
+    // A staged install boots nothing new until it is finalized (upstream: stage-only exits Done).
+    return context.stageOnlyDatastore === undefined ? result : { ...result, rebootRequired: false };
   },
   discard: async (context) => {
-    await context.reader?.close();
+    if (context.phase === 'stage') await context.reader?.close();
   },
 };

@@ -5,6 +5,7 @@ import { EngineError, wrapStep } from '../../errors.ts';
 import { hostOsArch } from '../../host-arch.ts';
 import { imageFactsFromCosi } from '../../image-facts.ts';
 import type { Plan, PlannedImage, PlannedNewFilesystem, PlannedTarget, TargetRequest } from '../../types.ts';
+import { ALL_OPERATIONS } from '../allowed-operations.ts';
 import { parseRequestConfiguration } from '../host/parse-config.ts';
 import type { KindPlan } from '../kind.ts';
 import { openImage } from '../phases/open-image.ts';
@@ -13,11 +14,17 @@ import { planConcurrency } from '../phases/write-images.ts';
 import { type DiskLayout, layoutDisk } from './layout.ts';
 import { planImages, planNewFilesystems } from './place-filesystems.ts';
 import { planDiskTarget } from './plan-disk-target.ts';
+import type { FinalizeContext } from './plan-finalize.ts';
+import { checkStagingState, planFinalizeInstall, stagingDatastorePath } from './plan-finalize.ts';
 import type { InstallRequest } from './request.ts';
 import { checkSupportedSections } from './unsupported.ts';
 
 /** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
-export interface InstallContext {
+export type InstallContext = StageContext | FinalizeContext;
+
+/** An install that stages (and, unless `stageOnlyDatastore` is set, finalizes in the same run). */
+export interface StageContext {
+  phase: 'stage';
   /** The open image; undefined when the configuration takes no filesystem from one. */
   reader: CosiReader | undefined;
   /** Each disk's layout, in `plan.targets` order: its GPT is written last. */
@@ -27,6 +34,8 @@ export interface InstallContext {
   /** The validated Host Configuration, and the document as written (the datastore's `spec`). */
   config: HostConfiguration;
   spec: Record<string, unknown>;
+  /** Set for a stage-only install: the servicing OS's datastore that records the staged host. */
+  stageOnlyDatastore: string | undefined;
 }
 
 /**
@@ -39,7 +48,26 @@ export async function planInstall(
   request: InstallRequest,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<KindPlan<InstallRequest, InstallContext>> {
-  const { config, parsed, spec, file } = parseRequestConfiguration(request.hostConfiguration);
+  const operations = request.allowedOperations ?? ALL_OPERATIONS;
+  if (!operations.stage && !operations.finalize)
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'invalid-allowed-operations',
+      'install was allowed neither stage nor finalize: nothing to do (--allowed-operations stage, finalize or stage,finalize)',
+      { code: 'ENGINE_ALLOWED_OPERATIONS_EMPTY' },
+    );
+  if (!operations.stage) return planFinalizeInstall(request);
+  const hostConfiguration = request.hostConfiguration;
+  if (hostConfiguration === undefined)
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'invalid-host-configuration',
+      'staging a clean install needs a Host Configuration; only a finalize-only install takes the staged one',
+      { code: 'ENGINE_HOST_CONFIGURATION_MISSING' },
+    );
+  const stageOnlyDatastore = operations.finalize ? undefined : stagingDatastorePath(request);
+  if (stageOnlyDatastore !== undefined) checkStagingState(stageOnlyDatastore);
+  const { config, parsed, spec, file } = parseRequestConfiguration(hostConfiguration);
   const warnings = checkSupportedSections(parsed.source?.value);
   const targetsRequested = config.storage.disks.map(
     (disk) => request.disks?.[disk.id] ?? ({ kind: 'disk', path: disk.device } as TargetRequest),
@@ -83,7 +111,7 @@ export async function planInstall(
     const layouts: DiskLayout[] = [];
     const checks: TargetChecks = {
       metadataSha384: reader?.metadataSha384 ?? '',
-      protect: protectedFiles(config.image?.url ?? '', request.hostConfiguration.path),
+      protect: protectedFiles(config.image?.url ?? '', hostConfiguration.path),
       resume: request.resume === true,
     };
     for (const [index, disk] of config.storage.disks.entries()) {
@@ -120,12 +148,15 @@ export async function planInstall(
       targets,
       images,
       newFilesystems,
-      steps: describeSteps(targets, layouts, images, newFilesystems, config),
+      steps: describeSteps(targets, layouts, images, newFilesystems, config, stageOnlyDatastore),
       warnings,
       concurrency: memory.concurrency,
       memory: memory.line,
     };
-    return { plan, context: { reader, layouts, protect: checks.protect, config, spec } };
+    return {
+      plan,
+      context: { phase: 'stage', reader, layouts, protect: checks.protect, config, spec, stageOnlyDatastore },
+    };
   } catch (error) {
     await reader?.close();
     throw error;
@@ -138,6 +169,7 @@ function describeSteps(
   images: PlannedImage[],
   created: PlannedNewFilesystem[],
   config: HostConfiguration,
+  stageOnlyDatastore: string | undefined,
 ): string[] {
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   const steps: string[] = [];
@@ -167,13 +199,13 @@ function describeSteps(
   for (const target of targets) steps.push(`write the GPT on ${target.path} after every image verified`);
   for (const image of images.filter((i) => i.grow))
     steps.push(`grow the ${image.fsType} filesystem on '${image.id}' to fill its partition`);
-  steps.push(...hostSteps(config));
+  steps.push(...hostSteps(config, stageOnlyDatastore));
   steps.push('sync');
   return steps;
 }
 
 /** What configuring the host will do, in run order (host/configure-host.ts). */
-function hostSteps(config: HostConfiguration): string[] {
+function hostSteps(config: HostConfiguration, stageOnlyDatastore: string | undefined): string[] {
   const steps = ['mount the new root (volume A) with its filesystems'];
   const os = config.os;
   const configured = [
@@ -194,6 +226,11 @@ function hostSteps(config: HostConfiguration): string[] {
       `scripts: ${count(scripts.preServicing)} preServicing (before any write), ${count(scripts.postProvision)} postProvision, ${count(scripts.postConfigure)} postConfigure (those whose runOn includes clean-install)`,
     );
   steps.push("configure the image's bootloader for the new partitions (kernel command line, entries)");
+  if (stageOnlyDatastore !== undefined) {
+    steps.push(`record clean-install-staged in ${stageOnlyDatastore} (the servicing OS's datastore)`);
+    steps.push('unmount the new root; finalize later with --allowed-operations finalize');
+    return steps;
+  }
   steps.push(`record the Host Status in ${config.trident.datastorePath} of the new root`);
   steps.push('unmount the new root; create a UEFI boot entry when the ESP is on a disk of a UEFI host');
   return steps;

@@ -7,10 +7,8 @@
  * Every step is logged; os-config's steps are also reported as they start and end.
  */
 
-import { access } from 'node:fs/promises';
-import { configureDiskBoot, createBootEntry, espDirectoryName } from '@trident/boot-config';
-import { type CosiMetadata, ESP_TYPE_GUID } from '@trident/cosi-format';
-import { DEFAULT_DATASTORE_PATH, datastorePathIn, openDatastore } from '@trident/datastore';
+import { configureDiskBoot } from '@trident/boot-config';
+import type { CosiMetadata } from '@trident/cosi-format';
 import type { HostConfiguration } from '@trident/host-config';
 import { type StorageLayout, withExtensionPaths } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
@@ -21,6 +19,7 @@ import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
 import { resolvePartition } from '../resolve-devices.ts';
 import { type AttachedDisks, attachDisks } from './attach-disks.ts';
+import { findEsp, recordInNewRoot, recordStaged, registerBootEntry, stagedInstall } from './finalize-host.ts';
 
 export interface HostInputs {
   plan: Plan;
@@ -30,11 +29,13 @@ export interface HostInputs {
   layouts: readonly DiskLayout[];
   /** The COSI's metadata; undefined when nothing came from an image. */
   metadata: CosiMetadata | undefined;
+  /**
+   * Stage only (`--allowed-operations stage`): the staged install is recorded in this datastore of
+   * the servicing OS and the finalize half (new root's datastore, UEFI entry) is left for later.
+   * Undefined: stage and finalize in this run.
+   */
+  stageOnlyDatastore?: string | undefined;
 }
-
-const EFIVARS = '/sys/firmware/efi/efivars';
-/** Clean install is volume A of install index 0 (upstream's first free `EFI/AZL…` directory). */
-const INSTALL_INDEX = 0;
 
 function storageLayout(inputs: HostInputs): StorageLayout {
   const partitionUuids: Record<string, string> = {};
@@ -68,10 +69,18 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
     });
     await configureBootloader(inputs, newRoot, disks, kind, session);
     await os.relabel();
-    await recordHostStatus({ ...inputs, spec }, newRoot, session);
+    const staged = stagedInstall(layouts, spec);
+    if (inputs.stageOnlyDatastore === undefined) await recordInNewRoot(config, newRoot.path, staged, session);
+    else await recordStaged(inputs.stageOnlyDatastore, staged, session);
     await newRoot.release();
     released = true;
-    await registerBootEntry(inputs, disks, session);
+    if (inputs.stageOnlyDatastore === undefined)
+      await registerBootEntry(plan.targets, layouts, disks.disks, session);
+    else
+      session.log(
+        'info',
+        'Staging of clean install succeeded; finalize it with --allowed-operations finalize',
+      );
   } finally {
     if (!released)
       await newRoot.release().catch((error: unknown) => session.log('warn', (error as Error).message));
@@ -115,72 +124,4 @@ async function configureBootloader(
       }),
   );
   for (const entry of result.configured) session.log('info', `Boot configuration: ${entry}`);
-}
-
-/** Where the ESP was laid out: its disk (index into the targets) and partition number. */
-function findEsp(layouts: readonly DiskLayout[]): { diskIndex: number; partitionNumber: number } | undefined {
-  for (const [diskIndex, layout] of layouts.entries()) {
-    const esp = layout.partitions.find((p) => p.typeGuid.toLowerCase() === ESP_TYPE_GUID);
-    if (esp) return { diskIndex, partitionNumber: esp.number };
-  }
-  return undefined;
-}
-
-async function recordHostStatus(inputs: HostInputs, newRoot: NewRoot, session: RunSession): Promise<void> {
-  const configured = inputs.config.trident.datastorePath || DEFAULT_DATASTORE_PATH;
-  const path = datastorePathIn(newRoot.path, configured);
-  await step(session, 'datastore', `Recording the Host Status in ${configured} of the new root`, async () => {
-    const partitionPaths: Record<string, string> = {};
-    for (const layout of inputs.layouts)
-      for (const p of layout.partitions) partitionPaths[p.id] = `/dev/disk/by-partuuid/${p.uuid}`;
-    const diskUuids: Record<string, string> = {};
-    for (const layout of inputs.layouts) diskUuids[layout.diskId] = layout.diskUuid;
-    const datastore = openDatastore(path, { create: true });
-    try {
-      datastore.apply({ type: 'clean-install-started' });
-      datastore.apply({
-        type: 'clean-install-staged',
-        spec: inputs.spec,
-        partitionPaths,
-        diskUuids,
-        installIndex: INSTALL_INDEX,
-      });
-      datastore.apply({ type: 'clean-install-finalized' });
-    } finally {
-      datastore.close();
-    }
-  });
-}
-
-/**
- * Finalize on real hardware: a UEFI boot entry for the ESP directory, first in BootOrder and
- * BootNext. Disk-image files have no firmware of their own: they boot from the removable-media
- * path (EFI/BOOT) the image carries.
- */
-async function registerBootEntry(
-  inputs: HostInputs,
-  attached: AttachedDisks,
-  session: RunSession,
-): Promise<void> {
-  const esp = findEsp(inputs.layouts);
-  if (esp === undefined || inputs.plan.targets[esp.diskIndex]!.kind !== 'disk') return;
-  if (
-    !(await access(EFIVARS).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    session.log('warn', `${EFIVARS} is not there (not booted with UEFI): no UEFI boot entry created`);
-    return;
-  }
-  const label = espDirectoryName(INSTALL_INDEX, 'a');
-  await step(session, 'set-boot-entries', `Creating the UEFI boot entry ${label}`, () =>
-    createBootEntry({
-      label,
-      esp: [{ disk: attached.disks[esp.diskIndex]!.device, partitionNumber: esp.partitionNumber }],
-      loader: '/EFI/BOOT/BOOTX64.EFI',
-      bootOrder: 'first',
-      signal: session.signal,
-    }),
-  );
 }

@@ -1,14 +1,12 @@
 /**
- * trident.v1.UpdateService and CommitService: validated like Trident, then UNIMPLEMENTED until the
- * engine supports A/B updates and commit.
+ * trident.v1.UpdateService: validated like Trident, then UNIMPLEMENTED until the engine's A/B
+ * update (helper "update", `servicing/update/`) is on main.
  */
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
-import type { CommitService } from '../gen/trident/v1/commit_service_pb.ts';
 import type { UpdateService } from '../gen/trident/v1/update_service_pb.ts';
 import { checkStageFinalize, MISSING_CONFIG } from './install.ts';
 
-const NO_UPDATE =
-  'is not implemented by trident-ts yet: A/B and runtime updates need engine support that does not exist.';
+const NO_UPDATE = 'is not implemented by trident-ts yet: the engine has no A/B update.';
 
 export function createUpdateService(): ServiceImpl<typeof UpdateService> {
   return {
@@ -25,18 +23,6 @@ export function createUpdateService(): ServiceImpl<typeof UpdateService> {
     // biome-ignore lint/correctness/useYield: answers with a status before any message
     async *updateFinalize() {
       throw new ConnectError(`UpdateFinalize ${NO_UPDATE}`, Code.Unimplemented);
-    },
-  };
-}
-
-export function createCommitService(): ServiceImpl<typeof CommitService> {
-  return {
-    // biome-ignore lint/correctness/useYield: answers with a status before any message
-    async *commit() {
-      throw new ConnectError(
-        'Commit is not implemented by trident-ts yet: there is no A/B update to commit (stream-disk and install need none).',
-        Code.Unimplemented,
-      );
     },
   };
 }

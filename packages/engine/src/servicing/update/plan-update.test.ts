@@ -1,0 +1,207 @@
+/**
+ * The update's entry checks, without root: the datastore is a real SQLite file written through the
+ * servicing events install and commit apply, the "partitions" are files (the checks compare
+ * canonical paths, as they compare device nodes on a host), and /proc/self/mountinfo is a prepared
+ * file saying which of them is mounted at /.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatastore } from '@trident/datastore';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { discardPlan, plan, run } from '../../engine.ts';
+import { createDemoCosi, type DemoCosi } from '../../test-support/demo-cosi.ts';
+import { abConfig } from '../../test-support/host-configs.ts';
+import { parseRequestConfiguration } from '../host/parse-config.ts';
+import type { UpdateRequest } from './request.ts';
+
+let dir: string;
+let cosi: DemoCosi;
+let datastorePath: string;
+let procDir: string;
+const IDS = ['esp', 'root-a', 'root-b', 'swap', 'trident', 'data'];
+
+const installed = (extra = '') => abConfig(`file://${cosi.path}`, cosi.metadataSha384, extra);
+
+async function provision(
+  text: string,
+  options: {
+    state?: 'provisioned' | 'clean-install-finalized' | 'ab-update-staged';
+    stagedText?: string;
+  } = {},
+): Promise<void> {
+  await rm(datastorePath, { force: true });
+  const partitionPaths = Object.fromEntries(IDS.map((id) => [id, join(dir, 'dev', id)]));
+  const store = openDatastore(datastorePath, { create: true });
+  try {
+    store.apply({ type: 'clean-install-started' });
+    store.apply({
+      type: 'clean-install-staged',
+      spec: parseRequestConfiguration({ text }).spec,
+      partitionPaths,
+      installIndex: 0,
+    });
+    store.apply({ type: 'clean-install-finalized' });
+    if (options.state === 'clean-install-finalized') return;
+    store.apply({ type: 'committed' });
+    if (options.state === 'ab-update-staged')
+      store.apply({
+        type: 'ab-update-staged',
+        spec: parseRequestConfiguration({ text: options.stagedText! }).spec,
+      });
+  } finally {
+    store.close();
+  }
+}
+
+async function mountRoot(id: string): Promise<void> {
+  await writeFile(
+    join(procDir, 'self/mountinfo'),
+    `22 1 259:2 / / rw,relatime shared:1 - ext4 ${join(dir, 'dev', id)} rw\n`,
+  );
+}
+
+function request(text: string, extra: Partial<UpdateRequest> = {}): UpdateRequest {
+  return {
+    kind: 'update',
+    hostConfiguration: { text, path: 'update.yaml' },
+    datastorePath,
+    system: { procDir, sysDir: join(dir, 'sys'), osReleasePath: join(dir, 'os-release') },
+    ...extra,
+  };
+}
+
+async function refusal(
+  req: UpdateRequest,
+): Promise<{ kind: string; subkind: string; code: string; errorMessage: string }> {
+  try {
+    const planned = await plan(req);
+    await discardPlan(planned);
+  } catch (error) {
+    return (error as { tridentError: { kind: string; subkind: string; code: string; errorMessage: string } })
+      .tridentError;
+  }
+  throw new Error('the plan was not refused');
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'plan-update-'));
+  cosi = await createDemoCosi(dir);
+  await mkdir(join(dir, 'dev'));
+  for (const id of IDS) await writeFile(join(dir, 'dev', id), '');
+  procDir = join(dir, 'proc');
+  await mkdir(join(procDir, 'self'), { recursive: true });
+  datastorePath = join(dir, 'trident', 'datastore.sqlite');
+});
+
+beforeEach(async () => {
+  await mountRoot('root-a');
+  await writeFile(join(dir, 'os-release'), 'ID=debian\nVERSION_ID="12"\n');
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('update entry checks', () => {
+  it('a host without a datastore is not provisioned', async () => {
+    const info = await refusal(request(installed(), { datastorePath: join(dir, 'missing.sqlite') }));
+    expect(info).toMatchObject({ kind: 'INVALID_INPUT_ERROR', subkind: 'host-not-provisioned' });
+  });
+
+  it('an install waiting for its first boot cannot be updated', async () => {
+    await provision(installed(), { state: 'clean-install-finalized' });
+    const info = await refusal(request(installed('os:\n  hostname: next\n')));
+    expect(info).toMatchObject({ subkind: 'unexpected-servicing-state', code: 'ENGINE_UPDATE_BAD_STATE' });
+    expect(info.errorMessage).toContain('clean-install-finalized');
+  });
+
+  it('an identical configuration plans nothing and the run records nothing', async () => {
+    await provision(installed());
+    const planned = await plan(request(installed()));
+    expect(planned.steps).toEqual([]);
+    expect(planned.warnings.join('\n')).toMatch(/nothing to update/u);
+    const rows = () => {
+      const store = openDatastore(datastorePath, { readOnly: true });
+      try {
+        return store.history().length;
+      } finally {
+        store.close();
+      }
+    };
+    const before = rows();
+    const result = await run(planned);
+    expect(result).toMatchObject({ status: 'success', rebootRequired: false });
+    expect(rows()).toBe(before);
+  });
+
+  it('a runtime-only change is refused by name', async () => {
+    await provision(installed());
+    const info = await refusal(
+      request(installed('os:\n  netplan:\n    version: 2\n    ethernets:\n      e:\n        dhcp4: true\n')),
+    );
+    expect(info).toMatchObject({
+      kind: 'UNSUPPORTED_CONFIGURATION_ERROR',
+      code: 'ENGINE_RUNTIME_UPDATE_UNSUPPORTED',
+    });
+    expect(info.errorMessage).toContain('os.netplan changed');
+  });
+
+  it('changed storage is refused', async () => {
+    await provision(installed());
+    const info = await refusal(
+      request(installed('os:\n  hostname: next\n').replace('trident, size: 16M', 'trident, size: 20M')),
+    );
+    expect(info).toMatchObject({
+      subkind: 'storage-configuration-changed',
+      code: 'ENGINE_UPDATE_STORAGE_CHANGED',
+    });
+  });
+
+  it('the host running volume B while A is recorded active is refused (validate-ab-active-volume)', async () => {
+    await provision(installed());
+    await mountRoot('root-b');
+    const info = await refusal(request(installed('os:\n  hostname: next\n')));
+    expect(info).toMatchObject({
+      subkind: 'validate-ab-active-volume',
+      code: 'ENGINE_UPDATE_ACTIVE_VOLUME_MISMATCH',
+    });
+  });
+
+  it('a root that is neither volume is refused (root-device-path-ab-active-volume-mismatch)', async () => {
+    await provision(installed());
+    await mountRoot('data');
+    const info = await refusal(request(installed('os:\n  hostname: next\n')));
+    expect(info).toMatchObject({ subkind: 'root-device-path-ab-active-volume-mismatch' });
+    expect(info.errorMessage).toContain(join(dir, 'dev', 'data'));
+  });
+
+  it('an image of another OS family is refused (mismatched-os-release)', async () => {
+    await provision(installed());
+    await writeFile(join(dir, 'os-release'), 'ID=azurelinux\nVERSION_ID="3.0"\n');
+    const info = await refusal(request(installed('os:\n  hostname: next\n')));
+    expect(info).toMatchObject({ subkind: 'mismatched-os-release', code: 'ENGINE_UPDATE_OS_RELEASE' });
+    expect(info.errorMessage).toContain('ID=azurelinux');
+  });
+
+  it('with stage not allowed a changed configuration plans nothing', async () => {
+    await provision(installed());
+    const planned = await plan(
+      request(installed('os:\n  hostname: next\n'), { allowedOperations: { stage: false, finalize: true } }),
+    );
+    expect(planned.steps).toEqual([]);
+    expect(planned.warnings.join('\n')).toMatch(/stage is not allowed/u);
+    await discardPlan(planned);
+  });
+
+  it('the staged configuration again is finalize only: nothing is written, the one-shot entry is set', async () => {
+    const next = installed('os:\n  hostname: next\n');
+    await provision(installed(), { state: 'ab-update-staged', stagedText: next });
+    const planned = await plan(request(next));
+    expect(planned.images).toEqual([]);
+    expect(planned.steps.join('\n')).toMatch(/updating volume-b/u);
+    expect(planned.steps.join('\n')).toMatch(/LoaderEntryOneShot/u);
+    expect(planned.steps.join('\n')).not.toMatch(/^Write /mu);
+    await discardPlan(planned);
+  });
+});
