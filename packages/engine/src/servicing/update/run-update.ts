@@ -31,6 +31,7 @@ import { failedRun, type RunSession } from '../phases/run-session.ts';
 import { type OpenedTarget, openTargets, releaseTargets } from '../phases/targets.ts';
 import { writeImage } from '../phases/write-image.ts';
 import { writeImages } from '../phases/write-images.ts';
+import { finalizeRuntimeUpdate, stageRuntimeUpdate } from '../runtime-update/runtime-update.ts';
 import { memberOn } from './active-volume.ts';
 import type { UpdateContext } from './plan-update.ts';
 import type { UpdateRequest } from './request.ts';
@@ -242,6 +243,56 @@ async function finalize(
   );
 }
 
+/**
+ * A runtime update (sysexts, confexts, netplan; servicing/runtime-update/): stage into the live
+ * staging directory, finalize on the running OS. No reboot. A finalize failure that its
+ * auto-rollback repaired is a failed run (recorded as lastError, the host on the old spec).
+ */
+async function runtime(
+  plan: UpdatePlan,
+  context: UpdateContext,
+  store: Datastore,
+  session: RunSession,
+  started: number,
+): Promise<RunResult> {
+  const options = {
+    source: plan.request.source,
+    signal: session.signal,
+    log: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => session.log(level, message),
+  };
+  const outcome = await store.recordOutcome(
+    async (s) => {
+      if (context.mode === 'runtime') {
+        if (context.state === 'ab-update-staged' || context.state === 'runtime-update-staged') {
+          session.log('info', `Abandoning the update staged earlier (${context.state})`);
+          s.apply({ type: 'staged-update-abandoned' });
+        }
+        for (const line of await stageRuntimeUpdate(s, context.spec, context.config, options))
+          session.log('info', `Staged ${line}`);
+        if (!context.allowed.finalize) {
+          session.log('info', 'Runtime update staged; finalize it with --allowed-operations finalize');
+          return undefined;
+        }
+      }
+      return finalizeRuntimeUpdate(s, options);
+    },
+    (error) => toTridentError(error),
+  );
+  if (outcome?.result === 'rolled-back') return failedRun(outcome.error, session);
+  if (outcome?.result === 'updated') {
+    for (const path of outcome.placed) session.log('info', `Placed ${path}`);
+    for (const path of outcome.removed) session.log('info', `Removed ${path}`);
+    for (const action of outcome.actions) session.log('info', `Ran ${action}`);
+    session.log('info', 'Runtime update finalized: the host is provisioned with the new configuration');
+  }
+  return {
+    status: 'success',
+    servicingKind: 'runtime-update',
+    rebootRequired: false,
+    stats: { elapsed: (performance.now() - started) / 1000, bytesWritten: 0, compressedBytes: 0 },
+  };
+}
+
 export async function runUpdate(
   plan: UpdatePlan,
   context: UpdateContext,
@@ -268,6 +319,15 @@ export async function runUpdate(
       ),
       session,
     );
+  }
+  if (context.mode === 'runtime' || context.mode === 'runtime-finalize-only') {
+    try {
+      return await runtime(plan, context, store, session, started);
+    } catch (error) {
+      return failedRun(error, session);
+    } finally {
+      store.close();
+    }
   }
   try {
     let compressedBytes = 0;
