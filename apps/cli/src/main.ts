@@ -33,7 +33,8 @@ Provisioning:
       [--allowed-operations stage,finalize]  stage alone records the staged host in the servicing OS's
       [--datastore PATH]                     datastore (default: trident.conf's, else Trident's path);
                                              finalize alone reads it, writes the new root's and the boot entry
-  trident update [config]                    A/B update of this host: the new OS into the inactive volume, then one
+  trident update [config]                    A/B update of this host (a change of only sysexts, confexts or netplan
+                                             is a runtime update: applied live, no reboot): the new OS into the inactive volume, then one
       [--allowed-operations stage,finalize]  trial boot of it (default config ${DEFAULT_CONFIG}); reboots after
       [--no-reboot] [--datastore PATH]       finalize unless --no-reboot; [--dry-run] [--resume] [--memory-limit SIZE]
   Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.
@@ -47,9 +48,6 @@ Host Status (the datastore):
                                              volume, run health checks, record it (trident commit --help)
   trident rollback [--check] [--runtime|--ab] [--allowed-operations stage,finalize] [--no-reboot]
       [--datastore PATH]                     undo the last update (trident rollback --help)
-  trident runtime-update [config] [--allowed-operations stage,finalize] [--datastore PATH]
-                                             apply sysext/confext/netplan changes live, no reboot; auto-rollback
-                                             on failure (trident runtime-update --help)
 
 Daemon:
   trident daemon [options]                   run tridentd (gRPC, trident.v1) on /run/trident/trident.sock
@@ -87,8 +85,6 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     return (await import('./commands/commit.ts')).commitCommand(argv.slice(1), signal);
   if (argv[0] === 'rollback')
     return (await import('./commands/rollback.ts')).rollbackCommand(argv.slice(1), signal);
-  if (argv[0] === 'runtime-update')
-    return (await import('./commands/runtime-update.ts')).runtimeUpdateCommand(argv.slice(1), signal);
   if (argv[0] === 'daemon') {
     const { runDaemonCli } = await import('@trident/daemon');
     return runDaemonCli(argv.slice(1));

@@ -70,34 +70,43 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('trident runtime-update', () => {
+/** The servicing state the datastore records now. */
+function state(): string {
+  const store = openDatastore(datastore, { readOnly: true });
+  try {
+    return store.current().servicingState;
+  } finally {
+    store.close();
+  }
+}
+
+describe('trident update, runtime-only changes', () => {
   it('has nothing to do for the provisioned configuration', () => {
     const file = join(dir, 'same.yaml');
     writeFileSync(file, HC);
-    const run = trident('runtime-update', file, '--datastore', datastore);
-    expect(run.stdout).toMatch(/^Nothing to do: no runtime change/u);
+    const run = trident('update', file, '--datastore', datastore);
+    expect(run.stderr).toMatch(/nothing to update/u);
     expect(run.code).toBe(0);
+    expect(state()).toBe('provisioned');
   });
 
-  it('refuses a change only an A/B update applies, with exit 1 and the changed path', () => {
-    const file = join(dir, 'hostname.yaml');
-    writeFileSync(file, HC.replace('hostname: one', 'hostname: two'));
-    const run = trident('runtime-update', file, '--datastore', datastore, '--json');
-    expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toMatchObject({
-      result: 'failed',
-      error: { kind: 'INVALID_INPUT_ERROR', code: 'ENGINE_RUNTIME_UPDATE_NEEDS_AB_UPDATE' },
-    });
-    expect(run.stderr).toContain('os.hostname changed');
-  });
-
-  it('rejects an unknown operation and a missing datastore', () => {
-    const file = join(dir, 'same.yaml');
-    expect(trident('runtime-update', file, '--allowed-operations', 'stage,reboot').stderr).toContain(
-      '--allowed-operations takes stage, finalize or stage,finalize',
+  it('stages a netplan change as a runtime update: no volume written, no reboot', () => {
+    const file = join(dir, 'netplan.yaml');
+    writeFileSync(file, `${HC}  netplan:\n    version: 2\n    ethernets:\n      e:\n        dhcp4: true\n`);
+    // Stage only: finalizing would apply netplan to this machine (the VM test sysext-runtime does).
+    const run = trident(
+      'update',
+      file,
+      '--datastore',
+      datastore,
+      '--allowed-operations',
+      'stage',
+      '--dry-run',
     );
-    const missing = trident('runtime-update', file, '--datastore', join(dir, 'none.sqlite'));
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('host-not-provisioned');
+    expect(run.stdout + run.stderr).toContain('Servicing type: runtime update (os.netplan changed)');
+    expect(state()).toBe('provisioned');
+    const staged = trident('update', file, '--datastore', datastore, '--allowed-operations', 'stage');
+    expect(staged.code, staged.stderr).toBe(0);
+    expect(state()).toBe('runtime-update-staged');
   });
 });
