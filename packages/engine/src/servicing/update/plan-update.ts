@@ -39,7 +39,7 @@ import type { UpdateRequest } from './request.ts';
 import {
   checkStorageUnchanged,
   type ServicingSelection,
-  sameValue,
+  sameConfiguration,
   selectServicingType,
 } from './select-servicing.ts';
 
@@ -417,7 +417,8 @@ export async function planUpdate(
       { code: 'ENGINE_UPDATE_BAD_STATE' },
     );
   const staged = state === 'ab-update-staged' || state === 'ab-update-finalized';
-  const sameSpec = sameValue(recordedConfiguration(status.spec, 'Host Configuration'), config);
+  // The recorded spec carries the sysext/confext paths the servicing filled in.
+  const sameSpec = sameConfiguration(config, recordedConfiguration(status.spec, 'Host Configuration'));
   // Upstream: an identical spec in ab-update-staged is finalized; we also re-finalize a finalized
   // one (its one-shot variable may not have been written when the run stopped).
   let mode: UpdateMode;

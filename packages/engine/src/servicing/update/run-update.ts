@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
 import { findVolumeEntry, setLoaderEntryOneShot, writeVolumeEntry } from '@trident/boot-config';
 import { type Datastore, openDatastore } from '@trident/datastore';
+import { type ExtensionLists, withExtensionPaths } from '@trident/os-config';
 import { EngineError, toTridentError, wrapStep } from '../../errors.ts';
 import type { Plan, RunResult } from '../../types.ts';
 import { bootTarget } from '../host/boot-target.ts';
@@ -132,6 +133,7 @@ async function stage(
 ): Promise<number> {
   const { config } = context;
   const target = context.volumes!.target;
+  let spec = context.spec;
   if (context.state === 'ab-update-staged' || context.state === 'runtime-update-staged') {
     session.log('info', `Abandoning the update staged earlier (${context.state})`);
     store.apply({ type: 'staged-update-abandoned' });
@@ -157,7 +159,15 @@ async function stage(
     );
     try {
       const layout = { partitionUuids: context.partitionUuids, imageFilesystemTypes, targetVolume: target };
-      const os = await configureOs(newRoot, config, layout, 'ab-update', context.boot, session);
+      // Images the running OS has are copied from it; the recorded spec gets their new-root paths.
+      const running = (store.current().spec as { os?: ExtensionLists } | undefined)?.os;
+      const os = await configureOs(newRoot, config, layout, 'ab-update', context.boot, session, {
+        extensionSource: plan.request.source,
+        runningExtensions: running,
+        onExtensionsPlaced: (placed) => {
+          spec = withExtensionPaths(spec, placed);
+        },
+      });
       const token = volumeToken(context.installIndex, target);
       await step(
         session,
@@ -197,7 +207,7 @@ async function stage(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  store.apply({ type: 'ab-update-staged', spec: context.spec });
+  store.apply({ type: 'ab-update-staged', spec });
   session.log('info', `A/B update staged on ${target}`);
   return bytes;
 }

@@ -67,6 +67,32 @@ function sameExtensions(next: readonly Extension[], old: readonly Extension[]): 
   );
 }
 
+/**
+ * Whether `next` is the recorded configuration `old`, reading a sysext/confext entry without a
+ * `path` as the same entry with the path the servicing recorded for it (same URL and hash).
+ */
+export function sameConfiguration(next: HostConfiguration, old: HostConfiguration): boolean {
+  const fill = (list: readonly Extension[], recorded: readonly Extension[]): Extension[] =>
+    list.map((entry, i) => {
+      const had = recorded[i];
+      return entry.path === undefined &&
+        had !== undefined &&
+        had.url === entry.url &&
+        had.sha384.toLowerCase() === entry.sha384.toLowerCase()
+        ? { ...entry, path: had.path }
+        : entry;
+    });
+  const filled = {
+    ...next,
+    os: {
+      ...next.os,
+      sysexts: fill(next.os.sysexts, old.os.sysexts),
+      confexts: fill(next.os.confexts, old.os.confexts),
+    },
+  };
+  return sameValue(filled, old);
+}
+
 /** OS settings applied only by writing a new root (upstream's os-config vote for A/B). */
 const AB_OS_FIELDS = ['users', 'hostname', 'modules', 'services', 'kernelCommandLine', 'selinux'] as const;
 /** Settings a runtime update applies to the running OS. */
