@@ -18,6 +18,7 @@ export { NETPLAN_FILE, renderNetplan } from './netplan.ts';
 export { resolveInRoot } from './root-files.ts';
 export {
   applyRuntimeConfiguration,
+  applyRuntimeExtensions,
   type RuntimeApplied,
   type RuntimeApplyOptions,
   stageRuntimeExtensions,

@@ -127,20 +127,20 @@ async function applyNetplan(
 }
 
 /**
- * Applies `target` to the running OS whose current configuration is `current` (its extension
- * entries with their recorded paths). Order as upstream's subsystems: network, os-config (merge
- * units), extensions.
+ * The extensions half of a runtime Configure (os-config's merge units, then the extensions
+ * subsystem): merge units enabled when a kind first appears, images placed, changed kinds
+ * refreshed. `current` carries the running images' recorded paths. A manual runtime rollback calls
+ * this with the rollback target as `target`.
  */
-export async function applyRuntimeConfiguration(
-  target: Config,
-  current: Config | undefined,
+export async function applyRuntimeExtensions(
+  target: Pick<Config, 'os'>,
+  current: Pick<Config, 'os'> | undefined,
   options: RuntimeApplyOptions = {},
 ): Promise<RuntimeApplied> {
   const root = options.root ?? '/';
   const log = (level: OsConfigLog['level'], source: string, message: string) =>
     options.onLog?.({ level, source, message });
-  const actions = await applyNetplan(root, target, current, options.signal);
-  actions.push(...(await enableMergeUnits(root, target.os, current?.os, options.signal)));
+  const actions = await enableMergeUnits(root, target.os, current?.os, options.signal);
   const staged = await stageRuntimeExtensions(target, current?.os, options);
   const placement = await placeExtensions(root, staged, current?.os);
   for (const path of placement.removed)
@@ -151,4 +151,19 @@ export async function applyRuntimeConfiguration(
   else if (refresh.length > 0)
     log('info', 'extensions', `${root} is not the running OS: its next boot merges the images`);
   return { staged, placed: placement.placed, removed: placement.removed, actions };
+}
+
+/**
+ * Applies `target` to the running OS whose current configuration is `current` (its extension
+ * entries with their recorded paths). Order as upstream's subsystems: network, os-config (merge
+ * units), extensions.
+ */
+export async function applyRuntimeConfiguration(
+  target: Config,
+  current: Config | undefined,
+  options: RuntimeApplyOptions = {},
+): Promise<RuntimeApplied> {
+  const netplan = await applyNetplan(options.root ?? '/', target, current, options.signal);
+  const applied = await applyRuntimeExtensions(target, current, options);
+  return { ...applied, actions: [...netplan, ...applied.actions] };
 }
