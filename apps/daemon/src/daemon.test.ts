@@ -85,17 +85,15 @@ describe('tridentd on a unix socket', () => {
     }
   });
 
-  test('Update answers UNIMPLEMENTED after the request checks (Commit: commit.test.ts)', async () => {
+  test('Update checks stage, stage.config and finalize before any stream (the run: update.test.ts)', async () => {
     const missing = await collectStream(clients.update, 'Update', {
       stage: { config: { config: VALID_HC } },
     });
     expect(missing.code).toBe(grpc.status.INVALID_ARGUMENT);
-    const update = await collectStream(clients.update, 'Update', {
-      stage: { config: { config: VALID_HC } },
-      finalize: {},
-    });
-    expect(update.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(update.details).toMatch(/^Update is not implemented/);
+    expect(missing.details).toBe('Missing finalize configuration');
+    const stage = await collectStream(clients.update, 'UpdateStage', {});
+    expect(stage.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(stage.details).toBe('Missing host configuration in staging configuration');
   });
 
   test('ValidateHostConfiguration accepts a valid document', async () => {

@@ -101,7 +101,7 @@ export async function startDaemon(options: DaemonOptions, deps: DaemonDeps = {})
   const routes = (router: ConnectRouter) => {
     router.service(VersionService, createVersionService(version));
     router.service(StreamingService, createStreamingService(context, options));
-    router.service(UpdateService, createUpdateService());
+    router.service(UpdateService, createUpdateService(context, options));
     router.service(CommitService, createCommitService(context, options.datastorePath));
     router.service(CommitPreviewService, createCommitPreviewService(context, options.datastorePath));
     router.service(InstallService, createInstallService(context, options));

@@ -3,11 +3,12 @@
  * its generic `call` command: InstallStage then InstallFinalize into a disk-image file (the
  * staged state in the daemon's datastore in between), and CommitService Commit / CheckRoot on a
  * datastore whose volume A is this machine's root (a host booted from volume A, as an update needs),
- * and RollbackService's check and chain on it.
+ * then RollbackService's check and chain and an UpdateService Update (nothing to update) on it.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toYaml } from '@trident/datastore';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { currentStatus, installedOn, ROOT, recordEvents, SHA } from './test-support/booted-host.ts';
 import { type CosiFixture, createCosiFixture } from './test-support/cosi-fixture.ts';
@@ -152,5 +153,26 @@ describe.skipIf(!available)('Python grpcio client: install stage/finalize, commi
     expect(check.at(-1)).toEqual({ event: 'response', message: { kind: 'NO_ROLLBACK_AVAILABLE' } });
     const chain = await client('call', 'trident.v1preview.RollbackService/GetRollbackChain');
     expect(chain.at(-1)).toEqual({ event: 'response', message: {} });
+
+    // UpdateService on the committed host (booted from volume A): the recorded configuration again
+    // is nothing to update (streaming into volume B is the engine's e2e and VM tests).
+    const hc = join(work, 'recorded.yaml');
+    await writeFile(hc, toYaml(currentStatus(datastore).spec));
+    const update = await client(
+      'call',
+      'trident.v1.UpdateService/Update',
+      '--config-file',
+      hc,
+      '--config-field',
+      'stage.config.config',
+      '--request',
+      JSON.stringify({ finalize: { reboot: { handling: 'CALLER_HANDLES_REBOOT' } } }),
+    );
+    expect(completedOf(update)).toEqual({
+      status: 'STATUS_CODE_SUCCESS',
+      reboot_status: 'REBOOT_NOT_REQUIRED',
+      servicing_kind: 'SERVICING_KIND_NONE_REQUIRED',
+    });
+    expect(await state()).toBe('PROVISIONED');
   });
 });

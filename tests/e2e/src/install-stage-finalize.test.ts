@@ -184,6 +184,9 @@ describe.runIf(root)('trident install --allowed-operations', () => {
       'clean-install-finalized',
     ]);
     expect(withoutDisk(splitRows)).toEqual(withoutDisk(onceRows));
+    // The installed OS's datastore is persistent, not the installer's: no row is marked as the
+    // management OS's (upstream's `is_persistent`; update and rollback read it so).
+    expect(onceRows.map((s) => s.isManagementOs)).toEqual([undefined, undefined]);
     expect(splitRows.at(-1)!.diskUuids).toEqual({ os: splitTable.id });
 
     // Finalized once: a second finalize finds nothing staged.

@@ -162,7 +162,7 @@ export async function rollbackCommand(argv: string[], signal: AbortSignal): Prom
         );
       if (outcome.needsReboot && !values['no-reboot']) {
         output.error(`Rebooting into ${outcome.boot.volume}`);
-        rebootHost(`to boot ${outcome.boot.volume} and complete the rollback`);
+        rebootHost(`boot ${outcome.boot.volume} and complete the rollback`);
       }
       return EXIT.ok;
   }

@@ -37,6 +37,7 @@ import type { HostConfiguration } from '@trident/host-config';
 import { EngineError, wrapStep } from '../../errors.ts';
 import { expectedRoot } from '../commit/booted-root.ts';
 import { efivarsUsable } from '../commit/efivars.ts';
+import { volumeToken } from '../update/update-boot.ts';
 import { espDevice, findEsp, openEsp } from './esp-location.ts';
 
 export interface BootSwitchOptions {
@@ -107,9 +108,9 @@ async function systemdBootDefault(
       );
       return undefined;
     }
-    // An A/B update writes the volume's own entry (`<token>-<name>.conf`, token `azla`/`azlb`):
+    // A/B update writes the volume's own entry (`<token>-<name>.conf`, update-boot.ts's token):
     // it boots what the volume holds now; an entry without the token is the install's.
-    const token = `${espDirectoryName(status.installIndex ?? 0, letter(volume)).toLowerCase()}-`;
+    const token = `${volumeToken(status.installIndex ?? 0, volume)}-`;
     entry = entries.findLast((name) => name.toLowerCase().startsWith(token)) ?? entries.at(-1)!;
   }
   options.log?.('info', `Making ${entry} systemd-boot's default entry (LoaderEntryDefault)`);

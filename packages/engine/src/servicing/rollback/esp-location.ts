@@ -1,17 +1,16 @@
 /**
  * Where the installed host's ESP is, from the recorded Host Configuration and Host Status: its
  * partition (type `esp` or the ESP GUID, or the filesystem marked `overrideEspMount`), the path the
- * host mounts it at, and the device node. A finalize edits the mounted directory when it is mounted
- * (a booted host: /boot/efi) and the partition through mtools otherwise (no vfat driver needed).
+ * configuration mounts it at, and the device node.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { createImageEsp, createMountedEsp, type EspDevice, type EspVolume } from '@trident/boot-config';
+import { createMountedEsp, type EspDevice, type EspVolume } from '@trident/boot-config';
 import { ESP_TYPE_GUID } from '@trident/cosi-format';
 import type { HostStatus } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
-import { parseMountPoints, rootMountsOf } from './mounts.ts';
+import { openHostEsp } from '../update/update-boot.ts';
 
 export interface EspLocation {
   /** The Host Configuration id of the ESP partition. */
@@ -39,30 +38,18 @@ export function findEsp(config: HostConfiguration, status: HostStatus): EspLocat
 }
 
 /**
- * The ESP as an `EspVolume`: `espDir` when given (tests, a caller that mounted it), the mount point
- * when something is mounted there (per `procDir/self/mountinfo`), else the partition via mtools.
+ * The ESP as an `EspVolume`: `espDir` when given (tests, a caller that mounted it), else the
+ * recorded partition as A/B update opens it (`openHostEsp`: through its mount when the running OS
+ * has it mounted, found by device number; else in place with mtools).
  */
 export async function openEsp(
   esp: EspLocation,
-  options: { espDir?: string | undefined; procDir?: string | undefined; signal?: AbortSignal | undefined },
+  options: { espDir?: string | undefined; procDir?: string | undefined },
 ): Promise<EspVolume> {
   if (options.espDir !== undefined) return createMountedEsp(options.espDir);
-  if (esp.mountPath !== undefined) {
-    const mountinfo = await readFile(join(options.procDir ?? '/proc', 'self/mountinfo'), 'utf8').catch(
-      () => '',
-    );
-    if (parseMountPoints(mountinfo).includes(esp.mountPath)) return createMountedEsp(esp.mountPath);
-  }
-  // Mounted elsewhere than the configuration says: found by the device's major:minor. Editing a
-  // mounted FAT volume with mtools would write behind the kernel's driver.
-  const mounted =
-    esp.device === undefined ? undefined : await mountPointOfDevice(esp.device, options.procDir);
-  if (mounted !== undefined) return createMountedEsp(mounted);
   if (esp.device === undefined)
-    throw noEsp(
-      `the ESP '${esp.id}' is neither mounted${esp.mountPath ? ` at ${esp.mountPath}` : ''} nor recorded in partitionPaths`,
-    );
-  return createImageEsp({ image: esp.device, ...(options.signal ? { signal: options.signal } : {}) });
+    throw noEsp(`the ESP '${esp.id}' has no device recorded in partitionPaths (the Host Status)`);
+  return openHostEsp(esp.device, options.procDir);
 }
 
 /** The disk and partition number of the ESP, as efibootmgr wants them (from sysfs). */
@@ -79,15 +66,4 @@ export async function espDevice(esp: EspLocation, sysDir = '/sys'): Promise<EspD
   if (!Number.isInteger(number) || number < 1 || parent === undefined)
     throw noEsp(`${node} (the ESP '${esp.id}') is not a partition of a disk (no ${block}/partition)`);
   return { disk: join('/dev', parent), partitionNumber: number };
-}
-
-/** Where a block device is mounted (its whole filesystem, not a bind of a subdirectory), if it is. */
-async function mountPointOfDevice(device: string, procDir = '/proc'): Promise<string | undefined> {
-  const info = await stat(device).catch(() => undefined);
-  if (!info?.isBlockDevice()) return undefined;
-  // Linux's dev_t layout (glibc gnu_dev_major/gnu_dev_minor).
-  const major = ((info.rdev >>> 8) & 0xfff) | (Math.floor(info.rdev / 2 ** 32) & ~0xfff);
-  const minor = (info.rdev & 0xff) | ((info.rdev >>> 12) & ~0xff);
-  const mountinfo = await readFile(join(procDir, 'self/mountinfo'), 'utf8').catch(() => '');
-  return rootMountsOf(mountinfo, `${major}:${minor}`)[0];
 }

@@ -568,18 +568,3 @@ describe('runtime rollback finalize', () => {
     });
   });
 });
-
-describe('mountinfo', () => {
-  it('mount points (escapes decoded) and where a device’s whole filesystem is mounted', async () => {
-    const { parseMountPoints, rootMountsOf } = await import('./mounts.ts');
-    const info = [
-      '22 1 253:3 / / rw - ext4 /dev/vda3 rw',
-      '40 22 253:1 / /boot/efi rw - vfat /dev/vda1 rw',
-      '41 22 253:1 /EFI /mnt/efi\\040dir rw - vfat /dev/vda1 rw',
-      '',
-    ].join('\n');
-    expect(parseMountPoints(info)).toEqual(['/', '/boot/efi', '/mnt/efi dir']);
-    expect(rootMountsOf(info, '253:1')).toEqual(['/boot/efi']);
-    expect(rootMountsOf(info, '8:1')).toEqual([]);
-  });
-});

@@ -47,13 +47,21 @@ export async function recordInNewRoot(
   const configured = config.trident.datastorePath || DEFAULT_DATASTORE_PATH;
   const path = datastorePathIn(newRootPath, configured);
   await step(session, 'datastore', `Recording the Host Status in ${configured} of the new root`, async () => {
-    const datastore = openDatastore(path, { create: true });
+    // As upstream: the install is staged in the installer's (temporary, management-OS) status,
+    // which is then persisted into the new root as its first row, no longer marked as the
+    // management OS's; only the finalized row follows it there.
+    const installer = openDatastore(':memory:', { create: true });
     try {
-      datastore.apply({ type: 'clean-install-started' });
-      datastore.apply({ type: 'clean-install-staged', ...staged });
-      datastore.apply({ type: 'clean-install-finalized' });
+      installer.apply({ type: 'clean-install-started' });
+      installer.apply({ type: 'clean-install-staged', ...staged });
+      const installed = installer.persistTo(path);
+      try {
+        installed.apply({ type: 'clean-install-finalized' });
+      } finally {
+        installed.close();
+      }
     } finally {
-      datastore.close();
+      installer.close();
     }
   });
 }
