@@ -14,6 +14,7 @@ APT_PACKAGES=(
   nginx docker-registry skopeo curl ca-certificates openssl perl systemd
   # Building and checking disk images and filesystems.
   zstd gdisk fdisk e2fsprogs dosfstools mtools efibootmgr cryptsetup-bin bmap-tools util-linux mount
+  squashfs-tools systemd-container
   # Code generation: protoc and the well-known protos it imports (google/protobuf/*.proto).
   protobuf-compiler libprotobuf-dev
   # The Python grpcio test client (tests/clients/python) in its own venv.

@@ -93,6 +93,11 @@ export const TOOLS: Record<string, Provider> = {
   mtype: apt('mtools'),
   mdel: apt('mtools'),
   chattr: apt('e2fsprogs'),
+  // Extension images (sysexts/confexts): built by tests, inspected by os-config.
+  mksquashfs: apt('squashfs-tools'),
+  unsquashfs: apt('squashfs-tools'),
+  // Extension disk images (GPT with verity) are read with systemd's own dissector.
+  'systemd-dissect': apt('systemd-container'),
   veritysetup: apt('cryptsetup-bin'),
   zstd: apt('zstd'),
   // Real components tests start, and test helpers.
@@ -135,6 +140,10 @@ export const TOOLS: Record<string, Provider> = {
   npm: { kind: 'machine', why: 'Node.js with npm comes with the CI machine; setup uses it to install pnpm' },
   'apt-get': { kind: 'machine', why: "Debian's package manager, which setup itself runs" },
   sudo: { kind: 'optional', why: 'setup uses it only when not run as root' },
+  netplan: {
+    kind: 'optional',
+    why: "a runtime update or runtime rollback applies netplan on the host it services (the fixture OS has netplan.io); tests on this machine write the file into a directory and check both with and without netplan",
+  },
   rustup: {
     kind: 'optional',
     why: "setup adds clippy and rustfmt with it when cargo is rustup's; Debian's cargo gets rust-clippy and rustfmt from apt",

@@ -33,7 +33,8 @@ Provisioning:
       [--allowed-operations stage,finalize]  stage alone records the staged host in the servicing OS's
       [--datastore PATH]                     datastore (default: trident.conf's, else Trident's path);
                                              finalize alone reads it, writes the new root's and the boot entry
-  trident update [config]                    A/B update of this host: the new OS into the inactive volume, then one
+  trident update [config]                    A/B update of this host (a change of only sysexts, confexts or netplan
+                                             is a runtime update: applied live, no reboot): the new OS into the inactive volume, then one
       [--allowed-operations stage,finalize]  trial boot of it (default config ${DEFAULT_CONFIG}); reboots after
       [--no-reboot] [--datastore PATH]       finalize unless --no-reboot; [--dry-run] [--resume] [--memory-limit SIZE]
   Progress is live on a terminal; -q quiet, -v verbose, --json one event per line.

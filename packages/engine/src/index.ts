@@ -35,6 +35,14 @@ export {
   rollbackRequestFromFlags,
   selectRollback,
 } from './servicing/rollback/selection.ts';
+export {
+  finalizeRuntimeUpdate,
+  type RuntimeUpdateOptions,
+  type RuntimeUpdateOutcome,
+  type RuntimeUpdateStepOptions,
+  runtimeUpdate,
+  stageRuntimeUpdate,
+} from './servicing/runtime-update/runtime-update.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
 export type { UpdateRequest } from './servicing/update/request.ts';
 export type * from './types.ts';

@@ -151,7 +151,7 @@ export interface RunResult {
   status: 'success' | 'failure';
   /** `sha384:<hex>` of the COSI metadata (set even when the request said `ignored`). */
   imageHash?: string;
-  servicingKind?: 'clean-install' | 'ab-update';
+  servicingKind?: 'clean-install' | 'ab-update' | 'runtime-update';
   /** A reboot is needed to boot what was written (real disks); false for image files. */
   rebootRequired: boolean;
   error?: TridentErrorInfo;

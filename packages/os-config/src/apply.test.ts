@@ -129,6 +129,7 @@ scripts:
         events.filter((e) => e.status !== 'started').map((e) => `${e.phase}:${e.step}:${e.status}`),
       ).toEqual([
         'provision:machine-id:skipped',
+        'provision:extensions:skipped',
         'provision:post-provision-scripts:completed',
         'configure:fstab:completed',
         'configure:crypttab:skipped',
@@ -143,7 +144,7 @@ scripts:
         'configure:additional-files:completed',
         'configure:post-configure-scripts:completed',
       ]);
-      expect(events.filter((e) => e.status === 'started')).toHaveLength(14);
+      expect(events.filter((e) => e.status === 'started')).toHaveLength(15);
     });
 
     it('writes fstab by PARTUUID', async () => {

@@ -1,15 +1,16 @@
 /**
  * OS configuration of a new root, in upstream's order (servicing.md §0-§3): Validate (script
- * paths), Provision on the servicing OS (machine-id, postProvision scripts), then Configure in the
+ * paths), Provision on the servicing OS (machine-id, extension images, postProvision scripts), then Configure in the
  * chroot by subsystem: storage (fstab, crypttab, mdadm.conf), network (netplan), os-config (users,
  * hostname, services, modules, SELinux mode), management (agent configuration), hooks (additional
  * files, postConfigure scripts); SELinux relabelling comes last, after the initrd. Boot
- * configuration, initrd and extensions are other packages' steps.
+ * configuration and initrd are other packages' steps.
  */
 
 import { writeAdditionalFiles } from './additional-files.ts';
 import { configureAgent } from './agent-config.ts';
 import { OsConfigError } from './errors.ts';
+import { provisionExtensions } from './extensions/provision-step.ts';
 import { rootIsVerity } from './fstab.ts';
 import { setHostname } from './hostname.ts';
 import { setUpMachineId } from './machine-id.ts';
@@ -26,10 +27,14 @@ import { setUpUsers } from './users.ts';
 
 type Body = (ctx: StepContext) => Promise<StepOutcome>;
 
-const PROVISION: ReadonlyArray<[OsConfigStepName, Body]> = [
-  ['machine-id', setUpMachineId],
-  ['post-provision-scripts', runPostProvisionScripts],
-];
+/** Upstream's Provision order: os-config (machine-id), extensions, then hooks (postProvision). */
+function provisionSteps(options: OsConfigOptions): ReadonlyArray<[OsConfigStepName, Body]> {
+  return [
+    ['machine-id', setUpMachineId],
+    ['extensions', (ctx) => provisionExtensions(ctx, options)],
+    ['post-provision-scripts', runPostProvisionScripts],
+  ];
+}
 
 /** Steps upstream skips for a UKI image with a verity root (its /etc is read-only). */
 const SKIPPED_FOR_UKI_VERITY = new Set<OsConfigStepName>([
@@ -83,7 +88,8 @@ export async function provisionNewRoot(
   options: OsConfigOptions = {},
 ): Promise<void> {
   const ctx = context(root, config, layout, options);
-  for (const [name, body] of PROVISION) await runStep(name, 'provision', ctx, options.onStep, body);
+  for (const [name, body] of provisionSteps(options))
+    await runStep(name, 'provision', ctx, options.onStep, body);
 }
 
 /**

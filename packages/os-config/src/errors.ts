@@ -17,6 +17,8 @@ export const OS_CONFIG_CODES = {
   OS_CONFIG_MODULES: 'run-os-modifier',
   OS_CONFIG_NETPLAN_WRITE: 'write-netplan-config',
   OS_CONFIG_NETPLAN_GENERATE: 'generate-netplan-config',
+  /** `netplan apply` on the running OS (runtime update). */
+  OS_CONFIG_NETPLAN_APPLY: 'apply-netplan-config',
   /** `os.selinux` asks for permissive/enforcing and the new OS has no SELinux. */
   OS_CONFIG_SELINUX_NOT_FOUND: 'selinux-enabled-but-not-found',
   OS_CONFIG_SELINUX: 'run-os-modifier',
@@ -37,6 +39,22 @@ export const OS_CONFIG_CODES = {
   OS_CONFIG_PATH_OUTSIDE_ROOT: 'invalid-host-configuration-dynamic',
   /** The servicing type is one whose OS configuration this package does not do (runtime update, rollback). */
   OS_CONFIG_UNSUPPORTED_SERVICING: 'unsupported-feature',
+  /** An extension image could not be downloaded, or copied from the running OS. */
+  OS_CONFIG_EXTENSION_DOWNLOAD: 'populate-extension-images',
+  /** The image's bytes do not hash to the Host Configuration's `sha384`. */
+  OS_CONFIG_EXTENSION_HASH_MISMATCH: 'populate-extension-images',
+  /** The image is no filesystem or disk image this agent can read. */
+  OS_CONFIG_EXTENSION_INSPECT: 'populate-extension-images',
+  /** Not exactly one `extension-release.<NAME>`, or no `SYSEXT_ID`/`CONFEXT_ID` in it. */
+  OS_CONFIG_EXTENSION_RELEASE: 'populate-extension-images',
+  /** A declared `path` whose file name is not `<NAME>.raw`. */
+  OS_CONFIG_EXTENSION_PATH: 'invalid-host-configuration-dynamic',
+  /** Two images with one ID, or for one path. */
+  OS_CONFIG_EXTENSION_DUPLICATE: 'invalid-host-configuration-dynamic',
+  /** Moving images into place failed. */
+  OS_CONFIG_EXTENSION_PLACE: 'place-extension-images',
+  /** `systemd-sysext refresh` / `systemd-confext refresh` failed. */
+  OS_CONFIG_EXTENSION_MERGE: 'refresh-extensions',
   /** Mounting or unmounting the chroot's /dev, /proc, /sys, /run or /tmp failed. */
   OS_CONFIG_CHROOT: 'enter-chroot',
 } as const;

@@ -11,10 +11,18 @@ export {
   type OsConfigCode,
   OsConfigError,
 } from './errors.ts';
+export * from './extensions/index.ts';
 export { FSTAB_PATH, renderFstab, rootIsVerity } from './fstab.ts';
 export { type HealthCheckOptions, runHealthChecks } from './health-checks.ts';
 export { NETPLAN_FILE, renderNetplan } from './netplan.ts';
 export { resolveInRoot } from './root-files.ts';
+export {
+  applyRuntimeConfiguration,
+  applyRuntimeExtensions,
+  type RuntimeApplied,
+  type RuntimeApplyOptions,
+  stageRuntimeExtensions,
+} from './runtime.ts';
 export {
   runPreServicingScripts,
   runScript,

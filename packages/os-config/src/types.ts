@@ -1,4 +1,6 @@
 import type { HostConfiguration } from '@trident/host-config';
+import type { OpenSourceOptions } from '@trident/remote-source';
+import type { ExtensionLists, StagedExtension } from './extensions/stage.ts';
 
 /**
  * Trident's servicing types (reference servicing.md §0), kebab-case as in Host Status. They decide
@@ -46,6 +48,7 @@ export interface OsConfigStepEvent {
 
 export type OsConfigStepName =
   | 'machine-id'
+  | 'extensions'
   | 'post-provision-scripts'
   | 'fstab'
   | 'crypttab'
@@ -76,6 +79,12 @@ export interface OsConfigOptions {
   onStep?: ((event: OsConfigStepEvent) => void) | undefined;
   onLog?: ((log: OsConfigLog) => void) | undefined;
   signal?: AbortSignal | undefined;
+  /** How sysext/confext URLs are fetched (proxy, CA, retries, OCI credentials). */
+  extensionSource?: OpenSourceOptions | undefined;
+  /** A/B update: the running OS's `os` lists (with paths); images with the same hash are copied from `/`. */
+  runningExtensions?: ExtensionLists | undefined;
+  /** Called with every placed image and its final path, for the spec the datastore records. */
+  onExtensionsPlaced?: ((staged: readonly StagedExtension[]) => void) | undefined;
 }
 
 export type Config = HostConfiguration;

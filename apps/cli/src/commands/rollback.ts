@@ -28,7 +28,7 @@ Options:
 
 Exit codes: 0 rolled back, staged, or nothing to roll back; 1 invalid input (no datastore,
 --runtime/--ab expectation not met, wrong state); 2 the rollback failed (recorded as lastError);
-3 environment; 5 unsupported (a runtime rollback of extensions).`;
+3 environment.`;
 
 function parse(argv: string[]) {
   try {

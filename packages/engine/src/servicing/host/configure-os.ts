@@ -2,7 +2,7 @@
  * The OS configuration half of a servicing that writes a new root (clean install, A/B update;
  * reference servicing.md §1 C and §7 stage 4), shared by both kinds: script paths checked and
  * preServicing scripts run before anything is written; then, on the mounted new root, Provision
- * on this machine (machine-id, hostname carry-over, postProvision scripts), Configure chrooted into
+ * on this machine (machine-id, hostname carry-over, extension images, postProvision scripts), Configure chrooted into
  * it (fstab, netplan, users, hostname, services, modules, SELinux mode, additional files,
  * postConfigure scripts) and, after the caller's boot configuration, the SELinux relabel. Every
  * step is logged; os-config's steps are also reported as they start and end.
@@ -12,6 +12,7 @@ import type { HostConfiguration } from '@trident/host-config';
 import {
   configureNewRoot,
   mountChrootFilesystems,
+  type OsConfigOptions,
   type OsConfigStepEvent,
   provisionNewRoot,
   relabelNewRoot,
@@ -82,8 +83,14 @@ export async function configureOs(
   servicingType: Extract<ServicingType, 'clean-install' | 'ab-update'>,
   kind: BootKind | undefined,
   session: RunSession,
+  /**
+   * Extension images (the `extensions` Provision step): how URLs are fetched, the running OS's
+   * images to copy instead of downloading (A/B update), and where each one was placed.
+   */
+  extensions: Pick<OsConfigOptions, 'extensionSource' | 'runningExtensions' | 'onExtensionsPlaced'> = {},
 ): Promise<OsConfigurationRun> {
   const options = {
+    ...extensions,
     servicingType,
     bootKind: kind,
     onStep: (event: OsConfigStepEvent) =>

@@ -64,19 +64,25 @@ describe('checkSupportedSections', () => {
   it('refuses what install does not apply yet, by name and with the reason', () => {
     expect(() =>
       checkSupportedSections({
-        os: { users: [{ name: 'a' }], hostname: 'h', sysexts: [{ url: 'x' }] },
+        os: { users: [{ name: 'a' }], hostname: 'h' },
         managementOs: { users: [{ name: 'b' }] },
       }),
-    ).toThrow(/os\.sysexts \(system extensions.*managementOs \(users/u);
-    // RAID and encryption are applied (storage/), so no longer refused.
+    ).toThrow(/managementOs \(users/u);
+    // RAID, encryption and extensions are applied (storage/, os-config extensions), so no longer refused.
     expect(
       checkSupportedSections({
         storage: { raid: { software: [{ id: 'r' }] }, encryption: { volumes: [{ id: 'v' }] } },
+        os: { sysexts: [{ url: 'x' }] },
       }),
     ).toEqual([]);
     expect(() =>
       checkSupportedSections({ storage: { disks: [{ adoptedPartitions: [{ id: 'x' }] }] } }),
     ).toThrow(/storage\.disks\[0\]\.adoptedPartitions/u);
+  });
+
+  it('accepts sysexts and confexts: the Provision step places them in the new root', () => {
+    const image = { url: 'https://example.com/a.raw', sha384: 'a'.repeat(96) };
+    expect(checkSupportedSections({ os: { sysexts: [image], confexts: [image] } })).toEqual([]);
   });
 
   it('accepts health checks: recorded with the spec, run by trident commit at first boot', () => {

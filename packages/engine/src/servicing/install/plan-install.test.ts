@@ -88,9 +88,9 @@ describe('planning install', () => {
   });
 
   it('refuses what it would not apply, by name, before opening the image', async () => {
-    const sysext = `os:\n  sysexts:\n    - url: https://example.com/a.raw\n      sha384: ${'a'.repeat(96)}\n`;
+    const managementOs = `managementOs:\n  users:\n    - name: installer\n`;
     await expect(
-      planInstall(request(abConfig(url(), cosi.metadataSha384, sysext), join(dir, 'os.img'))),
+      planInstall(request(abConfig(url(), cosi.metadataSha384, managementOs), join(dir, 'os.img'))),
     ).rejects.toMatchObject({
       code: 'ENGINE_UNSUPPORTED_SECTION',
       tridentError: { kind: 'UNSUPPORTED_CONFIGURATION_ERROR', subkind: 'unsupported-feature' },

@@ -11,14 +11,6 @@ const AGENT_SECTIONS = new Set(['trident', 'internalParams']);
  * also listed in the engine README.
  */
 const REFUSED: ReadonlyArray<{ path: string[]; why: string }> = [
-  {
-    path: ['os', 'sysexts'],
-    why: 'system extensions are placed by the runtime-update servicing, not built yet',
-  },
-  {
-    path: ['os', 'confexts'],
-    why: 'configuration extensions are placed by the runtime-update servicing, not built yet',
-  },
   { path: ['managementOs'], why: 'users and network of the installer OS are not configured' },
 ];
 
@@ -39,8 +31,9 @@ function at(raw: unknown, path: string[]): unknown {
 }
 
 /**
- * Install applies storage (partitions, RAID arrays, LUKS2 volumes, verity, filesystems, swap), the OS configuration (users, hostname, netplan, SELinux mode, modules,
- * services, additional files, kernel command line) and scripts. What it does not apply yet is
+ * Install applies storage (partitions, RAID arrays, LUKS2 volumes, verity, filesystems, swap), the
+ * OS configuration (users, hostname, netplan, SELinux mode, modules, services, additional files,
+ * kernel command line, sysexts and confexts) and scripts. What it does not apply yet is
  * refused with the list of what was found and why, so nobody mistakes a partial install for a
  * complete one. Agent settings only warn.
  */

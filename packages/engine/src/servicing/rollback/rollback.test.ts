@@ -519,20 +519,27 @@ describe('runtime rollback finalize', () => {
     if (!hasNetplan) expect(status().servicingState).toBe('manual-rollback-runtime-staged');
   });
 
-  it('a runtime rollback that would change sysexts is refused by name before anything is staged', async () => {
-    const sysext = { url: 'file:///srv/tools.raw', sha384: 'a'.repeat(96) };
+  it('a runtime rollback of a sysext takes its image out of the root; the recorded spec drops it', async () => {
+    const root = join(dir, 'root-sysext');
+    const image = join(root, 'var/lib/extensions/tools.raw');
+    await mkdir(join(root, 'var/lib/extensions'), { recursive: true });
+    await writeFile(image, 'placed by the runtime update');
+    const sysext = {
+      url: 'file:///srv/tools.raw',
+      sha384: 'a'.repeat(96),
+      path: '/var/lib/extensions/tools.raw',
+    };
     record([
       ...INSTALLED(),
       { type: 'runtime-update-staged', spec: spec(1, { os: { sysexts: [sysext] } }) },
       { type: 'runtime-update-finalized' },
     ]);
-    await expect(rollbackHost(options())).rejects.toThrow(
-      expect.objectContaining({
-        code: 'ENGINE_ROLLBACK_EXTENSIONS_UNSUPPORTED',
-        tridentError: expect.objectContaining({ kind: 'UNSUPPORTED_CONFIGURATION_ERROR' }),
-      }),
-    );
-    expect(status().servicingState).toBe('provisioned');
+    const outcome = await rollbackHost(options({ rootDir: root }));
+    expect(outcome).toMatchObject({ result: 'finalized', kind: 'runtime' });
+    await expect(stat(image)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(root, 'var/lib/extensions/.staging'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(status()).toMatchObject({ servicingState: 'provisioned' });
+    expect((status().spec as { os?: { sysexts?: unknown } }).os?.sysexts).toBeUndefined();
   });
 
   it('failing runtime health checks: health-checks-failed, the rollback stays staged', async () => {

@@ -25,13 +25,19 @@ import {
   type RollbackChainItem,
   type ServicingState,
 } from '@trident/datastore';
-import { runHealthChecks } from '@trident/os-config';
+import {
+  applyRuntimeExtensions,
+  cleanExtensionStaging,
+  isOsConfigError,
+  runHealthChecks,
+  withExtensionPaths,
+} from '@trident/os-config';
 import { EngineError, toTridentError } from '../../errors.ts';
 import { ALL_OPERATIONS, type AllowedOperations } from '../allowed-operations.ts';
 import { recordedConfiguration } from '../commit/commit.ts';
 import { type BootSwitch, type BootSwitchOptions, switchBootToOtherVolume } from './boot-switch.ts';
 import { chainOf, datastoreFailure } from './chain.ts';
-import { applyRuntimeNetplan, checkRuntimeRollbackSupported } from './runtime-apply.ts';
+import { applyRuntimeNetplan } from './runtime-apply.ts';
 import { invalidExpectation, type RollbackRequest, selectRollback } from './selection.ts';
 
 export type RollbackKind = RollbackChainItem['kind'];
@@ -92,7 +98,6 @@ function stage(store: Datastore, options: RollbackOptions): RollbackKind | undef
   // left out. A failed operation still ends the chain (the datastore's chain rules).
   const item = selectRollback(chainOf(store), request);
   if (item === undefined) return undefined;
-  if (item.kind === 'runtime') checkRuntimeRollbackSupported(status.spec, item.spec);
   // The target must at least parse now: it drives the finalize (boot entries, netplan).
   recordedConfiguration({ ...status, spec: item.spec }, options);
   options.log?.(
@@ -121,6 +126,32 @@ async function finalize(store: Datastore, options: RollbackOptions): Promise<Rol
     return { result: 'finalized', kind, needsReboot: !noTransition, boot };
   }
   const netplanApplied = await applyRuntimeNetplan(config, options);
+  // The images of the spec rolled back from leave; the target's come back (downloaded again: a
+  // finished runtime update kept no copy of what it removed).
+  const extensions = await applyRuntimeExtensions(
+    config,
+    status.specOld === undefined
+      ? undefined
+      : recordedConfiguration({ ...status, spec: status.specOld }, options),
+    {
+      root: options.rootDir,
+      signal: options.signal,
+      onLog: (log) => options.log?.(log.level, `${log.source}: ${log.message}`),
+    },
+  ).catch((error: unknown) => {
+    throw isOsConfigError(error)
+      ? new EngineError(
+          'SERVICING_ERROR',
+          error.subkind,
+          `re-applying the rollback target's extensions failed: ${error.message}`,
+          {
+            cause: error,
+            code: error.code,
+          },
+        )
+      : error;
+  });
+  for (const action of extensions.actions) options.log?.('info', `Ran ${action}`);
   let checks: string[];
   try {
     checks = await runHealthChecks(config, {
@@ -139,6 +170,9 @@ async function finalize(store: Datastore, options: RollbackOptions): Promise<Rol
       },
     );
   }
+  // The recorded spec says where the target's images are now.
+  store.update((s) => ({ ...s, spec: withExtensionPaths(s.spec ?? {}, extensions.staged) }));
+  await cleanExtensionStaging(options.rootDir ?? '/');
   store.apply({ type: 'manual-rollback-runtime-finalized' });
   return { result: 'finalized', kind, needsReboot: false, netplanApplied, checks };
 }

@@ -1,48 +1,16 @@
 /**
  * Finalizing a manual runtime rollback on the running OS (reference servicing.md §9–§10; upstream
  * `runtime_update.rs` with the network, os-config and extensions subsystems): the target spec's
- * netplan is written and applied live, then the runtime health checks run.
- *
- * Extensions (`os.sysexts`/`os.confexts`) are refused by name while the runtime-update code that
- * moves extension images in and out is not part of this agent: a rollback that would change them is
- * stopped before anything is staged (`checkRuntimeRollbackSupported`), so the host never records a
- * rollback it cannot carry out.
+ * netplan is written and applied live here; its extension images are put back by os-config's
+ * `applyRuntimeExtensions` (as a runtime update does them), then the runtime health checks run.
  */
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HostConfigurationDocument } from '@trident/datastore';
 import { isExecError, runTool } from '@trident/exec';
 import type { HostConfiguration } from '@trident/host-config';
 import { NETPLAN_FILE, renderNetplan } from '@trident/os-config';
 import { EngineError } from '../../errors.ts';
-
-const EXTENSION_KEYS = ['sysexts', 'confexts'] as const;
-
-function osSection(spec: HostConfigurationDocument | undefined): Record<string, unknown> {
-  const os = (spec as { os?: unknown } | undefined)?.os;
-  return typeof os === 'object' && os !== null ? (os as Record<string, unknown>) : {};
-}
-
-const listOf = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-
-/** Refuses a runtime rollback that would change sysexts or confexts (see the module comment). */
-export function checkRuntimeRollbackSupported(
-  current: HostConfigurationDocument | undefined,
-  target: HostConfigurationDocument,
-): void {
-  const changed = EXTENSION_KEYS.filter(
-    (key) =>
-      JSON.stringify(listOf(osSection(current)[key])) !== JSON.stringify(listOf(osSection(target)[key])),
-  );
-  if (changed.length > 0)
-    throw new EngineError(
-      'UNSUPPORTED_CONFIGURATION_ERROR',
-      'manual-rollback',
-      `this runtime rollback would change os.${changed.join(' and os.')}: reverting extension images at runtime is not supported by this agent yet (netplan is); nothing was staged`,
-      { code: 'ENGINE_ROLLBACK_EXTENSIONS_UNSUPPORTED' },
-    );
-}
 
 export interface RuntimeApplyOptions {
   /** The running OS's root (default `/`); another root only gets the file and `netplan generate`. */

@@ -135,16 +135,32 @@ describe('update entry checks', () => {
     expect(rows()).toBe(before);
   });
 
-  it('a runtime-only change is refused by name', async () => {
+  it('a runtime-only change is a runtime update: staged without touching the volumes, then finalize-only', async () => {
     await provision(installed());
-    const info = await refusal(
-      request(installed('os:\n  netplan:\n    version: 2\n    ethernets:\n      e:\n        dhcp4: true\n')),
+    const netplan = installed(
+      'os:\n  netplan:\n    version: 2\n    ethernets:\n      e:\n        dhcp4: true\n',
     );
-    expect(info).toMatchObject({
-      kind: 'UNSUPPORTED_CONFIGURATION_ERROR',
-      code: 'ENGINE_RUNTIME_UPDATE_UNSUPPORTED',
+    const staging = await plan(request(netplan, { allowedOperations: { stage: true, finalize: false } }));
+    expect(staging.steps[0]).toBe('Servicing type: runtime update (os.netplan changed)');
+    expect(staging.images).toEqual([]);
+    expect(staging.steps.at(-1)).toMatch(/^Finalize not allowed/u);
+    // Stage only: netplan has no image to download, so nothing on this machine changes.
+    expect(await run(staging)).toMatchObject({
+      status: 'success',
+      servicingKind: 'runtime-update',
+      rebootRequired: false,
     });
-    expect(info.errorMessage).toContain('os.netplan changed');
+    const store = openDatastore(datastorePath, { readOnly: true });
+    try {
+      expect(store.current()).toMatchObject({ servicingState: 'runtime-update-staged' });
+    } finally {
+      store.close();
+    }
+    // The same configuration again finalizes the staged runtime update (not run here: it would
+    // apply netplan to this machine; the VM test sysext-runtime runs it).
+    const finalizing = await plan(request(netplan));
+    expect(finalizing.steps).toEqual([expect.stringMatching(/^Apply netplan, move images into place/u)]);
+    await discardPlan(finalizing);
   });
 
   it('changed storage is refused', async () => {

@@ -39,12 +39,18 @@ import type { UpdateRequest } from './request.ts';
 import {
   checkStorageUnchanged,
   type ServicingSelection,
-  sameValue,
+  sameConfiguration,
   selectServicingType,
 } from './select-servicing.ts';
 
-/** What the run does: stage (and maybe finalize), finalize a staged update, or nothing. */
-export type UpdateMode = 'stage' | 'finalize-only' | 'nothing';
+/**
+ * What the run does: stage an A/B update (and maybe finalize), finalize a staged one, a runtime
+ * update (`runtime`: stage and maybe finalize; `runtime-finalize-only`: the staged one), or nothing.
+ */
+export type UpdateMode = 'stage' | 'finalize-only' | 'runtime' | 'runtime-finalize-only' | 'nothing';
+
+/** Modes that write the inactive volume or switch the boot to it. */
+const AB_MODES: readonly UpdateMode[] = ['stage', 'finalize-only'];
 
 /** Where one image goes on this host: a partition of the update volume, by its device node. */
 export interface UpdatePartition {
@@ -350,6 +356,22 @@ function describe(
 ): string[] {
   const steps: string[] = [];
   if (mode === 'nothing') return steps;
+  if (mode === 'runtime' || mode === 'runtime-finalize-only') {
+    if (mode === 'runtime') {
+      steps.push(`Servicing type: runtime update (${selection?.reasons.join('; ') ?? ''})`);
+      if (state === 'ab-update-staged' || state === 'runtime-update-staged')
+        steps.push(`Abandon the update staged earlier (${state}) with another configuration`);
+      steps.push(
+        'Download new sysext/confext images into /var/lib/extensions/.staging (SHA-384 checked) and read their extension-release; record runtime-update-staged',
+      );
+    }
+    if (allowed.finalize || mode === 'runtime-finalize-only')
+      steps.push(
+        'Apply netplan, move images into place (dropped ones out), systemd-sysext/confext refresh, runtime-update health checks; record provisioned (any failure re-applies the current configuration)',
+      );
+    else steps.push(`Finalize not allowed (--allowed-operations ${formatAllowedOperations(allowed)})`);
+    return steps;
+  }
   if (selection !== undefined) steps.push(`Servicing type: A/B update (${selection.reasons.join('; ')})`);
   if (volumes !== undefined)
     steps.push(`Running ${volumes.active} (/ is ${volumes.rootDevice}); updating ${volumes.target}`);
@@ -395,13 +417,18 @@ export async function planUpdate(
       { code: 'ENGINE_UPDATE_BAD_STATE' },
     );
   const staged = state === 'ab-update-staged' || state === 'ab-update-finalized';
-  const sameSpec = sameValue(recordedConfiguration(status.spec, 'Host Configuration'), config);
+  // The recorded spec carries the sysext/confext paths the servicing filled in.
+  const sameSpec = sameConfiguration(config, recordedConfiguration(status.spec, 'Host Configuration'));
   // Upstream: an identical spec in ab-update-staged is finalized; we also re-finalize a finalized
   // one (its one-shot variable may not have been written when the run stopped).
   let mode: UpdateMode;
   let selection: ServicingSelection | undefined;
   const warnings: string[] = [];
-  if (staged && sameSpec) {
+  if (state === 'runtime-update-staged' && sameSpec) {
+    mode = allowed.finalize ? 'runtime-finalize-only' : 'nothing';
+    if (!allowed.finalize)
+      warnings.push(`the runtime update is already staged and finalize is not allowed: nothing to do`);
+  } else if (staged && sameSpec) {
     mode = allowed.finalize ? 'finalize-only' : 'nothing';
     if (!allowed.finalize)
       warnings.push(`the update is already staged (${state}) and finalize is not allowed: nothing to do`);
@@ -425,12 +452,12 @@ export async function planUpdate(
         'nothing to update: the new Host Configuration changes no image, OS setting or script (storage, health, trident and internalParams changes are not applied; the new configuration is not recorded, as upstream)',
       );
     } else if (selection.type === 'runtime-update') {
-      throw new EngineError(
-        'UNSUPPORTED_CONFIGURATION_ERROR',
-        'unsupported-feature',
-        `this change needs a runtime update (${selection.reasons.join('; ')}), which this agent does not perform yet: change the image or an A/B setting to apply it with an A/B update`,
-        { code: 'ENGINE_RUNTIME_UPDATE_UNSUPPORTED' },
-      );
+      // Sysexts, confexts and netplan change on the running OS (servicing/runtime-update/).
+      mode = allowed.stage ? 'runtime' : 'nothing';
+      if (!allowed.stage)
+        warnings.push(
+          `the configuration differs from the provisioned one but stage is not allowed (--allowed-operations ${formatAllowedOperations(allowed)}): nothing to do`,
+        );
     } else if (!allowed.stage) {
       mode = 'nothing';
       warnings.push(
@@ -448,7 +475,7 @@ export async function planUpdate(
   const { devices, partitionUuids } = await resolveDevices(status);
   const espId = espPartitionId(config);
   try {
-    if (mode !== 'nothing') {
+    if (AB_MODES.includes(mode)) {
       if (config.storage.abUpdate === undefined)
         throw new EngineError(
           'INVALID_INPUT_ERROR',
@@ -505,7 +532,7 @@ export async function planUpdate(
     throw error;
   }
   const espDevice = espId === undefined ? undefined : devices[espId];
-  if (mode !== 'nothing' && espDevice === undefined)
+  if (AB_MODES.includes(mode) && espDevice === undefined)
     throw new EngineError(
       'UNSUPPORTED_CONFIGURATION_ERROR',
       'partitions-removed',

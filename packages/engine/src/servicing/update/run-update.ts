@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
 import { findVolumeEntry, setLoaderEntryOneShot, writeVolumeEntry } from '@trident/boot-config';
 import { type Datastore, openDatastore } from '@trident/datastore';
+import { type ExtensionLists, withExtensionPaths } from '@trident/os-config';
 import { EngineError, toTridentError, wrapStep } from '../../errors.ts';
 import type { Plan, RunResult } from '../../types.ts';
 import { bootTarget } from '../host/boot-target.ts';
@@ -31,6 +32,7 @@ import { failedRun, type RunSession } from '../phases/run-session.ts';
 import { type OpenedTarget, openTargets, releaseTargets } from '../phases/targets.ts';
 import { writeImage } from '../phases/write-image.ts';
 import { writeImages } from '../phases/write-images.ts';
+import { finalizeRuntimeUpdate, stageRuntimeUpdate } from '../runtime-update/runtime-update.ts';
 import { memberOn } from './active-volume.ts';
 import type { UpdateContext } from './plan-update.ts';
 import type { UpdateRequest } from './request.ts';
@@ -131,6 +133,7 @@ async function stage(
 ): Promise<number> {
   const { config } = context;
   const target = context.volumes!.target;
+  let spec = context.spec;
   if (context.state === 'ab-update-staged' || context.state === 'runtime-update-staged') {
     session.log('info', `Abandoning the update staged earlier (${context.state})`);
     store.apply({ type: 'staged-update-abandoned' });
@@ -156,7 +159,15 @@ async function stage(
     );
     try {
       const layout = { partitionUuids: context.partitionUuids, imageFilesystemTypes, targetVolume: target };
-      const os = await configureOs(newRoot, config, layout, 'ab-update', context.boot, session);
+      // Images the running OS has are copied from it; the recorded spec gets their new-root paths.
+      const running = (store.current().spec as { os?: ExtensionLists } | undefined)?.os;
+      const os = await configureOs(newRoot, config, layout, 'ab-update', context.boot, session, {
+        extensionSource: plan.request.source,
+        runningExtensions: running,
+        onExtensionsPlaced: (placed) => {
+          spec = withExtensionPaths(spec, placed);
+        },
+      });
       const token = volumeToken(context.installIndex, target);
       await step(
         session,
@@ -196,7 +207,7 @@ async function stage(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  store.apply({ type: 'ab-update-staged', spec: context.spec });
+  store.apply({ type: 'ab-update-staged', spec });
   session.log('info', `A/B update staged on ${target}`);
   return bytes;
 }
@@ -242,6 +253,56 @@ async function finalize(
   );
 }
 
+/**
+ * A runtime update (sysexts, confexts, netplan; servicing/runtime-update/): stage into the live
+ * staging directory, finalize on the running OS. No reboot. A finalize failure that its
+ * auto-rollback repaired is a failed run (recorded as lastError, the host on the old spec).
+ */
+async function runtime(
+  plan: UpdatePlan,
+  context: UpdateContext,
+  store: Datastore,
+  session: RunSession,
+  started: number,
+): Promise<RunResult> {
+  const options = {
+    source: plan.request.source,
+    signal: session.signal,
+    log: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => session.log(level, message),
+  };
+  const outcome = await store.recordOutcome(
+    async (s) => {
+      if (context.mode === 'runtime') {
+        if (context.state === 'ab-update-staged' || context.state === 'runtime-update-staged') {
+          session.log('info', `Abandoning the update staged earlier (${context.state})`);
+          s.apply({ type: 'staged-update-abandoned' });
+        }
+        for (const line of await stageRuntimeUpdate(s, context.spec, context.config, options))
+          session.log('info', `Staged ${line}`);
+        if (!context.allowed.finalize) {
+          session.log('info', 'Runtime update staged; finalize it with --allowed-operations finalize');
+          return undefined;
+        }
+      }
+      return finalizeRuntimeUpdate(s, options);
+    },
+    (error) => toTridentError(error),
+  );
+  if (outcome?.result === 'rolled-back') return failedRun(outcome.error, session);
+  if (outcome?.result === 'updated') {
+    for (const path of outcome.placed) session.log('info', `Placed ${path}`);
+    for (const path of outcome.removed) session.log('info', `Removed ${path}`);
+    for (const action of outcome.actions) session.log('info', `Ran ${action}`);
+    session.log('info', 'Runtime update finalized: the host is provisioned with the new configuration');
+  }
+  return {
+    status: 'success',
+    servicingKind: 'runtime-update',
+    rebootRequired: false,
+    stats: { elapsed: (performance.now() - started) / 1000, bytesWritten: 0, compressedBytes: 0 },
+  };
+}
+
 export async function runUpdate(
   plan: UpdatePlan,
   context: UpdateContext,
@@ -268,6 +329,15 @@ export async function runUpdate(
       ),
       session,
     );
+  }
+  if (context.mode === 'runtime' || context.mode === 'runtime-finalize-only') {
+    try {
+      return await runtime(plan, context, store, session, started);
+    } catch (error) {
+      return failedRun(error, session);
+    } finally {
+      store.close();
+    }
   }
   try {
     let compressedBytes = 0;

@@ -1,7 +1,12 @@
 import { parseHostConfig } from '@trident/host-config';
 import { describe, expect, it } from 'vitest';
 import { abConfig } from '../../test-support/host-configs.ts';
-import { changedStorage, checkStorageUnchanged, selectServicingType } from './select-servicing.ts';
+import {
+  changedStorage,
+  checkStorageUnchanged,
+  sameConfiguration,
+  selectServicingType,
+} from './select-servicing.ts';
 
 const HASH = 'a'.repeat(96);
 const parse = (text: string) => {
@@ -50,6 +55,23 @@ describe('selectServicingType (upstream select_servicing_type)', () => {
       type: 'runtime-update',
       reasons: ['os.netplan changed'],
     });
+  });
+
+  it('sysext paths recorded by a servicing do not read as a change; a new URL or hash does', () => {
+    const ext = (url: string, hash: string, path = '') =>
+      `os:\n  sysexts:\n    - url: ${url}\n      sha384: ${hash}\n${path ? `      path: ${path}\n` : ''}`;
+    const recorded = base(ext('https://h/a.raw', 'b'.repeat(96), '/var/lib/extensions/a.raw'));
+    const user = base(ext('https://h/a.raw', 'b'.repeat(96)));
+    expect(selectServicingType(user, recorded).type).toBe('none');
+    expect(sameConfiguration(user, recorded)).toBe(true);
+    expect(selectServicingType(base(ext('https://h/a2.raw', 'b'.repeat(96))), recorded)).toEqual({
+      type: 'runtime-update',
+      reasons: ['os.sysexts changed'],
+    });
+    expect(sameConfiguration(base(ext('https://h/a.raw', 'c'.repeat(96))), recorded)).toBe(false);
+    expect(
+      sameConfiguration(base(ext('https://h/a.raw', 'b'.repeat(96), '/etc/extensions/a.raw')), recorded),
+    ).toBe(false);
   });
 
   it('health and trident settings alone need nothing', () => {

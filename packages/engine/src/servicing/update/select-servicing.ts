@@ -48,6 +48,51 @@ function imageChange(next: HostConfiguration, old: HostConfiguration): string | 
   return undefined;
 }
 
+type Extension = HostConfiguration['os']['sysexts'][number];
+
+/**
+ * Extension lists compare by URL and hash, and by path only where the new entry declares one: the
+ * recorded spec has every image's final path filled in after it was placed, which the user's file
+ * usually leaves out (upstream counts that as a change: reference §7, finalize-only quirk).
+ */
+function sameExtensions(next: readonly Extension[], old: readonly Extension[]): boolean {
+  return (
+    next.length === old.length &&
+    next.every(
+      (entry, i) =>
+        entry.url === old[i]!.url &&
+        entry.sha384.toLowerCase() === old[i]!.sha384.toLowerCase() &&
+        (entry.path === undefined || entry.path === old[i]!.path),
+    )
+  );
+}
+
+/**
+ * Whether `next` is the recorded configuration `old`, reading a sysext/confext entry without a
+ * `path` as the same entry with the path the servicing recorded for it (same URL and hash).
+ */
+export function sameConfiguration(next: HostConfiguration, old: HostConfiguration): boolean {
+  const fill = (list: readonly Extension[], recorded: readonly Extension[]): Extension[] =>
+    list.map((entry, i) => {
+      const had = recorded[i];
+      return entry.path === undefined &&
+        had !== undefined &&
+        had.url === entry.url &&
+        had.sha384.toLowerCase() === entry.sha384.toLowerCase()
+        ? { ...entry, path: had.path }
+        : entry;
+    });
+  const filled = {
+    ...next,
+    os: {
+      ...next.os,
+      sysexts: fill(next.os.sysexts, old.os.sysexts),
+      confexts: fill(next.os.confexts, old.os.confexts),
+    },
+  };
+  return sameValue(filled, old);
+}
+
 /** OS settings applied only by writing a new root (upstream's os-config vote for A/B). */
 const AB_OS_FIELDS = ['users', 'hostname', 'modules', 'services', 'kernelCommandLine', 'selinux'] as const;
 /** Settings a runtime update applies to the running OS. */
@@ -66,9 +111,11 @@ export function selectServicingType(next: HostConfiguration, old: HostConfigurat
   );
   if (scripts.length > 0) ab.push(`scripts configured (${scripts.map((s) => `scripts.${s}`).join(', ')})`);
   if (ab.length > 0) return { type: 'ab-update', reasons: ab };
-  const runtime = RUNTIME_OS_FIELDS.filter((field) => !sameValue(next.os[field], old.os[field])).map(
-    (field) => `os.${field} changed`,
-  );
+  const runtime = RUNTIME_OS_FIELDS.filter((field) =>
+    field === 'sysexts' || field === 'confexts'
+      ? !sameExtensions(next.os[field], old.os[field])
+      : !sameValue(next.os[field], old.os[field]),
+  ).map((field) => `os.${field} changed`);
   if (runtime.length > 0) return { type: 'runtime-update', reasons: runtime };
   return { type: 'none', reasons: [] };
 }

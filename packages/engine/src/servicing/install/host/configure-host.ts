@@ -11,7 +11,7 @@ import { configureDiskBoot } from '@trident/boot-config';
 import type { CosiMetadata, CosiReader } from '@trident/cosi-format';
 import { runTool } from '@trident/exec';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
-import type { StorageLayout } from '@trident/os-config';
+import { type StorageLayout, withExtensionPaths } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
 import { bootTarget, type StackedBoot } from '../../host/boot-target.ts';
 import { type BootKind, bootKind, configureOs, step } from '../../host/configure-os.ts';
@@ -70,12 +70,19 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
   });
   const disks = attached!;
   let released = false;
+  // The recorded spec says where each sysext/confext went (upstream's Update Host Configuration).
+  let spec = inputs.spec;
   try {
     const kind = bootKind(inputs.metadata);
-    const os = await configureOs(newRoot, config, layout, 'clean-install', kind, session);
+    const os = await configureOs(newRoot, config, layout, 'clean-install', kind, session, {
+      extensionSource: plan.request.source,
+      onExtensionsPlaced: (staged) => {
+        spec = withExtensionPaths(spec, staged);
+      },
+    });
     await configureBootloader(inputs, newRoot, disks, stacked, kind, session);
     await os.relabel();
-    const staged = stagedInstall(layouts, inputs.spec);
+    const staged = stagedInstall(layouts, spec);
     if (inputs.stageOnlyDatastore === undefined) await recordInNewRoot(config, newRoot.path, staged, session);
     else await recordStaged(inputs.stageOnlyDatastore, staged, session);
     await newRoot.release();
