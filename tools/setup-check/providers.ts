@@ -142,7 +142,7 @@ export const TOOLS: Record<string, Provider> = {
   sudo: { kind: 'optional', why: 'setup uses it only when not run as root' },
   netplan: {
     kind: 'optional',
-    why: "a runtime update or runtime rollback applies netplan on the host it services (the fixture OS has netplan.io); tests on this machine write the file into a directory and check both with and without netplan",
+    why: 'a runtime update or runtime rollback applies netplan on the host it services (the fixture OS has netplan.io); tests on this machine write the file into a directory and check both with and without netplan',
   },
   rustup: {
     kind: 'optional',
