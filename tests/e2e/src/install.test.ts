@@ -240,17 +240,18 @@ describe('trident install', () => {
   });
 
   it('refuses what it does not apply yet, naming it and why, before touching any disk', async () => {
-    // Health checks are accepted now (run by trident commit); extensions are still refused.
-    const config = join(dir, 'sysext.yaml');
+    // Health checks, RAID, encryption and extensions are applied now; the management OS's own
+    // users and network are still refused.
+    const config = join(dir, 'management-os.yaml');
     await writeFile(
       config,
-      `${abConfig(`${nginx.url}/plain.cosi`, plainSha)}os:\n  sysexts:\n    - url: ${nginx.url}/ext.raw\n      sha384: ${'a'.repeat(96)}\n`,
+      `${abConfig(`${nginx.url}/plain.cosi`, plainSha)}managementOs:\n  users:\n    - name: installer\n`,
     );
     const target = join(dir, 'never.img');
     const result = trident(['install', config, '--disk', `os=image:${target}:1500M`]);
     expect(result.code).toBe(5);
     expect(result.stderr).toContain('UNSUPPORTED_CONFIGURATION_ERROR:unsupported-feature');
-    expect(result.stderr).toMatch(/os\.sysexts \(system extensions/u);
+    expect(result.stderr).toMatch(/managementOs \(users and network of the installer OS/u);
     await expect(stat(target)).rejects.toThrow();
   });
 });
