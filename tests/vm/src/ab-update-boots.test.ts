@@ -85,15 +85,20 @@ health:
 `;
 }
 
-/** What each job prints: the Host Status, the boot variables, the ESP's entries. */
+/**
+ * What each job prints: the Host Status, the boot variables, the ESP's entries. A boot loader
+ * variable is read whole (efivarfs files do not seek): NULs of the UTF-16 text dropped, then the
+ * attribute word's unprintable bytes, as the fixture's marker reads LoaderEntrySelected.
+ */
 const STATUS = `
+efivar_text() { tr -d '\\0' < /sys/firmware/efi/efivars/$1-${LOADER_GUID} 2>/dev/null | tr -cd '[:print:]'; }
 trident get status > "$TRIDENT_RESULTS/status.yaml" 2>&1 || echo "get-status-failed=$?"
 trident get last-error > "$TRIDENT_RESULTS/last-error.yaml" 2>&1 || echo "get-last-error-failed=$?"
 echo "commit-unit=$(systemctl show -p Result --value trident.service) $(systemctl show -p ExecMainStatus --value trident.service)"
 journalctl -b --no-pager -u trident.service > "$TRIDENT_RESULTS/commit-unit.log" 2>&1
 echo "entries=$(ls /boot/efi/loader/entries | tr '\\n' ' ')"
-echo "default=$(tail -c +5 /sys/firmware/efi/efivars/LoaderEntryDefault-${LOADER_GUID} 2>/dev/null | tr -d '\\0')"
-echo "selected=$(tail -c +5 /sys/firmware/efi/efivars/LoaderEntrySelected-${LOADER_GUID} 2>/dev/null | tr -d '\\0')"
+echo "default=$(efivar_text LoaderEntryDefault)"
+echo "selected=$(efivar_text LoaderEntrySelected)"
 echo "hostname=$(hostname)"
 echo "cmdline=$(cat /proc/cmdline)"
 `;
@@ -103,7 +108,7 @@ function updateJob(config: string): string {
 trident update /run/trident-job/${config} --no-reboot > "$TRIDENT_RESULTS/update.log" 2>&1
 echo "update-rc=$?"
 trident get status > "$TRIDENT_RESULTS/status-after-update.yaml" 2>&1
-echo "oneshot=$(tail -c +5 /sys/firmware/efi/efivars/LoaderEntryOneShot-${LOADER_GUID} 2>/dev/null | tr -d '\\0')"
+echo "oneshot=$(efivar_text LoaderEntryOneShot)"
 echo "entries-after-update=$(ls /boot/efi/loader/entries | tr '\\n' ' ')"
 `;
 }

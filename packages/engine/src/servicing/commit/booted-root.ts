@@ -34,6 +34,18 @@ function memberOn(config: HostConfiguration, id: string, volume: AbVolume): stri
   return volume === 'volume-a' ? pair.volumeAId : pair.volumeBId;
 }
 
+/**
+ * A root on a RAID array or an encrypted volume has no partition path: the installed OS names it
+ * `/dev/md/<name>` (udev, from its mdadm.conf) or `/dev/mapper/<deviceName>` (crypttab), as
+ * upstream's block-device paths do.
+ */
+function stackedPath(config: HostConfiguration, id: string): string | undefined {
+  const array = config.storage.raid.software.find((r) => r.id === id);
+  if (array !== undefined) return `/dev/md/${array.name}`;
+  const volume = config.storage.encryption?.volumes.find((v) => v.id === id);
+  return volume === undefined ? undefined : `/dev/mapper/${volume.deviceName}`;
+}
+
 export function expectedRoot(config: HostConfiguration, status: HostStatus, volume: AbVolume): ExpectedRoot {
   const rootFs = config.storage.filesystems.find((fs) => fs.mountPoint?.path === '/');
   if (rootFs?.deviceId === undefined)
@@ -45,12 +57,12 @@ export function expectedRoot(config: HostConfiguration, status: HostStatus, volu
     );
   const verity = config.storage.verity.find((v) => v.id === rootFs.deviceId);
   const deviceId = memberOn(config, verity?.dataDeviceId ?? rootFs.deviceId, volume);
-  const path = status.partitionPaths?.[deviceId];
+  const path = status.partitionPaths?.[deviceId] ?? stackedPath(config, deviceId);
   if (path === undefined)
     throw new EngineError(
       'SERVICING_ERROR',
       'datastore',
-      `the Host Status records no path for '${deviceId}', the root device of ${volume} (partitionPaths has ${Object.keys(status.partitionPaths ?? {}).join(', ') || 'nothing'}): RAID and encrypted roots are not committed here`,
+      `the Host Status records no path for '${deviceId}', the root device of ${volume} (partitionPaths has ${Object.keys(status.partitionPaths ?? {}).join(', ') || 'nothing'}), and it is no RAID array or encrypted volume`,
       { code: 'ENGINE_COMMIT_ROOT_UNKNOWN' },
     );
   return { deviceId, path, verity: verity !== undefined };

@@ -10,12 +10,32 @@ import { type HostConfiguration, normalizeMountPath } from '@trident/host-config
 
 const OVERLAY_MOUNT = '/var/lib/trident-overlay';
 
+/** What a root on a RAID array or an encrypted volume needs (install/storage/boot-args.ts). */
+export interface StackedBoot {
+  /** The `root=` value, when the root filesystem is on an array or an encrypted volume. */
+  root?: string;
+  /** Arguments the initrd needs to assemble or unlock it. */
+  args: string[];
+}
+
+/** The node of an array or encrypted volume in the installed OS, or undefined for anything else. */
+function stackedNode(config: HostConfiguration, id: string): string | undefined {
+  const array = config.storage.raid.software.find((r) => r.id === id);
+  if (array) return `/dev/md/${array.name}`;
+  const volume = config.storage.encryption?.volumes.find((v) => v.id === id);
+  return volume ? `/dev/mapper/${volume.deviceName}` : undefined;
+}
+
 export function bootTarget(
   config: HostConfiguration,
   /** PARTUUID of the partition holding a Host Configuration id's data (an A/B pair: the volume written). */
   uuidOf: (id: string) => string,
   metadata: CosiMetadata | undefined,
+  /** The root and initrd arguments for arrays and encrypted volumes (install only). */
+  stacked: StackedBoot = { args: [] },
 ): BootTarget {
+  // A verity data or hash device on an array or volume is named by its node, not a PARTUUID.
+  const kernelDevice = (id: string): string => stackedNode(config, id) ?? `PARTUUID=${uuidOf(id)}`;
   // The COSI records each verity filesystem's root hash; the kernel command line must carry it.
   const roothashOf = (mountPoint: string): string | undefined =>
     metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint)?.verity?.roothash ??
@@ -31,25 +51,29 @@ export function bootTarget(
     root: rootVerity
       ? {
           kind: 'verity',
-          dataDevice: `PARTUUID=${uuidOf(rootVerity.dataDeviceId)}`,
-          hashDevice: `PARTUUID=${uuidOf(rootVerity.hashDeviceId)}`,
+          dataDevice: kernelDevice(rootVerity.dataDeviceId),
+          hashDevice: kernelDevice(rootVerity.hashDeviceId),
           ...withHash('roothash', roothashOf('/')),
         }
-      : { kind: 'partuuid', partUuid: uuidOf(root!.deviceId!) },
+      : stacked.root !== undefined
+        ? { kind: 'device', path: stacked.root }
+        : { kind: 'partuuid', partUuid: uuidOf(root!.deviceId!) },
   };
   const usrVerity = verityOf(mountedAt('/usr')?.deviceId);
   if (usrVerity)
     target.usrVerity = {
-      dataDevice: `PARTUUID=${uuidOf(usrVerity.dataDeviceId)}`,
-      hashDevice: `PARTUUID=${uuidOf(usrVerity.hashDeviceId)}`,
+      dataDevice: kernelDevice(usrVerity.dataDeviceId),
+      hashDevice: kernelDevice(usrVerity.hashDeviceId),
       ...withHash('usrhash', roothashOf('/usr')),
     };
   const selinux = config.os.selinux.mode;
   if (selinux !== undefined) target.selinux = selinux;
   const overlay = mountedAt(OVERLAY_MOUNT);
-  if (overlay?.deviceId) target.overlayDevice = `/dev/disk/by-partuuid/${uuidOf(overlay.deviceId)}`;
-  const extra = config.os.kernelCommandLine?.extraCommandLine;
-  if (extra !== undefined && extra.length > 0) target.extraCommandLine = extra;
+  if (overlay?.deviceId)
+    target.overlayDevice =
+      stackedNode(config, overlay.deviceId) ?? `/dev/disk/by-partuuid/${uuidOf(overlay.deviceId)}`;
+  const extra = [...stacked.args, ...(config.os.kernelCommandLine?.extraCommandLine ?? [])];
+  if (extra.length > 0) target.extraCommandLine = extra;
   return target;
 }
 

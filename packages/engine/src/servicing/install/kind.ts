@@ -7,6 +7,7 @@ import { makeFilesystem } from './make-filesystems.ts';
 import { type InstallContext, planInstall } from './plan-install.ts';
 import type { InstallRequest } from './request.ts';
 import { runFinalize } from './run-finalize.ts';
+import { releaseHeldDevices } from './storage/held-devices.ts';
 
 /**
  * install: a clean install of a host from its Host Configuration, in upstream's order: script
@@ -17,6 +18,9 @@ import { runFinalize } from './run-finalize.ts';
  * configuration, the datastore, UEFI boot entries (`host/`). `allowedOperations` splits it as upstream
  * does: stage ends with `clean-install-staged` in the servicing OS's datastore; finalize reads it
  * and writes the installed OS's datastore and the boot entry (`run-finalize.ts`).
+ * RAID arrays and LUKS2 volumes are built once the tables exist and the images for them streamed
+ * onto them (`storage/`); what an earlier install left stacked on the disks is taken down before
+ * they are opened.
  */
 export const install: ServicingKind<InstallRequest, InstallContext> = {
   kind: 'install',
@@ -26,6 +30,10 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
     if (context.phase === 'finalize') return runFinalize(plan, context, session);
     try {
       await prepareHost(context.config, 'clean-install', session);
+      await releaseHeldDevices(
+        plan.targets.filter((t) => t.kind === 'disk').map((t) => t.path),
+        session.log,
+      );
     } catch (error) {
       return failedRun(error, session);
     }
@@ -55,6 +63,9 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
               spec: context.spec,
               layouts: context.layouts,
               metadata: context.reader?.metadata,
+              reader: context.reader,
+              stackedImages: context.stackedImages,
+              stackedFilesystems: context.stackedFilesystems,
               stageOnlyDatastore: context.stageOnlyDatastore,
             },
             session,

@@ -65,9 +65,15 @@ describe('checkSupportedSections', () => {
     expect(() =>
       checkSupportedSections({
         os: { users: [{ name: 'a' }], hostname: 'h', sysexts: [{ url: 'x' }] },
-        storage: { raid: { software: [{ id: 'r' }] } },
+        managementOs: { users: [{ name: 'b' }] },
       }),
-    ).toThrow(/storage\.raid \(RAID.*os\.sysexts \(system extensions/u);
+    ).toThrow(/os\.sysexts \(system extensions.*managementOs \(users/u);
+    // RAID and encryption are applied (storage/), so no longer refused.
+    expect(
+      checkSupportedSections({
+        storage: { raid: { software: [{ id: 'r' }] }, encryption: { volumes: [{ id: 'v' }] } },
+      }),
+    ).toEqual([]);
     expect(() =>
       checkSupportedSections({ storage: { disks: [{ adoptedPartitions: [{ id: 'x' }] }] } }),
     ).toThrow(/storage\.disks\[0\]\.adoptedPartitions/u);

@@ -5,19 +5,27 @@ import type { PlannedImage, PlannedNewFilesystem } from '../../types.ts';
 import { shouldGrow } from '../phases/grow.ts';
 import type { DiskLayout } from './layout.ts';
 import { resolvePartition } from './resolve-devices.ts';
+import {
+  expectedStackedSize,
+  type StackedFilesystem,
+  type StackedImage,
+  stackedDevice,
+} from './storage/stacked-devices.ts';
 
 /**
  * Image filesystems to the bytes that will hold them: matched by mount point, placed on the
  * partition their device resolves to (an A/B pair's volume A), verity data and hash trees on their
- * own devices; sorted by disk, then offset.
+ * own devices; sorted by disk, then offset. Filesystems on a RAID array or an encrypted volume go
+ * to `stacked`: they are streamed onto the device once it exists.
  */
 export function planImages(
   config: HostConfiguration,
   layouts: DiskLayout[],
   reader: CosiReader,
   resize: boolean,
-): PlannedImage[] {
+): { images: PlannedImage[]; stacked: StackedImage[] } {
   const images: PlannedImage[] = [];
+  const stacked: StackedImage[] = [];
   for (const fs of config.storage.filesystems) {
     if ((fs.source ?? 'image') !== 'image' || !fs.deviceId || !fs.mountPoint) continue;
     const mountPoint = normalizeMountPath(fs.mountPoint.path);
@@ -26,6 +34,35 @@ export function planImages(
     const verity = config.storage.verity.find((v) => v.id === fs.deviceId);
     const readOnly = fs.mountPoint.options.split(',').includes('ro');
     const place = (deviceId: string, file: typeof cosi.image, role: string, writable: boolean): void => {
+      const device = stackedDevice(config, deviceId);
+      if (device) {
+        const size = expectedStackedSize(config, deviceId);
+        if (size !== undefined && file.uncompressedSize > size)
+          throw new EngineError(
+            'INVALID_INPUT_ERROR',
+            'filesystem-size-exceeds-block-device',
+            `the image for ${mountPoint}${role} is ${file.uncompressedSize} bytes but '${deviceId}' will hold about ${size}`,
+            { code: 'ENGINE_IMAGE_TOO_LARGE' },
+          );
+        stacked.push({
+          id: deviceId,
+          device,
+          imagePath: file.path,
+          compressedSize: file.compressedSize,
+          uncompressedSize: file.uncompressedSize,
+          sha384: (file.sha384 ?? '').toLowerCase(),
+          mountPoint: role === '' ? mountPoint : undefined,
+          fsType: role === '' ? cosi.fsType : undefined,
+          grow: shouldGrow({
+            resize,
+            fsType: cosi.fsType,
+            imageSize: file.uncompressedSize,
+            partitionSize: size ?? Number.MAX_SAFE_INTEGER,
+            writable,
+          }),
+        });
+        return;
+      }
       const { targetIndex, partition } = resolvePartition(config, layouts, deviceId);
       if (file.uncompressedSize > partition.length) {
         throw new EngineError(
@@ -70,12 +107,20 @@ export function planImages(
       place(fs.deviceId, cosi.image, '', !readOnly);
     }
   }
-  return images.sort((a, b) => a.targetIndex - b.targetIndex || a.offset - b.offset);
+  images.sort((a, b) => a.targetIndex - b.targetIndex || a.offset - b.offset);
+  return { images, stacked };
 }
 
-/** Filesystems and swap areas the configuration creates (`source: new`), with their byte ranges. */
-export function planNewFilesystems(config: HostConfiguration, layouts: DiskLayout[]): PlannedNewFilesystem[] {
+/**
+ * Filesystems and swap areas the configuration creates (`source: new`), with their byte ranges;
+ * those on a RAID array or an encrypted volume go to `stacked`, made once the device exists.
+ */
+export function planNewFilesystems(
+  config: HostConfiguration,
+  layouts: DiskLayout[],
+): { planned: PlannedNewFilesystem[]; stacked: StackedFilesystem[] } {
   const planned: PlannedNewFilesystem[] = [];
+  const stacked: StackedFilesystem[] = [];
   for (const fs of config.storage.filesystems) {
     const source = fs.source ?? 'image';
     if (source === 'adopted') {
@@ -88,6 +133,11 @@ export function planNewFilesystems(config: HostConfiguration, layouts: DiskLayou
     if (source !== 'new' || !fs.deviceId) continue; // tmpfs/overlay have no device: nothing to write
     const type = fs.type ?? 'ext4';
     if (type !== 'ext4' && type !== 'xfs' && type !== 'vfat' && type !== 'ntfs') continue;
+    const device = stackedDevice(config, fs.deviceId);
+    if (device) {
+      stacked.push({ id: fs.deviceId, device, fsType: type, mountPoint: fs.mountPoint?.path });
+      continue;
+    }
     const { targetIndex, partition } = resolvePartition(config, layouts, fs.deviceId);
     planned.push({
       id: fs.deviceId,
@@ -99,6 +149,11 @@ export function planNewFilesystems(config: HostConfiguration, layouts: DiskLayou
     });
   }
   for (const swap of config.storage.swap) {
+    const device = stackedDevice(config, swap.deviceId);
+    if (device) {
+      stacked.push({ id: swap.deviceId, device, fsType: 'swap', mountPoint: undefined });
+      continue;
+    }
     const { targetIndex, partition } = resolvePartition(config, layouts, swap.deviceId);
     planned.push({
       id: swap.deviceId,
@@ -109,5 +164,5 @@ export function planNewFilesystems(config: HostConfiguration, layouts: DiskLayou
       mountPoint: undefined,
     });
   }
-  return planned;
+  return { planned, stacked };
 }

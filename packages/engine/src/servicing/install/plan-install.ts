@@ -17,6 +17,7 @@ import { planDiskTarget } from './plan-disk-target.ts';
 import type { FinalizeContext } from './plan-finalize.ts';
 import { checkStagingState, planFinalizeInstall, stagingDatastorePath } from './plan-finalize.ts';
 import type { InstallRequest } from './request.ts';
+import { checkStackedLayout, type StackedFilesystem, type StackedImage } from './storage/stacked-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';
 
 /** What run() needs beyond the printable plan. Kept off the plan so it prints cleanly. */
@@ -34,6 +35,9 @@ export interface StageContext {
   /** The validated Host Configuration, and the document as written (the datastore's `spec`). */
   config: HostConfiguration;
   spec: Record<string, unknown>;
+  /** Images and new filesystems on RAID arrays or encrypted volumes: written once those exist. */
+  stackedImages: StackedImage[];
+  stackedFilesystems: StackedFilesystem[];
   /** Set for a stage-only install: the servicing OS's datastore that records the staged host. */
   stageOnlyDatastore: string | undefined;
 }
@@ -131,8 +135,13 @@ export async function planInstall(
       }
       layouts.push(layout);
     }
-    const images = reader ? planImages(config, layouts, reader, request.resize !== false) : [];
-    const newFilesystems = planNewFilesystems(config, layouts);
+    checkStackedLayout(config, new Set(layouts.flatMap((l) => l.partitions.map((p) => p.id))));
+    const placed = reader
+      ? planImages(config, layouts, reader, request.resize !== false)
+      : { images: [], stacked: [] };
+    const images = placed.images;
+    const created = planNewFilesystems(config, layouts);
+    const newFilesystems = created.planned;
     const memory = planConcurrency(request, images, reader?.metadata.compression?.maxWindowLog);
     const plan: Plan & { request: InstallRequest } = {
       request,
@@ -148,14 +157,33 @@ export async function planInstall(
       targets,
       images,
       newFilesystems,
-      steps: describeSteps(targets, layouts, images, newFilesystems, config, stageOnlyDatastore),
+      steps: describeSteps(
+        targets,
+        layouts,
+        images,
+        newFilesystems,
+        config,
+        stageOnlyDatastore,
+        placed.stacked,
+        created.stacked,
+      ),
       warnings,
       concurrency: memory.concurrency,
       memory: memory.line,
     };
     return {
       plan,
-      context: { phase: 'stage', reader, layouts, protect: checks.protect, config, spec, stageOnlyDatastore },
+      context: {
+        phase: 'stage',
+        reader,
+        layouts,
+        protect: checks.protect,
+        config,
+        spec,
+        stageOnlyDatastore,
+        stackedImages: placed.stacked,
+        stackedFilesystems: created.stacked,
+      },
     };
   } catch (error) {
     await reader?.close();
@@ -170,6 +198,8 @@ function describeSteps(
   created: PlannedNewFilesystem[],
   config: HostConfiguration,
   stageOnlyDatastore: string | undefined,
+  stackedImages: StackedImage[],
+  stackedFilesystems: StackedFilesystem[],
 ): string[] {
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   const steps: string[] = [];
@@ -199,8 +229,36 @@ function describeSteps(
   for (const target of targets) steps.push(`write the GPT on ${target.path} after every image verified`);
   for (const image of images.filter((i) => i.grow))
     steps.push(`grow the ${image.fsType} filesystem on '${image.id}' to fill its partition`);
+  steps.push(...stackedSteps(config, stackedImages, stackedFilesystems));
   steps.push(...hostSteps(config, stageOnlyDatastore));
   steps.push('sync');
+  return steps;
+}
+
+/** RAID arrays, LUKS2 volumes and what goes onto them, in run order (storage/stacked-storage.ts). */
+function stackedSteps(
+  config: HostConfiguration,
+  images: StackedImage[],
+  filesystems: StackedFilesystem[],
+): string[] {
+  const steps: string[] = [];
+  for (const array of config.storage.raid.software)
+    steps.push(
+      `create RAID array /dev/md/${array.name} (${array.level}, metadata 1.0) from ${array.devices.map((d) => `'${d}'`).join(', ')}${config.storage.raid.syncTimeout === undefined ? '' : `, wait up to ${config.storage.raid.syncTimeout} s for its sync`}`,
+    );
+  const encryption = config.storage.encryption;
+  for (const volume of encryption?.volumes ?? [])
+    steps.push(
+      `encrypt '${volume.deviceId}' with LUKS2 (key ${encryption?.recoveryKeyUrl ? `from ${encryption.recoveryKeyUrl}` : 'random, TPM only'}; TPM 2.0 sealed to PCRs ${encryption?.pcrs.join('+')} when present) and open it as /dev/mapper/${volume.deviceName}`,
+    );
+  for (const image of images)
+    steps.push(
+      `write ${image.imagePath} to ${image.device.path} ('${image.id}')${image.mountPoint ? ` [${image.fsType} ${image.mountPoint}]` : ''}, verify SHA-384${image.grow ? ', grow to fill it' : ''}`,
+    );
+  for (const fs of filesystems)
+    steps.push(
+      `create ${fs.fsType} on ${fs.device.path} ('${fs.id}')${fs.mountPoint ? ` for ${fs.mountPoint}` : ''}`,
+    );
   return steps;
 }
 

@@ -5,6 +5,7 @@ import { failedRun, type RunSession } from '../phases/run-session.ts';
 import { type AttachedDisks, attachDisks } from './host/attach-disks.ts';
 import { recordFinalized, recordInNewRoot, registerBootEntry } from './host/finalize-host.ts';
 import type { FinalizeContext } from './plan-finalize.ts';
+import { stackedDevice } from './storage/stacked-devices.ts';
 
 /**
  * Finalize-only (reference servicing.md §1 E): re-mount the staged new root, give it its datastore
@@ -28,7 +29,10 @@ export async function runFinalize(
         session.signal,
         session.log,
       );
-      return mountNewRoot(context.config, attached, {}, session.signal, session.log);
+      const disks = attached;
+      // Arrays and encrypted volumes were left assembled and open by the stage run of this boot.
+      const deviceOf = (id: string): string => stackedDevice(context.config, id)?.path ?? disks.deviceOf(id);
+      return mountNewRoot(context.config, { ...disks, deviceOf }, {}, session.signal, session.log);
     });
     let released = false;
     try {

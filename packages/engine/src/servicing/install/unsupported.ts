@@ -11,8 +11,6 @@ const AGENT_SECTIONS = new Set(['trident', 'internalParams']);
  * also listed in the engine README.
  */
 const REFUSED: ReadonlyArray<{ path: string[]; why: string }> = [
-  { path: ['storage', 'raid'], why: 'RAID arrays (mdadm) are not created yet' },
-  { path: ['storage', 'encryption'], why: 'LUKS2 encryption (cryptsetup, TPM2 sealing) is not set up yet' },
   {
     path: ['os', 'sysexts'],
     why: 'system extensions are placed by the runtime-update servicing, not built yet',
@@ -41,7 +39,7 @@ function at(raw: unknown, path: string[]): unknown {
 }
 
 /**
- * Install applies storage, the OS configuration (users, hostname, netplan, SELinux mode, modules,
+ * Install applies storage (partitions, RAID arrays, LUKS2 volumes, verity, filesystems, swap), the OS configuration (users, hostname, netplan, SELinux mode, modules,
  * services, additional files, kernel command line) and scripts. What it does not apply yet is
  * refused with the list of what was found and why, so nobody mistakes a partial install for a
  * complete one. Agent settings only warn.

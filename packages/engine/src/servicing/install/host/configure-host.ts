@@ -8,16 +8,20 @@
  */
 
 import { configureDiskBoot } from '@trident/boot-config';
-import type { CosiMetadata } from '@trident/cosi-format';
-import type { HostConfiguration } from '@trident/host-config';
+import type { CosiMetadata, CosiReader } from '@trident/cosi-format';
+import { runTool } from '@trident/exec';
+import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
 import type { StorageLayout } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
-import { bootTarget } from '../../host/boot-target.ts';
+import { bootTarget, type StackedBoot } from '../../host/boot-target.ts';
 import { type BootKind, bootKind, configureOs, step } from '../../host/configure-os.ts';
-import { mountNewRoot, type NewRoot } from '../../host/new-root.ts';
+import { mountNewRoot, type NewRoot, type NewRootDevices } from '../../host/new-root.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
 import { resolvePartition } from '../resolve-devices.ts';
+import { stackedBootArgs } from '../storage/boot-args.ts';
+import type { StackedFilesystem, StackedImage } from '../storage/stacked-devices.ts';
+import { buildStackedStorage, type StackedStorage } from '../storage/stacked-storage.ts';
 import { type AttachedDisks, attachDisks } from './attach-disks.ts';
 import { findEsp, recordInNewRoot, recordStaged, registerBootEntry, stagedInstall } from './finalize-host.ts';
 
@@ -29,6 +33,11 @@ export interface HostInputs {
   layouts: readonly DiskLayout[];
   /** The COSI's metadata; undefined when nothing came from an image. */
   metadata: CosiMetadata | undefined;
+  /** The open COSI, for images streamed onto arrays and encrypted volumes. */
+  reader: CosiReader | undefined;
+  /** Images and new filesystems on arrays and encrypted volumes (storage/stacked-storage.ts). */
+  stackedImages: readonly StackedImage[];
+  stackedFilesystems: readonly StackedFilesystem[];
   /**
    * Stage only (`--allowed-operations stage`): the staged install is recorded in this datastore of
    * the servicing OS and the finalize half (new root's datastore, UEFI entry) is left for later.
@@ -41,7 +50,8 @@ function storageLayout(inputs: HostInputs): StorageLayout {
   const partitionUuids: Record<string, string> = {};
   for (const layout of inputs.layouts) for (const p of layout.partitions) partitionUuids[p.id] = p.uuid;
   const imageFilesystemTypes: Record<string, string> = {};
-  for (const image of inputs.plan.images)
+  // Images on arrays and volumes too: fstab would otherwise say `auto` for them.
+  for (const image of [...inputs.plan.images, ...inputs.stackedImages])
     if (image.mountPoint && image.fsType) imageFilesystemTypes[image.mountPoint] = image.fsType;
   return { partitionUuids, imageFilesystemTypes, targetVolume: 'volume-a' };
 }
@@ -51,16 +61,19 @@ export async function configureHost(inputs: HostInputs, session: RunSession): Pr
   const { config, plan, layouts } = inputs;
   const layout = storageLayout(inputs);
   let attached: AttachedDisks | undefined;
+  let stacked: StackedStorage | undefined;
   const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', async () => {
     attached = await attachDisks(config, plan.targets, layouts, session.signal, session.log);
-    return mountNewRoot(config, attached, layout.imageFilesystemTypes ?? {}, session.signal, session.log);
+    const devices = await withStackedStorage(inputs, attached, session);
+    stacked = devices.stacked;
+    return mountNewRoot(config, devices, layout.imageFilesystemTypes ?? {}, session.signal, session.log);
   });
   const disks = attached!;
   let released = false;
   try {
     const kind = bootKind(inputs.metadata);
     const os = await configureOs(newRoot, config, layout, 'clean-install', kind, session);
-    await configureBootloader(inputs, newRoot, disks, kind, session);
+    await configureBootloader(inputs, newRoot, disks, stacked, kind, session);
     await os.relabel();
     const staged = stagedInstall(layouts, inputs.spec);
     if (inputs.stageOnlyDatastore === undefined) await recordInNewRoot(config, newRoot.path, staged, session);
@@ -84,6 +97,7 @@ async function configureBootloader(
   inputs: HostInputs,
   newRoot: NewRoot,
   attached: AttachedDisks,
+  stacked: StackedStorage | undefined,
   kind: BootKind | undefined,
   session: RunSession,
 ): Promise<void> {
@@ -104,6 +118,7 @@ async function configureBootloader(
     inputs.config,
     (id) => resolvePartition(inputs.config, inputs.layouts as DiskLayout[], id).partition.uuid,
     inputs.metadata,
+    await stackedBoot(inputs.config, stacked, session),
   );
   const result = await step(
     session,
@@ -117,4 +132,69 @@ async function configureBootloader(
       }),
   );
   for (const entry of result.configured) session.log('info', `Boot configuration: ${entry}`);
+}
+
+/**
+ * With RAID arrays or encrypted volumes configured: builds them on the attached disks' partitions
+ * (and writes what goes onto them) before anything is mounted; ids resolve to them first, and they
+ * are taken down after the unmount, before the loop devices are detached (kept up when staging only).
+ */
+async function withStackedStorage(
+  inputs: HostInputs,
+  attached: AttachedDisks,
+  session: RunSession,
+): Promise<NewRootDevices & { stacked: StackedStorage | undefined }> {
+  const { config } = inputs;
+  if (config.storage.raid.software.length === 0 && (config.storage.encryption?.volumes.length ?? 0) === 0)
+    return { deviceOf: attached.deviceOf, afterUnmount: attached.afterUnmount, stacked: undefined };
+  let stacked: StackedStorage;
+  try {
+    stacked = await buildStackedStorage(
+      {
+        config,
+        reader: inputs.reader,
+        images: inputs.stackedImages,
+        filesystems: inputs.stackedFilesystems,
+        codec: inputs.plan.request.codec,
+        partitionPath: attached.deviceOf,
+      },
+      session,
+    );
+  } catch (error) {
+    await attached.afterUnmount();
+    throw error;
+  }
+  return {
+    stacked,
+    deviceOf: (id) => stacked.paths.get(id) ?? attached.deviceOf(id),
+    afterUnmount: async () => {
+      const problems: string[] = [];
+      if (inputs.stageOnlyDatastore === undefined)
+        await stacked.release().catch((error: unknown) => problems.push((error as Error).message));
+      // Stage only: as upstream, arrays stay assembled and volumes open for the finalize run of
+      // this boot, which mounts the staged root through them (the random key is gone by then).
+      else session.log('info', 'RAID arrays and encrypted volumes stay up for the finalize run');
+      return [...problems, ...(await attached.afterUnmount())];
+    },
+  };
+}
+
+/** Root and initrd arguments for a host with arrays or encrypted volumes (storage/boot-args.ts). */
+async function stackedBoot(
+  config: HostConfiguration,
+  stacked: StackedStorage | undefined,
+  session: RunSession,
+): Promise<StackedBoot> {
+  if (stacked === undefined) return { args: [] };
+  const rootId = config.storage.filesystems.find(
+    (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === '/',
+  )?.deviceId;
+  const rootPath = rootId === undefined ? undefined : stacked.paths.get(rootId);
+  const fsUuid =
+    rootPath === undefined
+      ? undefined
+      : (
+          await runTool('blkid', ['-s', 'UUID', '-o', 'value', rootPath], { signal: session.signal })
+        ).stdout.trim();
+  return stackedBootArgs(config, stacked, rootId, fsUuid);
 }
