@@ -26,7 +26,7 @@ import {
   type ServicingState,
 } from '@trident/datastore';
 import {
-  applyRuntimeExtensions,
+  applyRuntimeConfiguration,
   cleanExtensionStaging,
   isOsConfigError,
   runHealthChecks,
@@ -37,7 +37,6 @@ import { ALL_OPERATIONS, type AllowedOperations } from '../allowed-operations.ts
 import { recordedConfiguration } from '../commit/commit.ts';
 import { type BootSwitch, type BootSwitchOptions, switchBootToOtherVolume } from './boot-switch.ts';
 import { chainOf, datastoreFailure } from './chain.ts';
-import { applyRuntimeNetplan } from './runtime-apply.ts';
 import { invalidExpectation, type RollbackRequest, selectRollback } from './selection.ts';
 
 export type RollbackKind = RollbackChainItem['kind'];
@@ -125,10 +124,10 @@ async function finalize(store: Datastore, options: RollbackOptions): Promise<Rol
     if (noTransition) options.log?.('warn', "Not rebooting: internal parameter 'noTransition' is set");
     return { result: 'finalized', kind, needsReboot: !noTransition, boot };
   }
-  const netplanApplied = await applyRuntimeNetplan(config, options);
-  // The images of the spec rolled back from leave; the target's come back (downloaded again: a
-  // finished runtime update kept no copy of what it removed).
-  const extensions = await applyRuntimeExtensions(
+  // One home for a runtime Configure (os-config): the target's netplan written and applied live,
+  // the images of the spec rolled back from taken out and the target's put back (downloaded again:
+  // a finished runtime update kept no copy of what it removed).
+  const applied = await applyRuntimeConfiguration(
     config,
     status.specOld === undefined
       ? undefined
@@ -143,7 +142,7 @@ async function finalize(store: Datastore, options: RollbackOptions): Promise<Rol
       ? new EngineError(
           'SERVICING_ERROR',
           error.subkind,
-          `re-applying the rollback target's extensions failed: ${error.message}`,
+          `re-applying the rollback target's runtime configuration failed: ${error.message}`,
           {
             cause: error,
             code: error.code,
@@ -151,7 +150,8 @@ async function finalize(store: Datastore, options: RollbackOptions): Promise<Rol
         )
       : error;
   });
-  for (const action of extensions.actions) options.log?.('info', `Ran ${action}`);
+  const netplanApplied = applied.actions.some((action) => action.includes('netplan'));
+  for (const action of applied.actions) options.log?.('info', `Ran ${action}`);
   let checks: string[];
   try {
     checks = await runHealthChecks(config, {
@@ -171,7 +171,7 @@ async function finalize(store: Datastore, options: RollbackOptions): Promise<Rol
     );
   }
   // The recorded spec says where the target's images are now.
-  store.update((s) => ({ ...s, spec: withExtensionPaths(s.spec ?? {}, extensions.staged) }));
+  store.update((s) => ({ ...s, spec: withExtensionPaths(s.spec ?? {}, applied.staged) }));
   await cleanExtensionStaging(options.rootDir ?? '/');
   store.apply({ type: 'manual-rollback-runtime-finalized' });
   return { result: 'finalized', kind, needsReboot: false, netplanApplied, checks };
