@@ -15,6 +15,8 @@ APT_PACKAGES=(
   # Building and checking disk images and filesystems.
   zstd gdisk fdisk e2fsprogs dosfstools mtools efibootmgr cryptsetup-bin bmap-tools util-linux mount
   squashfs-tools systemd-container
+  # Install's RAID and LUKS2 steps (mdadm, udevadm, TPM2 probing).
+  mdadm udev tpm2-tools
   # Code generation: protoc and the well-known protos it imports (google/protobuf/*.proto).
   protobuf-compiler libprotobuf-dev
   # The Python grpcio test client (tests/clients/python) in its own venv.

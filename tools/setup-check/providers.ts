@@ -99,6 +99,14 @@ export const TOOLS: Record<string, Provider> = {
   // Extension disk images (GPT with verity) are read with systemd's own dissector.
   'systemd-dissect': apt('systemd-container'),
   veritysetup: apt('cryptsetup-bin'),
+  // Install's RAID and LUKS2 steps (run for real inside the management VMs; the package is
+  // installed here too, so the same code finds them on any Debian host it runs on).
+  cryptsetup: apt('cryptsetup-bin'),
+  mdadm: apt('mdadm'),
+  'systemd-cryptenroll': apt('systemd'),
+  tpm2_clear: apt('tpm2-tools'),
+  tpm2_pcrread: apt('tpm2-tools'),
+  udevadm: apt('udev'),
   zstd: apt('zstd'),
   // Real components tests start, and test helpers.
   nginx: apt('nginx'),
