@@ -22,9 +22,10 @@ import {
   openDatastore,
   type ServicingState,
 } from '@trident/datastore';
-import { type HostConfiguration, parseHostConfig } from '@trident/host-config';
+import type { HostConfiguration } from '@trident/host-config';
 import { runHealthChecks, type ServicingType } from '@trident/os-config';
 import { EngineError, toTridentError } from '../../errors.ts';
+import { parseRecordedConfiguration } from '../host/parse-config.ts';
 import { currentRootDevice, expectedRoot, isExpectedRoot, type SystemPaths } from './booted-root.ts';
 import { efivarsUsable } from './efivars.ts';
 
@@ -94,18 +95,11 @@ export function recordedConfiguration(
   status: HostStatus,
   options: { log?: CommitOptions['log'] },
 ): HostConfiguration {
-  const parsed = parseHostConfig(JSON.stringify(status.spec ?? {}));
-  const errors = parsed.findings.filter((f) => f.severity === 'error');
-  if (parsed.config === undefined)
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'invalid-host-configuration-static',
-      `the Host Configuration recorded in the datastore does not parse: ${errors.map((f) => `${f.path || '(document)'}: ${f.message}`).join('; ') || 'no document'}`,
-      { code: 'ENGINE_COMMIT_BAD_SPEC' },
-    );
-  for (const finding of errors)
-    options.log?.('warn', `recorded Host Configuration, ${finding.path || '(document)'}: ${finding.message}`);
-  return parsed.config;
+  return parseRecordedConfiguration(status.spec, {
+    what: 'Host Configuration',
+    code: 'ENGINE_COMMIT_BAD_SPEC',
+    onFinding: (message) => options.log?.('warn', message),
+  });
 }
 
 /** Upstream keeps the full report of failed checks beside the datastore. */

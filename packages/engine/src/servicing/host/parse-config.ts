@@ -33,3 +33,27 @@ export function parseRequestConfiguration(hostConfiguration: {
   const spec = (plainDocument(parsed.source?.value) ?? {}) as Record<string, unknown>;
   return { config: parsed.config, parsed, spec, file };
 }
+
+/**
+ * A Host Configuration recorded in the datastore (`spec`, `specOld`), read by schema only: it was
+ * validated when it was given, so findings that do not stop it parsing are only reported through
+ * `onFinding`. One that does not parse is `invalid-host-configuration-static` with the caller's code.
+ */
+export function parseRecordedConfiguration(
+  spec: Record<string, unknown> | undefined,
+  options: { what: string; code: string; onFinding?: ((message: string) => void) | undefined },
+): HostConfiguration {
+  const parsed = parseHostConfig(JSON.stringify(spec ?? {}));
+  const errors = parsed.findings
+    .filter((f) => f.severity === 'error')
+    .map((f) => `${f.path || '(document)'}: ${f.message}`);
+  if (parsed.config === undefined)
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'invalid-host-configuration-static',
+      `the ${options.what} recorded in the datastore does not parse: ${errors.join('; ') || 'no document'}`,
+      { code: options.code },
+    );
+  for (const error of errors) options.onFinding?.(`recorded ${options.what}, ${error}`);
+  return parsed.config;
+}

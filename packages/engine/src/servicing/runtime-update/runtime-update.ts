@@ -12,7 +12,7 @@
  * the whole operation with its own entry checks.
  */
 import { type Datastore, type HostStatus, lastErrorFromFailure, openDatastore } from '@trident/datastore';
-import { formatFinding, type HostConfiguration, parseHostConfig, plainDocument } from '@trident/host-config';
+import type { HostConfiguration } from '@trident/host-config';
 import {
   applyRuntimeConfiguration,
   cleanExtensionStaging,
@@ -24,6 +24,7 @@ import {
 } from '@trident/os-config';
 import type { OpenSourceOptions } from '@trident/remote-source';
 import { EngineError, isAbort, toTridentError } from '../../errors.ts';
+import { parseRecordedConfiguration, parseRequestConfiguration } from '../host/parse-config.ts';
 import { selectServicingType } from '../update/select-servicing.ts';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -87,17 +88,11 @@ function recorded(
   what: string,
   log: RuntimeUpdateStepOptions['log'],
 ): HostConfiguration {
-  const parsed = parseHostConfig(JSON.stringify(spec ?? {}));
-  if (parsed.config === undefined)
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'invalid-host-configuration-static',
-      `the ${what} Host Configuration recorded in the datastore does not parse: ${parsed.findings.map((f) => f.message).join('; ')}`,
-      { code: 'ENGINE_RUNTIME_UPDATE_BAD_SPEC' },
-    );
-  for (const f of parsed.findings.filter((x) => x.severity === 'error'))
-    log?.('debug', `recorded ${what} Host Configuration, ${f.path || '(document)'}: ${f.message}`);
-  return parsed.config;
+  return parseRecordedConfiguration(spec, {
+    what: `${what} Host Configuration`,
+    code: 'ENGINE_RUNTIME_UPDATE_BAD_SPEC',
+    onFinding: (message) => log?.('debug', message),
+  });
 }
 
 /**
@@ -192,29 +187,8 @@ export async function finalizeRuntimeUpdate(
   }
 }
 
-function parseNew(options: RuntimeUpdateOptions): {
-  config: HostConfiguration;
-  spec: Record<string, unknown>;
-} {
-  const parsed = parseHostConfig(options.hostConfiguration.text);
-  const file = options.hostConfiguration.path ?? 'host configuration';
-  if (!parsed.ok || !parsed.config) {
-    const errors = parsed.findings.filter((f) => f.severity === 'error');
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'invalid-host-configuration',
-      `${formatFinding(errors[0]!, file)}${errors.length > 1 ? ` (and ${errors.length - 1} more; run 'trident validate ${file}')` : ''}`,
-      { code: errors[0]!.code },
-    );
-  }
-  return {
-    config: parsed.config,
-    spec: (plainDocument(parsed.source?.value) ?? {}) as Record<string, unknown>,
-  };
-}
-
 async function update(store: Datastore, options: RuntimeUpdateOptions): Promise<RuntimeUpdateOutcome> {
-  const { config, spec } = parseNew(options);
+  const { config, spec } = parseRequestConfiguration(options.hostConfiguration);
   const allowed = options.allowedOperations ?? { stage: true, finalize: true };
   const state = store.current().servicingState;
   const staged =

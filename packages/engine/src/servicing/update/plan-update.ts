@@ -21,14 +21,13 @@ import {
   formatFinding,
   type HostConfiguration,
   normalizeMountPath,
-  parseHostConfig,
 } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
 import { imageFactsFromCosi } from '../../image-facts.ts';
 import type { Plan, PlannedImage, PlannedTarget } from '../../types.ts';
 import { ALL_OPERATIONS, type AllowedOperations, formatAllowedOperations } from '../allowed-operations.ts';
 import { type BootKind, bootKind } from '../host/configure-os.ts';
-import { parseRequestConfiguration } from '../host/parse-config.ts';
+import { parseRecordedConfiguration, parseRequestConfiguration } from '../host/parse-config.ts';
 import type { KindPlan } from '../kind.ts';
 import { shouldGrow } from '../phases/grow.ts';
 import { openImage } from '../phases/open-image.ts';
@@ -128,20 +127,7 @@ function openStatus(datastorePath: string): HostStatus {
 
 /** The Host Configuration the host was provisioned with, read by schema only (as commit reads it). */
 function recordedConfiguration(spec: Record<string, unknown> | undefined, what: string): HostConfiguration {
-  const parsed = parseHostConfig(JSON.stringify(spec ?? {}));
-  if (parsed.config === undefined)
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'invalid-host-configuration-static',
-      `the ${what} recorded in the datastore does not parse: ${
-        parsed.findings
-          .filter((f) => f.severity === 'error')
-          .map((f) => `${f.path || '(document)'}: ${f.message}`)
-          .join('; ') || 'no document'
-      }`,
-      { code: 'ENGINE_UPDATE_BAD_SPEC' },
-    );
-  return parsed.config;
+  return parseRecordedConfiguration(spec, { what, code: 'ENGINE_UPDATE_BAD_SPEC' });
 }
 
 function osReleaseFields(text: string): { id: string | undefined; variant: string | undefined } {
