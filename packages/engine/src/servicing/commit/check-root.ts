@@ -3,8 +3,9 @@
  * using the expected root filesystem"; a stub upstream): commit's booted-volume test alone, read
  * only. Nothing is recorded and no health check runs, so a caller can ask before it commits.
  */
-import { COMMIT_PENDING_STATES, openDatastore, type ServicingState } from '@trident/datastore';
+import { COMMIT_PENDING_STATES, type ServicingState } from '@trident/datastore';
 import { EngineError } from '../../errors.ts';
+import { openHostDatastore } from '../host/open-datastore.ts';
 import { currentRootDevice, expectedRoot, isExpectedRoot } from './booted-root.ts';
 import { type CommitOptions, expectation, recordedConfiguration } from './commit.ts';
 
@@ -16,19 +17,7 @@ export type CheckRootOutcome =
 
 /** Throws the subkind commit would record for a wrong root (e.g. `ab-update-reboot-check`), recording nothing. */
 export async function checkBootedRoot(options: CommitOptions): Promise<CheckRootOutcome> {
-  let store: ReturnType<typeof openDatastore>;
-  try {
-    store = openDatastore(options.datastorePath, { readOnly: true });
-  } catch (error) {
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'host-not-provisioned',
-      `no root to check: cannot open the datastore ${options.datastorePath}`,
-      (error as { code?: string }).code === 'DATASTORE_NOT_FOUND'
-        ? { cause: error, code: 'ENGINE_HOST_NOT_PROVISIONED' }
-        : { cause: error },
-    );
-  }
+  const store = openHostDatastore(options.datastorePath, { readOnly: true, why: 'no root to check' });
   let status: ReturnType<typeof store.current>;
   try {
     status = store.current();

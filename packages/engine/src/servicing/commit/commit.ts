@@ -19,12 +19,12 @@ import {
   type Datastore,
   type HostStatus,
   lastErrorFromFailure,
-  openDatastore,
   type ServicingState,
 } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
 import { runHealthChecks, type ServicingType } from '@trident/os-config';
 import { EngineError, toTridentError } from '../../errors.ts';
+import { openHostDatastore } from '../host/open-datastore.ts';
 import { parseRecordedConfiguration } from '../host/parse-config.ts';
 import { currentRootDevice, expectedRoot, isExpectedRoot, type SystemPaths } from './booted-root.ts';
 import { efivarsUsable } from './efivars.ts';
@@ -234,19 +234,7 @@ async function commitPending(store: Datastore, options: CommitOptions): Promise<
  * `EngineError`s with Trident's kind and subkind.
  */
 export async function commitHost(options: CommitOptions): Promise<CommitOutcome> {
-  let store: Datastore;
-  try {
-    store = openDatastore(options.datastorePath);
-  } catch (error) {
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'host-not-provisioned',
-      `nothing to commit: cannot open the datastore ${options.datastorePath}`,
-      (error as { code?: string }).code === 'DATASTORE_NOT_FOUND'
-        ? { cause: error, code: 'ENGINE_HOST_NOT_PROVISIONED' }
-        : { cause: error },
-    );
-  }
+  const store = openHostDatastore(options.datastorePath, { why: 'nothing to commit' });
   try {
     const state = store.current().servicingState;
     if (!COMMIT_PENDING_STATES.includes(state)) {

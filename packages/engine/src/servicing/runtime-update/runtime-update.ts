@@ -11,7 +11,7 @@
  * runtime-only change and calls `stageRuntimeUpdate` / `finalizeRuntimeUpdate`; `runtimeUpdate` is
  * the whole operation with its own entry checks.
  */
-import { type Datastore, type HostStatus, lastErrorFromFailure, openDatastore } from '@trident/datastore';
+import { type Datastore, type HostStatus, lastErrorFromFailure } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
 import {
   applyRuntimeConfiguration,
@@ -24,6 +24,7 @@ import {
 } from '@trident/os-config';
 import type { OpenSourceOptions } from '@trident/remote-source';
 import { EngineError, isAbort, toTridentError } from '../../errors.ts';
+import { openHostDatastore } from '../host/open-datastore.ts';
 import { parseRecordedConfiguration, parseRequestConfiguration } from '../host/parse-config.ts';
 import { selectServicingType } from '../update/select-servicing.ts';
 
@@ -238,19 +239,9 @@ async function update(store: Datastore, options: RuntimeUpdateOptions): Promise<
  * as `lastError` and thrown as `EngineError`s.
  */
 export async function runtimeUpdate(options: RuntimeUpdateOptions): Promise<RuntimeUpdateOutcome> {
-  let store: Datastore;
-  try {
-    store = openDatastore(options.datastorePath);
-  } catch (error) {
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'host-not-provisioned',
-      `a runtime update needs a provisioned host: cannot open the datastore ${options.datastorePath}`,
-      (error as { code?: string }).code === 'DATASTORE_NOT_FOUND'
-        ? { cause: error, code: 'ENGINE_HOST_NOT_PROVISIONED' }
-        : { cause: error },
-    );
-  }
+  const store = openHostDatastore(options.datastorePath, {
+    why: 'a runtime update needs a provisioned host',
+  });
   try {
     return await store.recordOutcome((s) => update(s, options), toTridentError);
   } finally {
