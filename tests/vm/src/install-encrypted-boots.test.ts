@@ -16,7 +16,6 @@ import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { managementTools } from './management-tools.ts';
 import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
 const MiB = 1024 * 1024;
@@ -101,7 +100,6 @@ describe.skipIf(!available)(
         const target = join(dir, 'disk.img');
         await writeFile(target, '');
         await truncate(target, (sizeMiB('esp') + sizeMiB('root') + SRV_MiB + 8) * MiB);
-        const tools = await managementTools();
         // One machine for both boots: the TPM the key is sealed to must be the one that boots.
         const machine = vms.machine({ tpm: true });
         const install = await runVmJob(vms, {
@@ -117,11 +115,10 @@ describe.skipIf(!available)(
           job: {
             script: [
               'set -e',
-              ...tools.script,
               'trident install "$TRIDENT_JOB_DIR/host.yaml"',
               'echo "mappings-left=$(ls /dev/mapper | grep -vc control)"',
             ].join('\n'),
-            files: { 'host.yaml': hostConfiguration(), ...tools.files },
+            files: { 'host.yaml': hostConfiguration() },
           },
         });
         expect(install.boot.hostname).toBe('management');

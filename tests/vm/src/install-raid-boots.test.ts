@@ -15,7 +15,6 @@ import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { managementTools } from './management-tools.ts';
 import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
 const MiB = 1024 * 1024;
@@ -105,7 +104,6 @@ describe.skipIf(!available)('a host installed by trident install with its root o
         await writeFile(disk, '');
         await truncate(disk, (rootMiB() + (index === 0 ? espMiB : 0) + 8) * MiB);
       }
-      const tools = await managementTools();
       const machine = vms.machine();
       const install = await runVmJob(vms, {
         name: 'raid-management',
@@ -121,12 +119,11 @@ describe.skipIf(!available)('a host installed by trident install with its root o
         job: {
           script: [
             'set -e',
-            ...tools.script,
             'trident install "$TRIDENT_JOB_DIR/host.yaml"',
             'cat /proc/mdstat',
             'echo "mdadm-active=$(ls /dev/md 2>/dev/null | wc -l)"',
           ].join('\n'),
-          files: { 'host.yaml': hostConfiguration(), ...tools.files },
+          files: { 'host.yaml': hostConfiguration() },
         },
       });
       expect(install.boot.hostname).toBe('management');
