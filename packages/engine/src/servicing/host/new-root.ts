@@ -11,7 +11,9 @@
  * - swap, tmpfs and overlay entries: nothing of the OS lives there while servicing;
  * - a verity-protected filesystem is mounted read-only without journal replay (`ro,noload`), so its
  *   bytes stay exactly what the hash tree covers; a verity root's /etc gets the overlay it has at
- *   boot, so OS configuration still writes there.
+ *   boot, so OS configuration still writes there;
+ * - an adopted filesystem is mounted read-only without journal replay too: install keeps it as it
+ *   is (upstream mounts it writable; nothing install writes belongs there).
  */
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,12 @@ export interface NewRoot {
   /** The directory the new OS's `/` is mounted on. */
   path: string;
   mounted: MountedFilesystem[];
+  /**
+   * The filesystem type of every filesystem with a device and a mount point, by mount point: as
+   * configured, else the image's, else what `blkid` finds on the disk (an adopted filesystem
+   * declared `auto`, a finalize-only install).
+   */
+  filesystemTypes: Readonly<Record<string, string>>;
   /** Block device of a Host Configuration block-device id (partition or A/B pair), on this machine. */
   deviceOf(id: string): string;
   /** Unmounts everything (then the caller's `afterUnmount`); safe to call twice. */
@@ -109,9 +117,14 @@ export async function mountNewRoot(
     for (const fs of config.storage.filesystems) {
       if (fs.mountPoint === undefined || fs.deviceId === undefined) continue;
       const mountPoint = normalizeMountPath(fs.mountPoint.path);
-      // A finalize-only install has no image to say what it wrote: the disk itself says.
+      // A finalize-only install has no image to say what it wrote, and an adopted filesystem may
+      // be declared `auto`: the disk itself says.
+      const declared = fs.type === 'auto' ? undefined : fs.type;
       const type =
-        fs.type ?? imageFsTypes[mountPoint] ?? (await probeType(dataDeviceOf(fs.deviceId), signal)) ?? 'ext4';
+        declared ??
+        imageFsTypes[mountPoint] ??
+        (await probeType(dataDeviceOf(fs.deviceId), signal)) ??
+        (fs.source === 'adopted' ? 'auto' : 'ext4');
       candidates.push({ fs, mountPoint, type });
     }
     const filesystems = candidates
@@ -125,13 +138,17 @@ export async function mountNewRoot(
         'the Host Configuration mounts no filesystem at /: there is no OS to configure',
         { code: 'ENGINE_NO_ROOT_FILESYSTEM' },
       );
-    for (const { fs, mountPoint } of filesystems) {
+    for (const { fs, mountPoint, type } of filesystems) {
       signal.throwIfAborted();
       const device = dataDeviceOf(fs.deviceId!);
       await waitForDevice(device, signal);
       const where = join(path, mountPoint);
       await mkdir(where, { recursive: true });
-      const options = verityIds.has(fs.deviceId!) ? 'ro,noload' : 'rw';
+      const options = verityIds.has(fs.deviceId!)
+        ? 'ro,noload'
+        : fs.source === 'adopted'
+          ? keepAsItIs(type)
+          : 'rw';
       try {
         await runTool('mount', ['-o', options, device, where]);
       } catch (error) {
@@ -142,7 +159,8 @@ export async function mountNewRoot(
     }
     const root = filesystems.find(({ mountPoint }) => mountPoint === '/')!;
     if (verityIds.has(root.fs.deviceId!)) mounted.push(await mountEtcOverlay(path, log));
-    return { path, mounted, deviceOf: devices.deviceOf, release };
+    const filesystemTypes = Object.fromEntries(candidates.map(({ mountPoint, type }) => [mountPoint, type]));
+    return { path, mounted, filesystemTypes, deviceOf: devices.deviceOf, release };
   } catch (error) {
     await release().catch((releaseError: unknown) =>
       log('warn', releaseError instanceof Error ? releaseError.message : String(releaseError)),
@@ -188,6 +206,17 @@ async function probeType(device: string, signal: AbortSignal): Promise<string | 
   });
   const type = stdout.trim();
   return exitCode === 0 && type !== '' ? type : undefined;
+}
+
+/**
+ * Mount options that leave an adopted filesystem byte for byte as it was: read-only, and no
+ * journal replay (a read-only ext4 or xfs mount still replays a dirty journal otherwise). OS
+ * configuration reads it but cannot change what install adopted.
+ */
+function keepAsItIs(type: string): string {
+  if (type === 'ext2' || type === 'ext3' || type === 'ext4') return 'ro,noload';
+  if (type === 'xfs') return 'ro,norecovery';
+  return 'ro';
 }
 
 function depth(mountPoint: string): number {

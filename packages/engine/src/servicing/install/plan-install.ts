@@ -11,9 +11,12 @@ import type { KindPlan } from '../kind.ts';
 import { openImage } from '../phases/open-image.ts';
 import { protectedFiles, type TargetChecks } from '../phases/plan-targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
+import { type ExistingTable, matchAdoptedPartitions, removedPartitions } from './adopt-partitions.ts';
+import { layoutAroundAdopted } from './adopted-layout.ts';
 import { type DiskLayout, layoutDisk } from './layout.ts';
 import { planImages, planNewFilesystems } from './place-filesystems.ts';
 import { planDiskTarget } from './plan-disk-target.ts';
+import { readDiskGpt } from './read-disk-gpt.ts';
 import type { FinalizeContext } from './plan-finalize.ts';
 import { checkStagingState, planFinalizeInstall, stagingDatastorePath } from './plan-finalize.ts';
 import type { InstallRequest } from './request.ts';
@@ -118,10 +121,25 @@ export async function planInstall(
       protect: protectedFiles(config.image?.url ?? '', hostConfiguration.path),
       resume: request.resume === true,
     };
+    for (const [index, disk] of config.storage.disks.entries())
+      targets.push(await planDiskTarget(disk, targetsRequested[index]!, checks));
+    const tables = await readExistingTables(config, targets);
     for (const [index, disk] of config.storage.disks.entries()) {
-      const target = await planDiskTarget(disk, targetsRequested[index]!, checks);
-      targets.push(target);
-      const layout = layoutDisk(disk, target.size, target.sectorSize, arch);
+      const target = targets[index]!;
+      const table = tables[index];
+      let layout: DiskLayout;
+      if (disk.adoptedPartitions.length === 0) {
+        layout = layoutDisk(disk, target.size, target.sectorSize, arch);
+      } else {
+        const existing = table ?? { diskId: disk.id, path: target.path, gpt: undefined };
+        const others = tables.filter((t): t is ExistingTable => t !== undefined && t !== table);
+        const adopted = matchAdoptedPartitions(disk, existing, others);
+        layout = layoutAroundAdopted(disk, target.size, target.sectorSize, arch, {
+          diskGuid: existing.gpt!.header.diskGuid,
+          adopted,
+          removed: removedPartitions(existing, adopted),
+        });
+      }
       try {
         // The same checks writeGpt makes, now rather than after every image was written.
         planGpt(layout.gptRegion, { lbaSize: target.sectorSize, size: target.size, device: target.path });
@@ -191,6 +209,43 @@ export async function planInstall(
   }
 }
 
+/**
+ * The existing tables of every configured disk, read when any disk adopts partitions (the others
+ * only to tell a user who named the wrong disk where the partition is); undefined for a disk-image
+ * file the run will create. Nothing is opened for writing.
+ */
+async function readExistingTables(
+  config: HostConfiguration,
+  targets: readonly PlannedTarget[],
+): Promise<Array<ExistingTable | undefined>> {
+  if (!config.storage.disks.some((disk) => disk.adoptedPartitions.length > 0)) return targets.map(() => undefined);
+  const tables: Array<ExistingTable | undefined> = [];
+  for (const [index, disk] of config.storage.disks.entries()) {
+    const target = targets[index]!;
+    if (target.kind === 'image-file' && target.keepContents !== true) {
+      tables.push(undefined);
+      continue;
+    }
+    let gpt: Awaited<ReturnType<typeof readDiskGpt>>;
+    try {
+      gpt = await readDiskGpt(target);
+    } catch (error) {
+      if (disk.adoptedPartitions.length === 0) {
+        tables.push(undefined); // another disk's damaged table is not this install's business
+        continue;
+      }
+      throw wrapStep(
+        'INVALID_INPUT_ERROR',
+        'invalid-target',
+        `disk '${disk.id}' adopts partitions but the partition table of ${target.path} cannot be read; it could be missing or damaged`,
+        error,
+      );
+    }
+    tables.push({ diskId: disk.id, path: target.path, gpt });
+  }
+  return tables;
+}
+
 function describeSteps(
   targets: PlannedTarget[],
   layouts: DiskLayout[],
@@ -209,10 +264,20 @@ function describeSteps(
         ? `create disk-image file ${target.path} (${mib(target.size)}, sparse)`
         : `open ${target.path} exclusively and run the safety checks`,
     );
-    steps.push(`wipe old signatures on ${target.path}`);
+    const kept = layouts[i]!.kept;
+    if (kept === undefined) steps.push(`wipe old signatures on ${target.path}`);
+    else {
+      for (const p of kept.removed)
+        steps.push(`remove partition ${p.number} (${p.name || 'no name'}, ${p.uuid}) from ${target.path}: not adopted`);
+      steps.push(
+        `wipe old signatures on ${target.path} outside the adopted partitions, and write a table holding only them`,
+      );
+    }
     for (const p of layouts[i]!.partitions)
       steps.push(
-        `  partition ${p.number} '${p.id}' (${p.label}): ${mib(p.length)} at byte ${p.offset}, type ${p.typeGuid}`,
+        p.adopted
+          ? `  partition ${p.number} '${p.id}' (${p.label}): adopted, kept as it is: ${mib(p.length)} at byte ${p.offset}, GUID ${p.uuid}`
+          : `  partition ${p.number} '${p.id}' (${p.label}): ${mib(p.length)} at byte ${p.offset}, type ${p.typeGuid}`,
       );
   });
   for (const image of images)
