@@ -10,7 +10,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCosi } from '@trident/cosi-format';
+import { openDatastore } from '@trident/datastore';
 import { createDemoDiskImage } from '@trident/test-support/disk-image';
+import { createLoopScope } from '@trident/test-support/loop-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { debugfsCat, exec, extractRange, hashRange, sgdiskClean } from './disk-checks.ts';
 import { trident } from './run-cli.ts';
@@ -21,6 +23,7 @@ const SECTORS_PER_MIB = MiB / 512;
 const HOME_GUID = '5d3e2a71-8c4b-4f0a-9e61-2b7c0d9f4a13';
 const LOGS_GUID = 'a7f04c2e-1b95-4d38-8e0c-63d2b9e51f70';
 
+const loops = createLoopScope();
 let dir: string;
 let cosi: string;
 let sha: string;
@@ -127,6 +130,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await loops.cleanup();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -186,6 +190,37 @@ describe.runIf(root)('trident install with adopted partitions', () => {
       logs: `/dev/disk/by-partuuid/${LOGS_GUID}`,
       root: `/dev/disk/by-partuuid/${byName.root!.uuid}`,
     });
+  });
+
+  it('adopts on a block device, staged then finalized: the staged record and the finalize find the kept entries', async () => {
+    const loop = await loops.attach(await usedDisk('adopt-loop.img'), { partitions: true });
+    const before = await table(loop.path);
+    const [, home, , logs] = before.partitions as [Partition, Partition, Partition, Partition];
+    const homeHash = await hashRange(loop.path, home.start * 512, home.size * 512);
+    const file = join(dir, 'adopt-loop.yaml');
+    await writeFile(file, config('keep-home'));
+    const staging = join(dir, 'servicing', 'datastore.sqlite');
+    const stage = trident(['install', file, '--disk', `os=${loop.path}`, '--allowed-operations', 'stage', '--datastore', staging]);
+    expect(stage.stderr).not.toMatch(/\berror\b/iu);
+    expect(stage.code).toBe(0);
+    const stagedStore = openDatastore(staging, { readOnly: true });
+    try {
+      expect(stagedStore.current()).toMatchObject({
+        servicingState: 'clean-install-staged',
+        partitionPaths: { home: `/dev/disk/by-partuuid/${HOME_GUID}`, logs: `/dev/disk/by-partuuid/${LOGS_GUID}` },
+      });
+    } finally {
+      stagedStore.close();
+    }
+    const finalize = trident(['install', '--disk', `os=${loop.path}`, '--allowed-operations', 'finalize', '--datastore', staging]);
+    expect(finalize.stderr).not.toMatch(/\berror\b/iu);
+    expect(finalize.code).toBe(0);
+    const after = await table(loop.path);
+    expect(after.partitions.find((p) => p.name === 'keep-home')).toEqual(home);
+    expect(after.partitions.find((p) => p.name === 'keep-logs')).toEqual(logs);
+    expect(await hashRange(loop.path, home.start * 512, home.size * 512)).toBe(homeHash);
+    // The kernel sees the new table: the adopted partition keeps its number and node.
+    expect(await debugfsCat(loop.partitionPath(2), '/home-marker')).toBe('kept across the install\n');
   });
 
   it('refuses an adopted partition that matches nothing, naming it, with the disk untouched', async () => {
