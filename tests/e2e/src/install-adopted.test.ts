@@ -39,7 +39,10 @@ interface Partition {
 
 async function table(path: string): Promise<{ id: string; partitions: Partition[] }> {
   const { stdout } = await exec('sfdisk', ['--json', path]);
-  const parsed = JSON.parse(stdout).partitiontable as { id: string; partitions: Array<Partition & { node?: string }> };
+  const parsed = JSON.parse(stdout).partitiontable as {
+    id: string;
+    partitions: Array<Partition & { node?: string }>;
+  };
   return {
     id: parsed.id.toLowerCase(),
     partitions: parsed.partitions.map(({ node: _node, ...p }) => ({ ...p, uuid: p.uuid.toLowerCase() })),
@@ -53,7 +56,15 @@ async function ext4WithMarker(disk: string, offset: number, sizeMiB: number, mar
   await writeFile(join(content, marker), text);
   const fs = join(dir, `${marker}.ext4`);
   await exec('mkfs.ext4', ['-q', '-F', '-d', content, fs, `${sizeMiB}M`]);
-  await exec('dd', [`if=${fs}`, `of=${disk}`, 'bs=1M', `seek=${offset}`, 'oflag=seek_bytes', 'conv=notrunc,sparse', 'status=none']);
+  await exec('dd', [
+    `if=${fs}`,
+    `of=${disk}`,
+    'bs=1M',
+    `seek=${offset}`,
+    'oflag=seek_bytes',
+    'conv=notrunc,sparse',
+    'status=none',
+  ]);
   await rm(fs);
 }
 
@@ -66,22 +77,25 @@ async function usedDisk(name: string): Promise<string> {
   const disk = join(dir, name);
   await exec('truncate', ['-s', '1200M', disk]);
   const at = (mib: number) => mib * SECTORS_PER_MIB;
-  await exec('sgdisk', [
-    '-o',
-    `-n 1:${at(1)}:${at(101) - 1}`,
-    '-c 1:scratch-old',
-    `-n 2:${at(101)}:${at(165) - 1}`,
-    '-c 2:keep-home',
-    `-u 2:${HOME_GUID}`,
-    `-n 3:${at(165)}:${at(200) - 1}`,
-    '-c 3:old-swap',
-    '-t 3:8200',
-    `-n 4:${at(1100)}:${at(1132) - 1}`,
-    '-c 4:keep-logs',
-    `-u 4:${LOGS_GUID}`,
-    '-A 4:set:60',
-    disk,
-  ].flatMap((arg) => arg.split(' ')));
+  await exec(
+    'sgdisk',
+    [
+      '-o',
+      `-n 1:${at(1)}:${at(101) - 1}`,
+      '-c 1:scratch-old',
+      `-n 2:${at(101)}:${at(165) - 1}`,
+      '-c 2:keep-home',
+      `-u 2:${HOME_GUID}`,
+      `-n 3:${at(165)}:${at(200) - 1}`,
+      '-c 3:old-swap',
+      '-t 3:8200',
+      `-n 4:${at(1100)}:${at(1132) - 1}`,
+      '-c 4:keep-logs',
+      `-u 4:${LOGS_GUID}`,
+      '-A 4:set:60',
+      disk,
+    ].flatMap((arg) => arg.split(' ')),
+  );
   await ext4WithMarker(disk, 101 * MiB, 64, 'home-marker', 'kept across the install\n');
   await ext4WithMarker(disk, 1100 * MiB, 32, 'logs-marker', 'old logs\n');
   return disk;
@@ -124,7 +138,12 @@ storage:
 beforeAll(async () => {
   if (!root) return;
   dir = await mkdtemp(join(tmpdir(), 'trident-adopted-'));
-  const demo = await createDemoDiskImage({ path: join(dir, 'demo.img'), sizeMiB: 512, espMiB: 64, rootMiB: 256 });
+  const demo = await createDemoDiskImage({
+    path: join(dir, 'demo.img'),
+    sizeMiB: 512,
+    espMiB: 64,
+    rootMiB: 256,
+  });
   cosi = join(dir, 'demo.cosi');
   sha = (await buildCosi({ input: demo.path, output: cosi })).metadataSha384;
 });
@@ -163,9 +182,9 @@ describe.runIf(root)('trident install with adopted partitions', () => {
     expect(after.partitions.map((p) => p.name)).toEqual(['esp', 'keep-home', 'root', 'keep-logs', 'srv']);
     // Not adopted: gone. New partitions in the space around the kept ones.
     const byName = Object.fromEntries(after.partitions.map((p) => [p.name, p]));
-    expect([byName.esp!.start, byName.root!.start, byName.srv!.start].map((s) => s / SECTORS_PER_MIB)).toEqual([
-      1, 165, 549,
-    ]);
+    expect(
+      [byName.esp!.start, byName.root!.start, byName.srv!.start].map((s) => s / SECTORS_PER_MIB),
+    ).toEqual([1, 165, 549]);
     expect(await hashRange(disk, home.start * 512, home.size * 512)).toBe(homeHash);
     expect(await hashRange(disk, logs.start * 512, logs.size * 512)).toBe(logsHash);
     const homeCopy = join(dir, 'home.ext4');
@@ -200,19 +219,39 @@ describe.runIf(root)('trident install with adopted partitions', () => {
     const file = join(dir, 'adopt-loop.yaml');
     await writeFile(file, config('keep-home'));
     const staging = join(dir, 'servicing', 'datastore.sqlite');
-    const stage = trident(['install', file, '--disk', `os=${loop.path}`, '--allowed-operations', 'stage', '--datastore', staging]);
+    const stage = trident([
+      'install',
+      file,
+      '--disk',
+      `os=${loop.path}`,
+      '--allowed-operations',
+      'stage',
+      '--datastore',
+      staging,
+    ]);
     expect(stage.stderr).not.toMatch(/\berror\b/iu);
     expect(stage.code).toBe(0);
     const stagedStore = openDatastore(staging, { readOnly: true });
     try {
       expect(stagedStore.current()).toMatchObject({
         servicingState: 'clean-install-staged',
-        partitionPaths: { home: `/dev/disk/by-partuuid/${HOME_GUID}`, logs: `/dev/disk/by-partuuid/${LOGS_GUID}` },
+        partitionPaths: {
+          home: `/dev/disk/by-partuuid/${HOME_GUID}`,
+          logs: `/dev/disk/by-partuuid/${LOGS_GUID}`,
+        },
       });
     } finally {
       stagedStore.close();
     }
-    const finalize = trident(['install', '--disk', `os=${loop.path}`, '--allowed-operations', 'finalize', '--datastore', staging]);
+    const finalize = trident([
+      'install',
+      '--disk',
+      `os=${loop.path}`,
+      '--allowed-operations',
+      'finalize',
+      '--datastore',
+      staging,
+    ]);
     expect(finalize.stderr).not.toMatch(/\berror\b/iu);
     expect(finalize.code).toBe(0);
     const after = await table(loop.path);
@@ -231,7 +270,9 @@ describe.runIf(root)('trident install with adopted partitions', () => {
     const result = trident(['install', file, '--disk', `os=image:${disk}`]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('INVALID_INPUT_ERROR:invalid-host-configuration');
-    expect(result.stderr).toContain("adopted partition 'home': no partition with label 'no-such-label' on disk 'os'");
+    expect(result.stderr).toContain(
+      "adopted partition 'home': no partition with label 'no-such-label' on disk 'os'",
+    );
     expect(await hashRange(disk, 0, 1200 * MiB)).toBe(before);
   });
 });

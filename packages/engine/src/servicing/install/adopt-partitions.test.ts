@@ -58,17 +58,23 @@ describe('matchAdoptedPartitions', () => {
   });
 
   it('refuses a criterion that matches nothing, naming the adopted partition, the disk and what is there', () => {
-    const table = existingTable([{ number: 1, name: 'other', partitionGuid: OLD_GUID, firstLba: 2048, lastLba: 8191 }]);
+    const table = existingTable([
+      { number: 1, name: 'other', partitionGuid: OLD_GUID, firstLba: 2048, lastLba: 8191 },
+    ]);
     expect(() => matchAdoptedPartitions(adopting, table)).toThrow(
       expect.objectContaining({
         code: 'ENGINE_ADOPTED_NO_MATCH',
-        message: expect.stringMatching(/'home': no partition with label 'home' on disk 'os' \(\/dev\/os\).*name 'other'/u),
+        message: expect.stringMatching(
+          /'home': no partition with label 'home' on disk 'os' \(\/dev\/os\).*name 'other'/u,
+        ),
       }),
     );
   });
 
   it('says which configured disk holds a partition that was adopted on the wrong one', () => {
-    const here = existingTable([{ number: 1, name: 'other', partitionGuid: OLD_GUID, firstLba: 2048, lastLba: 8191 }]);
+    const here = existingTable([
+      { number: 1, name: 'other', partitionGuid: OLD_GUID, firstLba: 2048, lastLba: 8191 },
+    ]);
     const there = existingTable(undefined, 'data-disk');
     expect(() => matchAdoptedPartitions(adopting, here, [there])).toThrow(
       expect.objectContaining({
@@ -141,7 +147,11 @@ describe('layoutAroundAdopted', () => {
     const table = existingTable();
     const adopted = matchAdoptedPartitions(big, table);
     expect(() =>
-      layoutAroundAdopted(big, DISK, 512, 'x64', { diskGuid: table.gpt!.header.diskGuid, adopted, removed: [] }),
+      layoutAroundAdopted(big, DISK, 512, 'x64', {
+        diskGuid: table.gpt!.header.diskGuid,
+        adopted,
+        removed: [],
+      }),
     ).toThrow(
       expect.objectContaining({
         code: 'ENGINE_ADOPTED_NO_SPACE',

@@ -1,5 +1,5 @@
-import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-writer';
 import { stat } from 'node:fs/promises';
+import { inspectTarget, isBlockWriterError, selectDisk } from '@trident/block-writer';
 import type { Disk } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
 import type { PlannedTarget, TargetRequest } from '../../types.ts';
@@ -100,11 +100,10 @@ async function planAdoptingFile(
       { code: 'ENGINE_ADOPTED_DISK_RESIZE' },
     );
   const minimum = minimumDiskSize(disk, 512);
-  await checkPlannedFile(
-    { path, size: info.size, sectorSize: 512, replace: false, keep: true },
-    checks,
-    { requiredSize: minimum, lbaSize: 512 },
-  );
+  await checkPlannedFile({ path, size: info.size, sectorSize: 512, replace: false, keep: true }, checks, {
+    requiredSize: minimum,
+    lbaSize: 512,
+  });
   return {
     kind: 'image-file',
     path,

@@ -246,7 +246,9 @@ function stagedLayout(
     const entry = adopting ? byPath(id) : gpt.partitions.find((p) => p.number === index + 1);
     if (entry === undefined)
       throw mismatch(
-        adopting ? `partition '${id}' (${staged.partitionPaths[id] ?? 'no staged path'}) is missing` : `partition ${index + 1} ('${id}') is missing`,
+        adopting
+          ? `partition '${id}' (${staged.partitionPaths[id] ?? 'no staged path'}) is missing`
+          : `partition ${index + 1} ('${id}') is missing`,
       );
     const uuid = entry.partitionGuid.toLowerCase();
     const path = staged.partitionPaths[id];

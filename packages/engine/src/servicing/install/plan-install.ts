@@ -16,9 +16,9 @@ import { layoutAroundAdopted } from './adopted-layout.ts';
 import { type DiskLayout, layoutDisk } from './layout.ts';
 import { planImages, planNewFilesystems } from './place-filesystems.ts';
 import { planDiskTarget } from './plan-disk-target.ts';
-import { readDiskGpt } from './read-disk-gpt.ts';
 import type { FinalizeContext } from './plan-finalize.ts';
 import { checkStagingState, planFinalizeInstall, stagingDatastorePath } from './plan-finalize.ts';
+import { readDiskGpt } from './read-disk-gpt.ts';
 import type { InstallRequest } from './request.ts';
 import { checkStackedLayout, type StackedFilesystem, type StackedImage } from './storage/stacked-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';
@@ -218,7 +218,8 @@ async function readExistingTables(
   config: HostConfiguration,
   targets: readonly PlannedTarget[],
 ): Promise<Array<ExistingTable | undefined>> {
-  if (!config.storage.disks.some((disk) => disk.adoptedPartitions.length > 0)) return targets.map(() => undefined);
+  if (!config.storage.disks.some((disk) => disk.adoptedPartitions.length > 0))
+    return targets.map(() => undefined);
   const tables: Array<ExistingTable | undefined> = [];
   for (const [index, disk] of config.storage.disks.entries()) {
     const target = targets[index]!;
@@ -268,7 +269,9 @@ function describeSteps(
     if (kept === undefined) steps.push(`wipe old signatures on ${target.path}`);
     else {
       for (const p of kept.removed)
-        steps.push(`remove partition ${p.number} (${p.name || 'no name'}, ${p.uuid}) from ${target.path}: not adopted`);
+        steps.push(
+          `remove partition ${p.number} (${p.name || 'no name'}, ${p.uuid}) from ${target.path}: not adopted`,
+        );
       steps.push(
         `wipe old signatures on ${target.path} outside the adopted partitions, and write a table holding only them`,
       );

@@ -1,5 +1,11 @@
 import { open } from 'node:fs/promises';
-import { DEFAULT_ENTRY_COUNT, DEFAULT_ENTRY_SIZE, GPT_SIGNATURE, type Gpt, parseGpt } from '@trident/cosi-format';
+import {
+  DEFAULT_ENTRY_COUNT,
+  DEFAULT_ENTRY_SIZE,
+  GPT_SIGNATURE,
+  type Gpt,
+  parseGpt,
+} from '@trident/cosi-format';
 
 /**
  * The primary GPT of an existing disk or disk-image file, read without opening it for writing:

@@ -165,7 +165,11 @@ async function openTarget(
         size: planned.size,
         sectorSize: planned.sectorSize,
         existing:
-          resuming || planned.keepContents === true ? 'keep' : planned.replace === true ? 'replace' : 'refuse',
+          resuming || planned.keepContents === true
+            ? 'keep'
+            : planned.replace === true
+              ? 'replace'
+              : 'refuse',
         requirements,
       });
     } catch (error) {
