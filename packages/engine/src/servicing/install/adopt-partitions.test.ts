@@ -3,6 +3,7 @@ import { parseHostConfig } from '@trident/host-config';
 import { describe, expect, it } from 'vitest';
 import { type ExistingTable, matchAdoptedPartitions, removedPartitions } from './adopt-partitions.ts';
 import { layoutAroundAdopted } from './adopted-layout.ts';
+import { writablePartition } from './resolve-devices.ts';
 
 const MiB = 1024 * 1024;
 const DISK = 64 * MiB;
@@ -156,6 +157,29 @@ describe('layoutAroundAdopted', () => {
       expect.objectContaining({
         code: 'ENGINE_ADOPTED_NO_SPACE',
         message: expect.stringContaining("disk 'os': partition 'root' (41943040 bytes) does not fit"),
+      }),
+    );
+  });
+
+  it('resolves adopted ids for mounting but refuses to write anything into them', () => {
+    const table = existingTable();
+    const adopted = matchAdoptedPartitions(adopting, table);
+    const layout = layoutAroundAdopted(adopting, DISK, 512, 'x64', {
+      diskGuid: table.gpt!.header.diskGuid,
+      adopted,
+      removed: [],
+    });
+    const config = parseHostConfig(
+      `storage:\n  disks:\n    - id: os\n      device: /dev/sda\n      partitionTableType: gpt\n      partitions: []\n`,
+      { semantic: false } as never,
+    ).config!;
+    expect(writablePartition(config, [layout], 'root', 'the image for /').partition.number).toBe(3);
+    expect(() => writablePartition(config, [layout], 'home', 'the image for /boot/efi')).toThrow(
+      expect.objectContaining({
+        code: 'ENGINE_ADOPTED_NOT_WRITABLE',
+        message: expect.stringContaining(
+          "the image for /boot/efi would be written into 'home', an adopted partition",
+        ),
       }),
     );
   });
