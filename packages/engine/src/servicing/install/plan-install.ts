@@ -1,7 +1,6 @@
-import { planGpt } from '@trident/block-writer';
 import { type CosiReader, formatSha384 } from '@trident/cosi-format';
 import { checkImageCompatibility, formatFinding, type HostConfiguration } from '@trident/host-config';
-import { EngineError, wrapStep } from '../../errors.ts';
+import { EngineError } from '../../errors.ts';
 import { hostOsArch } from '../../host-arch.ts';
 import { imageFactsFromCosi } from '../../image-facts.ts';
 import type { Plan, PlannedImage, PlannedNewFilesystem, PlannedTarget, TargetRequest } from '../../types.ts';
@@ -11,14 +10,12 @@ import type { KindPlan } from '../kind.ts';
 import { openImage } from '../phases/open-image.ts';
 import { protectedFiles, type TargetChecks } from '../phases/plan-targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
-import { type ExistingTable, matchAdoptedPartitions, removedPartitions } from './adopt-partitions.ts';
-import { layoutAroundAdopted } from './adopted-layout.ts';
-import { type DiskLayout, layoutDisk } from './layout.ts';
+import type { DiskLayout } from './layout.ts';
 import { planImages, planNewFilesystems } from './place-filesystems.ts';
 import { planDiskTarget } from './plan-disk-target.ts';
 import type { FinalizeContext } from './plan-finalize.ts';
 import { checkStagingState, planFinalizeInstall, stagingDatastorePath } from './plan-finalize.ts';
-import { readDiskGpt } from './read-disk-gpt.ts';
+import { layoutDisks } from './plan-layouts.ts';
 import type { InstallRequest } from './request.ts';
 import { checkStackedLayout, type StackedFilesystem, type StackedImage } from './storage/stacked-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';
@@ -115,7 +112,6 @@ export async function planInstall(
     }
     const arch = hostOsArch() === 'aarch64' ? 'arm64' : 'x64';
     const targets: PlannedTarget[] = [];
-    const layouts: DiskLayout[] = [];
     const checks: TargetChecks = {
       metadataSha384: reader?.metadataSha384 ?? '',
       protect: protectedFiles(config.image?.url ?? '', hostConfiguration.path),
@@ -123,36 +119,7 @@ export async function planInstall(
     };
     for (const [index, disk] of config.storage.disks.entries())
       targets.push(await planDiskTarget(disk, targetsRequested[index]!, checks));
-    const tables = await readExistingTables(config, targets);
-    for (const [index, disk] of config.storage.disks.entries()) {
-      const target = targets[index]!;
-      const table = tables[index];
-      let layout: DiskLayout;
-      if (disk.adoptedPartitions.length === 0) {
-        layout = layoutDisk(disk, target.size, target.sectorSize, arch);
-      } else {
-        const existing = table ?? { diskId: disk.id, path: target.path, gpt: undefined };
-        const others = tables.filter((t): t is ExistingTable => t !== undefined && t !== table);
-        const adopted = matchAdoptedPartitions(disk, existing, others);
-        layout = layoutAroundAdopted(disk, target.size, target.sectorSize, arch, {
-          diskGuid: existing.gpt!.header.diskGuid,
-          adopted,
-          removed: removedPartitions(existing, adopted),
-        });
-      }
-      try {
-        // The same checks writeGpt makes, now rather than after every image was written.
-        planGpt(layout.gptRegion, { lbaSize: target.sectorSize, size: target.size, device: target.path });
-      } catch (error) {
-        throw wrapStep(
-          'INVALID_INPUT_ERROR',
-          'invalid-host-configuration',
-          `disk '${disk.id}': its partition table cannot be written to ${target.path}`,
-          error,
-        );
-      }
-      layouts.push(layout);
-    }
+    const layouts = await layoutDisks(config, targets, arch);
     checkStackedLayout(config, new Set(layouts.flatMap((l) => l.partitions.map((p) => p.id))));
     const placed = reader
       ? planImages(config, layouts, reader, request.resize !== false)
@@ -207,44 +174,6 @@ export async function planInstall(
     await reader?.close();
     throw error;
   }
-}
-
-/**
- * The existing tables of every configured disk, read when any disk adopts partitions (the others
- * only to tell a user who named the wrong disk where the partition is); undefined for a disk-image
- * file the run will create. Nothing is opened for writing.
- */
-async function readExistingTables(
-  config: HostConfiguration,
-  targets: readonly PlannedTarget[],
-): Promise<Array<ExistingTable | undefined>> {
-  if (!config.storage.disks.some((disk) => disk.adoptedPartitions.length > 0))
-    return targets.map(() => undefined);
-  const tables: Array<ExistingTable | undefined> = [];
-  for (const [index, disk] of config.storage.disks.entries()) {
-    const target = targets[index]!;
-    if (target.kind === 'image-file' && target.keepContents !== true) {
-      tables.push(undefined);
-      continue;
-    }
-    let gpt: Awaited<ReturnType<typeof readDiskGpt>>;
-    try {
-      gpt = await readDiskGpt(target);
-    } catch (error) {
-      if (disk.adoptedPartitions.length === 0) {
-        tables.push(undefined); // another disk's damaged table is not this install's business
-        continue;
-      }
-      throw wrapStep(
-        'INVALID_INPUT_ERROR',
-        'invalid-target',
-        `disk '${disk.id}' adopts partitions but the partition table of ${target.path} cannot be read; it could be missing or damaged`,
-        error,
-      );
-    }
-    tables.push({ diskId: disk.id, path: target.path, gpt });
-  }
-  return tables;
 }
 
 function describeSteps(
