@@ -219,6 +219,21 @@ function keepAsItIs(type: string): string {
   return 'ro';
 }
 
+/**
+ * What the disk says each `source: adopted` filesystem declared `auto` is, by mount point as the
+ * Host Configuration writes it: fstab names that type instead of `auto` (os-config's
+ * `StorageLayout.adoptedFilesystemTypes`). Install and A/B update write the same fstab line.
+ */
+export function adoptedFilesystemTypes(config: HostConfiguration, newRoot: NewRoot): Record<string, string> {
+  const types: Record<string, string> = {};
+  for (const fs of config.storage.filesystems) {
+    if (fs.source !== 'adopted' || fs.mountPoint === undefined) continue;
+    const found = newRoot.filesystemTypes[normalizeMountPath(fs.mountPoint.path)];
+    if (found !== undefined && found !== 'auto') types[fs.mountPoint.path] = found;
+  }
+  return types;
+}
+
 function depth(mountPoint: string): number {
   return mountPoint === '/' ? 0 : mountPoint.split('/').length - 1;
 }

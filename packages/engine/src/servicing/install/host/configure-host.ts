@@ -15,7 +15,12 @@ import { type StorageLayout, withExtensionPaths } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
 import { bootTarget, type StackedBoot } from '../../host/boot-target.ts';
 import { type BootKind, bootKind, configureOs, step } from '../../host/configure-os.ts';
-import { mountNewRoot, type NewRoot, type NewRootDevices } from '../../host/new-root.ts';
+import {
+  adoptedFilesystemTypes,
+  mountNewRoot,
+  type NewRoot,
+  type NewRootDevices,
+} from '../../host/new-root.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
 import { resolvePartition } from '../resolve-devices.ts';
@@ -58,16 +63,10 @@ function imageFilesystemTypes(inputs: HostInputs): Record<string, string> {
 function storageLayout(inputs: HostInputs, newRoot: NewRoot): StorageLayout {
   const partitionUuids: Record<string, string> = {};
   for (const layout of inputs.layouts) for (const p of layout.partitions) partitionUuids[p.id] = p.uuid;
-  const adoptedFilesystemTypes: Record<string, string> = {};
-  for (const fs of inputs.config.storage.filesystems) {
-    if (fs.source !== 'adopted' || fs.mountPoint === undefined) continue;
-    const found = newRoot.filesystemTypes[normalizeMountPath(fs.mountPoint.path)];
-    if (found !== undefined && found !== 'auto') adoptedFilesystemTypes[fs.mountPoint.path] = found;
-  }
   return {
     partitionUuids,
     imageFilesystemTypes: imageFilesystemTypes(inputs),
-    adoptedFilesystemTypes,
+    adoptedFilesystemTypes: adoptedFilesystemTypes(inputs.config, newRoot),
     targetVolume: 'volume-a',
   };
 }
