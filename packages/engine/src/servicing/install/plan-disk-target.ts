@@ -92,7 +92,8 @@ async function planAdoptingFile(
       `disk '${disk.id}' adopts partitions, so its disk-image file ${path} must already exist and hold them${info === undefined ? '; it does not exist' : '; it is not a regular file'}`,
       { code: 'ENGINE_ADOPTED_DISK_MISSING' },
     );
-  if (size !== undefined && Math.ceil(size / 1048576) * 1048576 !== info.size)
+  // A size that names the file's own (exactly, or rounded up to MiB as for new files) is accepted.
+  if (size !== undefined && size !== info.size && Math.ceil(size / 1048576) * 1048576 !== info.size)
     throw new EngineError(
       'INVALID_INPUT_ERROR',
       'invalid-target',
