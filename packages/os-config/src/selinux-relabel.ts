@@ -94,8 +94,6 @@ function mountsToRelabel(ctx: StepContext): string[] {
   const out: string[] = [];
   for (const fs of ctx.config.storage.filesystems) {
     if (fs.mountPoint === undefined || isReadOnly(fs.mountPoint.options)) continue;
-    // An adopted filesystem is kept as it is (mounted read-only while servicing): never relabelled.
-    if (fs.source === 'adopted') continue;
     const type = fs.source === 'image' ? ctx.layout.imageFilesystemTypes?.[fs.mountPoint.path] : fs.type;
     if (type !== undefined && LABELLED_TYPES.has(type)) out.push(fs.mountPoint.path);
   }

@@ -12,8 +12,9 @@
  * - a verity-protected filesystem is mounted read-only without journal replay (`ro,noload`), so its
  *   bytes stay exactly what the hash tree covers; a verity root's /etc gets the overlay it has at
  *   boot, so OS configuration still writes there;
- * - an adopted filesystem is mounted read-only without journal replay too: install keeps it as it
- *   is (upstream mounts it writable; nothing install writes belongs there).
+ * - an adopted filesystem is mounted writable like any other, as upstream does: install never
+ *   formats or overwrites it, but OS configuration may add to it (a user's home directory under an
+ *   adopted /home, an additional file, a script's output).
  */
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -138,17 +139,13 @@ export async function mountNewRoot(
         'the Host Configuration mounts no filesystem at /: there is no OS to configure',
         { code: 'ENGINE_NO_ROOT_FILESYSTEM' },
       );
-    for (const { fs, mountPoint, type } of filesystems) {
+    for (const { fs, mountPoint } of filesystems) {
       signal.throwIfAborted();
       const device = dataDeviceOf(fs.deviceId!);
       await waitForDevice(device, signal);
       const where = join(path, mountPoint);
       await mkdir(where, { recursive: true });
-      const options = verityIds.has(fs.deviceId!)
-        ? 'ro,noload'
-        : fs.source === 'adopted'
-          ? keepAsItIs(type)
-          : 'rw';
+      const options = verityIds.has(fs.deviceId!) ? 'ro,noload' : 'rw';
       try {
         await runTool('mount', ['-o', options, device, where]);
       } catch (error) {
@@ -206,17 +203,6 @@ async function probeType(device: string, signal: AbortSignal): Promise<string | 
   });
   const type = stdout.trim();
   return exitCode === 0 && type !== '' ? type : undefined;
-}
-
-/**
- * Mount options that leave an adopted filesystem byte for byte as it was: read-only, and no
- * journal replay (a read-only ext4 or xfs mount still replays a dirty journal otherwise). OS
- * configuration reads it but cannot change what install adopted.
- */
-function keepAsItIs(type: string): string {
-  if (type === 'ext2' || type === 'ext3' || type === 'ext4') return 'ro,noload';
-  if (type === 'xfs') return 'ro,norecovery';
-  return 'ro';
 }
 
 /**
