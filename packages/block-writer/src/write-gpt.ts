@@ -33,6 +33,29 @@ export const DEFAULT_WIPE_BYTES = 1024 * 1024;
 export interface WipeOptions {
   /** Bytes zeroed at each end of the disk (default 1 MiB). */
   bytes?: number;
+  /**
+   * Byte ranges `[start, end)` never written: partitions a disk keeps (install's adopted
+   * partitions), which may reach into either end of the disk.
+   */
+  keep?: ReadonlyArray<readonly [number, number]>;
+}
+
+/** `ranges` without the parts inside any of `keep`. */
+function withoutKept(
+  ranges: Array<[number, number]>,
+  keep: ReadonlyArray<readonly [number, number]>,
+): Array<[number, number]> {
+  let result = ranges;
+  for (const [keepStart, keepEnd] of keep) {
+    result = result.flatMap(([start, end]): Array<[number, number]> => {
+      if (keepEnd <= start || keepStart >= end) return [[start, end]];
+      const pieces: Array<[number, number]> = [];
+      if (keepStart > start) pieces.push([start, keepStart]);
+      if (keepEnd < end) pieces.push([keepEnd, end]);
+      return pieces;
+    });
+  }
+  return result;
 }
 
 /**
@@ -40,6 +63,7 @@ export interface WipeOptions {
  * backup GPT, and the filesystem / RAID / LVM signatures that live there (ext4 @1 KiB, btrfs
  * @64 KiB, md 1.0 / 0.90 near the end...). Done before any partition data is written, so a run that
  * stops half-way leaves a disk without a partition table instead of an old table over new data.
+ * Ranges in `keep` are left alone. Returns the ranges zeroed.
  */
 export async function wipeSignatures(
   target: BlockTarget,
@@ -49,8 +73,9 @@ export async function wipeSignatures(
   const length = Math.min(want, target.size);
   const aligned = (value: number): number => value - (value % target.sectorSize);
   const tailStart = Math.max(length, aligned(target.size - length));
-  const ranges: Array<[number, number]> = [[0, length]];
-  if (tailStart < target.size) ranges.push([tailStart, target.size]);
+  const ends: Array<[number, number]> = [[0, length]];
+  if (tailStart < target.size) ends.push([tailStart, target.size]);
+  const ranges = withoutKept(ends, options.keep ?? []);
   const zeros = new Uint8Array(Math.min(length, DEFAULT_WIPE_BYTES));
   for (const [start, end] of ranges) {
     for (let offset = start; offset < end; offset += zeros.byteLength) {

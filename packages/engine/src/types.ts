@@ -87,6 +87,11 @@ export interface PlannedTarget {
   create: boolean;
   /** Image files: an existing file at `path` may be replaced (`overwrite`, the CLI's `--force`). */
   replace?: boolean;
+  /**
+   * Image files: the existing file is opened as it is, never truncated or resized (install keeps
+   * adopted partitions in it).
+   */
+  keepContents?: boolean;
   /** Bytes this target must hold (install: per disk); defaults to the plan's `requiredSize`. */
   requiredSize?: number;
   /** For auto selection: every disk looked at, with why it was skipped. */

@@ -192,6 +192,46 @@ describe('fstab', () => {
     );
   });
 
+  it('names an adopted filesystem by its PARTUUID, with the type found on the disk when declared auto', () => {
+    const adopted = hostConfig(`${IMAGE}
+storage:
+  disks:
+  - id: os
+    device: /dev/sda
+    partitionTableType: gpt
+    partitions:
+    - { id: esp, type: esp, size: 100M }
+    - { id: rootfs, type: root, size: 2G }
+    adoptedPartitions:
+    - { id: home, matchLabel: home }
+    - { id: logs, matchUuid: ${uuid(9)} }
+  filesystems:
+  - deviceId: esp
+    mountPoint: /boot/efi
+  - deviceId: rootfs
+    mountPoint: /
+  - deviceId: home
+    source: adopted
+    mountPoint: /home
+  - deviceId: logs
+    source: adopted
+    type: xfs
+    mountPoint: { path: /var/log/old, options: ro }
+`);
+    const layout: StorageLayout = {
+      partitionUuids: { esp: uuid(1), rootfs: uuid(2), home: uuid(8), logs: uuid(9) },
+      imageFilesystemTypes: { '/boot/efi': 'vfat', '/': 'ext4' },
+      adoptedFilesystemTypes: { '/home': 'ext4' },
+    };
+    const fstab = renderFstab(adopted, layout);
+    expect(fstab).toContain(`/dev/disk/by-partuuid/${uuid(8)} /home ext4 defaults 0 2\n`);
+    expect(fstab).toContain(`/dev/disk/by-partuuid/${uuid(9)} /var/log/old xfs ro 0 2\n`);
+    // Nothing found on the disk: `auto`, as upstream writes it.
+    expect(renderFstab(adopted, { ...layout, adoptedFilesystemTypes: {} })).toContain(
+      `/dev/disk/by-partuuid/${uuid(8)} /home auto defaults 0 2\n`,
+    );
+  });
+
   it('refuses a partition the layout did not give a PARTUUID, naming it', () => {
     const { rootfs: _dropped, ...partial } = plainLayout.partitionUuids;
     expect(() => renderFstab(plain, { partitionUuids: partial })).toThrow(

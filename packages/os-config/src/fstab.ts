@@ -37,7 +37,11 @@ export function renderFstab(config: Config, layout: StorageLayout): string {
     }
     const deviceId = fs.deviceId as string;
     const type =
-      fs.source === 'image' ? (layout.imageFilesystemTypes?.[mountPoint] ?? 'auto') : (fs.type ?? 'auto');
+      fs.source === 'image'
+        ? (layout.imageFilesystemTypes?.[mountPoint] ?? 'auto')
+        : fs.source === 'adopted' && (fs.type ?? 'auto') === 'auto'
+          ? (layout.adoptedFilesystemTypes?.[mountPoint] ?? 'auto')
+          : (fs.type ?? 'auto');
     const onVerity = config.storage.verity.some((v) => v.id === deviceId);
     entries.push({
       device: devicePath(config, layout, deviceId),

@@ -31,6 +31,11 @@ export interface StorageLayout {
    * An image filesystem without an entry is written as `auto`, as upstream does.
    */
   imageFilesystemTypes?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Filesystem type found on the disk of every `source: adopted` filesystem declared `auto`, by
+   * mount point. Without an entry fstab says `auto`, as upstream writes it.
+   */
+  adoptedFilesystemTypes?: Readonly<Record<string, string>> | undefined;
   /** The A/B volume being written (clean install: `volume-a`); A/B pair ids resolve to it. */
   targetVolume?: 'volume-a' | 'volume-b' | undefined;
 }

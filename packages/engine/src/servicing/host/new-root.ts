@@ -11,7 +11,10 @@
  * - swap, tmpfs and overlay entries: nothing of the OS lives there while servicing;
  * - a verity-protected filesystem is mounted read-only without journal replay (`ro,noload`), so its
  *   bytes stay exactly what the hash tree covers; a verity root's /etc gets the overlay it has at
- *   boot, so OS configuration still writes there.
+ *   boot, so OS configuration still writes there;
+ * - an adopted filesystem is mounted writable like any other, as upstream does: install never
+ *   formats or overwrites it, but OS configuration may add to it (a user's home directory under an
+ *   adopted /home, an additional file, a script's output).
  */
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +35,12 @@ export interface NewRoot {
   /** The directory the new OS's `/` is mounted on. */
   path: string;
   mounted: MountedFilesystem[];
+  /**
+   * The filesystem type of every filesystem with a device and a mount point, by mount point: as
+   * configured, else the image's, else what `blkid` finds on the disk (an adopted filesystem
+   * declared `auto`, a finalize-only install).
+   */
+  filesystemTypes: Readonly<Record<string, string>>;
   /** Block device of a Host Configuration block-device id (partition or A/B pair), on this machine. */
   deviceOf(id: string): string;
   /** Unmounts everything (then the caller's `afterUnmount`); safe to call twice. */
@@ -109,9 +118,14 @@ export async function mountNewRoot(
     for (const fs of config.storage.filesystems) {
       if (fs.mountPoint === undefined || fs.deviceId === undefined) continue;
       const mountPoint = normalizeMountPath(fs.mountPoint.path);
-      // A finalize-only install has no image to say what it wrote: the disk itself says.
+      // A finalize-only install has no image to say what it wrote, and an adopted filesystem may
+      // be declared `auto`: the disk itself says.
+      const declared = fs.type === 'auto' ? undefined : fs.type;
       const type =
-        fs.type ?? imageFsTypes[mountPoint] ?? (await probeType(dataDeviceOf(fs.deviceId), signal)) ?? 'ext4';
+        declared ??
+        imageFsTypes[mountPoint] ??
+        (await probeType(dataDeviceOf(fs.deviceId), signal)) ??
+        (fs.source === 'adopted' ? 'auto' : 'ext4');
       candidates.push({ fs, mountPoint, type });
     }
     const filesystems = candidates
@@ -142,7 +156,8 @@ export async function mountNewRoot(
     }
     const root = filesystems.find(({ mountPoint }) => mountPoint === '/')!;
     if (verityIds.has(root.fs.deviceId!)) mounted.push(await mountEtcOverlay(path, log));
-    return { path, mounted, deviceOf: devices.deviceOf, release };
+    const filesystemTypes = Object.fromEntries(candidates.map(({ mountPoint, type }) => [mountPoint, type]));
+    return { path, mounted, filesystemTypes, deviceOf: devices.deviceOf, release };
   } catch (error) {
     await release().catch((releaseError: unknown) =>
       log('warn', releaseError instanceof Error ? releaseError.message : String(releaseError)),
@@ -188,6 +203,21 @@ async function probeType(device: string, signal: AbortSignal): Promise<string | 
   });
   const type = stdout.trim();
   return exitCode === 0 && type !== '' ? type : undefined;
+}
+
+/**
+ * What the disk says each `source: adopted` filesystem declared `auto` is, by mount point as the
+ * Host Configuration writes it: fstab names that type instead of `auto` (os-config's
+ * `StorageLayout.adoptedFilesystemTypes`). Install and A/B update write the same fstab line.
+ */
+export function adoptedFilesystemTypes(config: HostConfiguration, newRoot: NewRoot): Record<string, string> {
+  const types: Record<string, string> = {};
+  for (const fs of config.storage.filesystems) {
+    if (fs.source !== 'adopted' || fs.mountPoint === undefined) continue;
+    const found = newRoot.filesystemTypes[normalizeMountPath(fs.mountPoint.path)];
+    if (found !== undefined && found !== 'auto') types[fs.mountPoint.path] = found;
+  }
+  return types;
 }
 
 function depth(mountPoint: string): number {

@@ -46,6 +46,7 @@ export const install: ServicingKind<InstallRequest, InstallContext> = {
           // Laid out for the target's own sector size, which the target must still have.
           lbaSize: plan.targets[index]!.sectorSize,
           partitionCount: layout.partitions.length,
+          ...(layout.kept === undefined ? {} : { kept: layout.kept }),
         })),
         protect: context.protect,
         beforeTables: async (opened) => {

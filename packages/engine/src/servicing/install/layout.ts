@@ -18,6 +18,11 @@ export interface LaidOutPartition {
   lastLba: number;
   offset: number;
   length: number;
+  /**
+   * An existing partition kept as it is (`adoptedPartitions`): its entry (number, GUIDs, name,
+   * range, attributes) is copied into the new table and nothing is ever written into its bytes.
+   */
+  adopted?: { attributes: bigint };
 }
 
 export interface DiskLayout {
@@ -30,9 +35,20 @@ export interface DiskLayout {
   partitions: LaidOutPartition[];
   /** Protective MBR + primary header + entries, ready for block-writer's writeGpt. */
   gptRegion: Uint8Array;
+  /**
+   * Set when the disk keeps adopted partitions: their byte ranges (never wiped or written) and a
+   * table holding only them, written in place of the old one when the run opens the disk, so an
+   * interrupted run leaves the adopted partitions reachable and nothing pointing at half-written data.
+   */
+  kept?: {
+    ranges: Array<[number, number]>;
+    gptRegion: Uint8Array;
+    /** The existing partitions the new table drops (not adopted). */
+    removed: Array<{ number: number; name: string; uuid: string }>;
+  };
 }
 
-function entryLbas(sectorSize: number): number {
+export function entryLbas(sectorSize: number): number {
   return Math.ceil((ENTRY_COUNT * ENTRY_SIZE) / sectorSize);
 }
 
@@ -44,21 +60,16 @@ export function minimumDiskSize(disk: Disk, sectorSize: number): number {
   return end + (1 + entryLbas(sectorSize)) * sectorSize + MiB;
 }
 
-function alignUp(value: number, to: number): number {
+export function alignUp(value: number, to: number): number {
   return Math.ceil(value / to) * to;
 }
 
 /**
- * Lays a configured disk out as Trident does for a clean install: partitions in configuration
- * order from 1 MiB, each starting on a 1 MiB boundary, fixed sizes exact, one `grow` partition
- * taking the rest of the disk. Returns the GPT region to write once the data is in place.
+ * What every layout checks first, fresh or around adopted partitions: one `grow` partition at most,
+ * no more partitions than the table holds, and a target that holds the fixed sizes. Returns the
+ * minimum size.
  */
-export function layoutDisk(
-  disk: Disk,
-  diskSize: number,
-  sectorSize: number,
-  arch: 'x64' | 'arm64',
-): DiskLayout {
+export function checkDiskFits(disk: Disk, diskSize: number, sectorSize: number): number {
   const grows = disk.partitions.filter((p) => p.size === 'grow');
   if (grows.length > 1) {
     throw new EngineError(
@@ -67,16 +78,15 @@ export function layoutDisk(
       `disk '${disk.id}': only one partition can use size 'grow' (${grows.map((p) => p.id).join(', ')})`,
     );
   }
-  if (disk.partitions.length > ENTRY_COUNT) {
+  const count = disk.partitions.length + disk.adoptedPartitions.length;
+  if (count > ENTRY_COUNT) {
     throw new EngineError(
       'INVALID_INPUT_ERROR',
       'invalid-host-configuration',
-      `disk '${disk.id}' has ${disk.partitions.length} partitions, but its GPT holds at most ${ENTRY_COUNT}; use fewer partitions`,
+      `disk '${disk.id}' has ${count} partitions (adopted ones included), but its GPT holds at most ${ENTRY_COUNT}; use fewer partitions`,
       { code: 'ENGINE_TOO_MANY_PARTITIONS' },
     );
   }
-  const totalLbas = Math.floor(diskSize / sectorSize);
-  const lastUsable = totalLbas - 1 - entryLbas(sectorSize) - 1;
   const minimum = minimumDiskSize(disk, sectorSize);
   if (diskSize < minimum) {
     throw new EngineError(
@@ -86,6 +96,24 @@ export function layoutDisk(
       { code: 'ENGINE_DISK_TOO_SMALL' },
     );
   }
+  return minimum;
+}
+
+/**
+ * Lays a configured disk out as Trident does for a clean install: partitions in configuration
+ * order from 1 MiB, each starting on a 1 MiB boundary, fixed sizes exact, one `grow` partition
+ * taking the rest of the disk. Returns the GPT region to write once the data is in place. (A disk
+ * that keeps adopted partitions is laid out by adopted-layout.ts instead.)
+ */
+export function layoutDisk(
+  disk: Disk,
+  diskSize: number,
+  sectorSize: number,
+  arch: 'x64' | 'arm64',
+): DiskLayout {
+  const minimum = checkDiskFits(disk, diskSize, sectorSize);
+  const totalLbas = Math.floor(diskSize / sectorSize);
+  const lastUsable = totalLbas - 1 - entryLbas(sectorSize) - 1;
   const fixedAfter = (index: number): number =>
     disk.partitions
       .slice(index + 1)

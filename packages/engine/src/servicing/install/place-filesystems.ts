@@ -4,7 +4,7 @@ import { EngineError } from '../../errors.ts';
 import type { PlannedImage, PlannedNewFilesystem } from '../../types.ts';
 import { shouldGrow } from '../phases/grow.ts';
 import type { DiskLayout } from './layout.ts';
-import { resolvePartition } from './resolve-devices.ts';
+import { writablePartition } from './resolve-devices.ts';
 import {
   expectedStackedSize,
   type StackedFilesystem,
@@ -63,7 +63,12 @@ export function planImages(
         });
         return;
       }
-      const { targetIndex, partition } = resolvePartition(config, layouts, deviceId);
+      const { targetIndex, partition } = writablePartition(
+        config,
+        layouts,
+        deviceId,
+        `the image for ${mountPoint}${role}`,
+      );
       if (file.uncompressedSize > partition.length) {
         throw new EngineError(
           'INVALID_INPUT_ERROR',
@@ -123,14 +128,8 @@ export function planNewFilesystems(
   const stacked: StackedFilesystem[] = [];
   for (const fs of config.storage.filesystems) {
     const source = fs.source ?? 'image';
-    if (source === 'adopted') {
-      throw new EngineError(
-        'UNSUPPORTED_CONFIGURATION_ERROR',
-        'unsupported-feature',
-        `filesystem on '${fs.deviceId}' is adopted, but install repartitions its disk; adopted filesystems need adopted partitions, which are not supported`,
-      );
-    }
-    if (source !== 'new' || !fs.deviceId) continue; // tmpfs/overlay have no device: nothing to write
+    // Adopted filesystems are kept as they are; tmpfs/overlay have no device: nothing to write.
+    if (source !== 'new' || !fs.deviceId) continue;
     const type = fs.type ?? 'ext4';
     if (type !== 'ext4' && type !== 'xfs' && type !== 'vfat' && type !== 'ntfs') continue;
     const device = stackedDevice(config, fs.deviceId);
@@ -138,7 +137,7 @@ export function planNewFilesystems(
       stacked.push({ id: fs.deviceId, device, fsType: type, mountPoint: fs.mountPoint?.path });
       continue;
     }
-    const { targetIndex, partition } = resolvePartition(config, layouts, fs.deviceId);
+    const { targetIndex, partition } = writablePartition(config, layouts, fs.deviceId, `a new ${type}`);
     planned.push({
       id: fs.deviceId,
       targetIndex,
@@ -154,7 +153,7 @@ export function planNewFilesystems(
       stacked.push({ id: swap.deviceId, device, fsType: 'swap', mountPoint: undefined });
       continue;
     }
-    const { targetIndex, partition } = resolvePartition(config, layouts, swap.deviceId);
+    const { targetIndex, partition } = writablePartition(config, layouts, swap.deviceId, 'a swap area');
     planned.push({
       id: swap.deviceId,
       targetIndex,

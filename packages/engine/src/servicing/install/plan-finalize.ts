@@ -5,9 +5,9 @@
  * disks are only checked to be the ones that were staged (their GPT disk and partition GUIDs), then
  * mounted to receive the installed OS's datastore, and the ESP gets its UEFI boot entry.
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { inspectTarget } from '@trident/block-writer';
-import { type Gpt, parseGpt } from '@trident/cosi-format';
+import type { Gpt } from '@trident/cosi-format';
 import { DEFAULT_DATASTORE_PATH, type HostStatus, openDatastore } from '@trident/datastore';
 import { type HostConfiguration, parseHostConfig, plainDocument } from '@trident/host-config';
 import { EngineError, wrapStep } from '../../errors.ts';
@@ -16,6 +16,7 @@ import type { KindPlan } from '../kind.ts';
 import { planConcurrency } from '../phases/write-images.ts';
 import type { StagedInstall } from './host/finalize-host.ts';
 import type { DiskLayout } from './layout.ts';
+import { readDiskGpt } from './read-disk-gpt.ts';
 import type { InstallRequest } from './request.ts';
 
 export interface FinalizeContext {
@@ -199,24 +200,18 @@ async function stagedTarget(diskId: string, requested: TargetRequest): Promise<P
 }
 
 async function readPrimaryGpt(target: PlannedTarget): Promise<Gpt> {
-  const lbaSize = target.sectorSize === 4096 ? 4096 : 512;
-  // Protective MBR, header and the 128-entry array: 34 sectors of 512 bytes, 6 of 4096.
-  const length = lbaSize * (2 + Math.ceil((128 * 128) / lbaSize));
-  const handle = await open(target.path, 'r');
-  try {
-    const bytes = new Uint8Array(length);
-    await handle.read(bytes, 0, length, 0);
-    return parseGpt(bytes, { lbaSize, diskSize: target.size });
-  } catch (error) {
-    throw wrapStep(
+  const failed = (error?: unknown) =>
+    wrapStep(
       'INVALID_INPUT_ERROR',
       'invalid-target',
       `${target.path} has no readable GPT: it is not a staged disk`,
-      error,
+      error ?? new Error('no GPT signature at LBA 1'),
     );
-  } finally {
-    await handle.close();
-  }
+  const gpt = await readDiskGpt(target).catch((error: unknown) => {
+    throw failed(error);
+  });
+  if (gpt === undefined) throw failed();
+  return gpt;
 }
 
 /** The staged disk's partitions in configuration order, after checking they are the staged ones. */
@@ -237,15 +232,30 @@ function stagedLayout(
   const expected = staged.diskUuids[disk.id]?.toLowerCase();
   if (expected !== undefined && expected !== diskGuid)
     throw mismatch(`its GPT disk GUID is ${diskGuid}, the staged one ${expected}`);
-  const partitions = disk.partitions.map((partition, index) => {
-    const entry = gpt.partitions.find((p) => p.number === index + 1);
-    if (entry === undefined) throw mismatch(`partition ${index + 1} ('${partition.id}') is missing`);
+  const byPath = (id: string) => {
+    const path = staged.partitionPaths[id];
+    if (!path?.startsWith('/dev/disk/by-partuuid/')) return undefined;
+    const uuid = path.slice('/dev/disk/by-partuuid/'.length).toLowerCase();
+    return gpt.partitions.find((p) => p.partitionGuid.toLowerCase() === uuid);
+  };
+  // New partitions were numbered in configuration order unless the disk kept adopted ones, which
+  // keep their numbers: then the staged GUIDs say which entry is which.
+  const adopting = disk.adoptedPartitions.length > 0;
+  const ids = [...disk.partitions.map((p) => p.id), ...disk.adoptedPartitions.map((p) => p.id)];
+  const partitions = ids.map((id, index) => {
+    const entry = adopting ? byPath(id) : gpt.partitions.find((p) => p.number === index + 1);
+    if (entry === undefined)
+      throw mismatch(
+        adopting
+          ? `partition '${id}' (${staged.partitionPaths[id] ?? 'no staged path'}) is missing`
+          : `partition ${index + 1} ('${id}') is missing`,
+      );
     const uuid = entry.partitionGuid.toLowerCase();
-    const path = staged.partitionPaths[partition.id];
+    const path = staged.partitionPaths[id];
     if (path?.startsWith('/dev/disk/by-partuuid/') && path.slice('/dev/disk/by-partuuid/'.length) !== uuid)
-      throw mismatch(`partition '${partition.id}' has GUID ${uuid}, the staged one ${path}`);
+      throw mismatch(`partition '${id}' has GUID ${uuid}, the staged one ${path}`);
     return {
-      id: partition.id,
+      id,
       number: entry.number,
       typeGuid: entry.typeGuid.toLowerCase(),
       uuid,
@@ -254,6 +264,7 @@ function stagedLayout(
       lastLba: entry.lastLba,
       offset: entry.firstLba * gpt.lbaSize,
       length: (entry.lastLba - entry.firstLba + 1) * gpt.lbaSize,
+      ...(index >= disk.partitions.length ? { adopted: { attributes: entry.attributes } } : {}),
     };
   });
   return {

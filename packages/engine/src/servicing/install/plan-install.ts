@@ -1,7 +1,6 @@
-import { planGpt } from '@trident/block-writer';
 import { type CosiReader, formatSha384 } from '@trident/cosi-format';
 import { checkImageCompatibility, formatFinding, type HostConfiguration } from '@trident/host-config';
-import { EngineError, wrapStep } from '../../errors.ts';
+import { EngineError } from '../../errors.ts';
 import { hostOsArch } from '../../host-arch.ts';
 import { imageFactsFromCosi } from '../../image-facts.ts';
 import type { Plan, PlannedImage, PlannedNewFilesystem, PlannedTarget, TargetRequest } from '../../types.ts';
@@ -11,11 +10,12 @@ import type { KindPlan } from '../kind.ts';
 import { openImage } from '../phases/open-image.ts';
 import { protectedFiles, type TargetChecks } from '../phases/plan-targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
-import { type DiskLayout, layoutDisk } from './layout.ts';
+import type { DiskLayout } from './layout.ts';
 import { planImages, planNewFilesystems } from './place-filesystems.ts';
 import { planDiskTarget } from './plan-disk-target.ts';
 import type { FinalizeContext } from './plan-finalize.ts';
 import { checkStagingState, planFinalizeInstall, stagingDatastorePath } from './plan-finalize.ts';
+import { layoutDisks } from './plan-layouts.ts';
 import type { InstallRequest } from './request.ts';
 import { checkStackedLayout, type StackedFilesystem, type StackedImage } from './storage/stacked-devices.ts';
 import { checkSupportedSections } from './unsupported.ts';
@@ -112,29 +112,14 @@ export async function planInstall(
     }
     const arch = hostOsArch() === 'aarch64' ? 'arm64' : 'x64';
     const targets: PlannedTarget[] = [];
-    const layouts: DiskLayout[] = [];
     const checks: TargetChecks = {
       metadataSha384: reader?.metadataSha384 ?? '',
       protect: protectedFiles(config.image?.url ?? '', hostConfiguration.path),
       resume: request.resume === true,
     };
-    for (const [index, disk] of config.storage.disks.entries()) {
-      const target = await planDiskTarget(disk, targetsRequested[index]!, checks);
-      targets.push(target);
-      const layout = layoutDisk(disk, target.size, target.sectorSize, arch);
-      try {
-        // The same checks writeGpt makes, now rather than after every image was written.
-        planGpt(layout.gptRegion, { lbaSize: target.sectorSize, size: target.size, device: target.path });
-      } catch (error) {
-        throw wrapStep(
-          'INVALID_INPUT_ERROR',
-          'invalid-host-configuration',
-          `disk '${disk.id}': its partition table cannot be written to ${target.path}`,
-          error,
-        );
-      }
-      layouts.push(layout);
-    }
+    for (const [index, disk] of config.storage.disks.entries())
+      targets.push(await planDiskTarget(disk, targetsRequested[index]!, checks));
+    const layouts = await layoutDisks(config, targets, arch);
     checkStackedLayout(config, new Set(layouts.flatMap((l) => l.partitions.map((p) => p.id))));
     const placed = reader
       ? planImages(config, layouts, reader, request.resize !== false)
@@ -209,10 +194,22 @@ function describeSteps(
         ? `create disk-image file ${target.path} (${mib(target.size)}, sparse)`
         : `open ${target.path} exclusively and run the safety checks`,
     );
-    steps.push(`wipe old signatures on ${target.path}`);
+    const kept = layouts[i]!.kept;
+    if (kept === undefined) steps.push(`wipe old signatures on ${target.path}`);
+    else {
+      for (const p of kept.removed)
+        steps.push(
+          `remove partition ${p.number} (${p.name || 'no name'}, ${p.uuid}) from ${target.path}: not adopted`,
+        );
+      steps.push(
+        `wipe old signatures on ${target.path} outside the adopted partitions, and write a table holding only them`,
+      );
+    }
     for (const p of layouts[i]!.partitions)
       steps.push(
-        `  partition ${p.number} '${p.id}' (${p.label}): ${mib(p.length)} at byte ${p.offset}, type ${p.typeGuid}`,
+        p.adopted
+          ? `  partition ${p.number} '${p.id}' (${p.label}): adopted, kept as it is: ${mib(p.length)} at byte ${p.offset}, GUID ${p.uuid}`
+          : `  partition ${p.number} '${p.id}' (${p.label}): ${mib(p.length)} at byte ${p.offset}, type ${p.typeGuid}`,
       );
   });
   for (const image of images)

@@ -38,3 +38,27 @@ export function resolvePartition(
     { code: 'ENGINE_UNSUPPORTED_DEVICE' },
   );
 }
+
+/**
+ * `resolvePartition` for data install writes (an image, a new filesystem, swap): an adopted
+ * partition is refused, since install never writes into one. Host Configuration validation
+ * already allows only adopted filesystems and the ESP on them; the ESP image would replace the
+ * adopted partition's contents (upstream copies its files into the existing ESP instead, which
+ * this install does not do).
+ */
+export function writablePartition(
+  config: HostConfiguration,
+  layouts: DiskLayout[],
+  id: string,
+  what: string,
+): PartitionRef {
+  const ref = resolvePartition(config, layouts, id);
+  if (ref.partition.adopted)
+    throw new EngineError(
+      'UNSUPPORTED_CONFIGURATION_ERROR',
+      'unsupported-feature',
+      `${what} would be written into '${id}', an adopted partition; install keeps adopted partitions as they are. Put it on a new partition, or use the adopted filesystem with \`source: adopted\``,
+      { code: 'ENGINE_ADOPTED_NOT_WRITABLE' },
+    );
+  return ref;
+}

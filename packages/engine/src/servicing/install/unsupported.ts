@@ -31,7 +31,8 @@ function at(raw: unknown, path: string[]): unknown {
 }
 
 /**
- * Install applies storage (partitions, RAID arrays, LUKS2 volumes, verity, filesystems, swap), the
+ * Install applies storage (partitions, adopted partitions, RAID arrays, LUKS2 volumes, verity,
+ * filesystems, swap), the
  * OS configuration (users, hostname, netplan, SELinux mode, modules, services, additional files,
  * kernel command line, sysexts and confexts) and scripts. What it does not apply yet is
  * refused with the list of what was found and why, so nobody mistakes a partial install for a
@@ -51,12 +52,6 @@ export function checkSupportedSections(raw: unknown): string[] {
       found.push(`${key} (not a section install knows)`);
   }
   for (const { path, why } of REFUSED) if (present(at(raw, path))) found.push(`${path.join('.')} (${why})`);
-  const disks = at(raw, ['storage', 'disks']);
-  if (Array.isArray(disks))
-    disks.forEach((disk: Record<string, unknown>, i) => {
-      if (present(disk?.['adoptedPartitions']))
-        found.push(`storage.disks[${i}].adoptedPartitions (adopting partitions is not supported)`);
-    });
   if (found.length > 0) {
     throw new EngineError(
       'UNSUPPORTED_CONFIGURATION_ERROR',

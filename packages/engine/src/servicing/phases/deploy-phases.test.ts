@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeGptRegion } from '@trident/cosi-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDemoCosi,
@@ -167,5 +168,54 @@ describe('deploy phases on a disk-image file', () => {
     run.dispose();
     await context.reader.close();
     expect(existsSync(target)).toBe(false);
+  });
+
+  it('opens a disk that keeps partitions: their bytes untouched, a table of only them until the GPT is written', async () => {
+    const target = join(dir, 'kept.img');
+    const { plan, context } = await planFor(target);
+    const size = plan.targets[0]!.size;
+    const MiB = 1024 * 1024;
+    // An existing disk full of old data; the kept partition reaches into the last MiB.
+    const handle = await open(target, 'w');
+    await handle.write(Buffer.alloc(size, 0x5a), 0, size, 0);
+    await handle.close();
+    const keptRange: [number, number] = [size - 3 * MiB, size - 34 * 512];
+    const before = await hashRange(target, keptRange[0], keptRange[1] - keptRange[0]);
+    const kept = {
+      ranges: [keptRange],
+      gptRegion: encodeGptRegion({
+        lbaSize: 512,
+        totalLbas: size / 512,
+        diskGuid: '0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3',
+        partitions: [
+          {
+            number: 3,
+            typeGuid: '0fc63daf-8483-4772-8e79-3d69d8477de4',
+            partitionGuid: '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a',
+            firstLba: keptRange[0] / 512,
+            lastLba: keptRange[1] / 512 - 1,
+            name: 'kept',
+          },
+        ],
+      }),
+    };
+    const run = session();
+    const opened = await openTargets(
+      { ...plan, targets: [{ ...plan.targets[0]!, create: false, keepContents: true }] },
+      [{ ...context.layout, kept }],
+      context.protect,
+      run.session.log,
+    );
+    await releaseTargets(opened, { succeeded: false, log: run.session.log });
+    run.dispose();
+    await context.reader.close();
+    // Not created by this run: kept, with the kept partition's bytes and a table naming only it.
+    expect(await hashRange(target, keptRange[0], keptRange[1] - keptRange[0])).toBe(before);
+    const gpt = await readPrimaryGpt(target);
+    expect(gpt.partitions.map((p) => [p.number, p.name])).toEqual([[3, 'kept']]);
+    // Outside it, both ends were wiped (the start: up to the table written over it).
+    expect(await hashRange(target, 64 * 512, MiB - 64 * 512)).toBe(
+      await hashRange('/dev/zero', 0, MiB - 64 * 512),
+    );
   });
 });

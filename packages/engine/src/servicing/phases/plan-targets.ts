@@ -69,7 +69,7 @@ export function targetError(context: string, error: unknown): EngineError {
  * and the plan fail the same way the run would, with nothing written.
  */
 export async function checkPlannedFile(
-  target: { path: string; size: number; sectorSize: number; replace: boolean },
+  target: { path: string; size: number; sectorSize: number; replace: boolean; keep?: boolean },
   checks: TargetChecks,
   requirements: SafetyRequirements,
 ): Promise<void> {
@@ -84,7 +84,8 @@ export async function checkPlannedFile(
     );
   }
   const keep =
-    checks.resume && (await usableJournal(target.path, 'image-file', checks.metadataSha384)) !== undefined;
+    target.keep === true ||
+    (checks.resume && (await usableJournal(target.path, 'image-file', checks.metadataSha384)) !== undefined);
   const report = await inspectFileTarget(target.path, {
     size: target.size,
     sectorSize: target.sectorSize,

@@ -5,6 +5,7 @@ import {
   openFileTarget,
   type SafetyRequirements,
   wipeSignatures,
+  writeGpt,
 } from '@trident/block-writer';
 import type { Plan, PlannedTarget } from '../../types.ts';
 import {
@@ -29,6 +30,12 @@ export interface TargetLayout {
   lbaSize: number;
   /** Entries in the table, for the log. */
   partitionCount: number;
+  /**
+   * Partitions the target keeps (install's adopted partitions): their byte ranges are never wiped,
+   * and instead of no table at all the target gets one holding only them until the GPT is written
+   * last, so an interrupted run leaves them reachable and nothing pointing at half-written data.
+   */
+  kept?: { ranges: ReadonlyArray<readonly [number, number]>; gptRegion: Uint8Array };
 }
 
 /** An open target with its journal: what the image phase writes into. */
@@ -126,8 +133,17 @@ export async function openTargets(
           entry.done.has(record.partitionNumber),
         );
       } else if (opening?.wipe !== false) {
-        await wipeSignatures(target);
-        log('info', `Wiped old partition-table and filesystem signatures on ${target.path}`);
+        const kept = layouts[index]!.kept;
+        await wipeSignatures(target, kept === undefined ? {} : { keep: kept.ranges });
+        if (kept === undefined)
+          log('info', `Wiped old partition-table and filesystem signatures on ${target.path}`);
+        else {
+          await writeGpt(target, kept.gptRegion, { lbaSize: layouts[index]!.lbaSize });
+          log(
+            'info',
+            `Wiped old signatures on ${target.path} outside its ${kept.ranges.length} adopted partition(s); it holds a table of only those until the new one is written`,
+          );
+        }
       }
     }
     return opened;
@@ -148,7 +164,12 @@ async function openTarget(
       return await openFileTarget(planned.path, {
         size: planned.size,
         sectorSize: planned.sectorSize,
-        existing: resuming ? 'keep' : planned.replace === true ? 'replace' : 'refuse',
+        existing:
+          resuming || planned.keepContents === true
+            ? 'keep'
+            : planned.replace === true
+              ? 'replace'
+              : 'refuse',
         requirements,
       });
     } catch (error) {

@@ -26,7 +26,7 @@ import { EngineError, toTridentError, wrapStep } from '../../errors.ts';
 import type { Plan, RunResult } from '../../types.ts';
 import { bootTarget } from '../host/boot-target.ts';
 import { configureOs, prepareHost, step } from '../host/configure-os.ts';
-import { mountNewRoot } from '../host/new-root.ts';
+import { adoptedFilesystemTypes, mountNewRoot } from '../host/new-root.ts';
 import { removeJournal } from '../phases/journal.ts';
 import { failedRun, type RunSession } from '../phases/run-session.ts';
 import { type OpenedTarget, openTargets, releaseTargets } from '../phases/targets.ts';
@@ -158,7 +158,12 @@ async function stage(
       ),
     );
     try {
-      const layout = { partitionUuids: context.partitionUuids, imageFilesystemTypes, targetVolume: target };
+      const layout = {
+        partitionUuids: context.partitionUuids,
+        imageFilesystemTypes,
+        adoptedFilesystemTypes: adoptedFilesystemTypes(config, newRoot),
+        targetVolume: target,
+      };
       // Images the running OS has are copied from it; the recorded spec gets their new-root paths.
       const running = (store.current().spec as { os?: ExtensionLists } | undefined)?.os;
       const os = await configureOs(newRoot, config, layout, 'ab-update', context.boot, session, {

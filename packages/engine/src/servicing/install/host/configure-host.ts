@@ -15,7 +15,12 @@ import { type StorageLayout, withExtensionPaths } from '@trident/os-config';
 import type { Plan } from '../../../types.ts';
 import { bootTarget, type StackedBoot } from '../../host/boot-target.ts';
 import { type BootKind, bootKind, configureOs, step } from '../../host/configure-os.ts';
-import { mountNewRoot, type NewRoot, type NewRootDevices } from '../../host/new-root.ts';
+import {
+  adoptedFilesystemTypes,
+  mountNewRoot,
+  type NewRoot,
+  type NewRootDevices,
+} from '../../host/new-root.ts';
 import type { RunSession } from '../../phases/run-session.ts';
 import type { DiskLayout } from '../layout.ts';
 import { resolvePartition } from '../resolve-devices.ts';
@@ -46,28 +51,38 @@ export interface HostInputs {
   stageOnlyDatastore?: string | undefined;
 }
 
-function storageLayout(inputs: HostInputs): StorageLayout {
-  const partitionUuids: Record<string, string> = {};
-  for (const layout of inputs.layouts) for (const p of layout.partitions) partitionUuids[p.id] = p.uuid;
-  const imageFilesystemTypes: Record<string, string> = {};
+function imageFilesystemTypes(inputs: HostInputs): Record<string, string> {
+  const types: Record<string, string> = {};
   // Images on arrays and volumes too: fstab would otherwise say `auto` for them.
   for (const image of [...inputs.plan.images, ...inputs.stackedImages])
-    if (image.mountPoint && image.fsType) imageFilesystemTypes[image.mountPoint] = image.fsType;
-  return { partitionUuids, imageFilesystemTypes, targetVolume: 'volume-a' };
+    if (image.mountPoint && image.fsType) types[image.mountPoint] = image.fsType;
+  return types;
+}
+
+/** Partition GUIDs (adopted partitions' included), image types, and the types found on adopted filesystems. */
+function storageLayout(inputs: HostInputs, newRoot: NewRoot): StorageLayout {
+  const partitionUuids: Record<string, string> = {};
+  for (const layout of inputs.layouts) for (const p of layout.partitions) partitionUuids[p.id] = p.uuid;
+  return {
+    partitionUuids,
+    imageFilesystemTypes: imageFilesystemTypes(inputs),
+    adoptedFilesystemTypes: adoptedFilesystemTypes(inputs.config, newRoot),
+    targetVolume: 'volume-a',
+  };
 }
 
 /** After the tables are written and the kernel knows the partitions. */
 export async function configureHost(inputs: HostInputs, session: RunSession): Promise<void> {
   const { config, plan, layouts } = inputs;
-  const layout = storageLayout(inputs);
   let attached: AttachedDisks | undefined;
   let stacked: StackedStorage | undefined;
   const newRoot: NewRoot = await step(session, 'mount-new-root', 'Mounting the new root', async () => {
     attached = await attachDisks(config, plan.targets, layouts, session.signal, session.log);
     const devices = await withStackedStorage(inputs, attached, session);
     stacked = devices.stacked;
-    return mountNewRoot(config, devices, layout.imageFilesystemTypes ?? {}, session.signal, session.log);
+    return mountNewRoot(config, devices, imageFilesystemTypes(inputs), session.signal, session.log);
   });
+  const layout = storageLayout(inputs, newRoot);
   const disks = attached!;
   let released = false;
   // The recorded spec says where each sysext/confext went (upstream's Update Host Configuration).

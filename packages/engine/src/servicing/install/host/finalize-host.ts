@@ -105,7 +105,8 @@ export function findEsp(
   layouts: readonly DiskLayout[],
 ): { diskIndex: number; partitionNumber: number } | undefined {
   for (const [diskIndex, layout] of layouts.entries()) {
-    const esp = layout.partitions.find((p) => p.typeGuid.toLowerCase() === ESP_TYPE_GUID);
+    // An adopted partition of the ESP type is kept as it is, never the ESP this install writes.
+    const esp = layout.partitions.find((p) => !p.adopted && p.typeGuid.toLowerCase() === ESP_TYPE_GUID);
     if (esp) return { diskIndex, partitionNumber: esp.number };
   }
   return undefined;
