@@ -1,9 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { DEFAULT_ENTRY_COUNT, encodeGptRegion, type GptEntry, type GptPartition } from '@trident/cosi-format';
-import { type Disk, partitionTypeGuid } from '@trident/host-config';
+import type { Disk } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
 import type { AdoptedMatch } from './adopt-partitions.ts';
-import { alignUp, checkDiskFits, type DiskLayout, entryLbas, type LaidOutPartition } from './layout.ts';
+import {
+  alignUp,
+  checkDiskFits,
+  type DiskLayout,
+  entryLbas,
+  type LaidOutPartition,
+  newPartitionEntry,
+} from './layout.ts';
 
 const MiB = 1024 * 1024;
 
@@ -110,19 +116,7 @@ export function layoutAroundAdopted(
     while (usedNumbers.has(nextNumber)) nextNumber++;
     usedNumbers.add(nextNumber);
     const { offset, length } = placed.get(partition.id)!;
-    const firstLba = offset / sectorSize;
-    const lastLba = firstLba + Math.ceil(length / sectorSize) - 1;
-    partitions.push({
-      id: partition.id,
-      number: nextNumber,
-      typeGuid: partitionTypeGuid(partition.type, arch),
-      uuid: (partition.uuid ?? randomUUID()).toLowerCase(),
-      label: partition.label ?? partition.id,
-      firstLba,
-      lastLba,
-      offset,
-      length: (lastLba - firstLba + 1) * sectorSize,
-    });
+    partitions.push(newPartitionEntry(partition, nextNumber, offset, length, sectorSize, arch));
   }
   partitions.sort((a, b) => a.number - b.number);
   const entryOf = (p: LaidOutPartition): GptEntry => ({

@@ -105,6 +105,34 @@ export function checkDiskFits(disk: Disk, diskSize: number, sectorSize: number):
  * taking the rest of the disk. Returns the GPT region to write once the data is in place. (A disk
  * that keeps adopted partitions is laid out by adopted-layout.ts instead.)
  */
+/**
+ * A configured partition at `offset`, `length` bytes rounded up to whole sectors, under entry
+ * `number`: its type GUID for the architecture, its configured or a random partition GUID, its
+ * label (the id when none). One home for fresh layouts and layouts around adopted partitions.
+ */
+export function newPartitionEntry(
+  partition: Disk['partitions'][number],
+  number: number,
+  offset: number,
+  length: number,
+  sectorSize: number,
+  arch: 'x64' | 'arm64',
+): LaidOutPartition {
+  const firstLba = offset / sectorSize;
+  const lastLba = firstLba + Math.ceil(length / sectorSize) - 1;
+  return {
+    id: partition.id,
+    number,
+    typeGuid: partitionTypeGuid(partition.type, arch),
+    uuid: (partition.uuid ?? randomUUID()).toLowerCase(),
+    label: partition.label ?? partition.id,
+    firstLba,
+    lastLba,
+    offset,
+    length: (lastLba - firstLba + 1) * sectorSize,
+  };
+}
+
 export function layoutDisk(
   disk: Disk,
   diskSize: number,
@@ -128,19 +156,7 @@ export function layoutDisk(
     } else {
       length = partition.size;
     }
-    const firstLba = offset / sectorSize;
-    const lastLba = firstLba + Math.ceil(length / sectorSize) - 1;
-    partitions.push({
-      id: partition.id,
-      number: index + 1,
-      typeGuid: partitionTypeGuid(partition.type, arch),
-      uuid: (partition.uuid ?? randomUUID()).toLowerCase(),
-      label: partition.label ?? partition.id,
-      firstLba,
-      lastLba,
-      offset,
-      length: (lastLba - firstLba + 1) * sectorSize,
-    });
+    partitions.push(newPartitionEntry(partition, index + 1, offset, length, sectorSize, arch));
     offset = alignUp(offset + length, MiB);
   });
   const diskUuid = randomUUID();
