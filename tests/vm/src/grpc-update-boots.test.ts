@@ -9,7 +9,11 @@
  *    Configuration (its COSI as `file:///dev/vdb`), then UpdateFinalize (the caller handles the
  *    reboot), reading the servicing state through StatusService in between; the job reboots.
  * 3. Boot 2, same machine: volume B, VERSION_ID 2, the update's hostname; commit made it
- *    `provisioned` on volume B, which `trident get` and the client's StatusService both show.
+ *    `provisioned` on volume B, which `trident get` and the client's StatusService both show. The
+ *    client then asks v1preview RollbackService for a manual A/B rollback: CheckRollback expects one,
+ *    Rollback stages and finalizes it (the caller reboots); the job reboots.
+ * 4. Boot 3, same machine: back on volume A (build 1, the install's hostname), the rollback
+ *    committed at boot: `provisioned` on volume A with no last error.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -85,6 +89,7 @@ echo "${name}-rc=$?"`;
 }
 
 const STATE = 'trident.v1preview.StatusService/GetServicingState';
+const ROLLBACK = 'trident.v1preview.RollbackService';
 const VOLUME = 'trident.v1preview.StatusService/GetActiveVolume';
 
 const UPDATE_JOB = `${unpackPythonClientScript()}
@@ -103,6 +108,14 @@ echo "commit-unit=$(systemctl show -p Result --value trident.service) $(systemct
 journalctl -b --no-pager -u trident.service > "$TRIDENT_RESULTS/commit-unit.log" 2>&1
 ${call('state', STATE)}
 ${call('volume', VOLUME)}
+`;
+
+/** The checks of CHECK_JOB, then a manual A/B rollback over gRPC whose reboot the job makes. */
+const CHECK_AND_ROLLBACK_JOB = `${CHECK_JOB}
+${call('check-rollback', `${ROLLBACK}/CheckRollback`, `--request '{"kind": "AB_ROLLBACK_REQUESTED"}'`)}
+${call('rollback', `${ROLLBACK}/Rollback`, `--request '{"kind": "AB_ROLLBACK_REQUESTED", "finalize": {"reboot": {"handling": "CALLER_HANDLES_REBOOT"}}}'`)}
+${call('state-rolled-back', STATE)}
+journalctl -b --no-pager -u tridentd.service > "$TRIDENT_RESULTS/tridentd.log" 2>&1
 `;
 
 type Line = Record<string, any>;
@@ -160,7 +173,7 @@ afterAll(async () => {
 
 describe.skipIf(!available)('A/B update driven over gRPC by the Python C-core client', () => {
   it(
-    'UpdateStage then UpdateFinalize from inside the guest; the next boot is build 2 on volume B, committed',
+    'UpdateStage then UpdateFinalize from inside the guest; the next boot is build 2 on volume B, committed; a manual rollback over gRPC brings back volume A',
     async () => {
       const espMiB = Math.ceil(v1.partitions.find((p) => p.role === 'esp')!.size / 1048576);
       const installConfig = join(dir, 'install.yaml');
@@ -207,10 +220,10 @@ describe.skipIf(!available)('A/B update driven over gRPC by the Python C-core cl
         machine,
         memoryMiB: 1536,
         disks,
-        job: { script: CHECK_JOB },
+        job: { script: CHECK_AND_ROLLBACK_JOB, after: 'reboot' },
         timeoutMs: 20 * 60_000,
       });
-      const log2 = `${second.job.output}\n${text(second.job, 'commit-unit.log')}`;
+      const log2 = `${second.job.output}\n${text(second.job, 'commit-unit.log')}\n${text(second.job, 'tridentd.log').slice(-6000)}`;
       expect(second.boot.versionId, log2).toBe('2');
       expect(second.boot.rootDevice, log2).toBe('/dev/vda3');
       expect(second.boot.hostname).toBe('grpc-updated-host');
@@ -221,6 +234,37 @@ describe.skipIf(!available)('A/B update driven over gRPC by the Python C-core cl
       expect(status).not.toMatch(/lastError/u);
       expect(response(second.job, 'state'), log2).toEqual({ state: 'PROVISIONED' });
       expect(response(second.job, 'volume'), log2).toEqual({ active_volume: 'VOLUME_B' });
+      // The manual rollback, B → A: expected, then staged and finalized in one call.
+      expect(response(second.job, 'check-rollback'), log2).toEqual({ kind: 'AB_ROLLBACK_EXPECTED' });
+      expect(completed(second.job, 'rollback'), log2).toMatchObject({
+        status: 'STATUS_CODE_SUCCESS',
+        servicing_kind: 'SERVICING_KIND_MANUAL_ROLLBACK_AB',
+        reboot_status: 'REBOOT_REQUIRED',
+      });
+      expect(response(second.job, 'state-rolled-back'), log2).toEqual({
+        state: 'MANUAL_ROLLBACK_AB_FINALIZED',
+      });
+
+      // Boot 3, the same machine: volume A again, build 1, the rollback committed at boot.
+      const third = await runVmJob(vms, {
+        name: 'grpc-update-3',
+        machine,
+        memoryMiB: 1536,
+        disks,
+        job: { script: CHECK_JOB },
+        timeoutMs: 20 * 60_000,
+      });
+      const log3 = `${third.job.output}\n${text(third.job, 'commit-unit.log')}`;
+      expect(third.boot.rootDevice, log3).toBe('/dev/vda2');
+      expect(third.boot.versionId, log3).toBe(first.boot.versionId);
+      expect(third.boot.hostname).toBe('installed-host');
+      expect(fact(third.job.output, 'commit-unit'), log3).toBe('success 0');
+      const rolledBack = text(third.job, 'status.yaml');
+      expect(rolledBack, log3).toMatch(/servicingState: provisioned/u);
+      expect(rolledBack).toMatch(/abActiveVolume: volume-a/u);
+      expect(rolledBack).not.toMatch(/lastError/u);
+      expect(response(third.job, 'state'), log3).toEqual({ state: 'PROVISIONED' });
+      expect(response(third.job, 'volume'), log3).toEqual({ active_volume: 'VOLUME_A' });
     },
     TEST_TIMEOUT,
   );

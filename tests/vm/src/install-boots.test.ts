@@ -1,15 +1,17 @@
 /**
  * A host installed by `trident install` boots, configured as its Host Configuration says: the
  * fixture OS with the agent (full flavour) is installed from its COSI into a disk-image file — new
- * partition UUIDs, a new ext4 at /srv, users with keys, hostname, netplan, services, additional
- * files and scripts — and the installed disk boots alone under QEMU/OVMF. A job in the booted OS
- * reports what the checks compare: the root partition it came up from, the user and key, the
- * hostname, the mounts and their options, the scripts' marker files, and `trident get` reading the
- * datastore install left. The packaged trident.service ran `trident commit` before the job (the job
+ * partition UUIDs, a new ext4 at /srv, the datastore on a partition of its own at /var/lib/trident
+ * (as upstream's `misc` configuration has it), users with keys, hostname, netplan, services, kernel
+ * modules with options, extra kernel command line (a quoted value with a space), additional files
+ * and scripts — and the installed disk boots alone under QEMU/OVMF. A job in the booted OS reports
+ * what the checks compare: the root partition it came up from, the user and key, the hostname, the
+ * mounts and their options, the module loaded with its options, the scripts' marker files, and
+ * `trident get` reading the datastore install left. The packaged trident.service ran `trident commit` before the job (the job
  * unit is ordered after it): the health check ran on the booted OS and the host is provisioned on
  * volume A.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
@@ -39,6 +41,12 @@ echo "post-provision=$(cat /root/post-provision 2>/dev/null)"
 echo "post-configure=$(cat /root/post-configure 2>/dev/null)"
 echo "netplan-mode=$(stat -c '%a' /etc/netplan/99-trident.yaml)"
 echo "ssh-enabled=$(systemctl is-enabled ssh.service)"
+echo "trident-fs=$(findmnt -no FSTYPE /var/lib/trident)"
+echo "brd-loaded=$(grep -c '^brd ' /proc/modules)"
+echo "brd-options=$(cat /sys/module/brd/parameters/rd_nr /sys/module/brd/parameters/rd_size 2>/dev/null | tr '\\n' ' ')"
+echo "brd-devices=$(ls -d /sys/block/ram* 2>/dev/null | wc -l)"
+echo "module-options=$(cat /etc/modprobe.d/module-options.conf 2>/dev/null)"
+echo "blacklisted=$(cat /etc/modprobe.d/modules-disabled.conf 2>/dev/null)"
 echo "cmdline=$(cat /proc/cmdline)"
 echo "health-check=$(cat /var/lib/trident/health-check 2>/dev/null)"
 echo "commit-unit=$(systemctl show -p Result --value trident.service) $(systemctl show -p ExecMainStatus --value trident.service)"
@@ -63,6 +71,7 @@ storage:
       partitions:
         - { id: esp, type: esp, size: ${espMiB}M }
         - { id: root, type: root, size: 2G }
+        - { id: trident, size: 256M }
         - { id: srv, size: grow }
   filesystems:
     - deviceId: esp
@@ -72,6 +81,9 @@ storage:
     - deviceId: srv
       source: new
       mountPoint: { path: /srv, options: noatime }
+    - deviceId: trident
+      source: new
+      mountPoint: /var/lib/trident
 os:
   hostname: installed-host
   users:
@@ -87,12 +99,22 @@ os:
         dhcp4: true
   services:
     enable: [ssh.service]
+  modules:
+    - name: brd
+      loadMode: always
+      options: { rd_nr: "3", rd_size: "4096" }
+    - name: pcspkr
+      loadMode: disable
   kernelCommandLine:
-    extraCommandLine: [trident.installed=1]
+    extraCommandLine: [trident.installed=1, 'trident.quoted="two words"']
   additionalFiles:
     - destination: /etc/motd
       content: "installed by trident-ts\\n"
 scripts:
+  preServicing:
+    - name: mark-pre-servicing
+      runOn: [clean-install]
+      content: echo "$SERVICING_TYPE" > ${join(dir, 'pre-servicing')}
   postProvision:
     - name: mark-provision
       runOn: [clean-install]
@@ -149,12 +171,21 @@ describe.skipIf(!available)('a host installed by trident install', () => {
       expect(partUuid).not.toBe(fixture.partitions.find((p) => p.role === 'root')!.partUuid);
       expect(fact(output, 'cmdline')).toContain(`root=PARTUUID=${partUuid}`);
       expect(fact(output, 'cmdline')).toContain('trident.installed=1');
+      expect(fact(output, 'cmdline')).toContain('trident.quoted="two words"');
+      // os.modules: loaded at boot from modules-load.d, with its options from modprobe.d.
+      const modules = fact(output, 'module-options') ?? '';
+      expect(fact(output, 'brd-loaded'), modules).toBe('1');
+      expect(fact(output, 'brd-options'), modules).toBe('3 4096 ');
+      expect(fact(output, 'brd-devices'), modules).toBe('3');
+      expect(fact(output, 'blacklisted')).toBe('blacklist pcspkr');
+      expect(fact(output, 'trident-fs')).toBe('ext4');
       expect(fact(output, 'hostname')).toBe('installed-host');
       expect(fact(output, 'alice')).toMatch(/groups=.*\bsudo\b/u);
       expect(fact(output, 'alice-key')).toBe(KEY);
       expect(fact(output, 'alice-key-mode')).toBe('600 alice');
       expect(fact(output, 'srv')).toMatch(/^ext4 .*noatime/u);
       expect(fact(output, 'motd')).toBe('installed by trident-ts');
+      expect((await readFile(join(dir, 'pre-servicing'), 'utf8')).trim()).toBe('clean_install');
       expect(fact(output, 'post-provision')).toBe('clean_install');
       expect(fact(output, 'post-configure')).toBe('configured clean_install');
       expect(fact(output, 'netplan-mode')).toBe('600');
