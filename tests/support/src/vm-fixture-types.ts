@@ -26,7 +26,7 @@ export interface OsFixtureOptions {
    * usr-verity images are laid out. Not with `verity`.
    */
   usrVerity?: boolean;
-  /** Size of the /usr partition with `usrVerity` (default 1 GiB, 2 GiB for `full`). */
+  /** Size of the /usr partition with `usrVerity` (default 512 MiB, 768 MiB for `full`: its /usr holds about 360 MiB). */
   usrMiB?: number;
   /** os-release VERSION_ID of this build (default: Debian's). */
   versionId?: string;

@@ -32,7 +32,7 @@ function fixtureName(o: Required<Omit<OsFixtureOptions, 'agentDeb' | 'versionId'
 
 /** What the root needs: the whole OS, or without /usr when /usr has its own partition. */
 function defaultRootMiB(options: OsFixtureOptions): number {
-  if (options.usrVerity) return options.flavour === 'full' ? 1024 : 512;
+  if (options.usrVerity) return options.flavour === 'full' ? 512 : 256;
   return options.flavour === 'full' ? 3072 : 1536;
 }
 
@@ -76,7 +76,7 @@ export async function ensureOsFixture(options: OsFixtureOptions = {}): Promise<O
     separateBoot: options.separateBoot ?? false,
     verity: options.verity ?? false,
     usrVerity: options.usrVerity ?? false,
-    usrMiB: options.usrMiB ?? (options.flavour === 'full' ? 2048 : 1024),
+    usrMiB: options.usrMiB ?? (options.flavour === 'full' ? 768 : 512),
     hostname: options.hostname ?? 'trident-fixture',
     espMiB: options.espMiB ?? 128,
     rootMiB: options.rootMiB ?? defaultRootMiB(options),
