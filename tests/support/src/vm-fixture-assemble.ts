@@ -354,15 +354,14 @@ export async function assembleOsFixture(
 
   // --- the COSI, made by our own CLI as a user would ---
   const cosi = join(out, 'os.cosi');
-  // The root hash is ours to declare: without it the builder would shrink the verity data like any
-  // ext4 and the hash tree would no longer match.
-  const verityArg = (dataRole: FixturePartition['role'], hashRole: FixturePartition['role'], hash: string) => [
-    '--verity',
-    `${layout.find((p) => p.role === dataRole)!.number}:${layout.find((p) => p.role === hashRole)!.number}:${hash}`,
-  ];
+  // The verity hashes are ours to declare: without them the builder would shrink the verity data
+  // like any ext4 and the hash tree would no longer match.
+  const numberOf = (role: FixturePartition['role']) => layout.find((p) => p.role === role)!.number;
   const verityArgs = [
-    ...(roothash === undefined ? [] : verityArg('root', 'root-hash', roothash)),
-    ...(usrhash === undefined ? [] : verityArg('usr', 'usr-hash', usrhash)),
+    ...(roothash === undefined
+      ? []
+      : ['--verity', `${numberOf('root')}:${numberOf('root-hash')}:${roothash}`]),
+    ...(usrhash === undefined ? [] : ['--verity', `${numberOf('usr')}:${numberOf('usr-hash')}:${usrhash}`]),
   ];
   await runCli(['cosi', 'build', disk, '-o', cosi, ...verityArgs]);
   const cosiSha384 = (await runCli(['cosi', 'hash', cosi])).trim();

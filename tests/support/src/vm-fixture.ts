@@ -86,9 +86,13 @@ export async function ensureOsFixture(options: OsFixtureOptions = {}): Promise<O
       'a grub fixture with a verity root needs separateBoot: grub.cfg cannot live inside the root it hashes',
     );
   if (o.verity && o.usrVerity)
-    throw new Error('a fixture has a verity root or a verity /usr, not both (Trident allows one verity device)');
+    throw new Error(
+      'a fixture has a verity root or a verity /usr, not both (Trident allows one verity device)',
+    );
   if (o.usrVerity && o.bootloader !== 'systemd-boot')
-    throw new Error('a fixture with a verity /usr boots with systemd-boot (its grub image is made in the OS tree)');
+    throw new Error(
+      'a fixture with a verity /usr boots with systemd-boot (its grub image is made in the OS tree)',
+    );
   if (o.flavour === 'full' && options.agentDeb === undefined)
     throw new Error('the full fixture flavour needs agentDeb (see ensureAgentPackage)');
   const status = osFixtureStatus(o.flavour);

@@ -86,7 +86,9 @@ export async function inspectOs(
   }
 
   // A /usr partition (a dm-verity /usr) holds what the OS facts are read from: os-release, binaries.
-  const usrNumber = [...mountPoints].find(([, mountPoint]) => mountPoint.replace(/\/+$/u, '') === '/usr')?.[0];
+  const usrNumber = [...mountPoints].find(
+    ([, mountPoint]) => mountPoint.replace(/\/+$/u, '') === '/usr',
+  )?.[0];
   const usrReader = usrNumber === undefined ? undefined : readers.get(usrNumber);
   const rootReader =
     rootFsReader && usrReader && usrReader.fsType !== 'vfat'
