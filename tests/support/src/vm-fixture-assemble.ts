@@ -1,7 +1,8 @@
 /**
  * Lays out one fixture OS disk from the cached root filesystem: the OS tree (identity, agent .deb),
  * partitions, fstab, filesystems (mkfs.ext4 -d, mkfs.vfat + mtools; never a host mount: this host
- * has no vfat or device-mapper), dm-verity, boot files, the GPT, then the COSI by our own CLI.
+ * has no vfat or device-mapper), dm-verity (of the root or of /usr), boot files, the GPT, then the
+ * COSI by our own CLI.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -97,6 +98,9 @@ export async function assembleOsFixture(
     root: uuidFor(key, 'root'),
     hash: uuidFor(key, 'root-hash'),
     var: uuidFor(key, 'var'),
+    usr: uuidFor(key, 'usr'),
+    usrHash: uuidFor(key, 'usr-hash'),
+    usrFs: uuidFor(key, 'usr-fs'),
     rootFs: uuidFor(key, 'root-fs'),
     bootFs: uuidFor(key, 'boot-fs'),
     varFs: uuidFor(key, 'var-fs'),
@@ -133,8 +137,12 @@ export async function assembleOsFixture(
     });
   add('root', PART_TYPES.root, ids.root, o.rootMiB, { fsType: 'ext4', fsUuid: ids.rootFs });
   if (o.verity) {
-    add('root-hash', PART_TYPES.rootVerity, ids.hash, Math.ceil(o.rootMiB / 64) + 2);
+    add('root-hash', PART_TYPES.rootVerity, ids.hash, hashMiB(o.rootMiB));
     add('var', PART_TYPES.var, ids.var, 512, { fsType: 'ext4', fsUuid: ids.varFs });
+  }
+  if (o.usrVerity) {
+    add('usr', PART_TYPES.usr, ids.usr, o.usrMiB, { fsType: 'ext4', fsUuid: ids.usrFs });
+    add('usr-hash', PART_TYPES.usrVerity, ids.usrHash, hashMiB(o.usrMiB));
   }
   const diskSize = next + MiB;
 
@@ -145,6 +153,7 @@ export async function assembleOsFixture(
   ];
   const bootTree = join(work, 'boot');
   const varTree = join(work, 'var');
+  const usrTree = join(work, 'usr');
   if (o.separateBoot) {
     fstab.push(
       `PARTUUID=${ids.boot} /boot ${bootFsType} ${bootFsType === 'vfat' ? 'umask=0077' : 'defaults'} 0 2`,
@@ -156,6 +165,12 @@ export async function assembleOsFixture(
     fstab.push(`PARTUUID=${ids.var} /var ext4 defaults 0 2`, 'tmpfs /tmp tmpfs defaults 0 0');
     await rename(join(root, 'var'), varTree);
     await mkdir(join(root, 'var'));
+  }
+  if (o.usrVerity) {
+    // Debian is merged-/usr: /bin, /lib and /sbin stay in the root as symlinks into the empty /usr.
+    fstab.push('/dev/mapper/usr /usr ext4 ro 0 0');
+    await rename(join(root, 'usr'), usrTree);
+    await mkdir(join(root, 'usr'));
   }
   await mkdir(join(root, 'boot/efi'), { recursive: true });
   await writeFile(join(root, 'etc/fstab'), `# trident-ts fixture OS (${name})\n${fstab.join('\n')}\n`);
@@ -240,22 +255,26 @@ export async function assembleOsFixture(
   if (o.verity) {
     const hashPart = layout.find((p) => p.role === 'root-hash')!;
     const hashImg = join(work, 'hash.img');
-    await writeFile(hashImg, '');
-    const stdout = await sh('veritysetup', [
-      'format',
-      rootImg,
-      hashImg,
-      `--salt=${createHash('sha256').update(`${key}/salt`).digest('hex')}`,
-      `--uuid=${uuidFor(key, 'verity')}`,
-    ]);
-    roothash = /Root hash:\s*([0-9a-f]+)/u.exec(stdout)?.[1];
-    if (roothash === undefined) throw new Error(`veritysetup printed no root hash: ${stdout}`);
+    roothash = await formatVerity(rootImg, hashImg, key);
     plan.verity = { roothash, hashPartUuid: ids.hash };
     images.set(hashPart.number, hashImg);
     const varPart = layout.find((p) => p.role === 'var')!;
     const varImg = join(work, 'var.img');
     await mkext4(varTree, varImg, ids.varFs, 'var', varPart.size / MiB);
     images.set(varPart.number, varImg);
+  }
+
+  let usrhash: string | undefined;
+  if (o.usrVerity) {
+    const usrPart = layout.find((p) => p.role === 'usr')!;
+    const usrImg = join(work, 'usr.img');
+    // Like a verity root, the /usr filesystem fills its partition: `cosi build` keeps verity data whole.
+    await mkext4(usrTree, usrImg, ids.usrFs, 'usr', usrPart.size / MiB);
+    const hashImg = join(work, 'usr-hash.img');
+    usrhash = await formatVerity(usrImg, hashImg, `${key}/usr`);
+    plan.usrVerity = { usrhash, dataPartUuid: ids.usr, hashPartUuid: ids.usrHash };
+    images.set(usrPart.number, usrImg);
+    images.set(layout.find((p) => p.role === 'usr-hash')!.number, hashImg);
   }
 
   // --- boot files ---
@@ -274,7 +293,9 @@ export async function assembleOsFixture(
     }
   };
   if (o.bootloader === 'systemd-boot') {
-    const efi = await readFile(join(root, 'usr/lib/systemd/boot/efi/systemd-bootx64.efi'));
+    const efi = await readFile(
+      join(o.usrVerity ? usrTree : join(root, 'usr'), 'lib/systemd/boot/efi/systemd-bootx64.efi'),
+    );
     const files = systemdBootFiles(plan, title);
     await stage(espTree, {
       'EFI/BOOT/BOOTX64.EFI': efi,
@@ -333,11 +354,15 @@ export async function assembleOsFixture(
 
   // --- the COSI, made by our own CLI as a user would ---
   const cosi = join(out, 'os.cosi');
-  // The root hash is ours to declare: without it the builder would shrink the verity data like any
-  // ext4 and the hash tree would no longer match.
-  const hashPart = layout.find((p) => p.role === 'root-hash');
-  const verityArgs =
-    roothash === undefined ? [] : ['--verity', `${rootPart.number}:${hashPart!.number}:${roothash}`];
+  // The verity hashes are ours to declare: without them the builder would shrink the verity data
+  // like any ext4 and the hash tree would no longer match.
+  const numberOf = (role: FixturePartition['role']) => layout.find((p) => p.role === role)!.number;
+  const verityArgs = [
+    ...(roothash === undefined
+      ? []
+      : ['--verity', `${numberOf('root')}:${numberOf('root-hash')}:${roothash}`]),
+    ...(usrhash === undefined ? [] : ['--verity', `${numberOf('usr')}:${numberOf('usr-hash')}:${usrhash}`]),
+  ];
   await runCli(['cosi', 'build', disk, '-o', cosi, ...verityArgs]);
   const cosiSha384 = (await runCli(['cosi', 'hash', cosi])).trim();
   return {
@@ -355,7 +380,31 @@ export async function assembleOsFixture(
     cmdline: kernelCmdline(plan),
     partitions: layout,
     ...(roothash === undefined ? {} : { roothash }),
+    ...(usrhash === undefined ? {} : { usrhash }),
   };
+}
+
+/** Hash partition size for `dataMiB` of verity data: the tree takes under 1/64 of the data. */
+function hashMiB(dataMiB: number): number {
+  return Math.ceil(dataMiB / 64) + 2;
+}
+
+/**
+ * `veritysetup format` of a data image into a new hash image, salt and UUID derived from `seed` so
+ * rebuilds repeat; returns the root hash.
+ */
+async function formatVerity(dataImg: string, hashImg: string, seed: string): Promise<string> {
+  await writeFile(hashImg, '');
+  const stdout = await sh('veritysetup', [
+    'format',
+    dataImg,
+    hashImg,
+    `--salt=${createHash('sha256').update(`${seed}/salt`).digest('hex')}`,
+    `--uuid=${uuidFor(seed, 'verity')}`,
+  ]);
+  const hash = /Root hash:\s*([0-9a-f]+)/u.exec(stdout)?.[1];
+  if (hash === undefined) throw new Error(`veritysetup printed no root hash: ${stdout}`);
+  return hash;
 }
 
 function runCli(args: string[]): Promise<string> {

@@ -2,7 +2,8 @@
  * Boot configuration of the fixture OS disks: systemd-boot (Boot Loader Specification entry on the
  * ESP or an XBOOTLDR /boot) or grub (an EFI image with an embedded search for the filesystem
  * holding /boot, then grub.cfg). Both find the root by PARTUUID, or open a dm-verity root from the
- * kernel command line the way upstream Trident's images do (systemd-veritysetup in the initrd).
+ * kernel command line the way upstream Trident's images do (systemd-veritysetup in the initrd); a
+ * dm-verity /usr is opened the same way and mounted by systemd-fstab-generator's `mount.usr=`.
  */
 export interface BootPlan {
   kernelVersion: string;
@@ -10,6 +11,26 @@ export interface BootPlan {
   baseCmdline: string;
   rootPartUuid: string;
   verity?: { roothash: string; hashPartUuid: string };
+  /** /usr on its own dm-verity data partition (the root stays a writable partition). */
+  usrVerity?: { usrhash: string; dataPartUuid: string; hashPartUuid: string };
+}
+
+/**
+ * systemd 252's generators, both in the initrd: systemd-veritysetup-generator opens `usr` from
+ * `usrhash=` and the data/hash devices; systemd-fstab-generator mounts `mount.usr=` at /sysusr/usr
+ * and binds it to /sysroot/usr before switch-root. Without `mount.usrflags=ro` /usr would get the
+ * root's `rw`, which a verity device cannot give.
+ */
+function usrVerityArgs(usr: NonNullable<BootPlan['usrVerity']>): string[] {
+  return [
+    'mount.usr=/dev/mapper/usr',
+    'mount.usrfstype=ext4',
+    'mount.usrflags=ro',
+    `usrhash=${usr.usrhash}`,
+    'rd.systemd.verity=1',
+    `systemd.verity_usr_data=PARTUUID=${usr.dataPartUuid}`,
+    `systemd.verity_usr_hash=PARTUUID=${usr.hashPartUuid}`,
+  ];
 }
 
 export function kernelCmdline(plan: BootPlan): string {
@@ -24,7 +45,8 @@ export function kernelCmdline(plan: BootPlan): string {
           `systemd.verity_root_data=PARTUUID=${plan.rootPartUuid}`,
           `systemd.verity_root_hash=PARTUUID=${plan.verity.hashPartUuid}`,
         ];
-  return [...root, plan.baseCmdline].join(' ').trim();
+  const usr = plan.usrVerity === undefined ? [] : usrVerityArgs(plan.usrVerity);
+  return [...root, ...usr, plan.baseCmdline].join(' ').trim();
 }
 
 /** Files of a systemd-boot layout: on the ESP and in the directory holding the entries and kernels. */

@@ -7,6 +7,8 @@ export const PART_TYPES = {
   root: '4f68bce3-e8cd-4db1-96e7-fbcaf984b709',
   rootVerity: '2c7357ed-ebd2-46d9-aec1-23d437ec2bf5',
   var: '4d21b016-b534-45c2-a9fb-5c16e091fd2d',
+  usr: '8484680c-9521-48c6-9c11-b0720656f69e',
+  usrVerity: '77ff5f63-e7b6-4633-acf4-1565b864c0e6',
 } as const;
 
 export interface OsFixtureOptions {
@@ -18,6 +20,14 @@ export interface OsFixtureOptions {
   separateBoot?: boolean;
   /** Read-only root on dm-verity with a hash partition and a writable /var partition. */
   verity?: boolean;
+  /**
+   * /usr on its own partition under dm-verity (device `usr`, hash partition after it, `ro`), the
+   * root a writable ext4 keeping Debian's merged-/usr symlinks and an empty /usr, as upstream's
+   * usr-verity images are laid out. Not with `verity`.
+   */
+  usrVerity?: boolean;
+  /** Size of the /usr partition with `usrVerity` (default 512 MiB, 768 MiB for `full`: its /usr holds about 360 MiB). */
+  usrMiB?: number;
   /** os-release VERSION_ID of this build (default: Debian's). */
   versionId?: string;
   /** Default `trident-fixture`. */
@@ -32,7 +42,7 @@ export interface OsFixtureOptions {
 
 export interface FixturePartition {
   number: number;
-  role: 'esp' | 'boot' | 'root' | 'root-hash' | 'var';
+  role: 'esp' | 'boot' | 'root' | 'root-hash' | 'var' | 'usr' | 'usr-hash';
   typeGuid: string;
   partUuid: string;
   fsType?: 'vfat' | 'ext4';
@@ -58,6 +68,8 @@ export interface OsFixture {
   cmdline: string;
   partitions: FixturePartition[];
   roothash?: string;
+  /** The /usr verity root hash (`usrVerity`). */
+  usrhash?: string;
 }
 
 export type ResolvedFixtureOptions = Required<Omit<OsFixtureOptions, 'agentDeb' | 'versionId' | 'cmdline'>> &

@@ -1,7 +1,8 @@
 /**
  * Bootable OS fixture disks and their COSIs, assembled from a cached root filesystem
  * (vm-fixture-rootfs.ts) without network: a GPT disk image with a vfat ESP, an ext4 root (or a
- * dm-verity root with its hash partition and a writable /var), optionally a separate /boot, booting
+ * dm-verity root with its hash partition and a writable /var, or a writable root with /usr on
+ * dm-verity), optionally a separate /boot, booting
  * with systemd-boot or grub and finding the root by PARTUUID. Parameters make a second "build"
  * differ (os-release VERSION_ID, hostname), and the full flavour gets the agent's .deb installed.
  * Each result is cached under the fixture cache by a hash of all its inputs.
@@ -18,9 +19,21 @@ export type { FixturePartition, OsFixture, OsFixtureOptions } from './vm-fixture
 export { PART_TYPES } from './vm-fixture-types.ts';
 
 function fixtureName(o: Required<Omit<OsFixtureOptions, 'agentDeb' | 'versionId' | 'cmdline'>>): string {
-  return [o.flavour, o.bootloader, o.separateBoot ? 'boot' : '', o.verity ? 'verity' : '']
+  return [
+    o.flavour,
+    o.bootloader,
+    o.separateBoot ? 'boot' : '',
+    o.verity ? 'verity' : '',
+    o.usrVerity ? 'usr-verity' : '',
+  ]
     .filter(Boolean)
     .join('-');
+}
+
+/** What the root needs: the whole OS, or without /usr when /usr has its own partition. */
+function defaultRootMiB(options: OsFixtureOptions): number {
+  if (options.usrVerity) return options.flavour === 'full' ? 512 : 256;
+  return options.flavour === 'full' ? 3072 : 1536;
 }
 
 /** Half-built disks of `dir` left by processes that died (a killed test run). */
@@ -62,13 +75,23 @@ export async function ensureOsFixture(options: OsFixtureOptions = {}): Promise<O
     bootloader: options.bootloader ?? 'systemd-boot',
     separateBoot: options.separateBoot ?? false,
     verity: options.verity ?? false,
+    usrVerity: options.usrVerity ?? false,
+    usrMiB: options.usrMiB ?? (options.flavour === 'full' ? 768 : 512),
     hostname: options.hostname ?? 'trident-fixture',
     espMiB: options.espMiB ?? 128,
-    rootMiB: options.rootMiB ?? (options.flavour === 'full' ? 3072 : 1536),
+    rootMiB: options.rootMiB ?? defaultRootMiB(options),
   };
   if (o.verity && o.bootloader === 'grub' && !o.separateBoot)
     throw new Error(
       'a grub fixture with a verity root needs separateBoot: grub.cfg cannot live inside the root it hashes',
+    );
+  if (o.verity && o.usrVerity)
+    throw new Error(
+      'a fixture has a verity root or a verity /usr, not both (Trident allows one verity device)',
+    );
+  if (o.usrVerity && o.bootloader !== 'systemd-boot')
+    throw new Error(
+      'a fixture with a verity /usr boots with systemd-boot (its grub image is made in the OS tree)',
     );
   if (o.flavour === 'full' && options.agentDeb === undefined)
     throw new Error('the full fixture flavour needs agentDeb (see ensureAgentPackage)');

@@ -90,6 +90,25 @@ describe('composeCmdline', () => {
     ]);
   });
 
+  it("replaces an image's /usr verity devices, keeping its usrhash, mount.usrfstype and mount.usrflags", () => {
+    // An entry like the usr-verity fixture's: the filesystem type and `ro` of /usr are the image's to say.
+    const image = `${FIXTURE} mount.usr=/dev/mapper/usr mount.usrfstype=ext4 mount.usrflags=ro usrhash=${HASH} rd.systemd.verity=1 systemd.verity_usr_data=PARTUUID=old systemd.verity_usr_hash=PARTUUID=oldh`;
+    const line = parseCmdline(
+      compose(image, {
+        root: { kind: 'partuuid', partUuid: NEW_ROOT },
+        usrVerity: { dataDevice: 'PARTUUID=new', hashDevice: 'PARTUUID=newh' },
+      }),
+    );
+    expect(line).toContain('mount.usrfstype=ext4');
+    expect(line).toContain('mount.usrflags=ro');
+    expect(line).toContain(`usrhash=${HASH}`); // kept from the image: the target gave none
+    expect(line).toContain('systemd.verity_usr_data=PARTUUID=new');
+    expect(line).toContain('systemd.verity_usr_hash=PARTUUID=newh');
+    expect(line.filter((a) => a.startsWith('systemd.verity_usr_data='))).toHaveLength(1);
+    expect(line.filter((a) => a === 'rd.systemd.verity=1')).toHaveLength(1);
+    expect(line).toContain(`root=PARTUUID=${NEW_ROOT}`);
+  });
+
   it('gives the same line when composed twice', () => {
     const target = {
       root: { kind: 'partuuid', partUuid: NEW_ROOT },

@@ -118,3 +118,33 @@ export function createFsReader(image: string, offset: number, fsType: FsType): F
   if (fsType === 'vfat') return createVfatReader(image, offset);
   return undefined;
 }
+
+/**
+ * The OS tree of an image whose /usr is a filesystem of its own (a dm-verity /usr beside a
+ * writable root): paths under /usr are read from `usr`, the rest from `root`. A merged-/usr root
+ * keeps only symlinks into its empty /usr (`/etc/os-release`, `/bin`), which `root` cannot follow
+ * across filesystems; callers look up the /usr path as well (os-release(5) does the same).
+ */
+export function withSeparateUsr(root: FsReader, usr: FsReader): FsReader {
+  const route = (path: string): [FsReader, string] => {
+    const absolute = posix.resolve('/', path);
+    if (absolute === '/usr') return [usr, '/'];
+    if (absolute.startsWith('/usr/')) return [usr, absolute.slice('/usr'.length)];
+    return [root, absolute];
+  };
+  return {
+    fsType: root.fsType,
+    readFile: (path) => {
+      const [reader, inner] = route(path);
+      return reader.readFile(inner);
+    },
+    listDir: (path) => {
+      const [reader, inner] = route(path);
+      return reader.listDir(inner);
+    },
+    dumpFile: (path, destination) => {
+      const [reader, inner] = route(path);
+      return reader.dumpFile(inner, destination);
+    },
+  };
+}

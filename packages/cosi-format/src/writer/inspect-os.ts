@@ -1,7 +1,7 @@
 import { CosiError } from '../errors.ts';
 import { partitionTypeInfo } from '../gpt/partition-types.ts';
 import { type BootloaderInfo, detectBootloader } from './bootloader.ts';
-import { createFsReader, type FsReader } from './fs-reader.ts';
+import { createFsReader, type FsReader, withSeparateUsr } from './fs-reader.ts';
 import { detectOsArch, fstabMountPoint, hostOsArch, parseFstab, readOsRelease } from './os-info.ts';
 import { type PackageInfo, readOsPackages } from './packages.ts';
 import type { ScannedDisk, ScannedPartition } from './scan-disk.ts';
@@ -53,9 +53,9 @@ export async function inspectOs(
       }
     }
   }
-  const rootReader = root && readers.get(root.gpt.number);
+  const rootFsReader = root && readers.get(root.gpt.number);
 
-  const fstab = parseFstab((await rootReader?.readFile('/etc/fstab'))?.toString('utf8') ?? '');
+  const fstab = parseFstab((await rootFsReader?.readFile('/etc/fstab'))?.toString('utf8') ?? '');
   const mountPoints = new Map<number, string>();
   for (const p of disk.partitions) {
     if (p.fs === undefined || p.verityHash) continue;
@@ -85,6 +85,15 @@ export async function inspectOs(
     seen.set(key, number);
   }
 
+  // A /usr partition (a dm-verity /usr) holds what the OS facts are read from: os-release, binaries.
+  const usrNumber = [...mountPoints].find(
+    ([, mountPoint]) => mountPoint.replace(/\/+$/u, '') === '/usr',
+  )?.[0];
+  const usrReader = usrNumber === undefined ? undefined : readers.get(usrNumber);
+  const rootReader =
+    rootFsReader && usrReader && usrReader.fsType !== 'vfat'
+      ? withSeparateUsr(rootFsReader, usrReader)
+      : rootFsReader;
   const osRelease = overrides.osRelease ?? (rootReader && (await readOsRelease(rootReader)));
   if (osRelease === undefined) {
     throw new CosiError(
