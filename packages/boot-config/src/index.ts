@@ -28,6 +28,7 @@ export { configureGrub, type GrubOptions, type GrubResult } from './grub/configu
 export { updateDefaultGrub } from './grub/default-grub.ts';
 export { replaceFsUuids, rewriteGrubLinuxLines, updateGrubSearch } from './grub/grub-cfg.ts';
 export {
+  adoptFallbackAsVolumeDir,
   type GrubVolumeDir,
   type GrubVolumeDirOptions,
   hasGrubVolumeDir,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BootConfigError } from '../errors.ts';
 import { createMountedEsp } from '../esp/mounted-esp.ts';
-import { hasGrubVolumeDir, writeGrubVolumeDir } from './volume-dir.ts';
+import { adoptFallbackAsVolumeDir, hasGrubVolumeDir, writeGrubVolumeDir } from './volume-dir.ts';
 
 let dir: string;
 let imageDir: string;
@@ -90,5 +90,27 @@ describe('writeGrubVolumeDir', () => {
       writeGrubVolumeDir({ image: createMountedEsp(imageDir), esp, dir: 'AZLB', bootFsUuid: B_BOOT }),
     ).rejects.toMatchObject({ code: 'BOOTCFG_CONFIG_INVALID' });
     expect(await hasGrubVolumeDir(esp, 'AZLB')).toBe(false);
+  });
+});
+
+describe('adoptFallbackAsVolumeDir', () => {
+  it("copies EFI/BOOT (install's boot path) to the running volume's directory when it has none", async () => {
+    await put(espDir, 'EFI/BOOT/grub.cfg', 'search -n -u x -s\n');
+    await rm(join(espDir, 'EFI/AZLA'), { recursive: true });
+    const esp = createMountedEsp(espDir);
+    expect(await adoptFallbackAsVolumeDir(esp, 'AZLA')).toEqual(['grub.cfg', 'bootx64.efi']);
+    expect(await readFile(join(espDir, 'EFI/AZLA/bootx64.efi'), 'utf8')).toBe('shim v1');
+    expect(await readFile(join(espDir, 'EFI/AZLA/grub.cfg'), 'utf8')).toBe('search -n -u x -s\n');
+    // Done once: an existing directory is the volume's own and stays as it is.
+    await put(espDir, 'EFI/BOOT/BOOTX64.EFI', 'shim v2 (a fallback copy of B)');
+    expect(await adoptFallbackAsVolumeDir(esp, 'AZLA')).toEqual([]);
+    expect(await readFile(join(espDir, 'EFI/AZLA/bootx64.efi'), 'utf8')).toBe('shim v1');
+  });
+
+  it('refuses an ESP with no loader for the running volume at all', async () => {
+    await rm(join(espDir, 'EFI'), { recursive: true });
+    await expect(adoptFallbackAsVolumeDir(createMountedEsp(espDir), 'AZLA')).rejects.toMatchObject({
+      code: 'BOOTCFG_NOT_FOUND',
+    });
   });
 });

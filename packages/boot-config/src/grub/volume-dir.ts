@@ -73,7 +73,9 @@ export async function writeGrubVolumeDir(options: GrubVolumeDirOptions): Promise
   for (const entry of (await esp.list(target)) ?? [])
     if (entry.kind === 'file') await esp.remove(joinEspPath(target, entry.name));
   await esp.makeDirectory(target);
-  for (const [name, data] of Object.entries(files)) await esp.write(joinEspPath(target, name), data);
+  // The loader last: finalize takes a directory with bootx64.efi as complete.
+  const order = Object.keys(files).sort((a, b) => Number(a === 'bootx64.efi') - Number(b === 'bootx64.efi'));
+  for (const name of order) await esp.write(joinEspPath(target, name), files[name]!);
   return {
     loader: joinEspPath(target, 'bootx64.efi'),
     files: Object.keys(files),
@@ -85,4 +87,40 @@ export async function writeGrubVolumeDir(options: GrubVolumeDirOptions): Promise
 export async function hasGrubVolumeDir(esp: EspVolume, dir: string): Promise<boolean> {
   const entries = await esp.list(joinEspPath('/EFI', dir));
   return entries !== undefined && findEntry(entries, 'bootx64.efi')?.kind === 'file';
+}
+
+/**
+ * Gives the running volume its own directory when it has none: a host installed by this agent
+ * boots volume A through the removable-media path `/EFI/BOOT` (the image's ESP as install wrote
+ * it), where upstream's install made `EFI/AZLA`. Before an update rewrites anything, the files of
+ * `/EFI/BOOT` are copied to `/EFI/<dir>`, so that a later rollback finds the old volume's loader
+ * under its own name even after `/EFI/BOOT` is replaced (`os.uefiFallback`). Returns the files
+ * copied; none when the directory already has a bootx64.efi.
+ */
+export async function adoptFallbackAsVolumeDir(esp: EspVolume, dir: string): Promise<string[]> {
+  if (await hasGrubVolumeDir(esp, dir)) return [];
+  const entries = ((await esp.list(IMAGE_BOOT_DIR)) ?? []).filter((e) => e.kind === 'file');
+  if (findEntry(entries, 'bootx64.efi') === undefined)
+    throw new BootConfigError(
+      'BOOTCFG_NOT_FOUND',
+      `${esp.location} has neither /EFI/${dir}/bootx64.efi nor ${IMAGE_BOOT_DIR}/bootx64.efi: nothing boots the running volume`,
+      { path: `${IMAGE_BOOT_DIR}/bootx64.efi` },
+    );
+  const target = joinEspPath('/EFI', dir);
+  await esp.makeDirectory(target);
+  const copied: string[] = [];
+  for (const entry of entries) {
+    // The loader last: the directory counts as the volume's only once everything is there.
+    if (entry.name.toLowerCase() === 'bootx64.efi') continue;
+    const bytes = await esp.read(joinEspPath(IMAGE_BOOT_DIR, entry.name));
+    if (bytes === undefined) continue;
+    await esp.write(joinEspPath(target, entry.name.toLowerCase()), bytes);
+    copied.push(entry.name.toLowerCase());
+  }
+  const loader = findEntry(entries, 'bootx64.efi')!;
+  const bytes = await esp.read(joinEspPath(IMAGE_BOOT_DIR, loader.name));
+  if (bytes === undefined)
+    throw new BootConfigError('BOOTCFG_ESP_IO', `${esp.location}:${IMAGE_BOOT_DIR}/${loader.name} vanished`);
+  await esp.write(joinEspPath(target, 'bootx64.efi'), bytes);
+  return [...copied, 'bootx64.efi'];
 }

@@ -35,6 +35,7 @@ import { protectedFiles } from '../phases/plan-targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
 import { type ActiveVolume, findActiveVolume, memberOn } from './active-volume.ts';
 import type { UpdateRequest } from './request.ts';
+import { checkDistinctBootFilesystem } from './update-grub.ts';
 import {
   checkStorageUnchanged,
   type ServicingSelection,
@@ -506,6 +507,13 @@ export async function planUpdate(
           { code: mismatches[0]!.code },
         );
       refuseBootKind(bootKind(reader.metadata));
+      if (bootKind(reader.metadata) === 'grub')
+        await checkDistinctBootFilesystem(
+          config,
+          reader.metadata,
+          (id) => deviceFor({ devices }, status, memberOn(config, id, volumes!.active)),
+          options.signal,
+        );
       if (espId === undefined)
         throw new EngineError(
           'INVALID_INPUT_ERROR',

@@ -45,7 +45,7 @@ import type { UpdateContext } from './plan-update.ts';
 import type { UpdateRequest } from './request.ts';
 import { openHostEsp, openImageEsp, volumeToken } from './update-boot.ts';
 import {
-  bootFilesystemId,
+  bootFilesystem,
   checkGrubFinalize,
   finalizeGrubVolume,
   grubVolumeDir,
@@ -209,7 +209,11 @@ async function stage(
                 image: image.volume,
                 esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
                 dir,
-                bootDevice: deviceOf(context, bootFilesystemId(config)),
+                installVolumeDir:
+                  context.volumes!.active === 'volume-a'
+                    ? grubVolumeDir(context.installIndex, 'volume-a')
+                    : undefined,
+                bootDevice: deviceOf(context, bootFilesystem(config).id),
                 signal: session.signal,
                 log: (message) => session.log('info', message),
               });

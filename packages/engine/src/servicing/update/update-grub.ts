@@ -14,6 +14,7 @@
  */
 import { join } from 'node:path';
 import {
+  adoptFallbackAsVolumeDir,
   type BootTarget,
   configureGrub,
   createBootEntry,
@@ -25,6 +26,7 @@ import {
 } from '@trident/boot-config';
 import type { AbVolume } from '@trident/datastore';
 import { runTool } from '@trident/exec';
+import type { CosiMetadata } from '@trident/cosi-format';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
 import { efivarsUsable } from '../commit/efivars.ts';
@@ -35,13 +37,14 @@ export function grubVolumeDir(installIndex: number, volume: AbVolume): string {
   return espDirectoryName(installIndex, volume === 'volume-a' ? 'a' : 'b');
 }
 
-/** The Host Configuration id holding /boot: its own filesystem, else the root's. */
-export function bootFilesystemId(config: HostConfiguration): string {
+/** The filesystem holding /boot: its own, else the root's; its id (a verity root's data device). */
+export function bootFilesystem(config: HostConfiguration): { id: string; mountPoint: string } {
   const at = (path: string) =>
     config.storage.filesystems.find(
       (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === path,
     );
-  const fs = at('/boot') ?? at('/');
+  const boot = at('/boot');
+  const fs = boot ?? at('/');
   const verity = config.storage.verity.find((v) => v.id === fs?.deviceId);
   const id = verity?.dataDeviceId ?? fs?.deviceId;
   if (id === undefined)
@@ -51,7 +54,34 @@ export function bootFilesystemId(config: HostConfiguration): string {
       'the Host Configuration mounts nothing at /boot or /: grub has no filesystem to search for',
       { code: 'ENGINE_UPDATE_NO_BOOT_FS' },
     );
-  return id;
+  return { id, mountPoint: boot === undefined ? '/' : '/boot' };
+}
+
+/**
+ * grub finds /boot by filesystem UUID: an image whose /boot filesystem has the UUID of the running
+ * volume's would make the update volume's grub find the running one (upstream refuses the same,
+ * `duplicate-fs-uuid-ab-update`). Images carry their filesystem UUIDs (COSI `fsUuid`).
+ */
+export async function checkDistinctBootFilesystem(
+  config: HostConfiguration,
+  metadata: CosiMetadata,
+  activeDevice: (id: string) => string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const { id, mountPoint } = bootFilesystem(config);
+  const image = metadata.images.find((i) => normalizeMountPath(i.mountPoint) === mountPoint);
+  if (image === undefined || image.fsUuid === '') return;
+  const device = activeDevice(id);
+  const running = (
+    await runTool('blkid', ['-p', '-s', 'UUID', '-o', 'value', device], { okCodes: 'any', signal })
+  ).stdout.trim();
+  if (running !== '' && running.toLowerCase() === image.fsUuid.toLowerCase())
+    throw new EngineError(
+      'INVALID_INPUT_ERROR',
+      'duplicate-fs-uuid-ab-update',
+      `the image's ${mountPoint} filesystem has UUID ${image.fsUuid}, the same as the running volume's (${device}): grub finds /boot by that UUID and could not tell the volumes apart; build the image with a new filesystem UUID`,
+      { code: 'ENGINE_UPDATE_DUPLICATE_FS_UUID' },
+    );
 }
 
 async function filesystemUuid(device: string, signal: AbortSignal): Promise<string> {
@@ -75,6 +105,8 @@ export interface GrubStageInputs {
   image: EspVolume;
   esp: EspVolume;
   dir: string;
+  /** The running volume's directory when the running volume is install's volume A (see below). */
+  installVolumeDir: string | undefined;
   /** The update volume's device holding /boot (written by this update). */
   bootDevice: string;
   signal: AbortSignal;
@@ -83,6 +115,15 @@ export interface GrubStageInputs {
 
 /** Stage: the update volume's grub.cfg and its ESP directory. */
 export async function stageGrubVolume(inputs: GrubStageInputs): Promise<void> {
+  // Install boots volume A through EFI/BOOT (the image's ESP as written); it gets its own directory
+  // now, before anything changes, so a rollback finds A's loader under its name (EFI/AZLA).
+  if (inputs.installVolumeDir !== undefined) {
+    const adopted = await adoptFallbackAsVolumeDir(inputs.esp, inputs.installVolumeDir);
+    if (adopted.length > 0)
+      inputs.log(
+        `ESP /EFI/${inputs.installVolumeDir}: ${adopted.join(', ')} copied from /EFI/BOOT (the running volume's loader, as install left it)`,
+      );
+  }
   const grub = await configureGrub({ rootDir: inputs.newRoot, target: inputs.target });
   inputs.log(`grub: ${grub.linuxLines} linux line(s) of ${grub.grubCfg} point at the update volume`);
   const bootFsUuid = await filesystemUuid(inputs.bootDevice, inputs.signal);
