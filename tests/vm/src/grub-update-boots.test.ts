@@ -110,7 +110,12 @@ beforeAll(async () => {
   if (!available) return;
   dir = await mkdtemp(join(tmpdir(), 'trident-vm-grub-update-'));
   agent = await ensureAgentPackage();
-  const common = { flavour: 'full', bootloader: 'grub', agentDeb: agent.deb, hostname: 'management' } as const;
+  const common = {
+    flavour: 'full',
+    bootloader: 'grub',
+    agentDeb: agent.deb,
+    hostname: 'management',
+  } as const;
   v1 = await ensureOsFixture(common);
   v2 = await ensureOsFixture({ ...common, versionId: '2' });
 }, TEST_TIMEOUT);
@@ -149,7 +154,9 @@ describe.skipIf(!available)('A/B update of a grub host', () => {
       expect(first.boot.rootDevice, log1).toBe('/dev/vda2');
       expect(text(first.job, 'status.yaml'), log1).toMatch(/servicingState: provisioned/u);
       expect(fact(first.job.output, 'update-rc'), log1).toBe('0');
-      expect(text(first.job, 'status-after-update.yaml'), log1).toMatch(/servicingState: ab-update-finalized/u);
+      expect(text(first.job, 'status-after-update.yaml'), log1).toMatch(
+        /servicingState: ab-update-finalized/u,
+      );
       expect(fact(first.job.output, 'azlb')?.toLowerCase(), log1).toContain('bootx64.efi');
       const boot1 = text(first.job, 'efibootmgr-after-update.txt');
       const azlb = entryNumber(boot1, 'AZLB');

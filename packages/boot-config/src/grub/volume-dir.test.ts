@@ -55,7 +55,11 @@ describe('writeGrubVolumeDir', () => {
       files: ['bootx64.efi', 'grubx64.efi', 'grub.cfg'],
       searchUpdated: true,
     });
-    expect((await readdir(join(espDir, 'EFI/AZLB'))).sort()).toEqual(['bootx64.efi', 'grub.cfg', 'grubx64.efi']);
+    expect((await readdir(join(espDir, 'EFI/AZLB'))).sort()).toEqual([
+      'bootx64.efi',
+      'grub.cfg',
+      'grubx64.efi',
+    ]);
     expect(await readFile(join(espDir, 'EFI/AZLB/grubx64.efi'), 'utf8')).toBe('grub noprefix v2');
     expect(await readFile(join(espDir, 'EFI/AZLB/grub.cfg'), 'utf8')).toBe(
       `search -n -u ${B_BOOT} -s\nset prefix=($root)/boot/grub2\nconfigfile $prefix/grub.cfg\n`,
@@ -81,7 +85,12 @@ describe('writeGrubVolumeDir', () => {
   it('refuses an image ESP without bootx64.efi, and a grub.cfg without a search to point', async () => {
     const esp = createMountedEsp(espDir);
     await mkdir(join(imageDir, 'EFI/BOOT'), { recursive: true });
-    const missing = writeGrubVolumeDir({ image: createMountedEsp(imageDir), esp, dir: 'AZLB', bootFsUuid: B_BOOT });
+    const missing = writeGrubVolumeDir({
+      image: createMountedEsp(imageDir),
+      esp,
+      dir: 'AZLB',
+      bootFsUuid: B_BOOT,
+    });
     await expect(missing).rejects.toBeInstanceOf(BootConfigError);
     await expect(missing).rejects.toMatchObject({ code: 'BOOTCFG_NOT_FOUND' });
     await put(imageDir, 'EFI/BOOT/bootx64.efi', 'shim');

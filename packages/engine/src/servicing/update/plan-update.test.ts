@@ -4,10 +4,13 @@
  * canonical paths, as they compare device nodes on a host), and /proc/self/mountinfo is a prepared
  * file saying which of them is mounted at /.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { openDatastore } from '@trident/datastore';
+import { DEMO_IDS } from '@trident/test-support/disk-image';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discardPlan, plan, run } from '../../engine.ts';
 import { createDemoCosi, type DemoCosi } from '../../test-support/demo-cosi.ts';
@@ -198,6 +201,25 @@ describe('update entry checks', () => {
     const info = await refusal(request(installed('os:\n  hostname: next\n')));
     expect(info).toMatchObject({ subkind: 'mismatched-os-release', code: 'ENGINE_UPDATE_OS_RELEASE' });
     expect(info.errorMessage).toContain('ID=azurelinux');
+  });
+
+  it("a grub image whose root filesystem has the running volume's UUID is refused (duplicate-fs-uuid-ab-update)", async () => {
+    await provision(installed());
+    // The running volume holds the demo image's own root filesystem, UUID and all, as after install.
+    await writeFile(join(dir, 'os-release'), 'ID=demo\nVERSION_ID="1.0"\n');
+    const rootA = join(dir, 'dev', 'root-a');
+    await truncate(rootA, 8 * 1024 * 1024);
+    await promisify(execFile)('mkfs.ext4', ['-q', '-F', '-U', DEMO_IDS.rootFsUuid, rootA]);
+    try {
+      const info = await refusal(request(installed('os:\n  hostname: next\n')));
+      expect(info).toMatchObject({
+        subkind: 'duplicate-fs-uuid-ab-update',
+        code: 'ENGINE_UPDATE_DUPLICATE_FS_UUID',
+      });
+      expect(info.errorMessage).toContain(DEMO_IDS.rootFsUuid);
+    } finally {
+      await writeFile(rootA, '');
+    }
   });
 
   it('with stage not allowed a changed configuration plans nothing', async () => {

@@ -35,13 +35,13 @@ import { protectedFiles } from '../phases/plan-targets.ts';
 import { planConcurrency } from '../phases/write-images.ts';
 import { type ActiveVolume, findActiveVolume, memberOn } from './active-volume.ts';
 import type { UpdateRequest } from './request.ts';
-import { checkDistinctBootFilesystem } from './update-grub.ts';
 import {
   checkStorageUnchanged,
   type ServicingSelection,
   sameConfiguration,
   selectServicingType,
 } from './select-servicing.ts';
+import { checkDistinctBootFilesystem } from './update-grub.ts';
 
 /**
  * What the run does: stage an A/B update (and maybe finalize), finalize a staged one, a runtime
@@ -378,8 +378,7 @@ function describe(
       steps.push(
         `Point the ${volumes?.target} grub.cfg at its partitions; copy the image's shim, grub and ESP grub.cfg (its search set to the ${volumes?.target} /boot filesystem) into the ESP directory of ${volumes?.target} (the running one is kept)`,
       );
-    else
-      steps.push(`Write the ${volumes?.target} systemd-boot entry on the ESP (the running entry is kept)`);
+    else steps.push(`Write the ${volumes?.target} systemd-boot entry on the ESP (the running entry is kept)`);
     steps.push('Record ab-update-staged (spec: the new configuration, specOld: the current one)');
   }
   if (allowed.finalize) {

@@ -24,9 +24,9 @@ import {
   isVirtdeploy,
   writeGrubVolumeDir,
 } from '@trident/boot-config';
+import type { CosiMetadata } from '@trident/cosi-format';
 import type { AbVolume } from '@trident/datastore';
 import { runTool } from '@trident/exec';
-import type { CosiMetadata } from '@trident/cosi-format';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
 import { efivarsUsable } from '../commit/efivars.ts';
