@@ -182,6 +182,10 @@ describe.skipIf(!available)('A/B update of a grub host', () => {
       expect(status, log2).toMatch(/servicingState: provisioned/u);
       expect(status).toMatch(/abActiveVolume: volume-b/u);
       expect(status).not.toMatch(/lastError/u);
+      // B's directory beside A's, which the update made from EFI/BOOT for a later rollback.
+      expect(fact(second.job.output, 'esp-dirs')?.toUpperCase().split(' ')).toEqual(
+        expect.arrayContaining(['AZLA', 'AZLB', 'BOOT']),
+      );
       const boot2 = text(second.job, 'efibootmgr.txt');
       expect(variable(boot2, 'BootCurrent'), boot2).toBe(azlb);
       expect(variable(boot2, 'BootOrder')?.split(',')[0], boot2).toBe(azlb);
