@@ -385,7 +385,9 @@ function describe(
     steps.push(
       boot === 'grub'
         ? `Record ab-update-finalized; a UEFI boot entry for the ${volumes?.target} ESP directory, made BootNext (one trial boot) and put last in BootOrder`
-        : `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry (one trial boot)`,
+        : boot === undefined
+          ? `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry, or for a staged grub ESP directory its UEFI entry as BootNext (one trial boot)`
+          : `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry (one trial boot)`,
     );
     steps.push('Reboot into it; trident commit at boot runs the health checks and makes it the default');
   } else
