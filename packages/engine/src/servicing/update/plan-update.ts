@@ -80,7 +80,8 @@ export interface UpdateContext {
   devices: Record<string, string>;
   /** PARTUUID of every recorded partition id (from `/dev/disk/by-partuuid/<uuid>` paths). */
   partitionUuids: Record<string, string>;
-  /** The host's ESP partition node, when the Host Configuration has an ESP. */
+  /** The Host Configuration id of the ESP partition, and its node on this host, when there is one. */
+  espId: string | undefined;
   espDevice: string | undefined;
   /** The COSI's ESP image (its boot entry and kernel are copied for the update volume). */
   espImage: PlannedImage | undefined;
@@ -597,6 +598,7 @@ export async function planUpdate(
       partitions: placed.partitions,
       devices,
       partitionUuids,
+      espId,
       espDevice,
       espImage,
       boot: reader ? bootKind(reader.metadata) : undefined,

@@ -285,7 +285,7 @@ async function finalize(
       () =>
         finalizeGrubVolume({
           esp,
-          espId: espPartitionIdOf(context),
+          espId: context.espId!,
           espPath: context.espDevice!,
           dir,
           sysDir,
@@ -329,13 +329,6 @@ async function finalize(
     'info',
     `A/B update finalized: the next boot tries ${target}; trident commit at boot makes it the default`,
   );
-}
-
-/** The Host Configuration id of the ESP partition (plan-update checked there is one). */
-function espPartitionIdOf(context: UpdateContext): string {
-  for (const disk of context.config.storage.disks)
-    for (const partition of disk.partitions) if (partition.type === 'esp') return partition.id;
-  return 'esp';
 }
 
 /**
