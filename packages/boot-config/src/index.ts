@@ -28,6 +28,13 @@ export { configureGrub, type GrubOptions, type GrubResult } from './grub/configu
 export { updateDefaultGrub } from './grub/default-grub.ts';
 export { replaceFsUuids, rewriteGrubLinuxLines, updateGrubSearch } from './grub/grub-cfg.ts';
 export {
+  adoptFallbackAsVolumeDir,
+  type GrubVolumeDir,
+  type GrubVolumeDirOptions,
+  hasGrubVolumeDir,
+  writeGrubVolumeDir,
+} from './grub/volume-dir.ts';
+export {
   type ChangedFile,
   configureSystemdBoot,
   type SystemdBootOptions,

@@ -377,6 +377,26 @@ describe('A/B rollback finalize', () => {
     expect(await loaderEntryDefault()).toBe('azla-os.conf');
   });
 
+  it('grub: the EFI/AZLA an A/B update gave volume A is what boots it (no systemd-boot variables)', async () => {
+    record(AB_UPDATED());
+    // What a grub update leaves: A's loader under its name, B's beside it, EFI/BOOT as installed.
+    for (const [path, text] of [
+      ['EFI/AZLA/bootx64.efi', 'grub of volume A'],
+      ['EFI/AZLB/bootx64.efi', 'grub of volume B'],
+      ['EFI/BOOT/BOOTX64.EFI', 'grub of volume A'],
+    ] as const) {
+      await mkdir(join(espDir, path, '..'), { recursive: true });
+      await writeFile(join(espDir, path), text);
+    }
+    const outcome = await rollbackHost(options());
+    // efivars here is a plain directory: no UEFI entry; on a host, AZLA's entry becomes BootNext.
+    expect(outcome).toMatchObject({
+      result: 'finalized',
+      boot: { volume: 'volume-a', uefiEntries: [], loaderEntryDefault: undefined, fallbackFrom: 'AZLA' },
+    });
+    expect(await readFile(join(espDir, 'EFI/BOOT/BOOTX64.EFI'), 'utf8')).toBe('grub of volume A');
+  });
+
   it('UKI: the previous Trident UKI becomes LoaderEntryDefault', async () => {
     record(AB_UPDATED());
     await mkdir(join(espDir, 'EFI/Linux'), { recursive: true });

@@ -4,10 +4,14 @@
  * canonical paths, as they compare device nodes on a host), and /proc/self/mountinfo is a prepared
  * file saying which of them is mounted at /.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createImageEsp } from '@trident/boot-config';
 import { openDatastore } from '@trident/datastore';
+import { DEMO_IDS } from '@trident/test-support/disk-image';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discardPlan, plan, run } from '../../engine.ts';
 import { createDemoCosi, type DemoCosi } from '../../test-support/demo-cosi.ts';
@@ -200,6 +204,25 @@ describe('update entry checks', () => {
     expect(info.errorMessage).toContain('ID=azurelinux');
   });
 
+  it("a grub image whose root filesystem has the running volume's UUID is refused (duplicate-fs-uuid-ab-update)", async () => {
+    await provision(installed());
+    // The running volume holds the demo image's own root filesystem, UUID and all, as after install.
+    await writeFile(join(dir, 'os-release'), 'ID=demo\nVERSION_ID="1.0"\n');
+    const rootA = join(dir, 'dev', 'root-a');
+    await truncate(rootA, 8 * 1024 * 1024);
+    await promisify(execFile)('mkfs.ext4', ['-q', '-F', '-U', DEMO_IDS.rootFsUuid, rootA]);
+    try {
+      const info = await refusal(request(installed('os:\n  hostname: next\n')));
+      expect(info).toMatchObject({
+        subkind: 'duplicate-fs-uuid-ab-update',
+        code: 'ENGINE_UPDATE_DUPLICATE_FS_UUID',
+      });
+      expect(info.errorMessage).toContain(DEMO_IDS.rootFsUuid);
+    } finally {
+      await writeFile(rootA, '');
+    }
+  });
+
   it('with stage not allowed a changed configuration plans nothing', async () => {
     await provision(installed());
     const planned = await plan(
@@ -208,6 +231,34 @@ describe('update entry checks', () => {
     expect(planned.steps).toEqual([]);
     expect(planned.warnings.join('\n')).toMatch(/stage is not allowed/u);
     await discardPlan(planned);
+  });
+
+  it('finalize-only of a staged grub volume directory: told apart on the ESP, refused without efivarfs before anything is recorded', async () => {
+    const next = installed('os:\n  hostname: next\n');
+    await provision(installed(), { state: 'ab-update-staged', stagedText: next });
+    // The host's ESP partition as stage leaves it on a grub host: EFI/AZLB, no loader entries.
+    const esp = join(dir, 'dev', 'esp');
+    await rm(esp);
+    await promisify(execFile)('mkfs.vfat', ['-C', '-n', 'ESP', esp, String(34 * 1024)]);
+    try {
+      await createImageEsp({ image: esp }).write('/EFI/AZLB/bootx64.efi', 'grub of volume B');
+      const planned = await plan(request(next));
+      expect(planned.steps.join('\n')).toMatch(/BootNext/u);
+      const result = await run(planned);
+      // efivars is a plain directory here: no BootNext can be written, so the state stays staged.
+      expect(result).toMatchObject({
+        status: 'failure',
+        error: { subkind: 'set-boot-entries', code: 'ENGINE_UPDATE_NO_EFIVARS' },
+      });
+      const store = openDatastore(datastorePath, { readOnly: true });
+      try {
+        expect(store.current().servicingState).toBe('ab-update-staged');
+      } finally {
+        store.close();
+      }
+    } finally {
+      await writeFile(esp, '');
+    }
   });
 
   it('the staged configuration again is finalize only: nothing is written, the one-shot entry is set', async () => {

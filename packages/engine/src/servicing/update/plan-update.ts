@@ -41,6 +41,7 @@ import {
   sameConfiguration,
   selectServicingType,
 } from './select-servicing.ts';
+import { checkDistinctBootFilesystem } from './update-grub.ts';
 
 /**
  * What the run does: stage an A/B update (and maybe finalize), finalize a staged one, a runtime
@@ -79,10 +80,12 @@ export interface UpdateContext {
   devices: Record<string, string>;
   /** PARTUUID of every recorded partition id (from `/dev/disk/by-partuuid/<uuid>` paths). */
   partitionUuids: Record<string, string>;
-  /** The host's ESP partition node, when the Host Configuration has an ESP. */
+  /** The Host Configuration id of the ESP partition, and its node on this host, when there is one. */
+  espId: string | undefined;
   espDevice: string | undefined;
   /** The COSI's ESP image (its boot entry and kernel are copied for the update volume). */
   espImage: PlannedImage | undefined;
+  /** The image's boot flavour; undefined without an image (finalize-only reads what stage left on the ESP). */
   boot: BootKind | undefined;
   installIndex: number;
   protect: string[];
@@ -319,14 +322,14 @@ function espPartitionId(config: HostConfiguration): string | undefined {
 }
 
 function refuseBootKind(kind: BootKind | undefined): void {
-  if (kind === 'systemd-boot') return;
+  if (kind === 'systemd-boot' || kind === 'grub') return;
   throw new EngineError(
     'UNSUPPORTED_CONFIGURATION_ERROR',
     'unsupported-feature',
     kind === undefined
       ? 'the image declares no bootloader: an A/B update cannot point the next boot at the updated volume'
-      : `A/B update of ${kind === 'uki' ? 'a Unified Kernel Image (systemd-boot uki-standalone)' : 'a grub'} image is not implemented yet: only systemd-boot type #1 entries are switched per volume (see the engine README's refused table)`,
-    { code: kind === 'grub' ? 'ENGINE_UPDATE_GRUB_UNSUPPORTED' : 'ENGINE_UPDATE_BOOTLOADER_UNSUPPORTED' },
+      : "A/B update of a Unified Kernel Image (systemd-boot uki-standalone) is not implemented yet: only systemd-boot type #1 entries and grub volume directories are switched per volume (see the engine README's refused table)",
+    { code: 'ENGINE_UPDATE_BOOTLOADER_UNSUPPORTED' },
   );
 }
 
@@ -339,6 +342,7 @@ function describe(
   skipped: string[],
   allowed: AllowedOperations,
   state: ServicingState,
+  boot: BootKind | undefined,
 ): string[] {
   const steps: string[] = [];
   if (mode === 'nothing') return steps;
@@ -371,12 +375,20 @@ function describe(
       );
     steps.push(...skipped);
     steps.push(`Mount the new root of ${volumes?.target}; apply the OS configuration (ab-update)`);
-    steps.push(`Write the ${volumes?.target} systemd-boot entry on the ESP (the running entry is kept)`);
+    if (boot === 'grub')
+      steps.push(
+        `Point the ${volumes?.target} grub.cfg at its partitions; copy the image's shim, grub and ESP grub.cfg (its search set to the ${volumes?.target} /boot filesystem) into the ESP directory of ${volumes?.target} (the running one is kept)`,
+      );
+    else steps.push(`Write the ${volumes?.target} systemd-boot entry on the ESP (the running entry is kept)`);
     steps.push('Record ab-update-staged (spec: the new configuration, specOld: the current one)');
   }
   if (allowed.finalize) {
     steps.push(
-      `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry (one trial boot)`,
+      boot === 'grub'
+        ? `Record ab-update-finalized; a UEFI boot entry for the ${volumes?.target} ESP directory, made BootNext (one trial boot) and put last in BootOrder`
+        : boot === undefined
+          ? `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry, or for a staged grub ESP directory its UEFI entry as BootNext (one trial boot)`
+          : `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry (one trial boot)`,
     );
     steps.push('Reboot into it; trident commit at boot runs the health checks and makes it the default');
   } else
@@ -497,6 +509,13 @@ export async function planUpdate(
           { code: mismatches[0]!.code },
         );
       refuseBootKind(bootKind(reader.metadata));
+      if (bootKind(reader.metadata) === 'grub')
+        await checkDistinctBootFilesystem(
+          config,
+          reader.metadata,
+          (id) => deviceFor({ devices }, status, memberOn(config, id, volumes!.active)),
+          options.signal,
+        );
       if (espId === undefined)
         throw new EngineError(
           'INVALID_INPUT_ERROR',
@@ -559,6 +578,7 @@ export async function planUpdate(
       placed.skipped,
       allowed,
       state,
+      reader ? bootKind(reader.metadata) : undefined,
     ),
     warnings,
     concurrency: memory.concurrency,
@@ -578,9 +598,10 @@ export async function planUpdate(
       partitions: placed.partitions,
       devices,
       partitionUuids,
+      espId,
       espDevice,
       espImage,
-      boot: reader ? bootKind(reader.metadata) : 'systemd-boot',
+      boot: reader ? bootKind(reader.metadata) : undefined,
       installIndex: status.installIndex ?? 0,
       protect: protectedFiles(config.image?.url ?? '', request.hostConfiguration.path),
     },

@@ -8,18 +8,25 @@
  *   says `provisioned` on the old volume and no boot setting has changed: an interrupted stage is
  *   simply run again. The new volume's boot entry is written beside the running one, which stays
  *   the default.
- * - Finalize records `ab-update-finalized` first and then sets `LoaderEntryOneShot`. Stopped in
- *   between, the host boots the old volume and commit records the update as not taken
+ * - Finalize records `ab-update-finalized` first and then sets `LoaderEntryOneShot` (systemd-boot)
+ *   or creates the volume's UEFI entry as `BootNext` (grub, update-grub.ts). Stopped in between,
+ *   the host boots the old volume and commit records the update as not taken
  *   (`ab-update-reboot-check`); rerunning finalize sets the variable. The reverse order could boot
  *   the new volume with a Host Status that still calls the old one active.
- * - The one-shot variable is consumed by the firmware's next boot: if the new volume fails to boot
- *   or its health checks fail (commit reboots), the default entry, the old volume, boots again.
+ * - Both one-shot variables are consumed by the firmware's next boot: if the new volume fails to
+ *   boot or its health checks fail (commit reboots), the default entry (BootOrder's first), the old
+ *   volume, boots again.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
-import { findVolumeEntry, setLoaderEntryOneShot, writeVolumeEntry } from '@trident/boot-config';
+import {
+  findVolumeEntry,
+  hasGrubVolumeDir,
+  setLoaderEntryOneShot,
+  writeVolumeEntry,
+} from '@trident/boot-config';
 import { type Datastore, openDatastore } from '@trident/datastore';
 import { type ExtensionLists, withExtensionPaths } from '@trident/os-config';
 import { EngineError, toTridentError, wrapStep } from '../../errors.ts';
@@ -37,6 +44,13 @@ import { memberOn } from './active-volume.ts';
 import type { UpdateContext } from './plan-update.ts';
 import type { UpdateRequest } from './request.ts';
 import { openHostEsp, openImageEsp, volumeToken } from './update-boot.ts';
+import {
+  bootFilesystem,
+  checkGrubFinalize,
+  finalizeGrubVolume,
+  grubVolumeDir,
+  stageGrubVolume,
+} from './update-grub.ts';
 
 type UpdatePlan = Plan & { request: UpdateRequest };
 
@@ -173,38 +187,68 @@ async function stage(
           spec = withExtensionPaths(spec, placed);
         },
       });
-      const token = volumeToken(context.installIndex, target);
-      await step(
-        session,
-        'update-boot-entry',
-        `Writing the ${target} boot entry (${token}) on the ESP`,
-        async () => {
-          const uuidOf = (id: string): string => {
-            const member = memberOn(config, id, target);
-            const uuid = context.partitionUuids[member];
-            if (uuid === undefined)
-              throw new EngineError(
-                'SERVICING_ERROR',
-                'datastore',
-                `the Host Status records no PARTUUID path for '${member}' (partitionPaths): the boot entry cannot name it`,
-                { code: 'ENGINE_UPDATE_PARTUUID_UNKNOWN' },
-              );
-            return uuid;
-          };
-          const image = await openImageEsp(espFile, join(work, 'esp'));
-          try {
-            const entry = await writeVolumeEntry({
-              image: image.volume,
-              esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
-              token,
-              target: bootTarget(config, uuidOf, context.reader!.metadata),
-            });
-            session.log('info', `Boot entry ${entry.id}: ${entry.cmdline}`);
-          } finally {
-            await image.close();
-          }
-        },
-      );
+      const uuidOf = (id: string): string => {
+        const member = memberOn(config, id, target);
+        const uuid = context.partitionUuids[member];
+        if (uuid === undefined)
+          throw new EngineError(
+            'SERVICING_ERROR',
+            'datastore',
+            `the Host Status records no PARTUUID path for '${member}' (partitionPaths): the boot configuration cannot name it`,
+            { code: 'ENGINE_UPDATE_PARTUUID_UNKNOWN' },
+          );
+        return uuid;
+      };
+      if (context.boot === 'grub') {
+        const dir = grubVolumeDir(context.installIndex, target);
+        await step(
+          session,
+          'update-grub-configs',
+          `Configuring grub for ${target} (its grub.cfg, ESP directory EFI/${dir})`,
+          async () => {
+            const image = await openImageEsp(espFile, join(work, 'esp'));
+            try {
+              await stageGrubVolume({
+                newRoot: newRoot.path,
+                target: bootTarget(config, uuidOf, context.reader!.metadata),
+                image: image.volume,
+                esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
+                dir,
+                installVolumeDir:
+                  context.volumes!.active === 'volume-a'
+                    ? grubVolumeDir(context.installIndex, 'volume-a')
+                    : undefined,
+                bootDevice: deviceOf(context, bootFilesystem(config).id),
+                signal: session.signal,
+                log: (message) => session.log('info', message),
+              });
+            } finally {
+              await image.close();
+            }
+          },
+        );
+      } else {
+        const token = volumeToken(context.installIndex, target);
+        await step(
+          session,
+          'update-boot-entry',
+          `Writing the ${target} boot entry (${token}) on the ESP`,
+          async () => {
+            const image = await openImageEsp(espFile, join(work, 'esp'));
+            try {
+              const entry = await writeVolumeEntry({
+                image: image.volume,
+                esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
+                token,
+                target: bootTarget(config, uuidOf, context.reader!.metadata),
+              });
+              session.log('info', `Boot entry ${entry.id}: ${entry.cmdline}`);
+            } finally {
+              await image.close();
+            }
+          },
+        );
+      }
       await os.relabel();
     } finally {
       await newRoot.release();
@@ -224,8 +268,42 @@ async function finalize(
   session: RunSession,
 ): Promise<void> {
   const target = context.volumes!.target;
-  const token = volumeToken(context.installIndex, target);
   const esp = await openHostEsp(context.espDevice!, plan.request.system?.procDir);
+  const token = volumeToken(context.installIndex, target);
+  const dir = grubVolumeDir(context.installIndex, target);
+  const sysDir = plan.request.system?.sysDir ?? '/sys';
+  // A finalize-only run has no image: what stage left on the ESP says which way it boots.
+  const grub =
+    context.boot === 'grub' ||
+    (context.boot === undefined &&
+      (await findVolumeEntry(esp, token)) === undefined &&
+      (await hasGrubVolumeDir(esp, dir)));
+  if (grub) {
+    await step(session, 'create-boot-entry', `Checking the ${target} ESP directory EFI/${dir}`, () =>
+      checkGrubFinalize({ esp, dir, sysDir }),
+    );
+    if (store.current().servicingState === 'ab-update-staged') store.apply({ type: 'ab-update-finalized' });
+    const created = await step(
+      session,
+      'set-boot-entries',
+      `Creating the UEFI boot entry ${dir} (/EFI/${dir}/bootx64.efi), BootNext: one trial boot of ${target}`,
+      () =>
+        finalizeGrubVolume({
+          esp,
+          espId: context.espId!,
+          espPath: context.espDevice!,
+          dir,
+          sysDir,
+          virtdeployWorkaround: context.config.internalParams.virtdeployBootOrderWorkaround === true,
+          signal: session.signal,
+        }),
+    );
+    session.log(
+      'info',
+      `A/B update finalized: UEFI entry ${dir} is Boot${created.join(', Boot')} and BootNext; trident commit at boot puts it first in BootOrder`,
+    );
+    return;
+  }
   const entry = await step(
     session,
     'create-boot-entry',
@@ -249,7 +327,7 @@ async function finalize(
     `Setting LoaderEntryOneShot to ${entry} (one trial boot of ${target})`,
     () =>
       setLoaderEntryOneShot(entry, {
-        efivarsDir: join(plan.request.system?.sysDir ?? '/sys', 'firmware/efi/efivars'),
+        efivarsDir: join(sysDir, 'firmware/efi/efivars'),
       }),
   );
   session.log(
