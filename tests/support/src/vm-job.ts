@@ -92,6 +92,11 @@ export interface JobOutput {
 }
 
 /** Serial text without carriage returns and terminal escapes (OVMF and agetty send both). */
+/** The value of a `name=value` line a job printed (jobs report what tests compare this way). */
+export function jobFact(output: string, name: string): string | undefined {
+  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
+}
+
 export function cleanSerial(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are control characters
   return text.replace(/\r/gu, '').replace(/\u001b\[[0-9;=?]*[A-Za-z]/gu, '');

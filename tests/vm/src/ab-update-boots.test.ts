@@ -21,7 +21,9 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { abStorage } from './ab-storage.ts';
 import { extendedVmTest, trident, vmTestsAvailable } from './suite.ts';
 
 // Four TCG boots and two in-guest updates (26 min measured): beyond the CI budget with the rest of
@@ -39,36 +41,11 @@ let v2: OsFixture;
 
 const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
 
-function storage(espMiB: number): string {
-  return `storage:
-  disks:
-    - id: os
-      device: /dev/vda
-      partitionTableType: gpt
-      partitions:
-        - { id: esp, type: esp, size: ${espMiB}M }
-        - { id: root-a, type: root, size: 2G }
-        - { id: root-b, type: root, size: 2G }
-        - { id: trident, size: 256M }
-  abUpdate:
-    volumePairs:
-      - { id: root, volumeAId: root-a, volumeBId: root-b }
-  filesystems:
-    - deviceId: esp
-      mountPoint: { path: /boot/efi, options: umask=0077 }
-    - deviceId: root
-      mountPoint: /
-    - deviceId: trident
-      source: new
-      mountPoint: /var/lib/trident
-`;
-}
-
 function installConfiguration(espMiB: number): string {
   return `image:
   url: file://${v1.cosi}
   sha384: ${v1.cosiSha384}
-${storage(espMiB)}os:
+${abStorage(espMiB)}os:
   hostname: installed-host
 `;
 }
@@ -77,7 +54,7 @@ function updateConfiguration(espMiB: number, health: string): string {
   return `image:
   url: file:///dev/vdb
   sha384: ${v2.cosiSha384}
-${storage(espMiB)}os:
+${abStorage(espMiB)}os:
   hostname: updated-host
   kernelCommandLine:
     extraCommandLine: [trident.updated=1]
@@ -115,10 +92,6 @@ trident get status > "$TRIDENT_RESULTS/status-after-update.yaml" 2>&1
 echo "oneshot=$(efivar_text LoaderEntryOneShot)"
 echo "entries-after-update=$(ls /boot/efi/loader/entries | tr '\\n' ' ')"
 `;
-}
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
 }
 
 function result(job: { results: Map<string, Buffer> }, name: string): string {

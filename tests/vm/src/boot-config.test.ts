@@ -26,6 +26,7 @@ import {
 import { createLoopScope, type LoopScope } from '@trident/test-support/loop-device';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureOsFixture, type FixturePartition, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
@@ -42,10 +43,6 @@ echo "cmdline=$(cat /proc/cmdline)"
 echo "root-source=$(findmnt -no SOURCE /)"
 echo "root-partuuid=$(blkid -s PARTUUID -o value "$(findmnt -no SOURCE /)")"
 `;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 /** A copy of a fixture disk (sparse), the cached one is never written. */
 async function copyDisk(name: string, from: OsFixture = fixture): Promise<string> {

@@ -12,6 +12,7 @@ import { openCosi } from '@trident/cosi-format';
 import { type NginxServer, startNginx } from '@trident/test-support/nginx';
 import { createVmScope, runVmJob, VmError } from '@trident/test-support/vm';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { trident, VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
@@ -31,10 +32,6 @@ df -B1 /
 findmnt -no SOURCE,FSTYPE,OPTIONS /boot || true
 veritysetup status root || true
 `;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 beforeAll(async () => {
   if (!available) return;

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import {
   guestPythonClientCommand,
   type PackedPythonClient,
@@ -29,6 +30,7 @@ import {
   unpackPythonClientScript,
 } from '@trident/test-support/vm-python-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { abStorage } from './ab-storage.ts';
 import { trident, vmTestsAvailable } from './suite.ts';
 
 const available = vmTestsAvailable(['full']);
@@ -43,42 +45,17 @@ let client: PackedPythonClient;
 let v1: OsFixture;
 let v2: OsFixture;
 
-function storage(espMiB: number): string {
-  return `storage:
-  disks:
-    - id: os
-      device: /dev/vda
-      partitionTableType: gpt
-      partitions:
-        - { id: esp, type: esp, size: ${espMiB}M }
-        - { id: root-a, type: root, size: 2G }
-        - { id: root-b, type: root, size: 2G }
-        - { id: trident, size: 256M }
-  abUpdate:
-    volumePairs:
-      - { id: root, volumeAId: root-a, volumeBId: root-b }
-  filesystems:
-    - deviceId: esp
-      mountPoint: { path: /boot/efi, options: umask=0077 }
-    - deviceId: root
-      mountPoint: /
-    - deviceId: trident
-      source: new
-      mountPoint: /var/lib/trident
-`;
-}
-
 const installConfiguration = (espMiB: number) => `image:
   url: file://${v1.cosi}
   sha384: ${v1.cosiSha384}
-${storage(espMiB)}os:
+${abStorage(espMiB)}os:
   hostname: installed-host
 `;
 
 const updateConfiguration = (espMiB: number) => `image:
   url: file:///dev/vdb
   sha384: ${v2.cosiSha384}
-${storage(espMiB)}os:
+${abStorage(espMiB)}os:
   hostname: grpc-updated-host
 `;
 
@@ -144,10 +121,6 @@ function completed(job: { results: Map<string, Buffer> }, name: string): Line {
 
 function response(job: { results: Map<string, Buffer> }, name: string): Line {
   return lines(job, name).at(-1)?.['message'] ?? {};
-}
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
 }
 
 beforeAll(async () => {

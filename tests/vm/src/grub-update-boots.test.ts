@@ -18,7 +18,9 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { abStorage } from './ab-storage.ts';
 import { trident, vmTestsAvailable } from './suite.ts';
 
 const available = vmTestsAvailable(['full']);
@@ -30,42 +32,17 @@ let agent: AgentPackage;
 let v1: OsFixture;
 let v2: OsFixture;
 
-function storage(espMiB: number): string {
-  return `storage:
-  disks:
-    - id: os
-      device: /dev/vda
-      partitionTableType: gpt
-      partitions:
-        - { id: esp, type: esp, size: ${espMiB}M }
-        - { id: root-a, type: root, size: 2G }
-        - { id: root-b, type: root, size: 2G }
-        - { id: trident, size: 256M }
-  abUpdate:
-    volumePairs:
-      - { id: root, volumeAId: root-a, volumeBId: root-b }
-  filesystems:
-    - deviceId: esp
-      mountPoint: { path: /boot/efi, options: umask=0077 }
-    - deviceId: root
-      mountPoint: /
-    - deviceId: trident
-      source: new
-      mountPoint: /var/lib/trident
-`;
-}
-
 const installConfiguration = (espMiB: number) => `image:
   url: file://${v1.cosi}
   sha384: ${v1.cosiSha384}
-${storage(espMiB)}os:
+${abStorage(espMiB)}os:
   hostname: installed-host
 `;
 
 const updateConfiguration = (espMiB: number) => `image:
   url: file:///dev/vdb
   sha384: ${v2.cosiSha384}
-${storage(espMiB)}os:
+${abStorage(espMiB)}os:
   hostname: grub-updated-host
   kernelCommandLine:
     extraCommandLine: [trident.updated=1]
@@ -88,10 +65,6 @@ trident get status > "$TRIDENT_RESULTS/status-after-update.yaml" 2>&1
 efibootmgr > "$TRIDENT_RESULTS/efibootmgr-after-update.txt" 2>&1
 echo "azlb=$(ls /boot/efi/EFI/AZLB | tr '\\n' ' ')"
 `;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 function text(job: { results: Map<string, Buffer> }, name: string): string {
   return job.results.get(name)?.toString() ?? '';

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { trident, VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
@@ -54,10 +55,6 @@ echo "commit-unit=$(systemctl show -p Result --value trident.service) $(systemct
 trident get configuration > "$TRIDENT_RESULTS/configuration.yaml" 2>&1 || echo "get-failed=$?"
 trident get status > "$TRIDENT_RESULTS/status.yaml" 2>&1 || echo "get-status-failed=$?"
 `;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 function hostConfiguration(espMiB: number): string {
   return `image:

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
@@ -24,10 +25,6 @@ const available = vmTestsAvailable(['full']);
 const vms = createVmScope();
 let dir: string;
 let management: OsFixture;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 function sizeMiB(role: string): number {
   return Math.ceil(management.partitions.find((p) => p.role === role)!.size / MiB);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
@@ -22,10 +23,6 @@ const available = vmTestsAvailable(['full']);
 const vms = createVmScope();
 let dir: string;
 let management: OsFixture;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 /** Root partitions leave room for mdadm's metadata 1.0 at their end beyond the image's root. */
 function rootMiB(): number {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { trident, VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
@@ -34,10 +35,6 @@ echo "welcome-upper=$(cat /var/lib/trident-overlay/etc/upper/trident-welcome 2>/
 echo "cmdline=$(cat /proc/cmdline)"
 if touch /trident-write-probe 2>/dev/null; then echo "root-writable=yes"; else echo "root-writable=no"; fi
 `;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 /** A field of `veritysetup status` ("  data device: /dev/vda2" → "/dev/vda2"). */
 function statusField(status: string, name: string): string | undefined {

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
+import { jobFact as fact } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { trident, VM_TEST_TIMEOUT, vmTestsAvailable } from './suite.ts';
 
@@ -101,10 +102,6 @@ trident get rollback-chain > "$TRIDENT_RESULTS/chain.yaml" 2>&1 || echo "get-cha
 test -d /var/lib/extensions/.staging && echo "staging-left=yes"
 true
 `;
-
-function fact(output: string, name: string): string | undefined {
-  return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
-}
 
 beforeAll(async () => {
   if (!available) return;
