@@ -10,7 +10,11 @@
  *    finalize creates the `AZLB` UEFI entry as BootNext; the job reboots.
  * 3. The firmware's one-shot boot starts `EFI/AZLB`: build 2 on volume B with the update's
  *    hostname and command line; commit records it (`provisioned` on volume B) and moves the booted
- *    entry first in BootOrder.
+ *    entry first in BootOrder. A job then runs `trident rollback --no-reboot` (a manual A/B rollback,
+ *    after `--check` says `ab`): finalize makes volume A's `AZLA` UEFI entry (`EFI/AZLA`, the update's
+ *    copy of the removable-media grub) BootNext; the job reboots.
+ * 4. BootNext starts `EFI/AZLA`: build 1 on volume A with the install's hostname; commit records
+ *    the rollback (`provisioned` on volume A) and moves `AZLA` first in BootOrder.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -66,6 +70,15 @@ efibootmgr > "$TRIDENT_RESULTS/efibootmgr-after-update.txt" 2>&1
 echo "azlb=$(ls /boot/efi/EFI/AZLB | tr '\\n' ' ')"
 `;
 
+/** STATUS, then a manual A/B rollback whose reboot the job makes. */
+const ROLLBACK_JOB = `${STATUS}
+echo "rollback-check=$(trident rollback --check 2>&1)"
+trident rollback --no-reboot > "$TRIDENT_RESULTS/rollback.log" 2>&1
+echo "rollback-rc=$?"
+trident get status > "$TRIDENT_RESULTS/status-after-rollback.yaml" 2>&1
+efibootmgr > "$TRIDENT_RESULTS/efibootmgr-after-rollback.txt" 2>&1
+`;
+
 function text(job: { results: Map<string, Buffer> }, name: string): string {
   return job.results.get(name)?.toString() ?? '';
 }
@@ -102,7 +115,7 @@ afterAll(async () => {
 
 describe.skipIf(!available)('A/B update of a grub host', () => {
   it(
-    'stages build 2 on volume B with its own EFI/AZLB, boots it once through BootNext and commits it',
+    'stages build 2 on volume B with its own EFI/AZLB, boots it once through BootNext and commits it; a manual rollback boots volume A through AZLA',
     async () => {
       const espMiB = Math.ceil(v1.partitions.find((p) => p.role === 'esp')!.size / 1048576);
       const installConfig = join(dir, 'install.yaml');
@@ -142,10 +155,10 @@ describe.skipIf(!available)('A/B update of a grub host', () => {
         machine,
         memoryMiB: 1536,
         disks,
-        job: { script: STATUS },
+        job: { script: ROLLBACK_JOB, after: 'reboot' },
         timeoutMs: 20 * 60_000,
       });
-      const log2 = `${second.job.output}\n${text(second.job, 'commit-unit.log')}`;
+      const log2 = `${second.job.output}\n${text(second.job, 'commit-unit.log')}\n${text(second.job, 'rollback.log').slice(-6000)}`;
       expect(second.boot.versionId, log2).toBe('2');
       expect(second.boot.rootDevice, log2).toBe('/dev/vda3');
       expect(second.boot.hostname).toBe('grub-updated-host');
@@ -162,6 +175,39 @@ describe.skipIf(!available)('A/B update of a grub host', () => {
       const boot2 = text(second.job, 'efibootmgr.txt');
       expect(variable(boot2, 'BootCurrent'), boot2).toBe(azlb);
       expect(variable(boot2, 'BootOrder')?.split(',')[0], boot2).toBe(azlb);
+
+      // The manual rollback, B → A: AZLA made BootNext, the state recorded before the reboot.
+      expect(fact(second.job.output, 'rollback-check'), log2).toBe('ab');
+      expect(fact(second.job.output, 'rollback-rc'), log2).toBe('0');
+      expect(text(second.job, 'status-after-rollback.yaml'), log2).toMatch(
+        /servicingState: manual-rollback-ab-finalized/u,
+      );
+      const rollbackBoot = text(second.job, 'efibootmgr-after-rollback.txt');
+      const azla = entryNumber(rollbackBoot, 'AZLA');
+      expect(azla, rollbackBoot).toBeDefined();
+      expect(variable(rollbackBoot, 'BootNext'), rollbackBoot).toBe(azla);
+
+      // Boot 3, the same machine: BootNext starts EFI/AZLA, volume A, build 1; committed at boot.
+      const third = await runVmJob(vms, {
+        name: 'grub-update-3',
+        machine,
+        memoryMiB: 1536,
+        disks,
+        job: { script: STATUS },
+        timeoutMs: 20 * 60_000,
+      });
+      const log3 = `${third.job.output}\n${text(third.job, 'commit-unit.log')}`;
+      expect(third.boot.rootDevice, log3).toBe('/dev/vda2');
+      expect(third.boot.versionId, log3).toBe(first.boot.versionId);
+      expect(third.boot.hostname).toBe('installed-host');
+      expect(fact(third.job.output, 'commit-unit'), log3).toBe('success 0');
+      const rolledBack = text(third.job, 'status.yaml');
+      expect(rolledBack, log3).toMatch(/servicingState: provisioned/u);
+      expect(rolledBack).toMatch(/abActiveVolume: volume-a/u);
+      expect(rolledBack).not.toMatch(/lastError/u);
+      const boot3 = text(third.job, 'efibootmgr.txt');
+      expect(variable(boot3, 'BootCurrent'), boot3).toBe(azla);
+      expect(variable(boot3, 'BootOrder')?.split(',')[0], boot3).toBe(azla);
     },
     TEST_TIMEOUT,
   );
