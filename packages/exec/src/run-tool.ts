@@ -35,7 +35,10 @@ export interface ToolResult {
   exitCode: number;
   stdout: string;
   stderr: string;
-  /** Raw stdout, for tools whose output is binary. */
+  /**
+   * Raw stdout, for tools whose output is binary: only its last `maxOutputBytes` (16 MiB by
+   * default), so a caller reading a file through a tool must raise the bound.
+   */
   stdoutBytes: Buffer;
 }
 

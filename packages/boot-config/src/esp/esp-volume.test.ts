@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * Both ESP implementations, on real volumes: the mtools one on a FAT image made by mkfs.vfat (alone
  * and inside a GPT disk at its offset), the mounted one on a directory. The same contract test runs
@@ -103,6 +104,17 @@ describe('mtools ESP', () => {
       '/loader/entries/new.conf',
       '/loader/loader.conf',
     ]);
+  });
+
+  it('reads a file larger than the tool runner keeps of an output, whole (an initrd)', async () => {
+    const image = join(scratch.dir, 'large.img');
+    await makeFatImage(image, {}, 64);
+    const esp = createImageEsp({ image });
+    const initrd = randomBytes(20 * 1024 * 1024 + 7);
+    await esp.write('/EFI/azla/initrd.img', initrd);
+    const read = await esp.read('/EFI/azla/initrd.img');
+    expect(read?.length).toBe(initrd.length);
+    expect(read?.equals(initrd)).toBe(true);
   });
 
   it('finds names without regard to case, as FAT does', async () => {

@@ -19,6 +19,8 @@ export interface ImageEspOptions {
 /** mtools refuses odd geometries without this, and must never ask a question (no terminal here). */
 const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' };
 const TIMEOUT_MS = 120_000;
+/** A file read comes back whole, however large (FAT files are at most 4 GiB). */
+const WHOLE_FILE = Number.POSITIVE_INFINITY;
 
 export function createImageEsp(options: ImageEspOptions): EspVolume {
   const offset = options.offset ?? 0;
@@ -32,11 +34,17 @@ export function createImageEsp(options: ImageEspOptions): EspVolume {
   const location = drive;
   const target = (path: string) => `::/${espPathParts(path).join('/')}`;
 
-  const mtools = async (tool: string, args: string[], input?: Uint8Array | string) => {
+  const mtools = async (
+    tool: string,
+    args: string[],
+    input?: Uint8Array | string,
+    maxOutputBytes?: number,
+  ) => {
     try {
       return await runTool(tool, ['-i', drive, ...args], {
         env: MTOOLS_ENV,
         timeoutMs: TIMEOUT_MS,
+        maxOutputBytes,
         ...(input === undefined ? {} : { input }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
@@ -97,8 +105,9 @@ export function createImageEsp(options: ImageEspOptions): EspVolume {
     const parts = espPathParts(path);
     const entry = findEntry((await list(`/${parts.slice(0, -1).join('/')}`)) ?? [], parts.at(-1) ?? '');
     if (entry?.kind !== 'file') return undefined;
-    // `-` as the destination: the bytes on stdout, untranslated (no -t).
-    return (await mtools('mcopy', ['-n', target(path), '-'])).stdoutBytes;
+    // `-` as the destination: the bytes on stdout, untranslated (no -t), and all of them: a kernel
+    // or an initrd is often larger than the runner's default output bound, which keeps the tail.
+    return (await mtools('mcopy', ['-n', target(path), '-'], undefined, WHOLE_FILE)).stdoutBytes;
   };
   const write = async (path: string, data: string | Uint8Array): Promise<void> => {
     const parts = espPathParts(path);
