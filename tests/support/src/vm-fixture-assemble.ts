@@ -15,6 +15,7 @@ import {
   grubFiles,
   kernelCmdline,
   systemdBootFiles,
+  UKI_LOADER_CONF,
 } from './vm-fixture-boot.ts';
 import { addEtcOverlayModule } from './vm-fixture-etc-overlay.ts';
 import { rootfsPath } from './vm-fixture-rootfs.ts';
@@ -24,6 +25,7 @@ import {
   PART_TYPES,
   type ResolvedFixtureOptions,
 } from './vm-fixture-types.ts';
+import { buildFixtureUki } from './vm-fixture-uki.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -108,7 +110,7 @@ export async function assembleOsFixture(
     bootVolume: uuidFor(key, 'boot-vfat').slice(0, 8).toUpperCase(),
   };
   const fatUuid = (volume: string) => `${volume.slice(0, 4)}-${volume.slice(4)}`;
-  const bootFsType: 'vfat' | 'ext4' = o.bootloader === 'systemd-boot' ? 'vfat' : 'ext4';
+  const bootFsType: 'vfat' | 'ext4' = o.bootloader === 'grub' ? 'ext4' : 'vfat';
   const layout: FixturePartition[] = [];
   let next = MiB;
   const add = (
@@ -212,6 +214,8 @@ export async function assembleOsFixture(
       .join(' ')
       .trim(),
     rootPartUuid: ids.root,
+    // The key covers versionId: each build's UKI names its own root filesystem.
+    ...(o.bootloader === 'uki' ? { rootFsUuid: ids.rootFs } : {}),
   };
   const title = `trident-ts fixture ${name} ${versionId}`;
   const espTree = join(work, 'esp');
@@ -292,10 +296,33 @@ export async function assembleOsFixture(
       await writeFile(join(dir, path), content);
     }
   };
-  if (o.bootloader === 'systemd-boot') {
-    const efi = await readFile(
-      join(o.usrVerity ? usrTree : join(root, 'usr'), 'lib/systemd/boot/efi/systemd-bootx64.efi'),
+  const efiDir = join(o.usrVerity ? usrTree : join(root, 'usr'), 'lib/systemd/boot/efi');
+  let uki: string | undefined;
+  if (o.bootloader === 'uki') {
+    // Separate /boot is refused for `uki` (vm-fixture.ts): the kernel and initrd are in the root.
+    uki = `vmlinuz-${kernelVersion}.efi`;
+    const efi = await readFile(join(efiDir, 'systemd-bootx64.efi'));
+    await stage(espTree, {
+      'EFI/BOOT/BOOTX64.EFI': efi,
+      'EFI/systemd/systemd-bootx64.efi': efi,
+      'loader/loader.conf': UKI_LOADER_CONF,
+    });
+    await mkdir(join(espTree, 'EFI/Linux'), { recursive: true });
+    await buildFixtureUki(
+      {
+        stub: join(efiDir, 'linuxx64.efi.stub'),
+        osRelease: osReleasePath,
+        cmdline: kernelCmdline(plan),
+        kernelVersion,
+        kernel: join(root, 'boot', `vmlinuz-${kernelVersion}`),
+        initrd: join(root, 'boot', `initrd.img-${kernelVersion}`),
+      },
+      join(espTree, 'EFI/Linux', uki),
+      join(work, 'uki'),
+      (command, args) => sh(command, args, env),
     );
+  } else if (o.bootloader === 'systemd-boot') {
+    const efi = await readFile(join(efiDir, 'systemd-bootx64.efi'));
     const files = systemdBootFiles(plan, title);
     await stage(espTree, {
       'EFI/BOOT/BOOTX64.EFI': efi,
@@ -379,6 +406,7 @@ export async function assembleOsFixture(
     kernelVersion,
     cmdline: kernelCmdline(plan),
     partitions: layout,
+    ...(uki === undefined ? {} : { uki }),
     ...(roothash === undefined ? {} : { roothash }),
     ...(usrhash === undefined ? {} : { usrhash }),
   };

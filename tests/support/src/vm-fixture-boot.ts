@@ -1,15 +1,20 @@
 /**
  * Boot configuration of the fixture OS disks: systemd-boot (Boot Loader Specification entry on the
  * ESP or an XBOOTLDR /boot) or grub (an EFI image with an embedded search for the filesystem
- * holding /boot, then grub.cfg). Both find the root by PARTUUID, or open a dm-verity root from the
- * kernel command line the way upstream Trident's images do (systemd-veritysetup in the initrd); a
- * dm-verity /usr is opened the same way and mounted by systemd-fstab-generator's `mount.usr=`.
+ * holding /boot, then grub.cfg), or systemd-boot with a standalone UKI (vm-fixture-uki.ts). Type #1
+ * entries and grub find the root by PARTUUID, or open a dm-verity root from the kernel command line
+ * the way upstream Trident's images do (systemd-veritysetup in the initrd); a dm-verity /usr is
+ * opened the same way and mounted by systemd-fstab-generator's `mount.usr=`. A UKI finds the root by
+ * its filesystem UUID: its command line is fixed at build time, and install gives the root
+ * partition a new PARTUUID but writes the image's filesystem (and its UUID) unchanged.
  */
 export interface BootPlan {
   kernelVersion: string;
   /** Kernel command line without root selection. */
   baseCmdline: string;
   rootPartUuid: string;
+  /** Set for a UKI: the root is found by this filesystem UUID instead of its PARTUUID. */
+  rootFsUuid?: string;
   verity?: { roothash: string; hashPartUuid: string };
   /** /usr on its own dm-verity data partition (the root stays a writable partition). */
   usrVerity?: { usrhash: string; dataPartUuid: string; hashPartUuid: string };
@@ -36,7 +41,10 @@ function usrVerityArgs(usr: NonNullable<BootPlan['usrVerity']>): string[] {
 export function kernelCmdline(plan: BootPlan): string {
   const root =
     plan.verity === undefined
-      ? [`root=PARTUUID=${plan.rootPartUuid}`, 'rw']
+      ? [
+          plan.rootFsUuid === undefined ? `root=PARTUUID=${plan.rootPartUuid}` : `root=UUID=${plan.rootFsUuid}`,
+          'rw',
+        ]
       : [
           'root=/dev/mapper/root',
           'ro',
@@ -71,6 +79,12 @@ export function systemdBootFiles(
     },
   };
 }
+
+/**
+ * systemd-boot for a UKI: no entries and no `default`, so systemd-boot boots `LoaderEntryOneShot`,
+ * else `LoaderEntryDefault`, else its first entry, the choices an A/B update of UKIs makes.
+ */
+export const UKI_LOADER_CONF = 'timeout 0\neditor no\nconsole-mode keep\n';
 
 /** Modules built into the grub EFI image (GPT, FAT and ext4, search by UUID, Linux EFI boot). */
 export const GRUB_MODULES = [

@@ -11,11 +11,18 @@ export const PART_TYPES = {
   usrVerity: '77ff5f63-e7b6-4633-acf4-1565b864c0e6',
 } as const;
 
+export type FixtureBootloader = 'systemd-boot' | 'grub' | 'uki';
+
 export interface OsFixtureOptions {
   /** Package set (default `minimal`). */
   flavour?: FixtureFlavour;
-  /** Default `systemd-boot`. */
-  bootloader?: 'systemd-boot' | 'grub';
+  /**
+   * Default `systemd-boot` (a type #1 entry). `uki`: systemd-boot with no entries and no default,
+   * and one standalone Unified Kernel Image `EFI/Linux/vmlinuz-<kernel>.efi` on the ESP whose
+   * embedded command line finds the root by its filesystem UUID (each build has its own). Not with
+   * `verity`, `usrVerity` or `separateBoot`.
+   */
+  bootloader?: FixtureBootloader;
   /** /boot on its own partition (XBOOTLDR: vfat for systemd-boot, ext4 for grub). */
   separateBoot?: boolean;
   /** Read-only root on dm-verity with a hash partition and a writable /var partition. */
@@ -36,7 +43,7 @@ export interface OsFixtureOptions {
   agentDeb?: string;
   espMiB?: number;
   rootMiB?: number;
-  /** Extra kernel command line. */
+  /** Extra kernel command line (with `uki`: embedded in the UKI). */
   cmdline?: string;
 }
 
@@ -61,13 +68,15 @@ export interface OsFixture {
   cosi: string;
   cosiSha384: string;
   flavour: FixtureFlavour;
-  bootloader: 'systemd-boot' | 'grub';
+  bootloader: FixtureBootloader;
   versionId: string;
   hostname: string;
   kernelVersion: string;
   cmdline: string;
   partitions: FixturePartition[];
   roothash?: string;
+  /** The UKI's name in `EFI/Linux` on the ESP (bootloader `uki`): systemd-boot's entry id for it. */
+  uki?: string;
   /** The /usr verity root hash (`usrVerity`). */
   usrhash?: string;
 }

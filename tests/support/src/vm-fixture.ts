@@ -3,7 +3,8 @@
  * (vm-fixture-rootfs.ts) without network: a GPT disk image with a vfat ESP, an ext4 root (or a
  * dm-verity root with its hash partition and a writable /var, or a writable root with /usr on
  * dm-verity), optionally a separate /boot, booting
- * with systemd-boot or grub and finding the root by PARTUUID. Parameters make a second "build"
+ * with systemd-boot or grub and finding the root by PARTUUID, or with systemd-boot and a UKI that
+ * finds it by filesystem UUID. Parameters make a second "build"
  * differ (os-release VERSION_ID, hostname), and the full flavour gets the agent's .deb installed.
  * Each result is cached under the fixture cache by a hash of all its inputs.
  */
@@ -89,6 +90,11 @@ export async function ensureOsFixture(options: OsFixtureOptions = {}): Promise<O
     throw new Error(
       'a fixture has a verity root or a verity /usr, not both (Trident allows one verity device)',
     );
+  if (o.bootloader === 'uki' && (o.verity || o.usrVerity || o.separateBoot))
+    throw new Error(
+      'a uki fixture is a plain ext4 root with its UKI on the ESP: verity, usrVerity and separateBoot are ' +
+        'not built for UKIs (use bootloader systemd-boot for them)',
+    );
   if (o.usrVerity && o.bootloader !== 'systemd-boot')
     throw new Error(
       'a fixture with a verity /usr boots with systemd-boot (its grub image is made in the OS tree)',
@@ -106,6 +112,7 @@ export async function ensureOsFixture(options: OsFixtureOptions = {}): Promise<O
       resolve(import.meta.dirname, 'vm-fixture-assemble.ts'),
       resolve(import.meta.dirname, 'vm-fixture-boot.ts'),
       resolve(import.meta.dirname, 'vm-fixture-etc-overlay.ts'),
+      resolve(import.meta.dirname, 'vm-fixture-uki.ts'),
     ]),
     ...(o.flavour === 'full' ? [readFileSync(options.agentDeb!)] : []),
   ]);

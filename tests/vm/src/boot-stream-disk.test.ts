@@ -2,7 +2,8 @@
  * A disk written by `trident stream-disk` boots: the fixture OS's COSI is served by a local nginx,
  * streamed into a disk-image file larger than the image, and the file boots under QEMU/OVMF to the
  * marker unit, with the root filesystem grown to its partition; the dm-verity variant boots with
- * its root hash verified, the grub variant with a separate /boot; a disk interrupted mid-stream
+ * its root hash verified, the grub variant with a separate /boot, the UKI variant through systemd-boot
+ * and its standalone UKI (root found by filesystem UUID); a disk interrupted mid-stream
  * does not boot and `--resume` completes it so that it does.
  */
 import { mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
@@ -20,7 +21,7 @@ const available = vmTestsAvailable(['minimal']);
 const vms = createVmScope();
 let dir: string;
 let nginx: NginxServer;
-const fixtures: Record<'plain' | 'verity' | 'grub', OsFixture> = {} as never;
+const fixtures: Record<'plain' | 'verity' | 'grub' | 'uki', OsFixture> = {} as never;
 
 /** Reports what the tests check, from inside the booted OS. */
 const FACTS_JOB = `
@@ -39,6 +40,7 @@ beforeAll(async () => {
   fixtures.plain = await ensureOsFixture({ versionId: '12.0-plain' });
   fixtures.verity = await ensureOsFixture({ verity: true, versionId: '12.0-verity' });
   fixtures.grub = await ensureOsFixture({ bootloader: 'grub', separateBoot: true, hostname: 'grub-host' });
+  fixtures.uki = await ensureOsFixture({ bootloader: 'uki', versionId: '12.0-uki' });
   const www = join(dir, 'www');
   await mkdir(join(www, 'slow'), { recursive: true });
   for (const [name, fixture] of Object.entries(fixtures))
@@ -134,6 +136,25 @@ describe.skipIf(!available)('disks written by stream-disk boot', () => {
       expect(boot).toMatchObject({ hostname: 'grub-host', rootDevice: '/dev/vda3' });
       expect(boot.facts['loader-entry']).toBe('none'); // systemd-boot would have set LoaderEntrySelected
       expect(job.output).toMatch(/^\/dev\/vda2 ext4 /mu); // /boot
+    },
+    VM_TEST_TIMEOUT,
+  );
+
+  it(
+    'boots the UKI variant: systemd-boot starts the standalone UKI, whose command line finds the root by filesystem UUID',
+    async () => {
+      const target = join(dir, 'uki.img');
+      await streamDisk('uki', target);
+      const { boot } = await runVmJob(vms, {
+        name: 'stream-disk-uki',
+        disks: [{ path: target }],
+        job: { script: 'true' },
+      });
+      expect(boot).toMatchObject({ versionId: '12.0-uki', rootDevice: '/dev/vda2' });
+      // systemd-boot names a standalone UKI's entry by its file name.
+      expect(boot.facts['loader-entry']).toBe(fixtures.uki.uki);
+      const rootFs = fixtures.uki.partitions.find((p) => p.role === 'root')!.fsUuid!;
+      expect(boot.facts['cmdline']?.split(',')).toContain(`root=UUID=${rootFs}`);
     },
     VM_TEST_TIMEOUT,
   );
