@@ -42,7 +42,9 @@ export function kernelCmdline(plan: BootPlan): string {
   const root =
     plan.verity === undefined
       ? [
-          plan.rootFsUuid === undefined ? `root=PARTUUID=${plan.rootPartUuid}` : `root=UUID=${plan.rootFsUuid}`,
+          plan.rootFsUuid === undefined
+            ? `root=PARTUUID=${plan.rootPartUuid}`
+            : `root=UUID=${plan.rootFsUuid}`,
           'rw',
         ]
       : [
