@@ -5,10 +5,11 @@
  * 1. `trident install` (on this host) of the full fixture built with a standalone UKI (bootloader
  *    `uki`: systemd-boot, `EFI/Linux/vmlinuz-<kernel>.efi` finding its root by filesystem UUID)
  *    into a disk image with an A/B root pair; the host boots volume A through the image's UKI and
- *    trident.service commits the install, making that entry `LoaderEntryDefault`. A job runs
+ *    trident.service commits the install. A job runs
  *    `trident update` to the second build (VERSION_ID 2, its own root filesystem UUID, handed over
  *    as `file:///dev/vdb`) with a health check that fails: B staged, finalized with the new UKI on
- *    the ESP as `EFI/Linux/vmlinuz-100-azlb.efi` and `LoaderEntryOneShot` naming it.
+ *    the ESP as `EFI/Linux/vmlinuz-100-azlb.efi` and `LoaderEntryOneShot` naming it, the running
+ *    UKI pinned as `LoaderEntryDefault`.
  * 2. The one-shot boot: build 2 on B; commit's health check fails and it reboots by itself (the
  *    marker, ordered after trident.service, does not run: the next boot reads B's journal instead).
  * 3. Back on A through the image's UKI (VERSION_ID of build 1): `trident get` shows `provisioned` on
@@ -85,6 +86,7 @@ trident update /run/trident-job/update.yaml --no-reboot > "$TRIDENT_RESULTS/upda
 echo "update-rc=$?"
 trident get status > "$TRIDENT_RESULTS/status-after-update.yaml" 2>&1
 echo "oneshot-after-update=$(efivar_text LoaderEntryOneShot)"
+echo "default-after-update=$(efivar_text LoaderEntryDefault)"
 echo "ukis-after-update=$(ls /boot/efi/EFI/Linux | tr '\\n' ' ')"
 `;
 
@@ -161,10 +163,11 @@ describe.skipIf(!available)('A/B update of a UKI host', () => {
       const installed = result(first.job, 'status.yaml');
       expect(installed, log1).toMatch(/servicingState: provisioned/u);
       expect(installed).toMatch(/abActiveVolume: volume-a/u);
-      expect(fact(first.job.output, 'default'), log1).toBe(v1.uki);
       expect(fact(first.job.output, 'update-rc'), log1).toBe('0');
       expect(result(first.job, 'status-after-update.yaml')).toMatch(/servicingState: ab-update-finalized/u);
       expect(fact(first.job.output, 'oneshot-after-update')).toBe(STAGED_UKI);
+      // The running entry is pinned as the default (if commit had not already): a rollback returns to it.
+      expect(fact(first.job.output, 'default-after-update')).toBe(v1.uki);
       expect(fact(first.job.output, 'ukis-after-update')?.split(' ')).toEqual(
         expect.arrayContaining([v1.uki, STAGED_UKI]),
       );
