@@ -8,7 +8,7 @@
  *    trident.service commits the install. A job runs
  *    `trident update` to the second build (VERSION_ID 2, its own root filesystem UUID, handed over
  *    as `file:///dev/vdb`) with a health check that fails: B staged, finalized with the new UKI on
- *    the ESP as `EFI/Linux/vmlinuz-100-azlb.efi` and `LoaderEntryOneShot` naming it, the running
+ *    the ESP as `EFI/Linux/vmlinuz-100-azlb0.efi` and `LoaderEntryOneShot` naming it, the running
  *    UKI pinned as `LoaderEntryDefault`.
  * 2. The one-shot boot: build 2 on B; commit's health check fails and it reboots by itself (the
  *    marker, ordered after trident.service, does not run: the next boot reads B's journal instead).
@@ -38,8 +38,8 @@ let v1: OsFixture;
 let v2: OsFixture;
 
 const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
-/** The name finalize gives the first staged UKI (upstream's `vmlinuz-<N>-azl<volume>.efi`, N from 100). */
-const STAGED_UKI = 'vmlinuz-100-azlb.efi';
+/** The name finalize gives the first staged UKI (upstream's `vmlinuz-<N>-azl<volume><install index>.efi`, N from 100). */
+const STAGED_UKI = 'vmlinuz-100-azlb0.efi';
 
 function installConfiguration(espMiB: number): string {
   return `image:
