@@ -78,6 +78,10 @@ describe.each(implementations)('EspVolume on %s', (_name, make) => {
     ]);
     await esp.makeDirectory('/EFI/AZLA/deep');
     expect((await esp.list('/EFI/AZLA'))?.map((e) => e.kind)).toEqual(['directory']);
+    await esp.removeDirectory('/EFI/AZLA/deep');
+    await esp.removeDirectory('/EFI/AZLA/deep'); // already gone: no error
+    expect(await esp.list('/EFI/AZLA')).toEqual([]);
+    await expect(esp.removeDirectory('/EFI/BOOT')).rejects.toMatchObject({ code: 'BOOTCFG_ESP_IO' });
   });
 });
 

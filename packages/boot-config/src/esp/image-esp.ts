@@ -130,6 +130,13 @@ export function createImageEsp(options: ImageEspOptions): EspVolume {
     list,
     makeDirectory,
     remove,
+    async removeDirectory(path) {
+      try {
+        await mtools('mrd', [target(path)]);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    },
     async rename(from, to) {
       // Not mren: it drops the long name of 8.3-shaped names, so `loader.conf` would turn into
       // `LOADER.CONF` (ids systemd-boot shows and matches). Copy under the new name, then delete:
