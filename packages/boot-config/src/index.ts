@@ -93,6 +93,7 @@ export {
   EFIVARS_DIR,
   type EfiVariableOptions,
   LOADER_VENDOR_GUID,
+  readLoaderEntryDefault,
   readLoaderEntrySelected,
   setLoaderEntryDefault,
   setLoaderEntryOneShot,

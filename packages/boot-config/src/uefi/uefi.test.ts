@@ -27,6 +27,7 @@ import {
 } from './fallback.ts';
 import {
   LOADER_VENDOR_GUID,
+  readLoaderEntryDefault,
   readLoaderEntrySelected,
   setLoaderEntryDefault,
   setLoaderEntryOneShot,
@@ -118,6 +119,7 @@ describe('loader variables', () => {
     expect(await readFile(join(efivarsDir, `LoaderEntryDefault-${LOADER_VENDOR_GUID}`))).toEqual(
       Buffer.concat([Buffer.from([7, 0, 0, 0]), Buffer.from('a.conf\0', 'utf16le')]),
     );
+    expect(await readLoaderEntryDefault({ efivarsDir })).toBe('a.conf');
     await expect(setLoaderEntryOneShot('a/b', { efivarsDir })).rejects.toMatchObject({
       code: 'BOOTCFG_EFIVAR',
     });

@@ -8,8 +8,9 @@
  *   says `provisioned` on the old volume and no boot setting has changed: an interrupted stage is
  *   simply run again. The new volume's boot entry is written beside the running one, which stays
  *   the default.
- * - Finalize records `ab-update-finalized` first and then sets `LoaderEntryOneShot` (systemd-boot)
- *   or creates the volume's UEFI entry as `BootNext` (grub, update-grub.ts). Stopped in between,
+ * - Finalize records `ab-update-finalized` first and then sets `LoaderEntryOneShot` (systemd-boot
+ *   entries; a UKI's, update-uki.ts, after naming it with the running entry pinned as default) or
+ *   creates the volume's UEFI entry as `BootNext` (grub, update-grub.ts). Stopped in between,
  *   the host boots the old volume and commit records the update as not taken
  *   (`ab-update-reboot-check`); rerunning finalize sets the variable. The reverse order could boot
  *   the new volume with a Host Status that still calls the old one active.
@@ -22,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
 import {
+  type EspVolume,
   findVolumeEntry,
   hasGrubVolumeDir,
   setLoaderEntryOneShot,
@@ -51,6 +53,14 @@ import {
   grubVolumeDir,
   stageGrubVolume,
 } from './update-grub.ts';
+import {
+  efivarsDirOf,
+  hasVolumeUki,
+  placeStagedUki,
+  stageUkiVolume,
+  trialBootUki,
+  volumeUkiPattern,
+} from './update-uki.ts';
 
 type UpdatePlan = Plan & { request: UpdateRequest };
 
@@ -227,6 +237,28 @@ async function stage(
             }
           },
         );
+      } else if (context.boot === 'uki') {
+        await step(
+          session,
+          'update-uki',
+          `Staging the ${target} UKI on the ESP (EFI/Linux/vmlinuz-0.efi.staged, ${volumeUkiPattern(context.installIndex, target)} at finalize)`,
+          async () => {
+            const image = await openImageEsp(espFile, join(work, 'esp'));
+            try {
+              await stageUkiVolume({
+                image: image.volume,
+                esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
+                installIndex: context.installIndex,
+                volume: target,
+                target: bootTarget(config, uuidOf, context.reader!.metadata),
+                efivarsDir: efivarsDirOf(plan.request.system?.sysDir ?? '/sys'),
+                log: (message) => session.log('info', message),
+              });
+            } finally {
+              await image.close();
+            }
+          },
+        );
       } else {
         const token = volumeToken(context.installIndex, target);
         await step(
@@ -273,6 +305,13 @@ async function finalize(
   const dir = grubVolumeDir(context.installIndex, target);
   const sysDir = plan.request.system?.sysDir ?? '/sys';
   // A finalize-only run has no image: what stage left on the ESP says which way it boots.
+  const uki =
+    context.boot === 'uki' ||
+    (context.boot === undefined && (await hasVolumeUki(esp, context.installIndex, target)));
+  if (uki) {
+    await finalizeUki(context, store, session, esp, efivarsDirOf(sysDir));
+    return;
+  }
   const grub =
     context.boot === 'grub' ||
     (context.boot === undefined &&
@@ -327,12 +366,47 @@ async function finalize(
     `Setting LoaderEntryOneShot to ${entry} (one trial boot of ${target})`,
     () =>
       setLoaderEntryOneShot(entry, {
-        efivarsDir: join(sysDir, 'firmware/efi/efivars'),
+        efivarsDir: efivarsDirOf(sysDir),
       }),
   );
   session.log(
     'info',
     `A/B update finalized: the next boot tries ${target}; trident commit at boot makes it the default`,
+  );
+}
+
+/** Finalize of a UKI volume: its UKI named and pinned around recording the state (update-uki.ts). */
+async function finalizeUki(
+  context: UpdateContext,
+  store: Datastore,
+  session: RunSession,
+  esp: EspVolume,
+  efivarsDir: string,
+): Promise<void> {
+  const target = context.volumes!.target;
+  const placed = await step(
+    session,
+    'update-uki',
+    `Naming the staged ${target} UKI ${volumeUkiPattern(context.installIndex, target)} on the ESP`,
+    () =>
+      placeStagedUki({
+        esp,
+        installIndex: context.installIndex,
+        volume: target,
+        efivarsDir,
+        log: (message) => session.log('info', message),
+      }),
+  );
+  if (store.current().servicingState === 'ab-update-staged') store.apply({ type: 'ab-update-finalized' });
+  await step(
+    session,
+    'set-efi-variable',
+    `Setting LoaderEntryOneShot to ${placed.id} (one trial boot of ${target})`,
+    () => trialBootUki(placed.id, efivarsDir),
+  );
+  session.log(
+    'info',
+    `A/B update finalized: the next boot tries ${placed.id} (${target}); trident commit at boot makes it the default`,
   );
 }
 
