@@ -23,7 +23,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
 import {
-  type EspVolume,
   findVolumeEntry,
   hasGrubVolumeDir,
   setLoaderEntryOneShot,
@@ -45,7 +44,7 @@ import { finalizeRuntimeUpdate, stageRuntimeUpdate } from '../runtime-update/run
 import { memberOn } from './active-volume.ts';
 import type { UpdateContext } from './plan-update.ts';
 import type { UpdateRequest } from './request.ts';
-import { openHostEsp, openImageEsp, volumeToken } from './update-boot.ts';
+import { openHostEsp, volumeToken, withImageEsp } from './update-boot.ts';
 import {
   bootFilesystem,
   checkGrubFinalize,
@@ -55,10 +54,9 @@ import {
 } from './update-grub.ts';
 import {
   efivarsDirOf,
+  finalizeUkiVolume,
   hasVolumeUki,
-  placeStagedUki,
   stageUkiVolume,
-  trialBootUki,
   volumeUkiPattern,
 } from './update-uki.ts';
 
@@ -215,13 +213,12 @@ async function stage(
           session,
           'update-grub-configs',
           `Configuring grub for ${target} (its grub.cfg, ESP directory EFI/${dir})`,
-          async () => {
-            const image = await openImageEsp(espFile, join(work, 'esp'));
-            try {
-              await stageGrubVolume({
+          () =>
+            withImageEsp(espFile, join(work, 'esp'), async (image) =>
+              stageGrubVolume({
                 newRoot: newRoot.path,
                 target: bootTarget(config, uuidOf, context.reader!.metadata),
-                image: image.volume,
+                image,
                 esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
                 dir,
                 installVolumeDir:
@@ -231,33 +228,26 @@ async function stage(
                 bootDevice: deviceOf(context, bootFilesystem(config).id),
                 signal: session.signal,
                 log: (message) => session.log('info', message),
-              });
-            } finally {
-              await image.close();
-            }
-          },
+              }),
+            ),
         );
       } else if (context.boot === 'uki') {
         await step(
           session,
           'update-uki',
           `Staging the ${target} UKI on the ESP (EFI/Linux/vmlinuz-0.efi.staged, ${volumeUkiPattern(context.installIndex, target)} at finalize)`,
-          async () => {
-            const image = await openImageEsp(espFile, join(work, 'esp'));
-            try {
-              await stageUkiVolume({
-                image: image.volume,
+          () =>
+            withImageEsp(espFile, join(work, 'esp'), async (image) =>
+              stageUkiVolume({
+                image,
                 esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
                 installIndex: context.installIndex,
                 volume: target,
                 target: bootTarget(config, uuidOf, context.reader!.metadata),
                 efivarsDir: efivarsDirOf(plan.request.system?.sysDir ?? '/sys'),
                 log: (message) => session.log('info', message),
-              });
-            } finally {
-              await image.close();
-            }
-          },
+              }),
+            ),
         );
       } else {
         const token = volumeToken(context.installIndex, target);
@@ -265,20 +255,16 @@ async function stage(
           session,
           'update-boot-entry',
           `Writing the ${target} boot entry (${token}) on the ESP`,
-          async () => {
-            const image = await openImageEsp(espFile, join(work, 'esp'));
-            try {
+          () =>
+            withImageEsp(espFile, join(work, 'esp'), async (image) => {
               const entry = await writeVolumeEntry({
-                image: image.volume,
+                image,
                 esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
                 token,
                 target: bootTarget(config, uuidOf, context.reader!.metadata),
               });
               session.log('info', `Boot entry ${entry.id}: ${entry.cmdline}`);
-            } finally {
-              await image.close();
-            }
-          },
+            }),
         );
       }
       await os.relabel();
@@ -309,7 +295,14 @@ async function finalize(
     context.boot === 'uki' ||
     (context.boot === undefined && (await hasVolumeUki(esp, context.installIndex, target)));
   if (uki) {
-    await finalizeUki(context, store, session, esp, efivarsDirOf(sysDir));
+    await finalizeUkiVolume({
+      esp,
+      installIndex: context.installIndex,
+      volume: target,
+      efivarsDir: efivarsDirOf(sysDir),
+      store,
+      session,
+    });
     return;
   }
   const grub =
@@ -372,41 +365,6 @@ async function finalize(
   session.log(
     'info',
     `A/B update finalized: the next boot tries ${target}; trident commit at boot makes it the default`,
-  );
-}
-
-/** Finalize of a UKI volume: its UKI named and pinned around recording the state (update-uki.ts). */
-async function finalizeUki(
-  context: UpdateContext,
-  store: Datastore,
-  session: RunSession,
-  esp: EspVolume,
-  efivarsDir: string,
-): Promise<void> {
-  const target = context.volumes!.target;
-  const placed = await step(
-    session,
-    'update-uki',
-    `Naming the staged ${target} UKI ${volumeUkiPattern(context.installIndex, target)} on the ESP`,
-    () =>
-      placeStagedUki({
-        esp,
-        installIndex: context.installIndex,
-        volume: target,
-        efivarsDir,
-        log: (message) => session.log('info', message),
-      }),
-  );
-  if (store.current().servicingState === 'ab-update-staged') store.apply({ type: 'ab-update-finalized' });
-  await step(
-    session,
-    'set-efi-variable',
-    `Setting LoaderEntryOneShot to ${placed.id} (one trial boot of ${target})`,
-    () => trialBootUki(placed.id, efivarsDir),
-  );
-  session.log(
-    'info',
-    `A/B update finalized: the next boot tries ${placed.id} (${target}); trident commit at boot makes it the default`,
   );
 }
 

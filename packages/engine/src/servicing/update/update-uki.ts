@@ -27,7 +27,9 @@ import {
   stageVolumeUki,
   ukiSlot,
 } from '@trident/boot-config';
-import type { AbVolume } from '@trident/datastore';
+import type { AbVolume, Datastore } from '@trident/datastore';
+import { step } from '../host/configure-os.ts';
+import type { RunSession } from '../phases/run-session.ts';
 
 const letter = (volume: AbVolume): 'a' | 'b' => (volume === 'volume-a' ? 'a' : 'b');
 
@@ -116,6 +118,33 @@ export async function placeStagedUki(inputs: UkiFinalizeInputs): Promise<Finaliz
 /** Finalize, after `ab-update-finalized` is recorded: one trial boot of the new UKI. */
 export async function trialBootUki(id: string, efivarsDir: string): Promise<void> {
   await setLoaderEntryOneShot(id, { efivarsDir });
+}
+
+/**
+ * The whole finalize of a UKI volume (run-update.ts): named with the running entry pinned, the
+ * state recorded, then the one-shot, each a logged step.
+ */
+export async function finalizeUkiVolume(
+  inputs: Omit<UkiFinalizeInputs, 'log'> & { store: Datastore; session: RunSession },
+): Promise<void> {
+  const { store, session, volume } = inputs;
+  const placed = await step(
+    session,
+    'update-uki',
+    `Naming the staged ${volume} UKI ${volumeUkiPattern(inputs.installIndex, volume)} on the ESP`,
+    () => placeStagedUki({ ...inputs, log: (message) => session.log('info', message) }),
+  );
+  if (store.current().servicingState === 'ab-update-staged') store.apply({ type: 'ab-update-finalized' });
+  await step(
+    session,
+    'set-efi-variable',
+    `Setting LoaderEntryOneShot to ${placed.id} (one trial boot of ${volume})`,
+    () => trialBootUki(placed.id, inputs.efivarsDir),
+  );
+  session.log(
+    'info',
+    `A/B update finalized: the next boot tries ${placed.id} (${volume}); trident commit at boot makes it the default`,
+  );
 }
 
 /** The UKI names of a volume, for messages (`vmlinuz-<N>-azlb0.efi`). */
