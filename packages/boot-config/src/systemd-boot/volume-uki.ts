@@ -2,10 +2,14 @@
  * A/B update of standalone Unified Kernel Images (upstream `engine/boot/uki.rs`; reference
  * servicing.md §4 "UKI / systemd-boot"). systemd-boot lists every `/EFI/Linux/*.efi` as an entry
  * whose id is the file name, so each volume's kernel is one UKI file there and switching volumes
- * is choosing a file name (`LoaderEntryOneShot`, `LoaderEntryDefault`). Names follow upstream:
+ * is choosing a file name (`LoaderEntryOneShot`, `LoaderEntryDefault`). Names follow upstream's
+ * scheme, the volume named as everywhere else here (its ESP directory name lowercased, as the type
+ * #1 entry tokens and grub's `EFI/AZLB`):
  *
- * - `vmlinuz-<N>-azl<a|b><installIndex>.efi`: a UKI Trident placed for a volume (its slot), N from
- *   100 and one more than the highest N of the other managed UKIs, so the newest sorts last;
+ * - `vmlinuz-<N>-<slot>.efi`, slot `azla`, `azlb`, `azl2a`, …: a UKI Trident placed for a volume,
+ *   N from 100 and one more than the highest N of the other managed UKIs, so the newest sorts last.
+ *   Upstream writes the install index after the letter (`azlb0`, `azla1`); such names count as
+ *   managed (their N counts, they are never taken for the image's own) but match no slot here;
  * - `vmlinuz-0.efi.staged`: the update's UKI between stage and finalize (not `*.efi`, so
  *   systemd-boot does not offer it yet);
  * - anything else `vmlinuz-*.efi`: the image's own UKI as install left it (install index 0's
@@ -17,26 +21,23 @@
 import type { BootTarget } from '../cmdline/compose.ts';
 import { BootConfigError } from '../errors.ts';
 import { type EspVolume, joinEspPath } from '../esp/esp-volume.ts';
+import { espDirectoryName } from '../uefi/fallback.ts';
 import { checkUkiCmdline, ukiCmdline } from './uki-cmdline.ts';
 
 export const UKI_DIR = '/EFI/Linux';
 export const STAGED_UKI = 'vmlinuz-0.efi.staged';
 const ADDON_DIR_SUFFIX = '.extra.d';
 const ADDON_SUFFIX = '.addon.efi';
-const MANAGED_UKI = /^vmlinuz-(\d+)-(azl[ab]\d+)\.efi$/iu;
+/** Ours (`azl2b`) or upstream's (`azlb1`) slot names. */
+const MANAGED_UKI = /^vmlinuz-(\d+)-(azl\d*[ab]|azl[ab]\d+)\.efi$/iu;
 const FIRST_MANAGED_N = 100;
 
-/** The slot a volume's UKIs are named after: `azla0`, `azlb0`, `azlb1` (upstream's suffix). */
+/** The slot a volume's UKIs are named after: `azla`, `azlb`, `azl2b` (its ESP directory name). */
 export function ukiSlot(installIndex: number, volume: 'a' | 'b'): string {
-  if (!Number.isSafeInteger(installIndex) || installIndex < 0)
-    throw new BootConfigError(
-      'BOOTCFG_CONFIG_INVALID',
-      `install index ${installIndex} is not a whole number`,
-    );
-  return `azl${volume}${installIndex}`;
+  return espDirectoryName(installIndex, volume).toLowerCase();
 }
 
-interface ManagedUki {
+export interface ManagedUki {
   name: string;
   n: number;
   slot: string;
@@ -46,7 +47,8 @@ async function ukiNames(esp: EspVolume): Promise<string[]> {
   return ((await esp.list(UKI_DIR)) ?? []).filter((e) => e.kind === 'file').map((e) => e.name);
 }
 
-function managedUkis(names: readonly string[]): ManagedUki[] {
+/** The UKI names Trident manages (`vmlinuz-<N>-<slot>.efi`), oldest (lowest N) first. */
+export function managedUkis(names: readonly string[]): ManagedUki[] {
   return names
     .map((name) => ({ name, m: MANAGED_UKI.exec(name) }))
     .filter((x) => x.m !== null)
@@ -54,7 +56,8 @@ function managedUkis(names: readonly string[]): ManagedUki[] {
     .sort((a, b) => a.n - b.n);
 }
 
-function isOriginalUki(name: string): boolean {
+/** An image-provided UKI (`vmlinuz-<version>.efi`, not a managed name). */
+export function isOriginalUki(name: string): boolean {
   return /^vmlinuz-.+\.efi$/iu.test(name) && !MANAGED_UKI.test(name);
 }
 
@@ -194,7 +197,7 @@ export async function stageVolumeUki(options: StageUkiOptions): Promise<StagedUk
 }
 
 export interface FinalizedUki {
-  /** The UKI's file name: systemd-boot's entry id (`vmlinuz-101-azlb0.efi`). */
+  /** The UKI's file name: systemd-boot's entry id (`vmlinuz-101-azlb.efi`). */
   id: string;
   /** False when an earlier finalize had renamed it already. */
   renamed: boolean;
