@@ -31,6 +31,19 @@ describe('findPreviousUki', () => {
     expect(await findPreviousUki(createMountedEsp(dir))).toBe('vmlinuz-100-azlb0.efi');
   });
 
+  it('knows the slot names A/B update gives (azlb, azl2a) beside upstream’s', async () => {
+    await files({
+      'EFI/Linux/vmlinuz-100-azlb.efi': '',
+      'EFI/Linux/vmlinuz-101-azl2a.efi': '',
+      'EFI/Linux/vmlinuz-102-azla.efi': '',
+      'EFI/Linux/vmlinuz-6.6.1.efi': '',
+    });
+    expect(await findPreviousUki(createMountedEsp(dir))).toBe('vmlinuz-101-azl2a.efi');
+    await rm(join(dir, 'EFI/Linux/vmlinuz-101-azl2a.efi'));
+    await rm(join(dir, 'EFI/Linux/vmlinuz-102-azla.efi'));
+    expect(await findPreviousUki(createMountedEsp(dir))).toBe('vmlinuz-6.6.1.efi');
+  });
+
   it('one Trident UKI: the newest image-provided one, by version', async () => {
     await files({
       'EFI/Linux/vmlinuz-100-azlb0.efi': '',
