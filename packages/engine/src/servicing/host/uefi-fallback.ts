@@ -58,14 +58,25 @@ export async function refreshUefiFallback(
   });
   if (source === undefined) return undefined;
   if (!(await hasLoader(esp, source))) {
-    refresh.log?.('info', `${esp.location} has no EFI/${source}/bootx64.efi: the fallback path EFI/BOOT is left as it is`);
+    refresh.log?.(
+      'info',
+      `${esp.location} has no EFI/${source}/bootx64.efi: the fallback path EFI/BOOT is left as it is`,
+    );
     return undefined;
   }
   try {
     await copyToUefiFallback(esp, source);
   } catch (error) {
-    throw wrapStep('SERVICING_ERROR', 'set-up-uefi-fallback', `Copying EFI/${source} to EFI/BOOT failed`, error);
+    throw wrapStep(
+      'SERVICING_ERROR',
+      'set-up-uefi-fallback',
+      `Copying EFI/${source} to EFI/BOOT failed`,
+      error,
+    );
   }
-  refresh.log?.('info', `EFI/BOOT is now a copy of EFI/${source} (os.uefiFallback ${mode}, ${refresh.moment})`);
+  refresh.log?.(
+    'info',
+    `EFI/BOOT is now a copy of EFI/${source} (os.uefiFallback ${mode}, ${refresh.moment})`,
+  );
   return source;
 }
