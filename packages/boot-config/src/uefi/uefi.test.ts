@@ -93,7 +93,7 @@ describe('which directory the fallback copies (upstream find_uefi_fallback_sourc
     expect(at('conservative', 'ab-update-finalize', 'a')).toBe('AZLA'); // the running one
     expect(at('optimistic', 'ab-update-finalize', 'a')).toBe('AZLB'); // the update
     expect(at('optimistic', 'ab-update-finalize', 'b')).toBe('AZLA');
-    expect(at('conservative', 'ab-update-commit', 'b')).toBe('AZLB'); // not flipped yet at commit
+    expect(at('conservative', 'ab-update-commit', 'b')).toBe('AZLB'); // the volume that just passed its commit
     expect(at('optimistic', 'ab-update-commit', 'a')).toBeUndefined();
     expect(at('conservative', 'manual-rollback-finalize', 'b')).toBe('AZLA');
     expect(

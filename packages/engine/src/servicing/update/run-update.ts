@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
 import {
+  type EspVolume,
   findVolumeEntry,
   hasGrubVolumeDir,
   setLoaderEntryOneShot,
@@ -35,6 +36,7 @@ import type { Plan, RunResult } from '../../types.ts';
 import { bootTarget } from '../host/boot-target.ts';
 import { configureOs, prepareHost, step } from '../host/configure-os.ts';
 import { adoptedFilesystemTypes, mountNewRoot } from '../host/new-root.ts';
+import { refreshUefiFallback } from '../host/uefi-fallback.ts';
 import { removeJournal } from '../phases/journal.ts';
 import { failedRun, type RunSession } from '../phases/run-session.ts';
 import { type OpenedTarget, openTargets, releaseTargets } from '../phases/targets.ts';
@@ -330,6 +332,7 @@ async function finalize(
           signal: session.signal,
         }),
     );
+    await refreshFallbackAtFinalize(context, esp, session);
     session.log(
       'info',
       `A/B update finalized: UEFI entry ${dir} is Boot${created.join(', Boot')} and BootNext; trident commit at boot puts it first in BootOrder`,
@@ -362,10 +365,26 @@ async function finalize(
         efivarsDir: efivarsDirOf(sysDir),
       }),
   );
+  await refreshFallbackAtFinalize(context, esp, session);
   session.log(
     'info',
     `A/B update finalized: the next boot tries ${target}; trident commit at boot makes it the default`,
   );
+}
+
+/** `EFI/BOOT` per `os.uefiFallback`: conservative keeps the running volume, optimistic takes the new one. */
+async function refreshFallbackAtFinalize(
+  context: UpdateContext,
+  esp: EspVolume,
+  session: RunSession,
+): Promise<void> {
+  await refreshUefiFallback(esp, {
+    config: context.config,
+    moment: 'ab-update-finalize',
+    installIndex: context.installIndex,
+    runningVolume: context.volumes!.active,
+    log: session.log,
+  });
 }
 
 /**
