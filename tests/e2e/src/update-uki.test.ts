@@ -4,7 +4,7 @@
  * fixture's), installed by `trident install`, then updated through the engine to a second build
  * with its own root filesystem UUID. What this machine proves without a boot: install accepts the
  * UKI, stage checks the new one against volume B and stages it on the ESP beside the running one,
- * finalize pins the running UKI as LoaderEntryDefault, names the new one `vmlinuz-100-azlb.efi`,
+ * finalize pins the running UKI as LoaderEntryDefault, names the new one `vmlinuz-100-azlb0.efi`,
  * sets LoaderEntryOneShot to it and records `ab-update-finalized`. The UKIs are minimal PE files
  * (nothing boots here; tests/vm uki-update-boots boots real ones). EFI variables are a directory.
  */
@@ -185,15 +185,15 @@ describe.skipIf(!available)('A/B update of a UKI image on loop devices', () => {
     expect(result.error?.message ?? '', result.error?.message).toBe('');
     expect(result).toMatchObject({ status: 'success', servicingKind: 'ab-update', rebootRequired: true });
 
-    expect(await espNames('/EFI/Linux')).toEqual(['vmlinuz-100-azlb.efi', 'vmlinuz-6.1.efi']);
-    expect((await espFile('/EFI/Linux/vmlinuz-100-azlb.efi')).toString('latin1')).toContain(
+    expect(await espNames('/EFI/Linux')).toEqual(['vmlinuz-100-azlb0.efi', 'vmlinuz-6.1.efi']);
+    expect((await espFile('/EFI/Linux/vmlinuz-100-azlb0.efi')).toString('latin1')).toContain(
       `root=UUID=${ROOT_FS_V2}`,
     );
     expect((await espFile('/EFI/Linux/vmlinuz-6.1.efi')).toString('latin1')).toContain(
       `root=UUID=${DEMO_IDS.rootFsUuid}`,
     );
     expect(await variable('LoaderEntryDefault')).toBe('vmlinuz-6.1.efi');
-    expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb.efi');
+    expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb0.efi');
     // Volume B holds build 2, its root filesystem UUID as the UKI names it.
     const uuidB = (
       await exec('blkid', ['-p', '-s', 'UUID', '-o', 'value', loop.partitionPath(3)])

@@ -71,20 +71,20 @@ describe.each(implementations)('EspVolume on %s', (_name, make) => {
     expect((await esp.read('/loader/entries/a.conf'))?.toString()).toBe('title B\n');
     // A long name in place (mtools: mren), over an existing file, and into another directory.
     await esp.write('/EFI/Linux/vmlinuz-0.efi.staged', 'new uki');
-    await esp.write('/EFI/Linux/vmlinuz-100-azlb.efi', 'old uki');
-    await esp.rename('/EFI/Linux/vmlinuz-0.efi.staged', '/EFI/Linux/vmlinuz-100-azlb.efi');
-    expect((await esp.read('/EFI/Linux/vmlinuz-100-azlb.efi'))?.toString()).toBe('new uki');
+    await esp.write('/EFI/Linux/vmlinuz-100-azlb0.efi', 'old uki');
+    await esp.rename('/EFI/Linux/vmlinuz-0.efi.staged', '/EFI/Linux/vmlinuz-100-azlb0.efi');
+    expect((await esp.read('/EFI/Linux/vmlinuz-100-azlb0.efi'))?.toString()).toBe('new uki');
     expect((await esp.list('/EFI/Linux'))?.map((e) => e.name).sort()).toEqual([
-      'vmlinuz-100-azlb.efi',
+      'vmlinuz-100-azlb0.efi',
       'x.efi',
     ]);
-    await esp.makeDirectory('/EFI/Linux/vmlinuz-100-azlb.efi.extra.d');
+    await esp.makeDirectory('/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d');
     await esp.rename(
-      '/EFI/Linux/vmlinuz-100-azlb.efi',
-      '/EFI/Linux/vmlinuz-100-azlb.efi.extra.d/moved.addon.efi',
+      '/EFI/Linux/vmlinuz-100-azlb0.efi',
+      '/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d/moved.addon.efi',
     );
-    await esp.remove('/EFI/Linux/vmlinuz-100-azlb.efi.extra.d/moved.addon.efi');
-    await esp.removeDirectory('/EFI/Linux/vmlinuz-100-azlb.efi.extra.d');
+    await esp.remove('/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d/moved.addon.efi');
+    await esp.removeDirectory('/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d');
     await esp.remove('/loader/entries/a.conf');
     await esp.remove('/loader/entries/a.conf'); // already gone: no error
     expect(await listFilesRecursive(esp, '/')).toEqual([

@@ -3,8 +3,8 @@
  * servicing.md §9; upstream `engine/boot/uki.rs` `find_previous_uki`). Nothing on the ESP is
  * rewritten: the entry that already boots the other volume becomes `LoaderEntryDefault`.
  *
- * - UKIs (`/EFI/Linux`): A/B update names the ones it manages `vmlinuz-<N>-<slot>.efi` (volume-uki.ts:
- *   `azlb`, `azl2a`, …; upstream's `azlb0`, `azla1` are recognised too; N grows with each update);
+ * - UKIs (`/EFI/Linux`): A/B update names the ones it manages `vmlinuz-<N>-<slot>.efi` as upstream
+ *   does (volume-uki.ts: `azlb0`, `azla1`, …; N grows with each update);
  *   the rollback boots the second-newest, or, when it manages only one, the newest image-provided
  *   `vmlinuz-<version>.efi`.
  * - Type #1 entries (`/loader/entries/*.conf`, images such as the Debian fixture): upstream has

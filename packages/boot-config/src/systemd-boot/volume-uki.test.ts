@@ -49,7 +49,7 @@ const imageFor = (fsUuid: string, version: string) =>
 
 describe('ukiSlot', () => {
   it("is upstream's slot name: volume letter, then install index", () => {
-    expect([ukiSlot(0, 'a'), ukiSlot(0, 'b'), ukiSlot(2, 'b')]).toEqual(['azla', 'azlb', 'azl3b']);
+    expect([ukiSlot(0, 'a'), ukiSlot(0, 'b'), ukiSlot(2, 'b')]).toEqual(['azla0', 'azlb0', 'azlb2']);
     expect(() => ukiSlot(-1, 'a')).toThrowError(expect.objectContaining({ code: 'BOOTCFG_CONFIG_INVALID' }));
   });
 });
@@ -74,20 +74,20 @@ describe('stageVolumeUki and finalizeVolumeUki on a mounted ESP', () => {
     });
     expect(await findVolumeUki({ ...slot, volume: 'b' })).toEqual({ kind: 'staged' });
     expect(await finalizeVolumeUki({ ...slot, volume: 'b' })).toEqual({
-      id: 'vmlinuz-100-azlb.efi',
+      id: 'vmlinuz-100-azlb0.efi',
       renamed: true,
     });
     // A rerun finds the renamed UKI (finalize is repeated until its variable is set).
     expect(await finalizeVolumeUki({ ...slot, volume: 'b' })).toEqual({
-      id: 'vmlinuz-100-azlb.efi',
+      id: 'vmlinuz-100-azlb0.efi',
       renamed: false,
     });
     expect(await listFilesRecursive(esp, '/')).toEqual([
-      'EFI/Linux/vmlinuz-100-azlb.efi',
-      'EFI/Linux/vmlinuz-100-azlb.efi.extra.d/debug.addon.efi',
+      'EFI/Linux/vmlinuz-100-azlb0.efi',
+      'EFI/Linux/vmlinuz-100-azlb0.efi.extra.d/debug.addon.efi',
       'EFI/Linux/vmlinuz-6.1.efi',
     ]);
-    expect((await esp.read('/EFI/Linux/vmlinuz-100-azlb.efi.extra.d/debug.addon.efi'))?.toString()).toBe(
+    expect((await esp.read('/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d/debug.addon.efi'))?.toString()).toBe(
       'addon 6.2',
     );
     expect(await esp.list('/EFI/Linux/vmlinuz-0.efi.staged.extra.d')).toBeUndefined();
@@ -100,11 +100,11 @@ describe('stageVolumeUki and finalizeVolumeUki on a mounted ESP', () => {
       volume: 'a',
       image: await imageFor(ROOT_A_FS, '6.3'),
       target: target(ROOT_A_FS),
-      booted: 'vmlinuz-100-azlb.efi',
+      booted: 'vmlinuz-100-azlb0.efi',
     });
     expect(second.removed).toEqual(['/EFI/Linux/vmlinuz-6.1.efi']);
-    expect((await finalizeVolumeUki({ ...slot, volume: 'a' })).id).toBe('vmlinuz-101-azla.efi');
-    expect(await findPreviousUki(esp)).toBe('vmlinuz-100-azlb.efi');
+    expect((await finalizeVolumeUki({ ...slot, volume: 'a' })).id).toBe('vmlinuz-101-azla0.efi');
+    expect(await findPreviousUki(esp)).toBe('vmlinuz-100-azlb0.efi');
 
     // Update 3, to B (A running): B's UKI and its addons go, N keeps growing.
     const third = await stageVolumeUki({
@@ -112,27 +112,27 @@ describe('stageVolumeUki and finalizeVolumeUki on a mounted ESP', () => {
       volume: 'b',
       image: await imageFor(ROOT_B_FS, '6.4'),
       target: target(ROOT_B_FS),
-      booted: 'vmlinuz-101-azla.efi',
+      booted: 'vmlinuz-101-azla0.efi',
     });
     expect(third.removed).toEqual([
-      '/EFI/Linux/vmlinuz-100-azlb.efi.extra.d/debug.addon.efi',
-      '/EFI/Linux/vmlinuz-100-azlb.efi',
+      '/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d/debug.addon.efi',
+      '/EFI/Linux/vmlinuz-100-azlb0.efi',
     ]);
-    expect((await finalizeVolumeUki({ ...slot, volume: 'b' })).id).toBe('vmlinuz-102-azlb.efi');
+    expect((await finalizeVolumeUki({ ...slot, volume: 'b' })).id).toBe('vmlinuz-102-azlb0.efi');
     expect(await listFilesRecursive(esp, '/EFI/Linux')).toEqual([
-      'vmlinuz-101-azla.efi',
-      'vmlinuz-101-azla.efi.extra.d/debug.addon.efi',
-      'vmlinuz-102-azlb.efi',
-      'vmlinuz-102-azlb.efi.extra.d/debug.addon.efi',
+      'vmlinuz-101-azla0.efi',
+      'vmlinuz-101-azla0.efi.extra.d/debug.addon.efi',
+      'vmlinuz-102-azlb0.efi',
+      'vmlinuz-102-azlb0.efi.extra.d/debug.addon.efi',
     ]);
-    expect(await findPreviousUki(esp)).toBe('vmlinuz-101-azla.efi');
+    expect(await findPreviousUki(esp)).toBe('vmlinuz-101-azla0.efi');
   });
 
   it('never removes the UKI the running OS booted, nor an other install index’s originals', async () => {
     const esp = await dirVolume({
       '/EFI/Linux/vmlinuz-6.1.efi': fakeUki('rw'),
-      '/EFI/Linux/vmlinuz-100-azlb.efi': fakeUki('rw'),
-      '/EFI/Linux/vmlinuz-101-azl2a.efi': fakeUki('rw'),
+      '/EFI/Linux/vmlinuz-100-azlb0.efi': fakeUki('rw'),
+      '/EFI/Linux/vmlinuz-101-azla1.efi': fakeUki('rw'),
       // Upstream's name for install index 0's B: managed (never an original), in no slot of ours.
       '/EFI/Linux/vmlinuz-102-azlb0.efi': fakeUki('rw'),
     });
@@ -159,19 +159,19 @@ describe('stageVolumeUki and finalizeVolumeUki on a mounted ESP', () => {
     expect(other.removed).toEqual([
       '/EFI/Linux/vmlinuz-0.efi.staged.extra.d/debug.addon.efi',
       '/EFI/Linux/vmlinuz-0.efi.staged',
-      '/EFI/Linux/vmlinuz-101-azl2a.efi',
+      '/EFI/Linux/vmlinuz-101-azla1.efi',
     ]);
-    expect((await finalizeVolumeUki({ esp, installIndex: 1, volume: 'a' })).id).toBe('vmlinuz-103-azl2a.efi');
+    expect((await finalizeVolumeUki({ esp, installIndex: 1, volume: 'a' })).id).toBe('vmlinuz-103-azla1.efi');
   });
 
   it('refuses a UKI naming another root before anything on the ESP changes', async () => {
     const before = {
       '/EFI/Linux/vmlinuz-6.1.efi': fakeUki('rw'),
-      '/EFI/Linux/vmlinuz-100-azlb.efi': fakeUki('rw'),
+      '/EFI/Linux/vmlinuz-100-azlb0.efi': fakeUki('rw'),
       '/EFI/Linux/vmlinuz-0.efi.staged': fakeUki('rw'),
     };
     const esp = await dirVolume(before);
-    const options = { esp, installIndex: 0, volume: 'a' as const, booted: 'vmlinuz-100-azlb.efi' };
+    const options = { esp, installIndex: 0, volume: 'a' as const, booted: 'vmlinuz-100-azlb0.efi' };
     // The running volume's root filesystem: the image was built from the wrong tree.
     const wrongUuid = await stageVolumeUki({
       ...options,
@@ -229,7 +229,7 @@ describe('stageVolumeUki and finalizeVolumeUki through mtools', () => {
     await makeFatImage(image, {});
     const esp = createImageEsp({ image });
     await esp.write('/EFI/Linux/vmlinuz-6.1.efi', fakeUki('rw'));
-    await esp.write('/EFI/Linux/vmlinuz-100-azla.efi', fakeUki('rw'));
+    await esp.write('/EFI/Linux/vmlinuz-100-azla0.efi', fakeUki('rw'));
     await esp.write('/EFI/Linux/vmlinuz-0.efi.staged.extra.d/old.addon.efi', 'leftover');
     const staged = await stageVolumeUki({
       esp,
@@ -237,27 +237,27 @@ describe('stageVolumeUki and finalizeVolumeUki through mtools', () => {
       volume: 'b',
       image: await imageFor(ROOT_B_FS, '6.2'),
       target: target(ROOT_B_FS),
-      booted: 'vmlinuz-100-azla.efi',
+      booted: 'vmlinuz-100-azla0.efi',
     });
     expect(staged.removed.sort()).toEqual([
       '/EFI/Linux/vmlinuz-0.efi.staged.extra.d/old.addon.efi',
       '/EFI/Linux/vmlinuz-6.1.efi',
     ]);
     expect(await finalizeVolumeUki({ esp, installIndex: 0, volume: 'b' })).toEqual({
-      id: 'vmlinuz-101-azlb.efi',
+      id: 'vmlinuz-101-azlb0.efi',
       renamed: true,
     });
     expect(await mdirAll(image)).toEqual([
       '/EFI/',
       '/EFI/Linux/',
-      '/EFI/Linux/vmlinuz-100-azla.efi',
-      '/EFI/Linux/vmlinuz-101-azlb.efi',
-      '/EFI/Linux/vmlinuz-101-azlb.efi.extra.d/',
-      '/EFI/Linux/vmlinuz-101-azlb.efi.extra.d/debug.addon.efi',
+      '/EFI/Linux/vmlinuz-100-azla0.efi',
+      '/EFI/Linux/vmlinuz-101-azlb0.efi',
+      '/EFI/Linux/vmlinuz-101-azlb0.efi.extra.d/',
+      '/EFI/Linux/vmlinuz-101-azlb0.efi.extra.d/debug.addon.efi',
     ]);
     expect(await findVolumeUki({ esp, installIndex: 0, volume: 'b' })).toEqual({
       kind: 'managed',
-      id: 'vmlinuz-101-azlb.efi',
+      id: 'vmlinuz-101-azlb0.efi',
     });
   });
 });

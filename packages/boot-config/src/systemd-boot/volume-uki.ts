@@ -2,14 +2,12 @@
  * A/B update of standalone Unified Kernel Images (upstream `engine/boot/uki.rs`; reference
  * servicing.md §4 "UKI / systemd-boot"). systemd-boot lists every `/EFI/Linux/*.efi` as an entry
  * whose id is the file name, so each volume's kernel is one UKI file there and switching volumes
- * is choosing a file name (`LoaderEntryOneShot`, `LoaderEntryDefault`). Names follow upstream's
- * scheme, the volume named as everywhere else here (its ESP directory name lowercased, as the type
- * #1 entry tokens and grub's `EFI/AZLB`):
+ * is choosing a file name (`LoaderEntryOneShot`, `LoaderEntryDefault`). Names are upstream's, so a
+ * host serviced by either agent is understood by the other:
  *
- * - `vmlinuz-<N>-<slot>.efi`, slot `azla`, `azlb`, `azl2a`, …: a UKI Trident placed for a volume,
- *   N from 100 and one more than the highest N of the other managed UKIs, so the newest sorts last.
- *   Upstream writes the install index after the letter (`azlb0`, `azla1`); such names count as
- *   managed (their N counts, they are never taken for the image's own) but match no slot here;
+ * - `vmlinuz-<N>-<slot>.efi`, slot `azl<a|b><install index>` (`azla0`, `azlb0`, `azlb1`, …): a UKI
+ *   Trident placed for a volume, N from 100 and one more than the highest N of the other managed
+ *   UKIs, so the newest sorts last;
  * - `vmlinuz-0.efi.staged`: the update's UKI between stage and finalize (not `*.efi`, so
  *   systemd-boot does not offer it yet);
  * - anything else `vmlinuz-*.efi`: the image's own UKI as install left it (install index 0's
@@ -28,13 +26,16 @@ export const UKI_DIR = '/EFI/Linux';
 export const STAGED_UKI = 'vmlinuz-0.efi.staged';
 const ADDON_DIR_SUFFIX = '.extra.d';
 const ADDON_SUFFIX = '.addon.efi';
-/** Ours (`azl2b`) or upstream's (`azlb1`) slot names. */
-const MANAGED_UKI = /^vmlinuz-(\d+)-(azl\d*[ab]|azl[ab]\d+)\.efi$/iu;
+const MANAGED_UKI = /^vmlinuz-(\d+)-(azl[ab]\d+)\.efi$/iu;
 const FIRST_MANAGED_N = 100;
 
-/** The slot a volume's UKIs are named after: `azla`, `azlb`, `azl2b` (its ESP directory name). */
+/**
+ * The slot a volume's UKIs are named after: `azla0`, `azlb0`, `azlb1` (upstream's `uki_slot` and
+ * install index; unlike the ESP directories, `AZLA`, `AZL2B`, the index is always written).
+ */
 export function ukiSlot(installIndex: number, volume: 'a' | 'b'): string {
-  return espDirectoryName(installIndex, volume).toLowerCase();
+  espDirectoryName(installIndex, volume); // validates the index, with the same error
+  return `azl${volume}${installIndex}`;
 }
 
 export interface ManagedUki {
@@ -197,7 +198,7 @@ export async function stageVolumeUki(options: StageUkiOptions): Promise<StagedUk
 }
 
 export interface FinalizedUki {
-  /** The UKI's file name: systemd-boot's entry id (`vmlinuz-101-azlb.efi`). */
+  /** The UKI's file name: systemd-boot's entry id (`vmlinuz-101-azlb0.efi`). */
   id: string;
   /** False when an earlier finalize had renamed it already. */
   renamed: boolean;

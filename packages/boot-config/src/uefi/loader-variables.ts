@@ -77,7 +77,7 @@ function checkEntryId(entry: string): void {
     throw new BootConfigError('BOOTCFG_EFIVAR', `${JSON.stringify(entry)} is not a boot loader entry id`);
 }
 
-/** The entry (file name, e.g. `vmlinuz-101-azlb.efi` or `os.conf`) to boot once, next boot only. */
+/** The entry (file name, e.g. `vmlinuz-101-azlb0.efi` or `os.conf`) to boot once, next boot only. */
 export async function setLoaderEntryOneShot(entry: string, options: EfiVariableOptions = {}): Promise<void> {
   checkEntryId(entry);
   await writeVariable('LoaderEntryOneShot', encodeUtf16z(entry), options);

@@ -289,11 +289,11 @@ describe('update entry checks', () => {
       expect(result.error?.message ?? '').toBe('');
       expect(result).toMatchObject({ status: 'success', rebootRequired: true });
       expect((await volume.list('/EFI/Linux'))?.map((e) => e.name).sort()).toEqual([
-        'vmlinuz-100-azlb.efi',
+        'vmlinuz-100-azlb0.efi',
         'vmlinuz-6.1.efi',
       ]);
       expect(await variable('LoaderEntryDefault')).toBe('vmlinuz-6.1.efi');
-      expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb.efi');
+      expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb0.efi');
       const store = openDatastore(datastorePath, { readOnly: true });
       try {
         expect(store.current().servicingState).toBe('ab-update-finalized');

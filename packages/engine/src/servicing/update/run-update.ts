@@ -305,6 +305,7 @@ async function finalize(
       store,
       session,
     });
+    await refreshFallbackAtFinalize(context, esp, session);
     return;
   }
   const grub =

@@ -96,17 +96,17 @@ describe('A/B update of a UKI host', () => {
     expect(await hasVolumeUki(esp, 0, 'volume-a')).toBe(true); // the staged file is the ESP's one
     // Finalize: the running UKI pinned as default first, then the new one named and tried once.
     const placed = await placeStagedUki(slot('volume-b'));
-    expect(placed).toEqual({ id: 'vmlinuz-100-azlb.efi', renamed: true });
+    expect(placed).toEqual({ id: 'vmlinuz-100-azlb0.efi', renamed: true });
     expect(await variable('LoaderEntryDefault')).toBe('vmlinuz-6.1.efi');
     await trialBootUki(placed.id, efivarsDir);
-    expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb.efi');
+    expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb0.efi');
     // Finalize again (a rerun after a failure to set the variable): the same UKI, nothing renamed.
-    expect(await placeStagedUki(slot('volume-b'))).toEqual({ id: 'vmlinuz-100-azlb.efi', renamed: false });
+    expect(await placeStagedUki(slot('volume-b'))).toEqual({ id: 'vmlinuz-100-azlb0.efi', renamed: false });
     expect(log.join('\n')).toContain('placed by an earlier finalize');
 
     // The trial boot; commit makes what booted the default (commit.ts: Default ← Selected).
-    await booted('vmlinuz-100-azlb.efi');
-    await setLoaderEntryDefault('vmlinuz-100-azlb.efi', { efivarsDir });
+    await booted('vmlinuz-100-azlb0.efi');
+    await setLoaderEntryDefault('vmlinuz-100-azlb0.efi', { efivarsDir });
     // A manual rollback from B boots the install's UKI of A.
     expect(await findPreviousUki(esp)).toBe('vmlinuz-6.1.efi');
 
@@ -117,19 +117,19 @@ describe('A/B update of a UKI host', () => {
       target: targetOf(PART_A, FS_A),
     });
     expect(log.join('\n')).toContain('removed /EFI/Linux/vmlinuz-6.1.efi');
-    expect((await placeStagedUki(slot('volume-a'))).id).toBe('vmlinuz-101-azla.efi');
-    expect(await readLoaderEntryDefault({ efivarsDir })).toBe('vmlinuz-100-azlb.efi');
+    expect((await placeStagedUki(slot('volume-a'))).id).toBe('vmlinuz-101-azla0.efi');
+    expect(await readLoaderEntryDefault({ efivarsDir })).toBe('vmlinuz-100-azlb0.efi');
     expect(await listFilesRecursive(esp, '/EFI/Linux')).toEqual([
-      'vmlinuz-100-azlb.efi',
-      'vmlinuz-101-azla.efi',
+      'vmlinuz-100-azlb0.efi',
+      'vmlinuz-101-azla0.efi',
     ]);
-    expect(await findPreviousUki(esp)).toBe('vmlinuz-100-azlb.efi');
+    expect(await findPreviousUki(esp)).toBe('vmlinuz-100-azlb0.efi');
   });
 
   it('refuses an image whose UKI names another root before anything on the ESP changes', async () => {
     await esp.write('/EFI/Linux/vmlinuz-6.1.efi', fakeUki(`root=UUID=${FS_A} rw`));
-    await esp.write('/EFI/Linux/vmlinuz-100-azlb.efi', fakeUki(`root=UUID=${FS_B} rw`));
-    await booted('vmlinuz-100-azlb.efi');
+    await esp.write('/EFI/Linux/vmlinuz-100-azlb0.efi', fakeUki(`root=UUID=${FS_B} rw`));
+    await booted('vmlinuz-100-azlb0.efi');
     // The image of A's build again for B: its UKI would boot A's root filesystem.
     const error = await stageUkiVolume({
       ...slot('volume-a'),
@@ -137,14 +137,14 @@ describe('A/B update of a UKI host', () => {
       target: targetOf(PART_A, FS_A),
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BOOTCFG_UKI_CMDLINE_EMBEDDED', path: '/EFI/Linux/vmlinuz-6.3.efi' });
-    expect(await listFilesRecursive(esp, '/EFI/Linux')).toEqual(['vmlinuz-100-azlb.efi', 'vmlinuz-6.1.efi']);
+    expect(await listFilesRecursive(esp, '/EFI/Linux')).toEqual(['vmlinuz-100-azlb0.efi', 'vmlinuz-6.1.efi']);
   });
 
   it('finalize without a staged UKI says to stage again; without LoaderEntrySelected it pins nothing', async () => {
     await expect(placeStagedUki(slot('volume-b'))).rejects.toMatchObject({ code: 'BOOTCFG_NOT_FOUND' });
     expect(await hasVolumeUki(esp, 0, 'volume-b')).toBe(false);
     await esp.write('/EFI/Linux/vmlinuz-0.efi.staged', fakeUki('rw'));
-    expect((await placeStagedUki(slot('volume-b'))).id).toBe('vmlinuz-100-azlb.efi');
+    expect((await placeStagedUki(slot('volume-b'))).id).toBe('vmlinuz-100-azlb0.efi');
     expect(await variable('LoaderEntryDefault')).toBeUndefined();
     expect(log.join('\n')).toContain('LoaderEntrySelected is unset');
   });

@@ -9,7 +9,7 @@
  *   copied as `EFI/Linux/vmlinuz-0.efi.staged`, which systemd-boot does not list;
  * - finalize: the running volume's entry is pinned as `LoaderEntryDefault` when nothing is (so
  *   the new UKI, listed from the rename on, is not booted by systemd-boot's own order), the staged
- *   UKI is renamed `vmlinuz-<N>-<slot>.efi` (`azlb`, `azl2a`), `ab-update-finalized` is recorded, and
+ *   UKI is renamed `vmlinuz-<N>-<slot>.efi` (`azlb0`, `azla1`: upstream's slot and install index), `ab-update-finalized` is recorded, and
  *   `LoaderEntryOneShot` names the new UKI: one trial boot. Commit makes it the default.
  */
 import { join } from 'node:path';
@@ -147,7 +147,7 @@ export async function finalizeUkiVolume(
   );
 }
 
-/** The UKI names of a volume, for messages (`vmlinuz-<N>-azlb.efi`). */
+/** The UKI names of a volume, for messages (`vmlinuz-<N>-azlb0.efi`). */
 export function volumeUkiPattern(installIndex: number, volume: AbVolume): string {
   return `vmlinuz-<N>-${ukiSlot(installIndex, letter(volume))}.efi`;
 }
