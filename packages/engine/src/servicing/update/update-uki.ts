@@ -9,8 +9,9 @@
  *   copied as `EFI/Linux/vmlinuz-0.efi.staged`, which systemd-boot does not list;
  * - finalize: the running volume's entry is pinned as `LoaderEntryDefault` when nothing is (so
  *   the new UKI, listed from the rename on, is not booted by systemd-boot's own order), the staged
- *   UKI is renamed `vmlinuz-<N>-<slot>.efi` (`azlb0`, `azla1`: upstream's slot and install index), `ab-update-finalized` is recorded, and
- *   `LoaderEntryOneShot` names the new UKI: one trial boot. Commit makes it the default.
+ *   UKI is renamed `vmlinuz-<N>-<slot>.efi` (`azlb0`, `azla1`: upstream's slot and install
+ *   index), `ab-update-finalized` is recorded, and `LoaderEntryOneShot` names the new UKI: one
+ *   trial boot. Commit makes it the default.
  */
 import { join } from 'node:path';
 import {
