@@ -46,6 +46,7 @@ export {
   createLoaderEntry,
 } from './systemd-boot/create-entry.ts';
 export { findLoaderEntriesForPartUuid, findPreviousUki } from './systemd-boot/rollback-entries.ts';
+export { checkUkiCmdline, ukiCmdline } from './systemd-boot/uki-cmdline.ts';
 export {
   findVolumeEntry,
   removeVolumeEntries,
@@ -53,6 +54,18 @@ export {
   type VolumeEntryOptions,
   writeVolumeEntry,
 } from './systemd-boot/volume-entry.ts';
+export {
+  type FinalizedUki,
+  finalizeVolumeUki,
+  findVolumeUki,
+  STAGED_UKI,
+  type StagedUki,
+  type StageUkiOptions,
+  stageVolumeUki,
+  UKI_DIR,
+  ukiSlot,
+  type VolumeUkiSlot,
+} from './systemd-boot/volume-uki.ts';
 export {
   type BootOrderPosition,
   type CreateBootEntryOptions,
@@ -80,6 +93,7 @@ export {
   EFIVARS_DIR,
   type EfiVariableOptions,
   LOADER_VENDOR_GUID,
+  readLoaderEntryDefault,
   readLoaderEntrySelected,
   setLoaderEntryDefault,
   setLoaderEntryOneShot,

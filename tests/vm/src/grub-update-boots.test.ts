@@ -48,12 +48,22 @@ const updateConfiguration = (espMiB: number) => `image:
   sha384: ${v2.cosiSha384}
 ${abStorage(espMiB)}os:
   hostname: grub-updated-host
+  uefiFallback: optimistic
   kernelCommandLine:
     extraCommandLine: [trident.updated=1]
 `;
 
+/**
+ * Which volume directory the removable-media path EFI/BOOT is a copy of: each build's grub image
+ * embeds the search for its own /boot filesystem UUID, so the two loaders differ.
+ */
+const FALLBACK = `
+esp=/boot/efi/EFI
+echo "fallback=$(for d in AZLA AZLB; do cmp -s $esp/BOOT/BOOTX64.EFI $esp/$d/BOOTX64.EFI && echo $d; done)"
+`;
+
 /** The Host Status, the firmware's boot variables and the ESP's volume directories. */
-const STATUS = `
+const STATUS = `${FALLBACK}
 trident get status > "$TRIDENT_RESULTS/status.yaml" 2>&1 || echo "get-status-failed=$?"
 echo "commit-unit=$(systemctl show -p Result --value trident.service) $(systemctl show -p ExecMainStatus --value trident.service)"
 journalctl -b --no-pager -u trident.service > "$TRIDENT_RESULTS/commit-unit.log" 2>&1
@@ -65,6 +75,7 @@ echo "esp-dirs=$(ls /boot/efi/EFI | tr '\\n' ' ')"
 const UPDATE_JOB = `${STATUS}
 trident update /run/trident-job/update.yaml --no-reboot > "$TRIDENT_RESULTS/update.log" 2>&1
 echo "update-rc=$?"
+${FALLBACK.replace('fallback=', 'fallback-after-update=')}
 trident get status > "$TRIDENT_RESULTS/status-after-update.yaml" 2>&1
 efibootmgr > "$TRIDENT_RESULTS/efibootmgr-after-update.txt" 2>&1
 echo "azlb=$(ls /boot/efi/EFI/AZLB | tr '\\n' ' ')"
@@ -144,6 +155,8 @@ describe.skipIf(!available)('A/B update of a grub host', () => {
         /servicingState: ab-update-finalized/u,
       );
       expect(fact(first.job.output, 'azlb')?.toLowerCase(), log1).toContain('bootx64.efi');
+      // os.uefiFallback optimistic: finalize already made EFI/BOOT a copy of the new volume's grub.
+      expect(fact(first.job.output, 'fallback-after-update'), log1).toBe('AZLB');
       const boot1 = text(first.job, 'efibootmgr-after-update.txt');
       const azlb = entryNumber(boot1, 'AZLB');
       expect(azlb, boot1).toBeDefined();
@@ -172,6 +185,8 @@ describe.skipIf(!available)('A/B update of a grub host', () => {
       expect(fact(second.job.output, 'esp-dirs')?.toUpperCase().split(' ')).toEqual(
         expect.arrayContaining(['AZLA', 'AZLB', 'BOOT']),
       );
+      // Optimistic: commit leaves the fallback on B.
+      expect(fact(second.job.output, 'fallback'), log2).toBe('AZLB');
       const boot2 = text(second.job, 'efibootmgr.txt');
       expect(variable(boot2, 'BootCurrent'), boot2).toBe(azlb);
       expect(variable(boot2, 'BootOrder')?.split(',')[0], boot2).toBe(azlb);
@@ -205,6 +220,8 @@ describe.skipIf(!available)('A/B update of a grub host', () => {
       expect(rolledBack, log3).toMatch(/servicingState: provisioned/u);
       expect(rolledBack).toMatch(/abActiveVolume: volume-a/u);
       expect(rolledBack).not.toMatch(/lastError/u);
+      // The rollback's finalize copied the volume it returned to.
+      expect(fact(third.job.output, 'fallback'), log3).toBe('AZLA');
       const boot3 = text(third.job, 'efibootmgr.txt');
       expect(variable(boot3, 'BootCurrent'), boot3).toBe(azla);
       expect(variable(boot3, 'BootOrder')?.split(',')[0], boot3).toBe(azla);

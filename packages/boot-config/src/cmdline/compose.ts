@@ -49,6 +49,12 @@ export interface BootTarget {
   overlayDevice?: string;
   /** `os.kernelCommandLine.extraCommandLine`. */
   extraCommandLine?: readonly string[];
+  /**
+   * UUID of the filesystem image written to the root (COSI `fsUuid`): a UKI naming its root as
+   * `root=UUID=<it>` boots the target. Composing never writes it (type #1 entries and grub get
+   * `root=` from `root`).
+   */
+  rootFsUuid?: string;
 }
 
 const ROOT_ARGS = [

@@ -69,6 +69,22 @@ describe.each(implementations)('EspVolume on %s', (_name, make) => {
     await esp.write('/loader/entries/b.conf.new', 'title B\n');
     await esp.rename('/loader/entries/b.conf.new', '/loader/entries/a.conf');
     expect((await esp.read('/loader/entries/a.conf'))?.toString()).toBe('title B\n');
+    // A long name in place (mtools: mren), over an existing file, and into another directory.
+    await esp.write('/EFI/Linux/vmlinuz-0.efi.staged', 'new uki');
+    await esp.write('/EFI/Linux/vmlinuz-100-azlb0.efi', 'old uki');
+    await esp.rename('/EFI/Linux/vmlinuz-0.efi.staged', '/EFI/Linux/vmlinuz-100-azlb0.efi');
+    expect((await esp.read('/EFI/Linux/vmlinuz-100-azlb0.efi'))?.toString()).toBe('new uki');
+    expect((await esp.list('/EFI/Linux'))?.map((e) => e.name).sort()).toEqual([
+      'vmlinuz-100-azlb0.efi',
+      'x.efi',
+    ]);
+    await esp.makeDirectory('/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d');
+    await esp.rename(
+      '/EFI/Linux/vmlinuz-100-azlb0.efi',
+      '/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d/moved.addon.efi',
+    );
+    await esp.remove('/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d/moved.addon.efi');
+    await esp.removeDirectory('/EFI/Linux/vmlinuz-100-azlb0.efi.extra.d');
     await esp.remove('/loader/entries/a.conf');
     await esp.remove('/loader/entries/a.conf'); // already gone: no error
     expect(await listFilesRecursive(esp, '/')).toEqual([
@@ -78,6 +94,10 @@ describe.each(implementations)('EspVolume on %s', (_name, make) => {
     ]);
     await esp.makeDirectory('/EFI/AZLA/deep');
     expect((await esp.list('/EFI/AZLA'))?.map((e) => e.kind)).toEqual(['directory']);
+    await esp.removeDirectory('/EFI/AZLA/deep');
+    await esp.removeDirectory('/EFI/AZLA/deep'); // already gone: no error
+    expect(await esp.list('/EFI/AZLA')).toEqual([]);
+    await expect(esp.removeDirectory('/EFI/BOOT')).rejects.toMatchObject({ code: 'BOOTCFG_ESP_IO' });
   });
 });
 

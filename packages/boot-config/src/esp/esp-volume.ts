@@ -27,6 +27,8 @@ export interface EspVolume {
   makeDirectory(path: string): Promise<void>;
   /** Removes a file; nothing happens when it does not exist. */
   remove(path: string): Promise<void>;
+  /** Removes an empty directory; nothing happens when it does not exist. */
+  removeDirectory(path: string): Promise<void>;
   /** Renames a file, replacing `to` when it exists. */
   rename(from: string, to: string): Promise<void>;
 }

@@ -22,6 +22,11 @@ const TIMEOUT_MS = 120_000;
 /** A file read comes back whole, however large (FAT files are at most 4 GiB). */
 const WHOLE_FILE = Number.POSITIVE_INFINITY;
 
+/** Whether a name fits a FAT short name (8.3), where mren would drop its long name. */
+function fitsShortName(name: string): boolean {
+  return /^[^.]{1,8}(\.[^.]{1,3})?$/u.test(name);
+}
+
 export function createImageEsp(options: ImageEspOptions): EspVolume {
   const offset = options.offset ?? 0;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % 512 !== 0)
@@ -130,10 +135,26 @@ export function createImageEsp(options: ImageEspOptions): EspVolume {
     list,
     makeDirectory,
     remove,
+    async removeDirectory(path) {
+      try {
+        await mtools('mrd', [target(path)]);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    },
     async rename(from, to) {
-      // Not mren: it drops the long name of 8.3-shaped names, so `loader.conf` would turn into
-      // `LOADER.CONF` (ids systemd-boot shows and matches). Copy under the new name, then delete:
-      // an unmounted image has no reader in between, and a crash leaves `from` whole.
+      // mren keeps a long name only for names that do not fit 8.3: `loader.conf` would turn into
+      // `LOADER.CONF` (ids systemd-boot shows and matches). Such names, and moves to another
+      // directory, are copied under the new name, then deleted: an unmounted image has no reader
+      // in between, and a crash leaves `from` whole. Long names in place are renamed, one
+      // directory-entry update and no room for a second copy (a UKI is tens of MiB).
+      const [fromParts, toParts] = [espPathParts(from), espPathParts(to)];
+      const sameDirectory =
+        fromParts.slice(0, -1).join('/').toLowerCase() === toParts.slice(0, -1).join('/').toLowerCase();
+      if (sameDirectory && !fitsShortName(toParts.at(-1) ?? '')) {
+        await mtools('mren', ['-D', 'o', target(from), target(to)]);
+        return;
+      }
       const bytes = await read(from);
       if (bytes === undefined)
         throw new BootConfigError('BOOTCFG_ESP_IO', `cannot rename ${location}:${from}: no such file`, {

@@ -1,5 +1,5 @@
 /** An ESP (or XBOOTLDR volume) mounted as a directory: what a real host has at /boot/efi. */
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootConfigError } from '../errors.ts';
 import { type EspEntry, type EspVolume, espPathParts } from './esp-volume.ts';
@@ -63,6 +63,14 @@ export function createMountedEsp(directory: string): EspVolume {
         await rm(local(path), { force: true });
       } catch (error) {
         throw ioError('removing', local(path), error);
+      }
+    },
+    async removeDirectory(path) {
+      try {
+        await rmdir(local(path));
+      } catch (error) {
+        if (isMissing(error)) return;
+        throw ioError('removing directory', local(path), error);
       }
     },
     async rename(from, to) {

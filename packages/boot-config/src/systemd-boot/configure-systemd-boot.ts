@@ -12,13 +12,13 @@
  * one) is accepted; one that would need a change is refused with `BOOTCFG_UKI_CMDLINE_EMBEDDED`,
  * naming the file.
  */
-import { peSections } from '@trident/cosi-format';
-import { type BootTarget, composeCmdline, ROOT_SELECTION_ARGS } from '../cmdline/compose.ts';
-import { argName, formatCmdline, parseCmdline } from '../cmdline/kernel-cmdline.ts';
+import { type BootTarget, composeCmdline } from '../cmdline/compose.ts';
+import { formatCmdline, parseCmdline } from '../cmdline/kernel-cmdline.ts';
 import { BootConfigError } from '../errors.ts';
 import { type EspVolume, joinEspPath } from '../esp/esp-volume.ts';
 import { replaceFile } from '../esp/replace-file.ts';
 import { blsValue, parseBlsFile, serializeBlsFile, setBlsValue } from './bls-file.ts';
+import { checkUkiCmdline } from './uki-cmdline.ts';
 
 export interface SystemdBootOptions {
   esp: EspVolume;
@@ -56,52 +56,6 @@ async function filesIn(volume: EspVolume, dir: string, suffix: string): Promise<
     .sort();
 }
 
-/**
- * The embedded command line of a UKI (`''` when it has no `.cmdline`), or undefined when the file
- * is not a UKI (no `.linux` section: an EFI shell or a memory tester behind an `efi` entry).
- */
-function ukiCmdline(bytes: Uint8Array): string | undefined {
-  const sections = peSections(bytes);
-  if (!sections.has('.linux')) return undefined;
-  const cmdline = sections.get('.cmdline');
-  return cmdline === undefined ? '' : new TextDecoder().decode(cmdline).replace(/\0+$/u, '').trim();
-}
-
-/**
- * A UKI passes when what it embeds already agrees with the installed layout: when it names its
- * root (`root=`, verity devices) those must be the installed ones; when it names none, systemd
- * finds the root by partition type (gpt-auto), which installation keeps. Extra arguments cannot be
- * added to it. SELinux is not checked: for UKIs upstream sets the mode in /etc/selinux/config only.
- */
-function checkUki(volume: EspVolume, path: string, bytes: Uint8Array, target: BootTarget): boolean {
-  const embedded = ukiCmdline(bytes);
-  if (embedded === undefined) return false;
-  const current = parseCmdline(embedded, `${volume.location}:${path} .cmdline`);
-  const refuse = (what: string) =>
-    new BootConfigError(
-      'BOOTCFG_UKI_CMDLINE_EMBEDDED',
-      `${volume.location}:${path} is a Unified Kernel Image with the command line ${JSON.stringify(embedded)} ` +
-        `embedded; ${what}. A UKI is signed as a whole and upstream Trident never rewrites one (it only ` +
-        'selects UKIs, and adds pre-signed verity addons on Azure Container Linux). Build the UKI to find its ' +
-        'root by partition type (no root=), or use type #1 entries.',
-      { path },
-    );
-  if (current.some((a) => ROOT_SELECTION_ARGS.includes(argName(a)))) {
-    const wanted = composeCmdline(current, {
-      root: target.root,
-      ...(target.usrVerity === undefined ? {} : { usrVerity: target.usrVerity }),
-    });
-    if (formatCmdline(wanted) !== formatCmdline(current))
-      throw refuse(`the installed layout needs ${JSON.stringify(formatCmdline(wanted))}`);
-  }
-  const extra = (target.extraCommandLine ?? [])
-    .flatMap((e) => parseCmdline(e, 'os.kernelCommandLine.extraCommandLine'))
-    .filter((a) => !current.includes(a));
-  if (extra.length > 0)
-    throw refuse(`os.kernelCommandLine.extraCommandLine (${extra.join(' ')}) cannot be added to it`);
-  return true;
-}
-
 export async function configureSystemdBoot(options: SystemdBootOptions): Promise<SystemdBootResult> {
   const volumes = [options.esp, ...(options.xbootldr === undefined ? [] : [options.xbootldr])];
   const result: SystemdBootResult = { entries: [], ukis: [], changed: [] };
@@ -112,7 +66,8 @@ export async function configureSystemdBoot(options: SystemdBootOptions): Promise
     for (const path of await filesIn(volume, UKI_DIR, '.efi')) {
       const bytes = await volume.read(path);
       if (bytes === undefined) continue;
-      if (checkUki(volume, path, bytes, options.target)) result.ukis.push(`${volume.location}:${path}`);
+      if (checkUkiCmdline(volume, path, bytes, options.target))
+        result.ukis.push(`${volume.location}:${path}`);
     }
     for (const path of await filesIn(volume, ENTRIES_DIR, '.conf')) {
       const text = (await volume.read(path))?.toString('utf8');
@@ -131,7 +86,8 @@ export async function configureSystemdBoot(options: SystemdBootOptions): Promise
             },
           );
         const id = `${volume.location}:${uki.startsWith('/') ? uki : `/${uki}`}`;
-        if (checkUki(volume, uki, bytes, options.target) && !result.ukis.includes(id)) result.ukis.push(id);
+        if (checkUkiCmdline(volume, uki, bytes, options.target) && !result.ukis.includes(id))
+          result.ukis.push(id);
         continue;
       }
       if (blsValue(entry, 'linux') === undefined)

@@ -31,6 +31,19 @@ describe('findPreviousUki', () => {
     expect(await findPreviousUki(createMountedEsp(dir))).toBe('vmlinuz-100-azlb0.efi');
   });
 
+  it('knows the slot names A/B update gives (azlb0, azla1), the install index after the letter as upstream writes it', async () => {
+    await files({
+      'EFI/Linux/vmlinuz-100-azlb0.efi': '',
+      'EFI/Linux/vmlinuz-101-azla1.efi': '',
+      'EFI/Linux/vmlinuz-102-azla0.efi': '',
+      'EFI/Linux/vmlinuz-6.6.1.efi': '',
+    });
+    expect(await findPreviousUki(createMountedEsp(dir))).toBe('vmlinuz-101-azla1.efi');
+    await rm(join(dir, 'EFI/Linux/vmlinuz-101-azla1.efi'));
+    await rm(join(dir, 'EFI/Linux/vmlinuz-102-azla0.efi'));
+    expect(await findPreviousUki(createMountedEsp(dir))).toBe('vmlinuz-6.6.1.efi');
+  });
+
   it('one Trident UKI: the newest image-provided one, by version', async () => {
     await files({
       'EFI/Linux/vmlinuz-100-azlb0.efi': '',

@@ -3,9 +3,10 @@
  * servicing.md §9; upstream `engine/boot/uki.rs` `find_previous_uki`). Nothing on the ESP is
  * rewritten: the entry that already boots the other volume becomes `LoaderEntryDefault`.
  *
- * - UKIs (`/EFI/Linux`): upstream names the ones it manages `vmlinuz-<N>-azl<a|b><index>.efi` (N
- *   grows with each update); the rollback boots the second-newest, or, when it manages only one,
- *   the newest image-provided `vmlinuz-<version>.efi`.
+ * - UKIs (`/EFI/Linux`): A/B update names the ones it manages `vmlinuz-<N>-<slot>.efi` as upstream
+ *   does (volume-uki.ts: `azlb0`, `azla1`, …; N grows with each update);
+ *   the rollback boots the second-newest, or, when it manages only one, the newest image-provided
+ *   `vmlinuz-<version>.efi`.
  * - Type #1 entries (`/loader/entries/*.conf`, images such as the Debian fixture): upstream has
  *   none; the entry is the one whose command line names the other volume's root partition
  *   (`root=PARTUUID=…`, or verity's data device), by PARTUUID.
@@ -14,11 +15,10 @@ import { argValue, parseCmdline } from '../cmdline/kernel-cmdline.ts';
 import { BootConfigError } from '../errors.ts';
 import { type EspVolume, joinEspPath } from '../esp/esp-volume.ts';
 import { blsValue, blsValues, parseBlsFile } from './bls-file.ts';
+import { isOriginalUki, managedUkis } from './volume-uki.ts';
 
 const UKI_DIR = '/EFI/Linux';
 const ENTRIES_DIR = '/loader/entries';
-const MANAGED_UKI = /^vmlinuz-(\d+)-(.*)$/iu;
-const SLOT = /azl[ab]\d*\.efi/iu;
 
 function compareVersions(a: string, b: string): number {
   const pa = a.split(/[.-]/u);
@@ -37,12 +37,9 @@ function compareVersions(a: string, b: string): number {
 /** The UKI file name (as systemd-boot's entry id) a manual rollback boots by default. */
 export async function findPreviousUki(esp: EspVolume): Promise<string> {
   const files = ((await esp.list(UKI_DIR)) ?? []).filter((e) => e.kind === 'file').map((e) => e.name);
-  const managed = files
-    .map((name) => ({ name, m: MANAGED_UKI.exec(name) }))
-    .filter((x) => x.m !== null && SLOT.test(x.m[2]!) && x.name.toLowerCase().endsWith('.efi'))
-    .sort((a, b) => Number(a.m![1]) - Number(b.m![1]));
+  const managed = managedUkis(files);
   const preexisting = files
-    .filter((name) => /^vmlinuz-.+\.efi$/iu.test(name) && !SLOT.test(name))
+    .filter(isOriginalUki)
     .map((name) => ({ name, version: name.slice('vmlinuz-'.length, -'.efi'.length) }))
     .sort((a, b) => compareVersions(a.version, b.version));
   if (managed.length >= 2) return managed[managed.length - 2]!.name;

@@ -52,9 +52,9 @@ export type FallbackMoment =
   | 'manual-rollback-finalize';
 
 /**
- * Which ESP directory upstream copies to `EFI/BOOT`, or undefined for none. `activeVolume` is the
- * volume running now (`abActiveVolume`; at commit it has not flipped yet, so "conservative" copies
- * the old volume again, as upstream's code does although its docs say the new one).
+ * Which ESP directory is copied to `EFI/BOOT`, or undefined for none. `activeVolume` is the volume
+ * running now. At A/B commit that is the updated volume, which conservative copies as upstream's
+ * docs say (its code passes the not-yet-flipped `abActiveVolume` and so re-copies the old volume).
  */
 export function uefiFallbackSource(options: {
   mode: UefiFallbackMode;

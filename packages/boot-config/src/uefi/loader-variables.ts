@@ -89,8 +89,17 @@ export async function setLoaderEntryDefault(entry: string, options: EfiVariableO
   await writeVariable('LoaderEntryDefault', encodeUtf16z(entry), options);
 }
 
+async function readVariable(name: string, options: EfiVariableOptions): Promise<string | undefined> {
+  const bytes = await readFile(variablePath(name, options)).catch(() => undefined);
+  return bytes === undefined || bytes.length <= 4 ? undefined : decodeUtf16z(bytes.subarray(4));
+}
+
 /** The entry systemd-boot booted this time, or undefined when not booted by systemd-boot. */
 export async function readLoaderEntrySelected(options: EfiVariableOptions = {}): Promise<string | undefined> {
-  const bytes = await readFile(variablePath('LoaderEntrySelected', options)).catch(() => undefined);
-  return bytes === undefined || bytes.length <= 4 ? undefined : decodeUtf16z(bytes.subarray(4));
+  return readVariable('LoaderEntrySelected', options);
+}
+
+/** The default entry set through the variable (not loader.conf's), or undefined when unset. */
+export async function readLoaderEntryDefault(options: EfiVariableOptions = {}): Promise<string | undefined> {
+  return readVariable('LoaderEntryDefault', options);
 }

@@ -27,6 +27,7 @@ import {
 } from './fallback.ts';
 import {
   LOADER_VENDOR_GUID,
+  readLoaderEntryDefault,
   readLoaderEntrySelected,
   setLoaderEntryDefault,
   setLoaderEntryOneShot,
@@ -92,7 +93,7 @@ describe('which directory the fallback copies (upstream find_uefi_fallback_sourc
     expect(at('conservative', 'ab-update-finalize', 'a')).toBe('AZLA'); // the running one
     expect(at('optimistic', 'ab-update-finalize', 'a')).toBe('AZLB'); // the update
     expect(at('optimistic', 'ab-update-finalize', 'b')).toBe('AZLA');
-    expect(at('conservative', 'ab-update-commit', 'b')).toBe('AZLB'); // not flipped yet at commit
+    expect(at('conservative', 'ab-update-commit', 'b')).toBe('AZLB'); // the volume that just passed its commit
     expect(at('optimistic', 'ab-update-commit', 'a')).toBeUndefined();
     expect(at('conservative', 'manual-rollback-finalize', 'b')).toBe('AZLA');
     expect(
@@ -118,6 +119,7 @@ describe('loader variables', () => {
     expect(await readFile(join(efivarsDir, `LoaderEntryDefault-${LOADER_VENDOR_GUID}`))).toEqual(
       Buffer.concat([Buffer.from([7, 0, 0, 0]), Buffer.from('a.conf\0', 'utf16le')]),
     );
+    expect(await readLoaderEntryDefault({ efivarsDir })).toBe('a.conf');
     await expect(setLoaderEntryOneShot('a/b', { efivarsDir })).rejects.toMatchObject({
       code: 'BOOTCFG_EFIVAR',
     });

@@ -306,3 +306,60 @@ describe('trident commit in other states', () => {
     expect(status()).toMatchObject({ servicingState: 'provisioned', abActiveVolume: 'volume-b', spec: B });
   });
 });
+
+describe('trident commit and the UEFI fallback path (os.uefiFallback)', () => {
+  async function espWith(files: Record<string, string>): Promise<string> {
+    const esp = join(dir, 'esp');
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(join(esp, path, '..'), { recursive: true });
+      await writeFile(join(esp, path), content);
+    }
+    return esp;
+  }
+
+  async function commitUpdateToB(mode: string | undefined, esp: string): Promise<void> {
+    const B = spec();
+    (B['image'] as Record<string, string>)['url'] = 'file:///srv/os-b.cosi';
+    if (mode !== undefined) B['os'] = { uefiFallback: mode };
+    record([
+      ...installed(spec()),
+      { type: 'committed' },
+      { type: 'ab-update-staged', spec: B },
+      { type: 'ab-update-finalized' },
+    ]);
+    await bootedFrom(byPartuuid('root-b-uuid'));
+    expect(await commitHost({ ...options(), espDir: esp })).toMatchObject({
+      result: 'committed',
+      activeVolume: 'volume-b',
+    });
+  }
+
+  const GRUB_ESP = {
+    'EFI/AZLA/bootx64.efi': 'grub of A',
+    'EFI/AZLA/grub.cfg': 'config of A',
+    'EFI/AZLB/bootx64.efi': 'grub of B',
+    'EFI/AZLB/grub.cfg': 'config of B',
+    'EFI/BOOT/BOOTX64.EFI': 'grub of A',
+    'EFI/BOOT/grub.cfg': 'config of A',
+  };
+
+  it('conservative (the default): once B passed its commit, EFI/BOOT becomes a copy of EFI/AZLB', async () => {
+    const esp = await espWith(GRUB_ESP);
+    await commitUpdateToB(undefined, esp);
+    expect(await readFile(join(esp, 'EFI/BOOT/BOOTX64.EFI'), 'utf8')).toBe('grub of B');
+    expect(await readFile(join(esp, 'EFI/BOOT/grub.cfg'), 'utf8')).toBe('config of B');
+  });
+
+  it('optimistic: commit leaves EFI/BOOT as finalize made it', async () => {
+    const esp = await espWith(GRUB_ESP);
+    await commitUpdateToB('optimistic', esp);
+    expect(await readFile(join(esp, 'EFI/BOOT/BOOTX64.EFI'), 'utf8')).toBe('grub of A');
+  });
+
+  it('an ESP without per-volume directories (systemd-boot) is left alone, and the commit stands', async () => {
+    const esp = await espWith({ 'EFI/BOOT/BOOTX64.EFI': 'systemd-boot' });
+    await commitUpdateToB(undefined, esp);
+    expect(await readFile(join(esp, 'EFI/BOOT/BOOTX64.EFI'), 'utf8')).toBe('systemd-boot');
+    expect(status()).toMatchObject({ servicingState: 'provisioned', abActiveVolume: 'volume-b' });
+  });
+});

@@ -26,12 +26,16 @@ import { runHealthChecks, type ServicingType } from '@trident/os-config';
 import { EngineError, toTridentError } from '../../errors.ts';
 import { openHostDatastore } from '../host/open-datastore.ts';
 import { parseRecordedConfiguration } from '../host/parse-config.ts';
+import { refreshUefiFallback } from '../host/uefi-fallback.ts';
+import { findEsp, openEsp } from '../rollback/esp-location.ts';
 import { currentRootDevice, expectedRoot, isExpectedRoot, type SystemPaths } from './booted-root.ts';
 import { efivarsUsable } from './efivars.ts';
 
 export interface CommitOptions extends SystemPaths {
   /** The datastore file (resolved by the caller from `--datastore` or trident.conf). */
   datastorePath: string;
+  /** The ESP as a directory (a caller that mounted it; tests); else found from the Host Status. */
+  espDir?: string | undefined;
   log?: ((level: 'debug' | 'info' | 'warn' | 'error', message: string) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -176,6 +180,34 @@ async function makeBootDefault(
   });
 }
 
+/**
+ * After an A/B update passed its checks, `EFI/BOOT` follows `os.uefiFallback` (conservative: now
+ * the booted volume). Best effort: the fallback only matters once the firmware has lost its
+ * entries, and failing the commit of a healthy host over it would leave the update unrecorded.
+ */
+async function refreshFallbackAfterUpdate(
+  config: HostConfiguration,
+  status: HostStatus,
+  volume: AbVolume,
+  options: CommitOptions,
+): Promise<void> {
+  try {
+    const esp = await openEsp(findEsp(config, status), options);
+    await refreshUefiFallback(esp, {
+      config,
+      moment: 'ab-update-commit',
+      installIndex: status.installIndex ?? 0,
+      runningVolume: volume,
+      log: options.log,
+    });
+  } catch (error) {
+    options.log?.(
+      'warn',
+      `The UEFI fallback path (EFI/BOOT) was not refreshed: ${toTridentError(error).message}`,
+    );
+  }
+}
+
 async function commitPending(store: Datastore, options: CommitOptions): Promise<CommitOutcome> {
   const status = store.current();
   const { volume, servicingType, wrongRootSubkind } = expectation(status);
@@ -224,6 +256,7 @@ async function commitPending(store: Datastore, options: CommitOptions): Promise<
     checks = result;
   }
   await makeBootDefault(servicingType, options);
+  if (servicingType === 'ab-update') await refreshFallbackAfterUpdate(config, status, volume, options);
   const after = store.apply({ type: 'committed' });
   return { result: 'committed', activeVolume: after.abActiveVolume ?? volume, checks };
 }

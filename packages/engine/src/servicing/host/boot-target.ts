@@ -74,6 +74,10 @@ export function bootTarget(
       stackedNode(config, overlay.deviceId) ?? `/dev/disk/by-partuuid/${uuidOf(overlay.deviceId)}`;
   const extra = [...stacked.args, ...(config.os.kernelCommandLine?.extraCommandLine ?? [])];
   if (extra.length > 0) target.extraCommandLine = extra;
+  // The root image is streamed unchanged, so the written root keeps its filesystem UUID: a UKI
+  // naming `root=UUID=<it>` boots the target (boot-config's UKI check).
+  const rootFsUuid = metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === '/')?.fsUuid;
+  if (rootFsUuid) target.rootFsUuid = rootFsUuid;
   return target;
 }
 

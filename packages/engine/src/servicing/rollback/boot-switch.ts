@@ -20,8 +20,6 @@
  */
 import { join } from 'node:path';
 import {
-  type AbVolume as BootVolume,
-  copyToUefiFallback,
   createBootEntry,
   type EspVolume,
   espDirectoryName,
@@ -30,13 +28,13 @@ import {
   isVirtdeploy,
   readLoaderEntrySelected,
   setLoaderEntryDefault,
-  uefiFallbackSource,
 } from '@trident/boot-config';
 import type { AbVolume, HostStatus } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
 import { EngineError, wrapStep } from '../../errors.ts';
 import { expectedRoot } from '../commit/booted-root.ts';
 import { efivarsUsable } from '../commit/efivars.ts';
+import { hasLoader, refreshUefiFallback, volumeLetter } from '../host/uefi-fallback.ts';
 import { volumeToken } from '../update/update-boot.ts';
 import { espDevice, findEsp, openEsp } from './esp-location.ts';
 
@@ -64,19 +62,12 @@ export interface BootSwitch {
   fallbackFrom: string | undefined;
 }
 
-const letter = (volume: AbVolume): BootVolume => (volume === 'volume-a' ? 'a' : 'b');
-
 async function step<T>(subkind: string, what: string, body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (error) {
     throw wrapStep('SERVICING_ERROR', subkind, `${what} failed`, error);
   }
-}
-
-async function hasLoader(esp: EspVolume, dir: string): Promise<boolean> {
-  const files = await esp.list(`/EFI/${dir}`);
-  return files?.some((f) => f.kind === 'file' && f.name.toLowerCase() === 'bootx64.efi') === true;
 }
 
 async function systemdBootDefault(
@@ -128,7 +119,7 @@ export async function switchBootToOtherVolume(
 ): Promise<BootSwitch> {
   const volume: AbVolume = status.abActiveVolume === 'volume-b' ? 'volume-a' : 'volume-b';
   const installIndex = status.installIndex ?? 0;
-  const label = espDirectoryName(installIndex, letter(volume));
+  const label = espDirectoryName(installIndex, volumeLetter(volume));
   const sysDir = options.sysDir ?? '/sys';
   const efivarsDir = options.efivarsDir ?? join(sysDir, 'firmware/efi/efivars');
   const location = findEsp(config, status);
@@ -175,24 +166,13 @@ export async function switchBootToOtherVolume(
   result.loaderEntryDefault = await systemdBootDefault(esp, config, status, volume, efivarsDir, options);
 
   // 3. The removable-media fallback.
-  const source = uefiFallbackSource({
-    mode: config.os.uefiFallback,
+  result.fallbackFrom = await refreshUefiFallback(esp, {
+    config,
     moment: 'manual-rollback-finalize',
     installIndex,
-    activeVolume: letter(status.abActiveVolume ?? 'volume-a'),
+    runningVolume: status.abActiveVolume ?? 'volume-a',
+    log: options.log,
   });
-  if (source !== undefined) {
-    if (await hasLoader(esp, source)) {
-      await step('set-up-uefi-fallback', `Copying EFI/${source} to EFI/BOOT`, () =>
-        copyToUefiFallback(esp, source),
-      );
-      result.fallbackFrom = source;
-      options.log?.(
-        'info',
-        `EFI/BOOT is now a copy of EFI/${source} (os.uefiFallback ${config.os.uefiFallback})`,
-      );
-    } else options.log?.('info', `${esp.location} has no EFI/${source}: the fallback path is left as it is`);
-  }
 
   if (
     result.uefiEntries.length === 0 &&

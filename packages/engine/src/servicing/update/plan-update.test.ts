@@ -5,11 +5,12 @@
  * file saying which of them is mounted at /.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createImageEsp } from '@trident/boot-config';
+import { createImageEsp, LOADER_VENDOR_GUID } from '@trident/boot-config';
+import { fakeUki } from '@trident/boot-config/test-support/fake-uki';
 import { openDatastore } from '@trident/datastore';
 import { DEMO_IDS } from '@trident/test-support/disk-image';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -258,6 +259,76 @@ describe('update entry checks', () => {
       }
     } finally {
       await writeFile(esp, '');
+    }
+  });
+
+  it('finalize-only of a staged UKI: told apart on the ESP, the running UKI pinned, the new one named and tried once', async () => {
+    const next = installed('os:\n  hostname: next\n');
+    await provision(installed(), { state: 'ab-update-staged', stagedText: next });
+    const esp = join(dir, 'dev', 'esp');
+    await rm(esp);
+    await promisify(execFile)('mkfs.vfat', ['-C', '-n', 'ESP', esp, String(34 * 1024)]);
+    const efivars = join(dir, 'sys', 'firmware/efi/efivars');
+    await mkdir(efivars, { recursive: true });
+    const variable = async (name: string) =>
+      (await readFile(join(efivars, `${name}-${LOADER_VENDOR_GUID}`)).catch(() => undefined))
+        ?.subarray(4)
+        .toString('utf16le')
+        .replace(/\0+$/u, '');
+    try {
+      const volume = createImageEsp({ image: esp });
+      await volume.write('/EFI/Linux/vmlinuz-6.1.efi', fakeUki('rw'));
+      await volume.write('/EFI/Linux/vmlinuz-0.efi.staged', fakeUki('rw'));
+      await writeFile(
+        join(efivars, `LoaderEntrySelected-${LOADER_VENDOR_GUID}`),
+        Buffer.concat([Buffer.from([6, 0, 0, 0]), Buffer.from('vmlinuz-6.1.efi\0', 'utf16le')]),
+      );
+      const planned = await plan(request(next));
+      expect(planned.steps.join('\n')).toMatch(/staged UKI/u);
+      const result = await run(planned);
+      expect(result.error?.message ?? '').toBe('');
+      expect(result).toMatchObject({ status: 'success', rebootRequired: true });
+      expect((await volume.list('/EFI/Linux'))?.map((e) => e.name).sort()).toEqual([
+        'vmlinuz-100-azlb0.efi',
+        'vmlinuz-6.1.efi',
+      ]);
+      expect(await variable('LoaderEntryDefault')).toBe('vmlinuz-6.1.efi');
+      expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb0.efi');
+      const store = openDatastore(datastorePath, { readOnly: true });
+      try {
+        expect(store.current().servicingState).toBe('ab-update-finalized');
+      } finally {
+        store.close();
+      }
+    } finally {
+      await writeFile(esp, '');
+      await rm(join(dir, 'sys'), { recursive: true, force: true });
+    }
+  });
+
+  it('a UKI image is no longer refused for its bootloader, but is when its root filesystem UUID is the running one', async () => {
+    await provision(installed());
+    await writeFile(join(dir, 'os-release'), 'ID=demo\nVERSION_ID="1.0"\n');
+    const ukiDir = join(dir, 'uki');
+    await mkdir(ukiDir, { recursive: true });
+    const uki = await createDemoCosi(ukiDir, {
+      espFiles: { 'EFI/Linux/vmlinuz-6.1.efi': fakeUki(`root=UUID=${DEMO_IDS.rootFsUuid} rw`) },
+    });
+    const text = abConfig(`file://${uki.path}`, uki.metadataSha384, 'os:\n  hostname: next\n');
+    // Planning goes on to the update volume's partitions, which must be block devices (the loop
+    // device e2e test, tests/e2e update.test.ts, plans and runs it whole).
+    const accepted = await plan(request(text)).catch((error: unknown) => error);
+    expect(accepted).toMatchObject({ code: 'BLOCK_TARGET_NOT_SUPPORTED' });
+    // The running volume holds a filesystem with the image's root UUID: the UKI could boot either.
+    const rootA = join(dir, 'dev', 'root-a');
+    await truncate(rootA, 8 * 1024 * 1024);
+    await promisify(execFile)('mkfs.ext4', ['-q', '-F', '-U', DEMO_IDS.rootFsUuid, rootA]);
+    try {
+      const info = await refusal(request(text));
+      expect(info).toMatchObject({ code: 'ENGINE_UPDATE_DUPLICATE_FS_UUID' });
+      expect(info.errorMessage).toContain('the boot loader finds / by that UUID');
+    } finally {
+      await writeFile(rootA, '');
     }
   });
 

@@ -41,7 +41,7 @@ import {
   sameConfiguration,
   selectServicingType,
 } from './select-servicing.ts';
-import { checkDistinctBootFilesystem } from './update-grub.ts';
+import { bootFilesystem, checkDistinctBootFilesystem, rootFilesystem } from './update-grub.ts';
 
 /**
  * What the run does: stage an A/B update (and maybe finalize), finalize a staged one, a runtime
@@ -322,13 +322,11 @@ function espPartitionId(config: HostConfiguration): string | undefined {
 }
 
 function refuseBootKind(kind: BootKind | undefined): void {
-  if (kind === 'systemd-boot' || kind === 'grub') return;
+  if (kind !== undefined) return;
   throw new EngineError(
     'UNSUPPORTED_CONFIGURATION_ERROR',
     'unsupported-feature',
-    kind === undefined
-      ? 'the image declares no bootloader: an A/B update cannot point the next boot at the updated volume'
-      : "A/B update of a Unified Kernel Image (systemd-boot uki-standalone) is not implemented yet: only systemd-boot type #1 entries and grub volume directories are switched per volume (see the engine README's refused table)",
+    'the image declares no bootloader: an A/B update cannot point the next boot at the updated volume',
     { code: 'ENGINE_UPDATE_BOOTLOADER_UNSUPPORTED' },
   );
 }
@@ -379,6 +377,10 @@ function describe(
       steps.push(
         `Point the ${volumes?.target} grub.cfg at its partitions; copy the image's shim, grub and ESP grub.cfg (its search set to the ${volumes?.target} /boot filesystem) into the ESP directory of ${volumes?.target} (the running one is kept)`,
       );
+    else if (boot === 'uki')
+      steps.push(
+        `Check the image's UKI embeds a root that is ${volumes?.target}'s (none: gpt-auto; its PARTUUID; or root=UUID= of the root image); remove the ${volumes?.target} UKIs it replaces from the ESP's EFI/Linux (never the running one) and stage it as EFI/Linux/vmlinuz-0.efi.staged`,
+      );
     else steps.push(`Write the ${volumes?.target} systemd-boot entry on the ESP (the running entry is kept)`);
     steps.push('Record ab-update-staged (spec: the new configuration, specOld: the current one)');
   }
@@ -386,9 +388,11 @@ function describe(
     steps.push(
       boot === 'grub'
         ? `Record ab-update-finalized; a UEFI boot entry for the ${volumes?.target} ESP directory, made BootNext (one trial boot) and put last in BootOrder`
-        : boot === undefined
-          ? `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry, or for a staged grub ESP directory its UEFI entry as BootNext (one trial boot)`
-          : `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry (one trial boot)`,
+        : boot === 'uki'
+          ? `Pin LoaderEntryDefault to the running entry when unset; rename the staged UKI EFI/Linux/vmlinuz-<N>-<slot>.efi (${volumes?.target === 'volume-a' ? 'azla' : 'azlb'} on install index 0); record ab-update-finalized; LoaderEntryOneShot = that UKI (one trial boot)`
+          : boot === undefined
+            ? `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry or staged UKI, or for a staged grub ESP directory its UEFI entry as BootNext (one trial boot)`
+            : `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry (one trial boot)`,
     );
     steps.push('Reboot into it; trident commit at boot runs the health checks and makes it the default');
   } else
@@ -509,12 +513,15 @@ export async function planUpdate(
           { code: mismatches[0]!.code },
         );
       refuseBootKind(bootKind(reader.metadata));
-      if (bootKind(reader.metadata) === 'grub')
+      // grub finds /boot, and a UKI may find / (root=UUID=), by filesystem UUID.
+      const kind = bootKind(reader.metadata);
+      if (kind === 'grub' || kind === 'uki')
         await checkDistinctBootFilesystem(
           config,
           reader.metadata,
           (id) => deviceFor({ devices }, status, memberOn(config, id, volumes!.active)),
           options.signal,
+          kind === 'uki' ? rootFilesystem(config) : bootFilesystem(config),
         );
       if (espId === undefined)
         throw new EngineError(

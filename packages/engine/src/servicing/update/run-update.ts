@@ -8,8 +8,9 @@
  *   says `provisioned` on the old volume and no boot setting has changed: an interrupted stage is
  *   simply run again. The new volume's boot entry is written beside the running one, which stays
  *   the default.
- * - Finalize records `ab-update-finalized` first and then sets `LoaderEntryOneShot` (systemd-boot)
- *   or creates the volume's UEFI entry as `BootNext` (grub, update-grub.ts). Stopped in between,
+ * - Finalize records `ab-update-finalized` first and then sets `LoaderEntryOneShot` (systemd-boot
+ *   entries; a UKI's, update-uki.ts, after naming it with the running entry pinned as default) or
+ *   creates the volume's UEFI entry as `BootNext` (grub, update-grub.ts). Stopped in between,
  *   the host boots the old volume and commit records the update as not taken
  *   (`ab-update-reboot-check`); rerunning finalize sets the variable. The reverse order could boot
  *   the new volume with a Host Status that still calls the old one active.
@@ -22,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileTarget, growFilesystem, openPartitionTarget } from '@trident/block-writer';
 import {
+  type EspVolume,
   findVolumeEntry,
   hasGrubVolumeDir,
   setLoaderEntryOneShot,
@@ -34,6 +36,7 @@ import type { Plan, RunResult } from '../../types.ts';
 import { bootTarget } from '../host/boot-target.ts';
 import { configureOs, prepareHost, step } from '../host/configure-os.ts';
 import { adoptedFilesystemTypes, mountNewRoot } from '../host/new-root.ts';
+import { refreshUefiFallback } from '../host/uefi-fallback.ts';
 import { removeJournal } from '../phases/journal.ts';
 import { failedRun, type RunSession } from '../phases/run-session.ts';
 import { type OpenedTarget, openTargets, releaseTargets } from '../phases/targets.ts';
@@ -43,7 +46,7 @@ import { finalizeRuntimeUpdate, stageRuntimeUpdate } from '../runtime-update/run
 import { memberOn } from './active-volume.ts';
 import type { UpdateContext } from './plan-update.ts';
 import type { UpdateRequest } from './request.ts';
-import { openHostEsp, openImageEsp, volumeToken } from './update-boot.ts';
+import { openHostEsp, volumeToken, withImageEsp } from './update-boot.ts';
 import {
   bootFilesystem,
   checkGrubFinalize,
@@ -51,6 +54,13 @@ import {
   grubVolumeDir,
   stageGrubVolume,
 } from './update-grub.ts';
+import {
+  efivarsDirOf,
+  finalizeUkiVolume,
+  hasVolumeUki,
+  stageUkiVolume,
+  volumeUkiPattern,
+} from './update-uki.ts';
 
 type UpdatePlan = Plan & { request: UpdateRequest };
 
@@ -205,13 +215,12 @@ async function stage(
           session,
           'update-grub-configs',
           `Configuring grub for ${target} (its grub.cfg, ESP directory EFI/${dir})`,
-          async () => {
-            const image = await openImageEsp(espFile, join(work, 'esp'));
-            try {
-              await stageGrubVolume({
+          () =>
+            withImageEsp(espFile, join(work, 'esp'), async (image) =>
+              stageGrubVolume({
                 newRoot: newRoot.path,
                 target: bootTarget(config, uuidOf, context.reader!.metadata),
-                image: image.volume,
+                image,
                 esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
                 dir,
                 installVolumeDir:
@@ -221,11 +230,26 @@ async function stage(
                 bootDevice: deviceOf(context, bootFilesystem(config).id),
                 signal: session.signal,
                 log: (message) => session.log('info', message),
-              });
-            } finally {
-              await image.close();
-            }
-          },
+              }),
+            ),
+        );
+      } else if (context.boot === 'uki') {
+        await step(
+          session,
+          'update-uki',
+          `Staging the ${target} UKI on the ESP (EFI/Linux/vmlinuz-0.efi.staged, ${volumeUkiPattern(context.installIndex, target)} at finalize)`,
+          () =>
+            withImageEsp(espFile, join(work, 'esp'), async (image) =>
+              stageUkiVolume({
+                image,
+                esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
+                installIndex: context.installIndex,
+                volume: target,
+                target: bootTarget(config, uuidOf, context.reader!.metadata),
+                efivarsDir: efivarsDirOf(plan.request.system?.sysDir ?? '/sys'),
+                log: (message) => session.log('info', message),
+              }),
+            ),
         );
       } else {
         const token = volumeToken(context.installIndex, target);
@@ -233,20 +257,16 @@ async function stage(
           session,
           'update-boot-entry',
           `Writing the ${target} boot entry (${token}) on the ESP`,
-          async () => {
-            const image = await openImageEsp(espFile, join(work, 'esp'));
-            try {
+          () =>
+            withImageEsp(espFile, join(work, 'esp'), async (image) => {
               const entry = await writeVolumeEntry({
-                image: image.volume,
+                image,
                 esp: await openHostEsp(context.espDevice!, plan.request.system?.procDir),
                 token,
                 target: bootTarget(config, uuidOf, context.reader!.metadata),
               });
               session.log('info', `Boot entry ${entry.id}: ${entry.cmdline}`);
-            } finally {
-              await image.close();
-            }
-          },
+            }),
         );
       }
       await os.relabel();
@@ -273,6 +293,21 @@ async function finalize(
   const dir = grubVolumeDir(context.installIndex, target);
   const sysDir = plan.request.system?.sysDir ?? '/sys';
   // A finalize-only run has no image: what stage left on the ESP says which way it boots.
+  const uki =
+    context.boot === 'uki' ||
+    (context.boot === undefined && (await hasVolumeUki(esp, context.installIndex, target)));
+  if (uki) {
+    await finalizeUkiVolume({
+      esp,
+      installIndex: context.installIndex,
+      volume: target,
+      efivarsDir: efivarsDirOf(sysDir),
+      store,
+      session,
+    });
+    await refreshFallbackAtFinalize(context, esp, session);
+    return;
+  }
   const grub =
     context.boot === 'grub' ||
     (context.boot === undefined &&
@@ -298,6 +333,7 @@ async function finalize(
           signal: session.signal,
         }),
     );
+    await refreshFallbackAtFinalize(context, esp, session);
     session.log(
       'info',
       `A/B update finalized: UEFI entry ${dir} is Boot${created.join(', Boot')} and BootNext; trident commit at boot puts it first in BootOrder`,
@@ -327,13 +363,29 @@ async function finalize(
     `Setting LoaderEntryOneShot to ${entry} (one trial boot of ${target})`,
     () =>
       setLoaderEntryOneShot(entry, {
-        efivarsDir: join(sysDir, 'firmware/efi/efivars'),
+        efivarsDir: efivarsDirOf(sysDir),
       }),
   );
+  await refreshFallbackAtFinalize(context, esp, session);
   session.log(
     'info',
     `A/B update finalized: the next boot tries ${target}; trident commit at boot makes it the default`,
   );
+}
+
+/** `EFI/BOOT` per `os.uefiFallback`: conservative keeps the running volume, optimistic takes the new one. */
+async function refreshFallbackAtFinalize(
+  context: UpdateContext,
+  esp: EspVolume,
+  session: RunSession,
+): Promise<void> {
+  await refreshUefiFallback(esp, {
+    config: context.config,
+    moment: 'ab-update-finalize',
+    installIndex: context.installIndex,
+    runningVolume: context.volumes!.active,
+    log: session.log,
+  });
 }
 
 /**

@@ -79,3 +79,17 @@ export async function openImageEsp(file: string, mountDir: string): Promise<Imag
     },
   };
 }
+
+/** Runs `body` on the image's ESP (`openImageEsp`), closing it however `body` ends. */
+export async function withImageEsp<T>(
+  file: string,
+  mountDir: string,
+  body: (image: EspVolume) => Promise<T>,
+): Promise<T> {
+  const image = await openImageEsp(file, mountDir);
+  try {
+    return await body(image.volume);
+  } finally {
+    await image.close();
+  }
+}

@@ -37,38 +37,54 @@ export function grubVolumeDir(installIndex: number, volume: AbVolume): string {
   return espDirectoryName(installIndex, volume === 'volume-a' ? 'a' : 'b');
 }
 
+export interface MountedFilesystem {
+  /** The Host Configuration id holding its data (a verity filesystem's data device). */
+  id: string;
+  mountPoint: string;
+}
+
+function filesystemAt(config: HostConfiguration, paths: readonly string[], what: string): MountedFilesystem {
+  for (const path of paths) {
+    const fs = config.storage.filesystems.find(
+      (f) => f.mountPoint !== undefined && normalizeMountPath(f.mountPoint.path) === path,
+    );
+    if (fs === undefined) continue;
+    const verity = config.storage.verity.find((v) => v.id === fs.deviceId);
+    const id = verity?.dataDeviceId ?? fs.deviceId;
+    if (id !== undefined) return { id, mountPoint: path };
+  }
+  throw new EngineError(
+    'INVALID_INPUT_ERROR',
+    'invalid-host-configuration',
+    `the Host Configuration mounts nothing at ${paths.join(' or ')}: ${what}`,
+    { code: 'ENGINE_UPDATE_NO_BOOT_FS' },
+  );
+}
+
 /** The filesystem holding /boot: its own, else the root's; its id (a verity root's data device). */
-export function bootFilesystem(config: HostConfiguration): { id: string; mountPoint: string } {
-  const at = (path: string) =>
-    config.storage.filesystems.find(
-      (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === path,
-    );
-  const boot = at('/boot');
-  const fs = boot ?? at('/');
-  const verity = config.storage.verity.find((v) => v.id === fs?.deviceId);
-  const id = verity?.dataDeviceId ?? fs?.deviceId;
-  if (id === undefined)
-    throw new EngineError(
-      'INVALID_INPUT_ERROR',
-      'invalid-host-configuration',
-      'the Host Configuration mounts nothing at /boot or /: grub has no filesystem to search for',
-      { code: 'ENGINE_UPDATE_NO_BOOT_FS' },
-    );
-  return { id, mountPoint: boot === undefined ? '/' : '/boot' };
+export function bootFilesystem(config: HostConfiguration): MountedFilesystem {
+  return filesystemAt(config, ['/boot', '/'], 'grub has no filesystem to search for');
+}
+
+/** The root filesystem (a UKI may name it by UUID). */
+export function rootFilesystem(config: HostConfiguration): MountedFilesystem {
+  return filesystemAt(config, ['/'], 'there is no root filesystem to boot');
 }
 
 /**
- * grub finds /boot by filesystem UUID: an image whose /boot filesystem has the UUID of the running
- * volume's would make the update volume's grub find the running one (upstream refuses the same,
- * `duplicate-fs-uuid-ab-update`). Images carry their filesystem UUIDs (COSI `fsUuid`).
+ * grub finds /boot by filesystem UUID (a UKI may find / so): an image whose filesystem there has
+ * the UUID of the running volume's would make the update volume boot the running one (upstream
+ * refuses the same, `duplicate-fs-uuid-ab-update`). Images carry their filesystem UUIDs (COSI
+ * `fsUuid`). `filesystem` defaults to grub's, /boot.
  */
 export async function checkDistinctBootFilesystem(
   config: HostConfiguration,
   metadata: CosiMetadata,
   activeDevice: (id: string) => string,
   signal?: AbortSignal,
+  filesystem: MountedFilesystem = bootFilesystem(config),
 ): Promise<void> {
-  const { id, mountPoint } = bootFilesystem(config);
+  const { id, mountPoint } = filesystem;
   const image = metadata.images.find((i) => normalizeMountPath(i.mountPoint) === mountPoint);
   if (image === undefined || image.fsUuid === '') return;
   const device = activeDevice(id);
@@ -79,7 +95,7 @@ export async function checkDistinctBootFilesystem(
     throw new EngineError(
       'INVALID_INPUT_ERROR',
       'duplicate-fs-uuid-ab-update',
-      `the image's ${mountPoint} filesystem has UUID ${image.fsUuid}, the same as the running volume's (${device}): grub finds /boot by that UUID and could not tell the volumes apart; build the image with a new filesystem UUID`,
+      `the image's ${mountPoint} filesystem has UUID ${image.fsUuid}, the same as the running volume's (${device}): the boot loader finds ${mountPoint} by that UUID and could not tell the volumes apart; build the image with a new filesystem UUID`,
       { code: 'ENGINE_UPDATE_DUPLICATE_FS_UUID' },
     );
 }
