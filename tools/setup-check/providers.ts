@@ -86,6 +86,7 @@ export const TOOLS: Record<string, Provider> = {
   debugfs: apt('e2fsprogs'),
   dumpe2fs: apt('e2fsprogs'),
   'mkfs.ext4': apt('e2fsprogs'),
+  tune2fs: apt('e2fsprogs'),
   'mkfs.vfat': apt('dosfstools'),
   mcopy: apt('mtools'),
   mdir: apt('mtools'),
