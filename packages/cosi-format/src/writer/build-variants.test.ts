@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createDemoDiskImage } from '@trident/test-support/disk-image';
+import { fakePe } from '@trident/test-support/fake-pe';
 import { readSeekTable } from '@trident/zstd-native';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isCosiError } from '../errors.ts';
@@ -17,29 +18,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A minimal PE image with `.cmdline` and `.uname` sections: all UKI detection reads. */
+/** A UKI as COSI detection reads one: its `.cmdline` and `.uname` sections. */
 export function fakeUki(cmdline: string, uname: string): Uint8Array {
-  const sections = [
+  return fakePe([
     ['.cmdline', Buffer.from(`${cmdline}\0`)],
     ['.uname', Buffer.from(uname)],
-  ] as const;
-  const table = 0x40 + 24;
-  let data = table + sections.length * 40;
-  const out = Buffer.alloc(data + sections.reduce((n, [, b]) => n + b.length, 0));
-  out.write('MZ', 0, 'latin1');
-  out.writeUInt32LE(0x40, 0x3c);
-  out.write('PE\0\0', 0x40, 'latin1');
-  out.writeUInt16LE(sections.length, 0x40 + 6);
-  sections.forEach(([name, bytes], i) => {
-    const at = table + i * 40;
-    out.write(name, at, 'latin1');
-    out.writeUInt32LE(bytes.length, at + 8);
-    out.writeUInt32LE(bytes.length, at + 16);
-    out.writeUInt32LE(data, at + 20);
-    bytes.copy(out, data);
-    data += bytes.length;
-  });
-  return out;
+  ]);
 }
 
 function rpmHeaderBlob(tags: Array<[number, string]>): Uint8Array {
