@@ -27,7 +27,9 @@ import { abStorage } from './ab-storage.ts';
 import { extendedVmTest, trident, vmTestsAvailable } from './suite.ts';
 
 // Four TCG boots and two in-guest updates (26 min measured): beyond the CI budget with the rest of
-// the suite. CI boots an A/B update through grpc-update-boots.test.ts (install, update, boot B, commit).
+// the suite. CI boots A/B updates through grpc-update-boots.test.ts and grub-update-boots.test.ts
+// (install, update, boot B, commit, manual rollback) and a failed health check with its rollback
+// through uki-update-boots.test.ts; this one adds the type #1 variant and a second update after it.
 const available =
   extendedVmTest('A/B update with a failed health check and its rollback (four boots, ~26 min)') &&
   vmTestsAvailable(['full']);
