@@ -11,8 +11,10 @@
  *     with no limit (v1 `memory.limit_in_bytes` or v2 `memory.max`), N times each;
  *  4. prints, per case, the medians of wall time, peak RSS (GNU time) and cgroup peak (RSS + page
  *     cache charged to the group), exit statuses, and wall time against the unlimited run.
- * Usage: pnpm bench:memory [--quick] [--runs N] [--limits 128,200,400,none] [--rebuild] [--breakdown]
- *   --breakdown: also the peaks inside each run (probe.ts): RssAnon, RssFile, V8 heap, young generation, ArrayBuffers.
+ * Usage: pnpm bench:memory [--quick] [--runs N] [--limits 128,200,400,none] [--rebuild] [--breakdown] [--loop]
+ *   --breakdown: also the peaks inside each run (probe.ts): RssAnon, RssFile (and its Node-binary part), V8 heap, young generation, ArrayBuffers.
+ *   --loop: write to a loop device over the disk-image file, as a host's disk is a block device
+ *     (its page cache is the block device's, not the file system's).
  *   --quick: 1 GiB disk only, limits 200 and none, 1 run (unless --runs); BENCH_RUNS also sets N.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,6 +39,7 @@ const { values: flags } = parseArgs({
     commands: { type: 'string' },
     rebuild: { type: 'boolean', default: false },
     breakdown: { type: 'boolean', default: false },
+    loop: { type: 'boolean', default: false },
     'cli-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -128,15 +131,49 @@ interface Sample {
 interface Breakdown {
   anon: number;
   file: number;
+  binary: number;
   heap: number;
   young: number;
   arrayBuffers: number;
+}
+
+/** A loop device over a sparse file of `sizeMiB` (--loop); detach() removes both. */
+function attachLoop(file: string, sizeMiB: number): { device: string; detach(): void } {
+  fs.rmSync(file, { force: true });
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, sizeMiB * MiB);
+  const attached = spawnSync('losetup', ['--find', '--show', file], { encoding: 'utf8' });
+  if (attached.status !== 0) throw new Error(`losetup ${file}: ${attached.stderr.trim()}`);
+  const device = attached.stdout.trim();
+  return {
+    device,
+    detach: () => {
+      spawnSync('losetup', ['-d', device]);
+      fs.rmSync(file, { force: true });
+    },
+  };
 }
 
 function runOnce(image: BenchImage, command: string, limitMiB: number, url: string): Sample {
   const target = path.join(work, 'target.img');
   fs.rmSync(target, { force: true });
   fs.rmSync(`${target}.trident-journal.json`, { force: true });
+  const loop = flags.loop ? attachLoop(path.join(work, 'loop.img'), image.diskMiB + 2) : undefined;
+  try {
+    return measure(image, command, limitMiB, url, target, loop?.device);
+  } finally {
+    loop?.detach();
+  }
+}
+
+function measure(
+  image: BenchImage,
+  command: string,
+  limitMiB: number,
+  url: string,
+  target: string,
+  device: string | undefined,
+): Sample {
   const extra = flags['cli-arg'];
   let args: string[];
   if (command === 'stream-disk') {
@@ -145,8 +182,7 @@ function runOnce(image: BenchImage, command: string, limitMiB: number, url: stri
       url,
       '--hash',
       `sha384:${image.metadataSha384}`,
-      '--target-image',
-      target,
+      ...(device === undefined ? ['--target-image', target] : ['--disk', device]),
       '-q',
       ...extra,
     ];
@@ -172,7 +208,8 @@ storage:
       mountPoint: /
 `,
     );
-    args = ['install', config, '--disk', `os=image:${target}:${image.diskMiB + 2}M`, '-q', ...extra];
+    const disk = device === undefined ? `os=image:${target}:${image.diskMiB + 2}M` : `os=${device}`;
+    args = ['install', config, '--disk', disk, '-q', ...extra];
   }
   const unlimited = limitMiB === Number.POSITIVE_INFINITY;
   const group = createMemoryCgroup(
@@ -220,8 +257,10 @@ storage:
 function breakdownColumns(samples: Sample[]): string {
   const probed = samples.flatMap((s) => (s.parts ? [s.parts] : []));
   if (probed.length === 0) return '';
-  const keys = ['anon', 'file', 'heap', 'young', 'arrayBuffers'] as const;
-  return keys.map((k) => pad(median(probed.map((p) => p[k])).toFixed(0), k === 'young' ? 7 : 6)).join('');
+  const keys = ['anon', 'file', 'binary', 'heap', 'young', 'arrayBuffers'] as const;
+  return keys
+    .map((k) => pad(median(probed.map((p) => p[k])).toFixed(0), k === 'young' || k === 'binary' ? 7 : 6))
+    .join('');
 }
 
 function median(values: number[]): number {
@@ -241,7 +280,7 @@ try {
   const images: BenchImage[] = [];
   for (const size of SIZES) images.push(...(await prepare(size)));
   say(
-    `\n${pad('image', 16)}${pad('command', 13)}${pad('limit', 8)}${pad('exit', 10)}${pad('wall s', 9)}${pad('vs none', 9)}${pad('RSS MiB', 9)}${pad('cgroup MiB', 11)}${flags.breakdown ? 'anon  file  heap  young  arrayBuffers (MiB)' : ''}`,
+    `\n${pad('image', 16)}${pad('command', 13)}${pad('limit', 8)}${pad('exit', 10)}${pad('wall s', 9)}${pad('vs none', 9)}${pad('RSS MiB', 9)}${pad('cgroup MiB', 11)}${flags.breakdown ? 'anon  file  binary heap  young  arrayBuffers (MiB)' : ''}`,
   );
   for (const image of images) {
     for (const command of COMMANDS) {
