@@ -35,13 +35,12 @@ export {
   rollbackRequestFromFlags,
   selectRollback,
 } from './servicing/rollback/selection.ts';
-export {
-  finalizeRuntimeUpdate,
-  type RuntimeUpdateOptions,
-  type RuntimeUpdateOutcome,
-  type RuntimeUpdateStepOptions,
-  runtimeUpdate,
-  stageRuntimeUpdate,
+// Runtime updates run through `plan`/`run` (the update kind); their functions stay out of the index,
+// whose every import a stream-disk pays for at start (they bring os-config and host-config).
+export type {
+  RuntimeUpdateOptions,
+  RuntimeUpdateOutcome,
+  RuntimeUpdateStepOptions,
 } from './servicing/runtime-update/runtime-update.ts';
 export type { StreamDiskRequest } from './servicing/stream-disk/request.ts';
 export type { UpdateRequest } from './servicing/update/request.ts';
