@@ -29,7 +29,7 @@ import { parseRecordedConfiguration } from '../host/parse-config.ts';
 import { refreshUefiFallback } from '../host/uefi-fallback.ts';
 import { findEsp, openEsp } from '../rollback/esp-location.ts';
 import { currentRootDevice, expectedRoot, isExpectedRoot, type SystemPaths } from './booted-root.ts';
-import { efivarsUsable } from './efivars.ts';
+import { efivarsDirOf, efivarsUsable } from './efivars.ts';
 
 export interface CommitOptions extends SystemPaths {
   /** The datastore file (resolved by the caller from `--datastore` or trident.conf). */
@@ -145,7 +145,7 @@ async function makeBootDefault(
   servicingType: ServicingType | undefined,
   options: CommitOptions,
 ): Promise<void> {
-  const efivarsDir = join(options.sysDir ?? '/sys', 'firmware/efi/efivars');
+  const efivarsDir = efivarsDirOf(options.sysDir ?? '/sys');
   const selected = await readLoaderEntrySelected({ efivarsDir });
   if (selected !== undefined) {
     options.log?.('info', `Making the booted boot loader entry ${selected} the default (LoaderEntryDefault)`);

@@ -37,9 +37,10 @@ export function bootTarget(
   // A verity data or hash device on an array or volume is named by its node, not a PARTUUID.
   const kernelDevice = (id: string): string => stackedNode(config, id) ?? `PARTUUID=${uuidOf(id)}`;
   // The COSI records each verity filesystem's root hash; the kernel command line must carry it.
+  const imageAt = (mountPoint: string) =>
+    metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint);
   const roothashOf = (mountPoint: string): string | undefined =>
-    metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === mountPoint)?.verity?.roothash ??
-    undefined;
+    imageAt(mountPoint)?.verity?.roothash ?? undefined;
   const mountedAt = (path: string) =>
     config.storage.filesystems.find(
       (fs) => fs.mountPoint !== undefined && normalizeMountPath(fs.mountPoint.path) === path,
@@ -76,7 +77,7 @@ export function bootTarget(
   if (extra.length > 0) target.extraCommandLine = extra;
   // The root image is streamed unchanged, so the written root keeps its filesystem UUID: a UKI
   // naming `root=UUID=<it>` boots the target (boot-config's UKI check).
-  const rootFsUuid = metadata?.images.find((image) => normalizeMountPath(image.mountPoint) === '/')?.fsUuid;
+  const rootFsUuid = imageAt('/')?.fsUuid;
   if (rootFsUuid) target.rootFsUuid = rootFsUuid;
   return target;
 }

@@ -18,7 +18,6 @@
  * three finds a way to the other volume the finalize fails: recording `manual-rollback-ab-finalized`
  * without anything pointing at the old OS would reboot into the same one.
  */
-import { join } from 'node:path';
 import {
   createBootEntry,
   type EspVolume,
@@ -33,7 +32,7 @@ import type { AbVolume, HostStatus } from '@trident/datastore';
 import type { HostConfiguration } from '@trident/host-config';
 import { EngineError, wrapStep } from '../../errors.ts';
 import { expectedRoot } from '../commit/booted-root.ts';
-import { efivarsUsable } from '../commit/efivars.ts';
+import { efivarsDirOf, efivarsUsable } from '../commit/efivars.ts';
 import { hasLoader, refreshUefiFallback, volumeLetter } from '../host/uefi-fallback.ts';
 import { volumeToken } from '../update/update-boot.ts';
 import { espDevice, findEsp, openEsp } from './esp-location.ts';
@@ -121,7 +120,7 @@ export async function switchBootToOtherVolume(
   const installIndex = status.installIndex ?? 0;
   const label = espDirectoryName(installIndex, volumeLetter(volume));
   const sysDir = options.sysDir ?? '/sys';
-  const efivarsDir = options.efivarsDir ?? join(sysDir, 'firmware/efi/efivars');
+  const efivarsDir = options.efivarsDir ?? efivarsDirOf(sysDir);
   const location = findEsp(config, status);
   const esp = await openEsp(location, options);
   const result: BootSwitch = {

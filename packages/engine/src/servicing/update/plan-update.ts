@@ -389,7 +389,7 @@ function describe(
       boot === 'grub'
         ? `Record ab-update-finalized; a UEFI boot entry for the ${volumes?.target} ESP directory, made BootNext (one trial boot) and put last in BootOrder`
         : boot === 'uki'
-          ? `Pin LoaderEntryDefault to the running entry when unset; rename the staged UKI EFI/Linux/vmlinuz-<N>-<slot>.efi (${volumes?.target === 'volume-a' ? 'azla' : 'azlb'} on install index 0); record ab-update-finalized; LoaderEntryOneShot = that UKI (one trial boot)`
+          ? `Pin LoaderEntryDefault to the running entry when unset; rename the staged UKI EFI/Linux/vmlinuz-<N>-<slot>.efi (${volumes?.target === 'volume-a' ? 'azla0' : 'azlb0'} on install index 0); record ab-update-finalized; LoaderEntryOneShot = that UKI (one trial boot)`
           : boot === undefined
             ? `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry or staged UKI, or for a staged grub ESP directory its UEFI entry as BootNext (one trial boot)`
             : `Record ab-update-finalized; LoaderEntryOneShot = the ${volumes?.target} entry (one trial boot)`,

@@ -33,6 +33,7 @@ import { type Datastore, openDatastore } from '@trident/datastore';
 import { type ExtensionLists, withExtensionPaths } from '@trident/os-config';
 import { EngineError, toTridentError, wrapStep } from '../../errors.ts';
 import type { Plan, RunResult } from '../../types.ts';
+import { efivarsDirOf } from '../commit/efivars.ts';
 import { bootTarget } from '../host/boot-target.ts';
 import { configureOs, prepareHost, step } from '../host/configure-os.ts';
 import { adoptedFilesystemTypes, mountNewRoot } from '../host/new-root.ts';
@@ -54,13 +55,7 @@ import {
   grubVolumeDir,
   stageGrubVolume,
 } from './update-grub.ts';
-import {
-  efivarsDirOf,
-  finalizeUkiVolume,
-  hasVolumeUki,
-  stageUkiVolume,
-  volumeUkiPattern,
-} from './update-uki.ts';
+import { finalizeUkiVolume, hasVolumeUki, stageUkiVolume, volumeUkiPattern } from './update-uki.ts';
 
 type UpdatePlan = Plan & { request: UpdateRequest };
 

@@ -12,7 +12,6 @@
  * The running volume's files (`EFI/BOOT`, its own directory) are never touched: if the trial boot
  * fails, the firmware's BootOrder starts the old volume again.
  */
-import { join } from 'node:path';
 import {
   adoptFallbackAsVolumeDir,
   type BootTarget,
@@ -29,7 +28,7 @@ import type { AbVolume } from '@trident/datastore';
 import { runTool } from '@trident/exec';
 import { type HostConfiguration, normalizeMountPath } from '@trident/host-config';
 import { EngineError } from '../../errors.ts';
-import { efivarsUsable } from '../commit/efivars.ts';
+import { efivarsDirOf, efivarsUsable } from '../commit/efivars.ts';
 import { espDevice } from '../rollback/esp-location.ts';
 
 /** The volume's directory under /EFI on the ESP (`AZLA`, `AZLB`, `AZL2B`, …). */
@@ -177,7 +176,7 @@ export async function checkGrubFinalize(inputs: Pick<GrubFinalizeInputs, 'esp' |
       `no /EFI/${inputs.dir}/bootx64.efi on the ESP (${inputs.esp.location}): stage the update again`,
       { code: 'ENGINE_UPDATE_NO_ENTRY' },
     );
-  const efivars = join(inputs.sysDir, 'firmware/efi/efivars');
+  const efivars = efivarsDirOf(inputs.sysDir);
   if (!(await efivarsUsable(efivars)))
     throw new EngineError(
       'SERVICING_ERROR',

@@ -13,7 +13,6 @@
  *   index), `ab-update-finalized` is recorded, and `LoaderEntryOneShot` names the new UKI: one
  *   trial boot. Commit makes it the default.
  */
-import { join } from 'node:path';
 import {
   type BootTarget,
   type EspVolume,
@@ -33,11 +32,6 @@ import { step } from '../host/configure-os.ts';
 import type { RunSession } from '../phases/run-session.ts';
 
 const letter = (volume: AbVolume): 'a' | 'b' => (volume === 'volume-a' ? 'a' : 'b');
-
-/** systemd-boot's variables live in efivarfs under the system directory (tests: a plain one). */
-export function efivarsDirOf(sysDir: string): string {
-  return join(sysDir, 'firmware/efi/efivars');
-}
 
 export interface UkiStageInputs {
   /** The new image's ESP and the host's. */
