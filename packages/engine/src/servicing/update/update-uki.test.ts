@@ -18,10 +18,11 @@ import {
   listFilesRecursive,
   readLoaderEntryDefault,
   setLoaderEntryDefault,
+  setLoaderEntryOneShot,
 } from '@trident/boot-config';
 import { fakeUki } from '@trident/boot-config/test-support/fake-uki';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hasVolumeUki, placeStagedUki, stageUkiVolume, trialBootUki } from './update-uki.ts';
+import { hasVolumeUki, placeStagedUki, stageUkiVolume } from './update-uki.ts';
 
 const FS_A = 'aaaaaaaa-1111-4222-8333-444444444444';
 const FS_B = 'bbbbbbbb-1111-4222-8333-444444444444';
@@ -98,7 +99,7 @@ describe('A/B update of a UKI host', () => {
     const placed = await placeStagedUki(slot('volume-b'));
     expect(placed).toEqual({ id: 'vmlinuz-100-azlb0.efi', renamed: true });
     expect(await variable('LoaderEntryDefault')).toBe('vmlinuz-6.1.efi');
-    await trialBootUki(placed.id, efivarsDir);
+    await setLoaderEntryOneShot(placed.id, { efivarsDir });
     expect(await variable('LoaderEntryOneShot')).toBe('vmlinuz-100-azlb0.efi');
     // Finalize again (a rerun after a failure to set the variable): the same UKI, nothing renamed.
     expect(await placeStagedUki(slot('volume-b'))).toEqual({ id: 'vmlinuz-100-azlb0.efi', renamed: false });

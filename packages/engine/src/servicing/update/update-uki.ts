@@ -110,11 +110,6 @@ export async function placeStagedUki(inputs: UkiFinalizeInputs): Promise<Finaliz
   return placed;
 }
 
-/** Finalize, after `ab-update-finalized` is recorded: one trial boot of the new UKI. */
-export async function trialBootUki(id: string, efivarsDir: string): Promise<void> {
-  await setLoaderEntryOneShot(id, { efivarsDir });
-}
-
 /**
  * The whole finalize of a UKI volume (run-update.ts): named with the running entry pinned, the
  * state recorded, then the one-shot, each a logged step.
@@ -134,7 +129,7 @@ export async function finalizeUkiVolume(
     session,
     'set-efi-variable',
     `Setting LoaderEntryOneShot to ${placed.id} (one trial boot of ${volume})`,
-    () => trialBootUki(placed.id, inputs.efivarsDir),
+    () => setLoaderEntryOneShot(placed.id, { efivarsDir: inputs.efivarsDir }),
   );
   session.log(
     'info',
