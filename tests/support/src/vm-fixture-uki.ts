@@ -18,9 +18,11 @@ export interface UkiParts {
   /** The build's os-release (`.osrel`: systemd-boot's menu title and version). */
   osRelease: string;
   cmdline: string;
-  kernelVersion: string;
+  /** `.uname`, when given. */
+  kernelVersion?: string;
   kernel: string;
-  initrd: string;
+  /** `.initrd`, when given (a UKI that is only read, never booted, needs none). */
+  initrd?: string;
 }
 
 type Run = (command: string, args: string[]) => Promise<string>;
@@ -33,23 +35,25 @@ function alignUp(value: number, alignment: number): number {
 export async function buildFixtureUki(parts: UkiParts, out: string, work: string, run: Run): Promise<void> {
   await mkdir(work, { recursive: true });
   const cmdline = join(work, 'cmdline');
-  const uname = join(work, 'uname');
   // The stub hands `.cmdline` to the kernel as is; a trailing NUL ends it like a C string.
   await writeFile(cmdline, `${parts.cmdline}\0`);
-  // `.uname` is what `trident cosi build` (and ukify's UKIs) record as the entry's kernel version.
-  await writeFile(uname, parts.kernelVersion);
-  const linuxAt = 0x2000000;
-  const initrdAt = alignUp(linuxAt + (await stat(parts.kernel)).size, 2 * MiB);
-  const sections: [string, string, number][] = [
+  const small: [string, string, number][] = [
     ['.osrel', parts.osRelease, 0x20000],
     ['.cmdline', cmdline, 0x30000],
-    ['.uname', uname, 0x40000],
-    ['.linux', parts.kernel, linuxAt],
-    ['.initrd', parts.initrd, initrdAt],
   ];
+  if (parts.kernelVersion !== undefined) {
+    // `.uname` is what `trident cosi build` (and ukify's UKIs) record as the entry's kernel version.
+    const uname = join(work, 'uname');
+    await writeFile(uname, parts.kernelVersion);
+    small.push(['.uname', uname, 0x40000]);
+  }
   // The small sections get 64 KiB each between the stub and the kernel.
-  for (const [name, file] of sections.slice(0, 3))
+  for (const [name, file] of small)
     if ((await stat(file)).size > 0x10000) throw new Error(`the UKI's ${name} (${file}) is over 64 KiB`);
+  const linuxAt = 0x2000000;
+  const sections: [string, string, number][] = [...small, ['.linux', parts.kernel, linuxAt]];
+  if (parts.initrd !== undefined)
+    sections.push(['.initrd', parts.initrd, alignUp(linuxAt + (await stat(parts.kernel)).size, 2 * MiB)]);
   await run('objcopy', [
     ...sections.flatMap(([name, file, at]) => [
       '--add-section',

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { componentAvailable } from '@trident/test-support/component';
 import { rootfsPath, rootfsStatus } from '@trident/test-support/vm-fixture-rootfs';
+import { buildFixtureUki } from '@trident/test-support/vm-fixture-uki';
 
 const run = promisify(execFile);
 
@@ -40,20 +41,18 @@ export async function extractFixtureBoot(dir: string): Promise<{ rootDir: string
  * is tiny stand-in bytes: boot configuration reads the command line, it never boots the file).
  */
 export async function buildUki(rootDir: string, out: string, cmdline: string): Promise<void> {
-  const parts = join(`${out}.parts`);
+  const parts = `${out}.parts`;
   await mkdir(parts, { recursive: true });
-  await writeFile(join(parts, 'cmdline'), `${cmdline}\0`);
   await writeFile(join(parts, 'linux'), 'not a kernel');
-  await run('objcopy', [
-    ...[
-      '--add-section',
-      `.osrel=${join(rootDir, 'usr/lib/os-release')}`,
-      '--change-section-vma',
-      '.osrel=0x20000',
-    ],
-    ...['--add-section', `.cmdline=${join(parts, 'cmdline')}`, '--change-section-vma', '.cmdline=0x30000'],
-    ...['--add-section', `.linux=${join(parts, 'linux')}`, '--change-section-vma', '.linux=0x2000000'],
-    join(rootDir, 'usr/lib/systemd/boot/efi/linuxx64.efi.stub'),
+  await buildFixtureUki(
+    {
+      stub: join(rootDir, 'usr/lib/systemd/boot/efi/linuxx64.efi.stub'),
+      osRelease: join(rootDir, 'usr/lib/os-release'),
+      cmdline,
+      kernel: join(parts, 'linux'),
+    },
     out,
-  ]);
+    parts,
+    async (command, args) => (await run(command, args)).stdout,
+  );
 }
