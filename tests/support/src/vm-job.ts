@@ -91,12 +91,17 @@ export interface JobOutput {
   output: string;
 }
 
-/** Serial text without carriage returns and terminal escapes (OVMF and agetty send both). */
 /** The value of a `name=value` line a job printed (jobs report what tests compare this way). */
 export function jobFact(output: string, name: string): string | undefined {
   return new RegExp(`^${name}=(.*)$`, 'mu').exec(output)?.[1];
 }
 
+/** A file the job left in `$TRIDENT_RESULTS`, as text (`''` when it left none). */
+export function jobFile(job: { results: Map<string, Buffer> }, name: string): string {
+  return job.results.get(name)?.toString() ?? '';
+}
+
+/** Serial text without carriage returns and terminal escapes (OVMF and agetty send both). */
 export function cleanSerial(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are control characters
   return text.replace(/\r/gu, '').replace(/\u001b\[[0-9;=?]*[A-Za-z]/gu, '');

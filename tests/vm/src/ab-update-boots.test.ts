@@ -18,10 +18,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LOADER_VENDOR_GUID as LOADER_GUID } from '@trident/boot-config';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
-import { jobFact as fact } from '@trident/test-support/vm-job';
+import { jobFact as fact, jobFile as result } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { abStorage } from './ab-storage.ts';
 import { extendedVmTest, trident, vmTestsAvailable } from './suite.ts';
@@ -40,8 +41,6 @@ let dir: string;
 let agent: AgentPackage;
 let v1: OsFixture;
 let v2: OsFixture;
-
-const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
 
 function installConfiguration(espMiB: number): string {
   return `image:
@@ -94,10 +93,6 @@ trident get status > "$TRIDENT_RESULTS/status-after-update.yaml" 2>&1
 echo "oneshot=$(efivar_text LoaderEntryOneShot)"
 echo "entries-after-update=$(ls /boot/efi/loader/entries | tr '\\n' ' ')"
 `;
-}
-
-function result(job: { results: Map<string, Buffer> }, name: string): string {
-  return job.results.get(name)?.toString() ?? '';
 }
 
 beforeAll(async () => {

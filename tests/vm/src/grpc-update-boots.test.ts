@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
-import { jobFact as fact } from '@trident/test-support/vm-job';
+import { jobFact as fact, jobFile as text } from '@trident/test-support/vm-job';
 import {
   guestPythonClientCommand,
   type PackedPythonClient,
@@ -103,10 +103,6 @@ function lines(job: { results: Map<string, Buffer> }, name: string): Line[] {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line) as Line);
-}
-
-function text(job: { results: Map<string, Buffer> }, name: string): string {
-  return job.results.get(name)?.toString() ?? '';
 }
 
 /** The `completed` message of a streamed servicing call that ended with status OK. */

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
-import { jobFact as fact } from '@trident/test-support/vm-job';
+import { jobFact as fact, jobFile as text } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { abStorage } from './ab-storage.ts';
 import { trident, vmTestsAvailable } from './suite.ts';
@@ -89,10 +89,6 @@ echo "rollback-rc=$?"
 trident get status > "$TRIDENT_RESULTS/status-after-rollback.yaml" 2>&1
 efibootmgr > "$TRIDENT_RESULTS/efibootmgr-after-rollback.txt" 2>&1
 `;
-
-function text(job: { results: Map<string, Buffer> }, name: string): string {
-  return job.results.get(name)?.toString() ?? '';
-}
 
 /** efibootmgr's `BootXXXX* LABEL` number of `label`, and the named variable's value. */
 function entryNumber(efibootmgr: string, label: string): string | undefined {

@@ -20,10 +20,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LOADER_VENDOR_GUID as LOADER_GUID } from '@trident/boot-config';
 import { createVmScope, runVmJob } from '@trident/test-support/vm';
 import { type AgentPackage, ensureAgentPackage } from '@trident/test-support/vm-bundle';
 import { ensureOsFixture, type OsFixture } from '@trident/test-support/vm-fixture';
-import { jobFact as fact, parseBootMarkers } from '@trident/test-support/vm-job';
+import { jobFact as fact, parseBootMarkers, jobFile as result } from '@trident/test-support/vm-job';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { abStorage } from './ab-storage.ts';
 import { trident, vmTestsAvailable } from './suite.ts';
@@ -37,7 +38,6 @@ let agent: AgentPackage;
 let v1: OsFixture;
 let v2: OsFixture;
 
-const LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
 /** The name finalize gives the first staged UKI (upstream's `vmlinuz-<N>-azl<volume><install index>.efi`, N from 100). */
 const STAGED_UKI = 'vmlinuz-100-azlb0.efi';
 
@@ -102,10 +102,6 @@ journalctl -D /mnt/b/var/log/journal -b 0 --no-pager > "$TRIDENT_RESULTS/b-journ
 echo "b-cmdline=$(grep -m1 -o 'Command line: .*' "$TRIDENT_RESULTS/b-journal.log" | sed 's/^Command line: //')"
 umount /mnt/b
 `;
-
-function result(job: { results: Map<string, Buffer> }, name: string): string {
-  return job.results.get(name)?.toString() ?? '';
-}
 
 function rootFsUuid(fixture: OsFixture): string {
   return fixture.partitions.find((p) => p.role === 'root')!.fsUuid!;
