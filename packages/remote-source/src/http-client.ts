@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { contentLength, discard, drain } from './body-limit.ts';
 import { publish } from './diagnostics.ts';
 import { RemoteSourceError, redactUrl } from './errors.ts';
@@ -10,6 +10,7 @@ import { DEFAULT_TIMEOUT_MS, SourceBudget } from './source-budget.ts';
 import type { ThroughputLimits } from './throughput.ts';
 import { permanentTransportError } from './transport-errors.ts';
 import type { HttpOptions } from './types.ts';
+import { EnvHttpProxyAgent, request } from './undici-core.ts';
 
 export { discard } from './body-limit.ts';
 
@@ -166,12 +167,11 @@ export class HttpClient {
       this.budget.check();
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(url, {
+        response = await request(this.dispatcher, url, {
           method,
           headers,
           body: req.body?.() ?? null,
           signal: this.budget.link(req.signal) ?? null,
-          dispatcher: this.dispatcher,
           headersTimeout: this.options.headersTimeoutMs,
           bodyTimeout: this.options.idleTimeoutMs,
         });
