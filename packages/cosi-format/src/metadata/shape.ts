@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { MAX_FINDINGS } from '../validation/findings.ts';
 import {
   type CosiMetadata,
@@ -22,7 +22,7 @@ export type ShapeResult =
 type Json = Record<string, unknown>;
 
 /** The metadata arrays that can be long: where they are, and the schema of one element. */
-const ARRAYS: Array<{ path: string[]; element: z.ZodType }> = [
+const ARRAYS: Array<{ path: string[]; element: z.ZodMiniType }> = [
   { path: ['images'], element: filesystemSchema },
   { path: ['osPackages'], element: osPackageSchema },
   { path: ['disk', 'gptRegions'], element: gptRegionSchema },
@@ -41,7 +41,7 @@ const isObject = (value: unknown): value is Json =>
  */
 export function parseShape(json: Json): ShapeResult {
   const top: Json = { ...json };
-  const lifted: Array<{ path: string[]; items: unknown[]; element: z.ZodType }> = [];
+  const lifted: Array<{ path: string[]; items: unknown[]; element: z.ZodMiniType }> = [];
   for (const { path, element } of ARRAYS) {
     // Copy every object on the way so the caller's value is left as it was.
     let parent: Json = top;
@@ -62,7 +62,7 @@ export function parseShape(json: Json): ShapeResult {
     lifted.push({ path, items, element });
   }
   const issues: ShapeIssue[] = [];
-  const collect = (error: z.ZodError, prefix: Array<string | number>): void => {
+  const collect = (error: z.core.$ZodError, prefix: Array<string | number>): void => {
     for (const issue of error.issues) {
       if (issues.length >= MAX_FINDINGS) return;
       issues.push({
