@@ -263,6 +263,21 @@ function breakdownColumns(samples: Sample[]): string {
     .join('');
 }
 
+/**
+ * Peak RSS of the bare runtime, the floor under every row. Printed because it is not a constant:
+ * most of it is the Node binary's mapped pages, and how many pages a fault maps depends on how the
+ * page cache came to hold the binary (read whole with read(2), by `cp` or a checksum, it is cached
+ * in large folios and `node -e 0` maps 63 instead of 37 MiB of it: 76 instead of 46 MiB RSS on
+ * Linux 6.18). Rows are comparable only when their floors are.
+ */
+function nodeFloorMiB(): number {
+  const peaks = [0, 1, 2].map(() => {
+    const run = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, '-e', '0'], { encoding: 'utf8' });
+    return Number(run.stderr.trim().split('\n').at(-1)) / 1024;
+  });
+  return median(peaks);
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
@@ -272,6 +287,7 @@ const pad = (s: string, n: number) => s.padEnd(n);
 say(
   `memory benchmark: ${RUNS} run(s) per case (medians), cgroup v${cgroupVersion()}, ${os.cpus().length} cores, node ${process.version}`,
 );
+say(`  floor: \`node -e 0\` peaks at ${nodeFloorMiB().toFixed(0)} MiB RSS (same binary, median of 3)`);
 fs.mkdirSync(cache, { recursive: true });
 const nginxRoot = cache;
 const nginx = await startNginx({ root: nginxRoot });
