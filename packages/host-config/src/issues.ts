@@ -2,7 +2,7 @@
  * Turns zod issues into coded findings with a YAML position and a message that says how to fix the
  * document. Messages of our own checks arrive as `CODE::text` (see `scalars.ts`).
  */
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { type HostConfigCode, isHostConfigCode } from './codes.ts';
 import type { Finding } from './errors.ts';
 import { formatPath, type Path } from './path.ts';

@@ -1,5 +1,5 @@
 /** JSON Schema (draft 2020-12) of what users may write, generated from the zod schemas, for editors. */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { HostConfigurationSchema } from './schema/root.ts';
 
 export const HOST_CONFIG_SCHEMA_ID = 'https://trident.invalid/schemas/host-configuration.json';

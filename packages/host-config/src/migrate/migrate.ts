@@ -117,8 +117,8 @@ export function migrateHostConfig(text: string, options: MigrateOptions = {}): M
     throw new HostConfigError('HC_INVALID_ARGUMENT', 'migrateHostConfig expects the YAML text as a string.');
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0 || !isMap(doc.contents)) {
-    // Not readable: report the same findings as validation would.
+  // Not readable: report the same findings as validation would.
+  const unreadable = (): MigrationResult => {
     const validation = parseHostConfig(text);
     return {
       ok: false,
@@ -127,9 +127,18 @@ export function migrateHostConfig(text: string, options: MigrateOptions = {}): M
       changes: validation.findings.filter((f) => f.severity === 'error'),
       validation,
     };
+  };
+  if (doc.errors.length > 0 || !isMap(doc.contents)) return unreadable();
+  let plain: unknown;
+  try {
+    plain = doc.toJS();
+  } catch {
+    // yaml parses some documents it then cannot convert, e.g. `{\n*a\n}` (an alias before its
+    // anchor, as a flow-map key) throws "Unresolved alias"; found by the fuzz test.
+    return unreadable();
   }
   const m = new Migrator(doc, lines);
-  const verdict = detectEra(doc.toJS());
+  const verdict = detectEra(plain);
   if (verdict.conflict !== undefined) {
     m.note(
       'HC_MIGRATE_AMBIGUOUS',

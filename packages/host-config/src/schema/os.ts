@@ -1,10 +1,23 @@
 /** zod schemas for `os` and `managementOs` (reference §1.3). */
-import * as z from 'zod';
-import { defList, dict, int32, list, oneOf, opt, sha384, str, struct, uint, url } from '../scalars.ts';
+import * as z from 'zod/mini';
+import {
+  defList,
+  dict,
+  int32,
+  list,
+  oneOf,
+  opt,
+  preprocess,
+  sha384,
+  str,
+  struct,
+  uint,
+  url,
+} from '../scalars.ts';
 import { EMPTY, toPlain } from '../yaml-source.ts';
 
 /** A free-form value (netplan device settings, module options): plain JSON-like data. */
-export const freeForm = () => z.preprocess(toPlain, z.unknown());
+export const freeForm = () => preprocess(toPlain, z.unknown());
 
 /**
  * The netplan device sections Trident's netplan model (netplan-types 0.5) knows; their keys are
@@ -29,7 +42,7 @@ const NETPLAN_KEYS = new Set<string>(['version', 'renderer', ...NETPLAN_DEVICE_S
  * (passed through: netplan defines many keys per device kind). Like Trident, other top-level keys
  * are accepted; a rule warns that Trident drops them.
  */
-export const NetplanSchema = z.preprocess(
+export const NetplanSchema = preprocess(
   (v) => {
     if (v === EMPTY) return {};
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
@@ -63,12 +76,12 @@ export const isNetplanKey = (key: string): boolean => NETPLAN_KEYS.has(key);
 
 export const UserSchema = struct({
   name: str(),
-  password: struct({ type: oneOf(['locked']) }).prefault({ type: 'locked' }),
+  password: z.prefault(struct({ type: oneOf(['locked']) }), { type: 'locked' }),
   uid: opt(int32()),
   primaryGroup: opt(str()),
   secondaryGroups: defList(str()),
   sshPublicKeys: defList(str()),
-  sshMode: oneOf(['block', 'key-only']).default('block'),
+  sshMode: z._default(oneOf(['block', 'key-only']), 'block'),
   startupCommand: opt(str()),
   homeDirectory: opt(str()),
 });
@@ -82,7 +95,7 @@ export const AdditionalFileSchema = struct({
 
 export const ModuleSchema = struct({
   name: str(),
-  loadMode: oneOf(['always', 'auto', 'disable', 'inherit']).default('inherit'),
+  loadMode: z._default(oneOf(['always', 'auto', 'disable', 'inherit']), 'inherit'),
   options: opt(dict(str())),
 });
 
@@ -90,16 +103,16 @@ export const ExtensionSchema = struct({ url: url(), sha384: sha384(false), path:
 
 export const OsSchema = struct({
   netplan: opt(NetplanSchema),
-  selinux: struct({ mode: opt(oneOf(['disabled', 'permissive', 'enforcing'])) }).prefault({}),
+  selinux: z.prefault(struct({ mode: opt(oneOf(['disabled', 'permissive', 'enforcing'])) }), {}),
   users: defList(UserSchema),
   additionalFiles: defList(AdditionalFileSchema),
   hostname: opt(str()),
   modules: defList(ModuleSchema),
-  services: struct({ enable: defList(str()), disable: defList(str()) }).prefault({}),
+  services: z.prefault(struct({ enable: defList(str()), disable: defList(str()) }), {}),
   kernelCommandLine: opt(struct({ extraCommandLine: list(str()) })),
   sysexts: defList(ExtensionSchema),
   confexts: defList(ExtensionSchema),
-  uefiFallback: oneOf(['conservative', 'optimistic', 'disabled']).default('conservative'),
+  uefiFallback: z._default(oneOf(['conservative', 'optimistic', 'disabled']), 'conservative'),
 });
 
 export const ManagementOsSchema = struct({

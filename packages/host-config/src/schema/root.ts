@@ -1,19 +1,19 @@
 /** The root `HostConfiguration` schema and the types derived from it. */
-import type * as z from 'zod';
+import * as z from 'zod/mini';
 import { opt, struct } from '../scalars.ts';
 import { ManagementOsSchema, OsSchema } from './os.ts';
 import { HealthSchema, ImageSchema, InternalParamsSchema, ScriptsSchema, TridentSchema } from './sections.ts';
 import { type FileSystemSchema, StorageSchema } from './storage.ts';
 
 export const HostConfigurationSchema = struct({
-  trident: TridentSchema.prefault({}),
-  storage: StorageSchema.prefault({}),
-  scripts: ScriptsSchema.prefault({}),
-  os: OsSchema.prefault({}),
-  managementOs: ManagementOsSchema.prefault({}),
-  internalParams: InternalParamsSchema.prefault({}),
+  trident: z.prefault(TridentSchema, {}),
+  storage: z.prefault(StorageSchema, {}),
+  scripts: z.prefault(ScriptsSchema, {}),
+  os: z.prefault(OsSchema, {}),
+  managementOs: z.prefault(ManagementOsSchema, {}),
+  internalParams: z.prefault(InternalParamsSchema, {}),
   image: opt(ImageSchema),
-  health: HealthSchema.prefault({}),
+  health: z.prefault(HealthSchema, {}),
 });
 
 /** A parsed Host Configuration with every default materialised. */

@@ -1,6 +1,6 @@
 /** zod schemas for `image`, `scripts`, `health`, `trident` and `internalParams` (reference §1.1, §1.3). */
-import * as z from 'zod';
-import { bool, defList, dict, oneOf, opt, sha384, str, struct, uint, url } from '../scalars.ts';
+import * as z from 'zod/mini';
+import { bool, defList, dict, oneOf, opt, preprocess, sha384, str, struct, uint, url } from '../scalars.ts';
 import { toPlain } from '../yaml-source.ts';
 
 export const ImageSchema = struct({ url: url(), sha384: sha384(true) });
@@ -9,7 +9,7 @@ export const RUN_ON = ['clean-install', 'runtime-update', 'ab-update', 'all'] as
 
 export const ScriptSchema = struct({
   // Trident: `#[serde(default)] name: String`.
-  name: str().default(''),
+  name: z._default(str(), ''),
   runOn: defList(oneOf(RUN_ON)),
   content: opt(str()),
   path: opt(str()),
@@ -25,10 +25,10 @@ export const ScriptsSchema = struct({
 });
 
 export const SystemdCheckSchema = struct({
-  name: str().default(''),
+  name: z._default(str(), ''),
   systemdServices: defList(str()),
   // A usize in Trident; beyond 2^53 JavaScript cannot hold it exactly.
-  timeoutSeconds: uint(Number.MAX_SAFE_INTEGER).default(30),
+  timeoutSeconds: z._default(uint(Number.MAX_SAFE_INTEGER), 30),
   runOn: defList(oneOf(RUN_ON)),
 });
 
@@ -38,13 +38,15 @@ export const HealthCheckSchema = z.union([SystemdCheckSchema, ScriptSchema]);
 export const HealthSchema = struct({ checks: defList(HealthCheckSchema) });
 
 export const TridentSchema = struct({
-  disable: bool().default(false),
-  datastorePath: str().default('/var/lib/trident/datastore.sqlite'),
+  disable: z._default(bool(), false),
+  datastorePath: z._default(str(), '/var/lib/trident/datastore.sqlite'),
   phonehome: opt(str()),
   logstream: opt(str()),
 });
 
 /** Hidden, free-form preview and debug flags. */
-export const InternalParamsSchema = z
-  .preprocess(toPlain, z.record(z.string(), z.unknown()))
-  .describe('Internal parameters (preview and debug flags); not a stable interface.');
+export const InternalParamsSchema = preprocess(toPlain, z.record(z.string(), z.unknown())).register(
+  // Classic's `.describe()`: the description lives in the global registry (the JSON Schema reads it).
+  z.globalRegistry,
+  { description: 'Internal parameters (preview and debug flags); not a stable interface.' },
+);

@@ -1,5 +1,5 @@
 /** zod schemas for `storage` (reference §1.2). Output types carry the materialised defaults. */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { PARTITION_TYPE_NAMES } from '../partition-types.ts';
 import {
   bool,
@@ -10,30 +10,34 @@ import {
   oneOf,
   opt,
   partitionSize,
+  preprocess,
   showValue,
   str,
   struct,
+  transformed,
   uint,
   uuid,
 } from '../scalars.ts';
 import { PlainScalar } from '../yaml-source.ts';
 
 export const partitionType = () =>
-  z.preprocess(
+  preprocess(
     (v) => (v instanceof PlainScalar ? v.text : v),
-    z.string().refine((v) => (PARTITION_TYPE_NAMES as readonly string[]).includes(v) || isUuid(v), {
-      error: (iss) =>
-        coded(
-          'HC_UNKNOWN_VARIANT',
-          `unknown partition type ${showValue(iss.input)}, expected one of ${PARTITION_TYPE_NAMES.map((t) => `\`${t}\``).join(', ')} or a GPT type UUID`,
-        ),
-    }),
+    z.string().check(
+      z.refine((v) => (PARTITION_TYPE_NAMES as readonly string[]).includes(v) || isUuid(v), {
+        error: (iss) =>
+          coded(
+            'HC_UNKNOWN_VARIANT',
+            `unknown partition type ${showValue(iss.input)}, expected one of ${PARTITION_TYPE_NAMES.map((t) => `\`${t}\``).join(', ')} or a GPT type UUID`,
+          ),
+      }),
+    ),
   );
 
 export const PartitionSchema = struct({
   id: str(),
   size: partitionSize(),
-  type: partitionType().default('linux-generic'),
+  type: z._default(partitionType(), 'linux-generic'),
   uuid: opt(uuid()),
   label: opt(str()),
 });
@@ -101,23 +105,24 @@ const pcrMessage = (iss: { input?: unknown }): string =>
 
 /** A PCR as an integer 0-23 or its name; the output is the PCR index. */
 export const pcr = () =>
-  z.preprocess(
+  preprocess(
     (v) => (v instanceof PlainScalar ? v.value : v),
-    z
-      .union(
+    transformed(
+      z.union(
         [
           z
             .number({ error: pcrMessage })
-            .int({ error: pcrMessage })
-            .min(0, { error: pcrMessage })
-            .max(23, { error: pcrMessage }),
+            .check(
+              z.int({ error: pcrMessage }),
+              z.minimum(0, { error: pcrMessage }),
+              z.maximum(23, { error: pcrMessage }),
+            ),
           z.enum(PCR_NAMES, { error: pcrMessage }),
         ],
-        {
-          error: pcrMessage,
-        },
-      )
-      .transform((v) => (typeof v === 'number' ? v : PCR_NAMES.indexOf(v))),
+        { error: pcrMessage },
+      ),
+      (v) => (typeof v === 'number' ? v : PCR_NAMES.indexOf(v)),
+    ),
   );
 
 export const EncryptedVolumeSchema = struct({ id: str(), deviceName: str(), deviceId: str() });
@@ -137,7 +142,7 @@ export const VerityDeviceSchema = struct({
   name: str(),
   dataDeviceId: str(),
   hashDeviceId: str(),
-  corruptionOption: oneOf(['io-error', 'ignore', 'panic', 'restart']).default('io-error'),
+  corruptionOption: z._default(oneOf(['io-error', 'ignore', 'panic', 'restart']), 'io-error'),
 });
 
 export const FILESYSTEM_TYPES = [
@@ -164,23 +169,26 @@ function typesFor(source: string) {
   return source === 'new' || source === 'adopted' ? TYPES_BY_SOURCE[source] : undefined;
 }
 
-const MountPointLongSchema = struct({ path: str(), options: str().default('defaults') });
+const MountPointLongSchema = struct({ path: str(), options: z._default(str(), 'defaults') });
 
 /** Short form `/var` or long form `{path, options}`; output is always the long form. */
 export const mountPoint = () =>
-  z
-    .union([str(), MountPointLongSchema])
-    .transform((v) => (typeof v === 'string' ? { path: v, options: 'defaults' } : v));
+  transformed(z.union([str(), MountPointLongSchema]), (v) =>
+    typeof v === 'string' ? { path: v, options: 'defaults' } : v,
+  );
 
 const FileSystemInputSchema = struct({
   deviceId: opt(str()),
   source: opt(oneOf(['image', 'new', 'adopted'])),
   type: opt(oneOf(FILESYSTEM_TYPES)),
   mountPoint: opt(mountPoint()),
-  overrideEspMount: oneOf(['use-default', 'override', 'block']).default('use-default'),
+  overrideEspMount: z._default(oneOf(['use-default', 'override', 'block']), 'use-default'),
 });
 
-export const FileSystemSchema = FileSystemInputSchema.superRefine((fs, ctx) => {
+type FileSystemInput = z.output<typeof FileSystemInputSchema>;
+
+/** How `source`, `type` and `overrideEspMount` must agree; each mismatch is its own coded issue. */
+function checkFileSystem(fs: FileSystemInput, ctx: z.core.$RefinementCtx<FileSystemInput>): void {
   const source = fs.source ?? 'image';
   if (source === 'image' && fs.type !== undefined) {
     ctx.addIssue({
@@ -216,7 +224,10 @@ export const FileSystemSchema = FileSystemInputSchema.superRefine((fs, ctx) => {
       ),
     });
   }
-}).transform((fs) => {
+}
+
+/** The output form: `source` and the default `type` materialised. */
+function completeFileSystem(fs: FileSystemInput) {
   const source = fs.source ?? 'image';
   const rule = typesFor(source);
   const type = rule === undefined ? undefined : (fs.type ?? rule.fallback);
@@ -227,17 +238,22 @@ export const FileSystemSchema = FileSystemInputSchema.superRefine((fs, ctx) => {
     ...(fs.mountPoint === undefined ? {} : { mountPoint: fs.mountPoint }),
     overrideEspMount: fs.overrideEspMount,
   };
-});
+}
+
+export const FileSystemSchema = transformed(
+  FileSystemInputSchema.check(z.superRefine(checkFileSystem)),
+  completeFileSystem,
+);
 
 /** Swap: a device ID or `{deviceId}`; output is always `{deviceId}`. */
-export const SwapSchema = z
-  .union([str(), struct({ deviceId: str() })])
-  .transform((v) => (typeof v === 'string' ? { deviceId: v } : v));
+export const SwapSchema = transformed(z.union([str(), struct({ deviceId: str() })]), (v) =>
+  typeof v === 'string' ? { deviceId: v } : v,
+);
 
 export const StorageSchema = struct({
   disks: defList(DiskSchema),
   encryption: opt(EncryptionSchema),
-  raid: RaidSchema.prefault({}),
+  raid: z.prefault(RaidSchema, {}),
   abUpdate: opt(AbUpdateSchema),
   filesystems: defList(FileSystemSchema),
   verity: defList(VerityDeviceSchema),
