@@ -109,6 +109,18 @@ describe('directIo (O_DIRECT on the buffered decoder)', () => {
     if (target !== '/dev/null') expect(fs.readFileSync(target).equals(data)).toBe(true);
   });
 
+  it('writes the same bytes on tmpfs when tmpfs accepts O_DIRECT (Linux >= 6.6)', async () => {
+    using tmpfs = scratch('/dev/shm', TMPFS_MAGIC);
+    if (!tmpfs || !acceptsODirect(tmpfs.dir)) {
+      console.log('skipped: no tmpfs at /dev/shm, or it refuses O_DIRECT (covered by the fallback test)');
+      return;
+    }
+    const direct = await writeInto(path.join(tmpfs.dir, 'direct.img'), 1000, { directIo: true });
+    expect(direct.r.directIo).toBe(true);
+    expect(direct.bytes.subarray(1000, 1000 + data.length).equals(data)).toBe(true);
+    expect(direct.bytes.subarray(0, 1000).every((b) => b === FILL)).toBe(true);
+  });
+
   it('is ignored when the in-place decoder maps the target', async () => {
     if (!ext4) return;
     const file = path.join(ext4.dir, 'inplace.img');
