@@ -72,6 +72,10 @@ export interface NativeOutcome {
   uncompressedBytes: number
   elapsed: number
   frames?: number
+  /** Image writes: some bytes went to the target with O_DIRECT. */
+  directIo?: boolean
+  /** Image writes: bytes written with O_DIRECT (the rest went through the page cache). */
+  directBytes?: number
 }
 
 export interface NativeResult {
@@ -106,6 +110,8 @@ export interface NativeWriterOptions {
   bufferSize?: number
   /** Decode straight into a mapping of the target (no heap window); see image-core `in_place`. */
   inPlace?: boolean
+  /** Write the buffered decoder's output with O_DIRECT; see image-core `direct_io`. */
+  directIo?: boolean
 }
 
 /** Version of the linked libzstd. */

@@ -299,6 +299,9 @@ export async function createJsWriter(
           compressedBytes: compressed,
           uncompressedBytes: written,
           elapsed: performance.now() - started,
+          // The JS codecs always write through the page cache.
+          directIo: false,
+          directBytes: 0,
         };
       } catch (err) {
         throw fail(err instanceof ZstdError ? err : zstdError(err, compressed));

@@ -15,6 +15,7 @@ export function createNativeWriter(binding: NativeBinding, n: Normalized): Image
     highWaterMark: n.highWaterMark,
     bufferSize: n.bufferSize,
     inPlace: n.inPlace,
+    directIo: n.directIo,
   };
   if (n.length !== undefined) opts.length = n.length;
   if (n.sha384 !== undefined) opts.sha384 = n.sha384;
@@ -51,6 +52,8 @@ export function createNativeWriter(binding: NativeBinding, n: Normalized): Image
         compressedBytes: ok.compressedBytes,
         uncompressedBytes: ok.uncompressedBytes,
         elapsed: ok.elapsed,
+        directIo: ok.directIo ?? false,
+        directBytes: ok.directBytes ?? 0,
       };
     },
     async abort() {

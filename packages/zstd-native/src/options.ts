@@ -1,6 +1,7 @@
 import type { CodecChoice } from './codec.ts';
 import { ZstdError } from './errors.ts';
 import type { SeekFrame, SeekTable } from './seek-table.ts';
+import { writeModeOverride } from './write-mode.ts';
 
 /** Where the image goes: a path (opened write-only here, closed at the end) or a caller-owned fd. */
 export type ImageTarget = (
@@ -48,9 +49,19 @@ export interface ImageWriterOptions {
    * buffer), so the zstd window lives in the target's page cache instead of the heap and no write
    * buffers are used. Needs an fd target opened read-write with `length` or
    * `expected.uncompressedSize` inside the file or device; otherwise the writer uses buffers.
-   * Default false.
+   * Default false. `TRIDENT_WRITE_MODE` (write-mode.ts, a benchmarking knob) overrides it.
    */
   inPlace?: boolean;
+  /**
+   * Native codec, buffered decoder: write the output with `O_DIRECT` where the target allows it,
+   * so the image bypasses the page cache instead of being written back and dropped behind the
+   * writer. Output buffers are seated at 4 KiB alignment (or the block device's logical block
+   * size, if larger); an image's unaligned head and tail go through the ordinary fd. When the
+   * file system refuses `O_DIRECT` (EINVAL) the writer stays buffered: the result's `directIo`
+   * is then false. Ignored when `inPlace` maps the target (a mapping is page cache by
+   * definition) and by the JS codecs. Default false; `TRIDENT_WRITE_MODE` overrides it.
+   */
+  directIo?: boolean;
   /**
    * `write` takes the chunk: once its bytes are copied, a chunk that spans its whole ArrayBuffer
    * (as a socket read or a file read delivers it) has that buffer detached, which frees its memory
@@ -70,6 +81,10 @@ export interface ImageWriteResult {
   uncompressedBytes: number;
   /** Milliseconds from creation to the end of `finish`. */
   elapsed: number;
+  /** Some of the image was written with `O_DIRECT` (`directIo`). */
+  directIo: boolean;
+  /** Bytes written with `O_DIRECT`; the rest went through the page cache. */
+  directBytes: number;
 }
 
 export interface ImageWriter {
@@ -100,6 +115,7 @@ export interface Normalized {
   highWaterMark: number;
   bufferSize: number;
   inPlace: boolean;
+  directIo: boolean;
   consumeChunks: boolean;
 }
 
@@ -150,6 +166,8 @@ export function normalize(o: ImageWriterOptions): Normalized {
     highWaterMark: size('highWaterMark', o.highWaterMark, 1) ?? 8 << 20,
     bufferSize: size('bufferSize', o.bufferSize, 4096) ?? 8 << 20,
     inPlace: o.inPlace ?? false,
+    directIo: o.directIo ?? false,
+    ...writeModeOverride(),
     consumeChunks: o.consumeChunks ?? false,
   };
 }

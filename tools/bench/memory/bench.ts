@@ -16,6 +16,10 @@
  *   --loop: write to a loop device over the disk-image file, as a host's disk is a block device
  *     (its page cache is the block device's, not the file system's).
  *   --quick: 1 GiB disk only, limits 200 and none, 1 run (unless --runs); BENCH_RUNS also sets N.
+ *   --write-modes in-place,buffered,direct: run the whole matrix once per image-writer path
+ *     (TRIDENT_WRITE_MODE, read by @trident/zstd-native), each mode's batch back to back, and add a
+ *     `mode` column: decode into a mapping of the target (the engine's default), into buffers
+ *     written through the page cache, or into buffers written with O_DIRECT.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,6 +45,7 @@ const { values: flags } = parseArgs({
     breakdown: { type: 'boolean', default: false },
     loop: { type: 'boolean', default: false },
     'cli-arg': { type: 'string', multiple: true, default: [] },
+    'write-modes': { type: 'string' },
   },
 });
 const quick = flags.quick;
@@ -53,6 +58,12 @@ const LIMITS = (flags.limits ?? (quick ? '200,none' : '128,200,400,none'))
 const SIZES = (flags.sizes ?? (quick ? '1' : '1,4')).split(',').map(Number);
 const WINDOWS = (flags.windows ?? '23,27').split(',').map(Number);
 const COMMANDS = (flags.commands ?? 'stream-disk,install').split(',');
+const WRITE_MODES = ['in-place', 'buffered', 'direct'];
+// undefined: the writer's own choice (no TRIDENT_WRITE_MODE), and no mode column.
+const MODES: (string | undefined)[] = flags['write-modes']?.split(',') ?? [undefined];
+for (const m of MODES)
+  if (m !== undefined && !WRITE_MODES.includes(m))
+    throw new Error(`--write-modes: ${m} is not one of ${WRITE_MODES.join(', ')}`);
 const cli = path.resolve(import.meta.dirname, '../../../apps/cli/bin/trident.js');
 const probeModule = pathToFileURL(path.join(import.meta.dirname, 'probe.ts')).href;
 const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -154,13 +165,19 @@ function attachLoop(file: string, sizeMiB: number): { device: string; detach(): 
   };
 }
 
-function runOnce(image: BenchImage, command: string, limitMiB: number, url: string): Sample {
+function runOnce(
+  image: BenchImage,
+  command: string,
+  limitMiB: number,
+  url: string,
+  mode: string | undefined,
+): Sample {
   const target = path.join(work, 'target.img');
   fs.rmSync(target, { force: true });
   fs.rmSync(`${target}.trident-journal.json`, { force: true });
   const loop = flags.loop ? attachLoop(path.join(work, 'loop.img'), image.diskMiB + 2) : undefined;
   try {
-    return measure(image, command, limitMiB, url, target, loop?.device);
+    return measure(image, command, limitMiB, url, target, loop?.device, mode);
   } finally {
     loop?.detach();
   }
@@ -173,6 +190,7 @@ function measure(
   url: string,
   target: string,
   device: string | undefined,
+  mode: string | undefined,
 ): Sample {
   const extra = flags['cli-arg'];
   let args: string[];
@@ -222,6 +240,7 @@ storage:
   // The launcher as users run it (it passes trident's V8 flags), on this benchmark's Node.
   const quoted = [cli, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env, TRIDENT_NODE: process.execPath };
+  if (mode !== undefined) env['TRIDENT_WRITE_MODE'] = mode;
   if (flags.breakdown) {
     env['NODE_OPTIONS'] = `${env['NODE_OPTIONS'] ?? ''} --import ${probeModule}`.trim();
     env['TRIDENT_MEMORY_PROBE'] = probeFile;
@@ -295,23 +314,26 @@ const rows: string[] = [];
 try {
   const images: BenchImage[] = [];
   for (const size of SIZES) images.push(...(await prepare(size)));
+  const modeColumn = MODES[0] !== undefined;
   say(
-    `\n${pad('image', 16)}${pad('command', 13)}${pad('limit', 8)}${pad('exit', 10)}${pad('wall s', 9)}${pad('vs none', 9)}${pad('RSS MiB', 9)}${pad('cgroup MiB', 11)}${flags.breakdown ? 'anon  file  binary heap  young  arrayBuffers (MiB)' : ''}`,
+    `\n${modeColumn ? pad('mode', 10) : ''}${pad('image', 16)}${pad('command', 13)}${pad('limit', 8)}${pad('exit', 10)}${pad('wall s', 9)}${pad('vs none', 9)}${pad('RSS MiB', 9)}${pad('cgroup MiB', 11)}${flags.breakdown ? 'anon  file  binary heap  young  arrayBuffers (MiB)' : ''}`,
   );
-  for (const image of images) {
-    for (const command of COMMANDS) {
-      let unlimited: number | undefined;
-      for (const limit of LIMITS) {
-        const samples: Sample[] = [];
-        for (let i = 0; i < RUNS; i++)
-          samples.push(runOnce(image, command, limit, `${nginx.url}/${image.name}.cosi`));
-        const ok = samples.filter((s) => s.status === 0);
-        const statuses = [...new Set(samples.map((s) => `${s.status}${s.oom ? '(oom)' : ''}`))].join(',');
-        const wall = median((ok.length ? ok : samples).map((s) => s.seconds));
-        if (limit === Number.POSITIVE_INFINITY) unlimited = wall;
-        const row = `${pad(image.name, 16)}${pad(command, 13)}${pad(limit === Number.POSITIVE_INFINITY ? 'none' : `${limit}M`, 8)}${pad(statuses, 10)}${pad(wall.toFixed(2), 9)}${pad(unlimited && ok.length ? `${((wall / unlimited - 1) * 100).toFixed(0)}%` : '-', 9)}${pad(median(samples.map((s) => s.rssMiB)).toFixed(0), 9)}${pad(median(samples.map((s) => s.cgroupMiB)).toFixed(0), 11)}${breakdownColumns(samples)}`;
-        rows.push(row);
-        say(row);
+  for (const mode of MODES) {
+    for (const image of images) {
+      for (const command of COMMANDS) {
+        let unlimited: number | undefined;
+        for (const limit of LIMITS) {
+          const samples: Sample[] = [];
+          for (let i = 0; i < RUNS; i++)
+            samples.push(runOnce(image, command, limit, `${nginx.url}/${image.name}.cosi`, mode));
+          const ok = samples.filter((s) => s.status === 0);
+          const statuses = [...new Set(samples.map((s) => `${s.status}${s.oom ? '(oom)' : ''}`))].join(',');
+          const wall = median((ok.length ? ok : samples).map((s) => s.seconds));
+          if (limit === Number.POSITIVE_INFINITY) unlimited = wall;
+          const row = `${modeColumn ? pad(mode ?? '', 10) : ''}${pad(image.name, 16)}${pad(command, 13)}${pad(limit === Number.POSITIVE_INFINITY ? 'none' : `${limit}M`, 8)}${pad(statuses, 10)}${pad(wall.toFixed(2), 9)}${pad(unlimited && ok.length ? `${((wall / unlimited - 1) * 100).toFixed(0)}%` : '-', 9)}${pad(median(samples.map((s) => s.rssMiB)).toFixed(0), 9)}${pad(median(samples.map((s) => s.cgroupMiB)).toFixed(0), 11)}${breakdownColumns(samples)}`;
+          rows.push(row);
+          say(row);
+        }
       }
     }
   }

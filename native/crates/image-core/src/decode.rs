@@ -9,6 +9,7 @@ use std::thread;
 
 use zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
 
+use crate::direct::AlignedBuffer;
 use crate::error::{zstd_error, ErrorCode, ImageError, Result};
 use crate::gate::Chunk;
 use crate::session::{Limit, Shared};
@@ -31,16 +32,19 @@ pub struct DecodeConfig {
 }
 
 struct Filled {
-    buf: Vec<u8>,
+    buf: AlignedBuffer,
     len: usize,
     pos: u64,
 }
 
 pub fn run_stream(rx: Receiver<Arc<Chunk>>, shared: Arc<Shared>, cfg: DecodeConfig) -> Result<DecodeSummary> {
     let (full_tx, full_rx) = sync_channel::<Filled>(cfg.buffers);
-    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(cfg.buffers + 1);
+    let (empty_tx, empty_rx) = sync_channel::<AlignedBuffer>(cfg.buffers + 1);
+    // With direct I/O each buffer is seated for the file position it will be written at, so all
+    // but an unaligned head and tail of the image can bypass the page cache.
+    let align = shared.target.write_alignment();
     for _ in 0..cfg.buffers {
-        empty_tx.send(vec![0u8; cfg.buffer_size]).expect("fresh channel");
+        empty_tx.send(AlignedBuffer::new(cfg.buffer_size, align)).expect("fresh channel");
     }
     let wshared = Arc::clone(&shared);
     let writer = thread::Builder::new()
@@ -50,7 +54,7 @@ pub fn run_stream(rx: Receiver<Arc<Chunk>>, shared: Arc<Shared>, cfg: DecodeConf
                 if wshared.aborted() {
                     return;
                 }
-                if let Err(e) = wshared.target.write_at(&f.buf[..f.len], f.pos) {
+                if let Err(e) = wshared.target.write_at(&f.buf.as_slice()[..f.len], f.pos) {
                     wshared.fail(e);
                     return;
                 }
@@ -75,8 +79,8 @@ struct Decoder<'a> {
     shared: &'a Shared,
     cfg: &'a DecodeConfig,
     full_tx: &'a std::sync::mpsc::SyncSender<Filled>,
-    empty_rx: &'a Receiver<Vec<u8>>,
-    buf: Vec<u8>,
+    empty_rx: &'a Receiver<AlignedBuffer>,
+    buf: AlignedBuffer,
     filled: usize,
     /// Bytes already handed to the writer.
     written: u64,
@@ -91,9 +95,10 @@ impl Decoder<'_> {
         if self.filled == 0 {
             return Ok(());
         }
-        let next = next_buffer(self.shared, self.empty_rx)?;
-        let full = std::mem::replace(&mut self.buf, next);
         let pos = self.shared.offset + self.written;
+        let next_pos = pos + self.filled as u64;
+        let next = next_buffer(self.shared, self.empty_rx, next_pos)?;
+        let full = std::mem::replace(&mut self.buf, next);
         self.full_tx.send(Filled { buf: full, len: self.filled, pos }).map_err(|_| self.shared.failure_or_aborted())?;
         self.written += self.filled as u64;
         self.filled = 0;
@@ -105,7 +110,7 @@ impl Decoder<'_> {
         let mut inb = InBuffer::around(src);
         loop {
             let (in_before, out_before) = (inb.pos, self.filled);
-            let mut out = OutBuffer::around_pos(&mut self.buf[..], self.filled);
+            let mut out = OutBuffer::around_pos(self.buf.as_mut_slice(), self.filled);
             let r = self.dctx.decompress_stream(&mut out, &mut inb);
             self.filled = out.pos();
             let at = self.consumed + inb.pos as u64;
@@ -117,7 +122,7 @@ impl Decoder<'_> {
             }
             // Never hand the writer a byte past the target range or the declared size.
             self.cfg.limit.check(self.written + self.filled as u64)?;
-            let out_full = self.filled == self.buf.len();
+            let out_full = self.filled == self.buf.as_slice().len();
             if out_full {
                 self.flush()?;
             }
@@ -135,11 +140,11 @@ fn decode_loop(
     shared: &Shared,
     cfg: &DecodeConfig,
     full_tx: &std::sync::mpsc::SyncSender<Filled>,
-    empty_rx: &Receiver<Vec<u8>>,
+    empty_rx: &Receiver<AlignedBuffer>,
 ) -> Result<DecodeSummary> {
     let mut dctx = DCtx::create();
     dctx.set_parameter(DParameter::WindowLogMax(cfg.max_window_log)).map_err(|c| zstd_error(c, 0, cfg.max_window_log))?;
-    let buf = next_buffer(shared, empty_rx)?;
+    let buf = next_buffer(shared, empty_rx, shared.offset)?;
     let mut d = Decoder { dctx, shared, cfg, full_tx, empty_rx, buf, filled: 0, written: 0, consumed: 0, hint: 1 };
     for chunk in rx.iter() {
         if shared.aborted() {
@@ -159,8 +164,11 @@ fn decode_loop(
     Ok(DecodeSummary { uncompressed: d.written, complete: d.consumed > 0 && d.hint == 0, compressed: d.consumed, in_place: false })
 }
 
-fn next_buffer(shared: &Shared, empty_rx: &Receiver<Vec<u8>>) -> Result<Vec<u8>> {
-    empty_rx.recv().map_err(|_| shared.failure_or_aborted())
+/// The next free buffer, seated for file position `pos` (where its first byte will be written).
+fn next_buffer(shared: &Shared, empty_rx: &Receiver<AlignedBuffer>, pos: u64) -> Result<AlignedBuffer> {
+    let mut buf = empty_rx.recv().map_err(|_| shared.failure_or_aborted())?;
+    buf.seat_for(pos);
+    Ok(buf)
 }
 
 impl Shared {

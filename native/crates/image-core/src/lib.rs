@@ -6,6 +6,7 @@
 
 pub mod compress;
 pub mod decode;
+pub mod direct;
 pub mod error;
 pub mod frame;
 pub mod gate;

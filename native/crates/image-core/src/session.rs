@@ -49,6 +49,12 @@ pub struct WriterOptions {
     /// in the target's page cache, not on the heap. Falls back to buffers when the target cannot
     /// be mapped or the range has no known size; ignored for seekable streams.
     pub in_place: bool,
+    /// Write the buffered decoder's output with `O_DIRECT` (see `direct`): aligned buffers, the
+    /// aligned middle of the image bypasses the page cache, an unaligned head or tail goes
+    /// through the ordinary fd. Only the buffered decoder uses it: when `in_place` maps the target
+    /// it is ignored (the mapping is page cache by definition); when the file system refuses
+    /// `O_DIRECT` the writer stays buffered. `WriteOutcome::direct_io` tells what happened.
+    pub direct_io: bool,
 }
 
 impl WriterOptions {
@@ -68,6 +74,7 @@ impl WriterOptions {
             high_water: 8 << 20,
             buffer_size: 8 << 20,
             in_place: false,
+            direct_io: false,
         }
     }
 }
@@ -85,6 +92,11 @@ pub struct WriteOutcome {
     pub elapsed: Duration,
     /// The decoder wrote straight into a mapping of the target (`WriterOptions::in_place`).
     pub in_place: bool,
+    /// Some of the image was written with `O_DIRECT` (`WriterOptions::direct_io`): false when it
+    /// was not asked for, the file system refused it, or the in-place decoder ran.
+    pub direct_io: bool,
+    /// Bytes written with `O_DIRECT`; the rest went through the page cache.
+    pub direct_bytes: u64,
 }
 
 /// Upper bound on decoded bytes: the smaller of the declared size and the target range.
@@ -206,6 +218,10 @@ impl ImageWriter {
         }
         let mut target = Target::open(&opts.target, opts.sparse)?;
         target.writeback = opts.sync;
+        if opts.direct_io {
+            // A refusal is not an error: the outcome's `direct_io` says the writer stayed buffered.
+            target.enable_direct_io();
+        }
         let shared = Arc::new(Shared { gate: Gate::new(opts.high_water), abort: AtomicBool::new(false), target, offset: opts.offset });
 
         let (hash_tx, hash_rx) = channel::<Arc<Chunk>>();
@@ -377,6 +393,8 @@ impl ImageWriter {
             uncompressed_bytes: summary.uncompressed,
             elapsed: self.started.elapsed(),
             in_place: summary.in_place,
+            direct_io: self.shared.target.direct_bytes() > 0,
+            direct_bytes: self.shared.target.direct_bytes(),
         })
     }
 

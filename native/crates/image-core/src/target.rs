@@ -6,6 +6,7 @@ use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use crate::direct::DirectFd;
 use crate::error::{ErrorCode, ImageError, Result};
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct Target {
     /// The range written before the current one, still under writeback: waited for and dropped
     /// after the next write, so one range is always in flight while the decoder works.
     in_flight: Mutex<Option<(u64, u64)>>,
+    /// Set by `enable_direct_io`: aligned ranges are written with `O_DIRECT` through it.
+    direct: Option<DirectFd>,
 }
 
 impl Target {
@@ -66,7 +69,15 @@ impl Target {
             }
         };
         let meta = file.metadata().map_err(|e| ImageError::io("fstat", &name, &e, None))?;
-        let t = Target { file, name, sparse, writeback: false, is_regular: meta.file_type().is_file(), in_flight: Mutex::new(None) };
+        let t = Target {
+            file,
+            name,
+            sparse,
+            writeback: false,
+            is_regular: meta.file_type().is_file(),
+            in_flight: Mutex::new(None),
+            direct: None,
+        };
         if sparse && !(t.is_regular || meta.file_type().is_block_device()) {
             return Err(ImageError::new(
                 ErrorCode::InvalidOption,
@@ -74,6 +85,24 @@ impl Target {
             ));
         }
         Ok(t)
+    }
+
+    /// Opens the `O_DIRECT` descriptor. False when the file system refuses it: writes then stay
+    /// on the ordinary fd (the caller reports it).
+    pub fn enable_direct_io(&mut self) -> bool {
+        self.direct = DirectFd::reopen(self.file.as_raw_fd(), &self.file);
+        self.direct.is_some()
+    }
+
+    /// Alignment output buffers should be seated at (`AlignedBuffer`): the direct-I/O alignment,
+    /// or 1 without direct I/O.
+    pub fn write_alignment(&self) -> usize {
+        self.direct.as_ref().map_or(1, DirectFd::align)
+    }
+
+    /// Bytes that went to the target with `O_DIRECT`.
+    pub fn direct_bytes(&self) -> u64 {
+        self.direct.as_ref().map_or(0, DirectFd::bytes_written)
     }
 
     pub fn name(&self) -> &str {
@@ -207,7 +236,28 @@ impl Target {
         Ok(())
     }
 
+    /// With direct I/O, the aligned middle of `buf` bypasses the page cache; the head and tail (and
+    /// everything, when the buffer is not seated for `pos`) go through the ordinary fd.
     fn pwrite(&self, buf: &[u8], pos: u64) -> Result<()> {
+        let Some(direct) = &self.direct else {
+            return self.pwrite_buffered(buf, pos);
+        };
+        let (head, body, tail) = direct.split(buf, pos);
+        self.pwrite_buffered(head, pos)?;
+        let body_pos = pos + head.len() as u64;
+        if !body.is_empty() {
+            let went_direct = direct.write_aligned(body, body_pos).map_err(|e| ImageError::io("pwrite", &self.name, &e, Some(body_pos)))?;
+            if !went_direct {
+                self.pwrite_buffered(body, body_pos)?;
+            }
+        }
+        self.pwrite_buffered(tail, body_pos + body.len() as u64)
+    }
+
+    fn pwrite_buffered(&self, buf: &[u8], pos: u64) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
         self.file.write_all_at(buf, pos).map_err(|e| ImageError::io("pwrite", &self.name, &e, Some(pos)))
     }
 

@@ -71,6 +71,8 @@ pub struct NativeWriterOptions {
     pub buffer_size: Option<f64>,
     /// Decode straight into a mapping of the target (no heap window); see image-core `in_place`.
     pub in_place: Option<bool>,
+    /// Write the buffered decoder's output with O_DIRECT; see image-core `direct_io`.
+    pub direct_io: Option<bool>,
 }
 
 #[napi(object)]
@@ -80,6 +82,10 @@ pub struct NativeOutcome {
     pub uncompressed_bytes: f64,
     pub elapsed: f64,
     pub frames: Option<f64>,
+    /// Image writes: some bytes went to the target with O_DIRECT.
+    pub direct_io: Option<bool>,
+    /// Image writes: bytes written with O_DIRECT (the rest went through the page cache).
+    pub direct_bytes: Option<f64>,
 }
 
 #[napi(object)]
@@ -103,6 +109,8 @@ fn from_write(o: WriteOutcome) -> NativeOutcome {
         uncompressed_bytes: o.uncompressed_bytes as f64,
         elapsed: o.elapsed.as_secs_f64() * 1000.0,
         frames: None,
+        direct_io: Some(o.direct_io),
+        direct_bytes: Some(o.direct_bytes as f64),
     }
 }
 
@@ -113,6 +121,8 @@ fn from_compress(o: CompressOutcome) -> NativeOutcome {
         uncompressed_bytes: o.uncompressed_bytes as f64,
         elapsed: o.elapsed.as_secs_f64() * 1000.0,
         frames: o.frames.map(|f| f as f64),
+        direct_io: None,
+        direct_bytes: None,
     }
 }
 
@@ -161,6 +171,7 @@ fn writer_options(o: NativeWriterOptions) -> image_core::Result<WriterOptions> {
         w.buffer_size = b as usize;
     }
     w.in_place = o.in_place.unwrap_or(false);
+    w.direct_io = o.direct_io.unwrap_or(false);
     Ok(w)
 }
 
