@@ -1,5 +1,8 @@
 //! The in-place decoder (`WriterOptions::in_place`): decoding into a mapping of a read-write target.
 
+mod common;
+use common::image;
+
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
@@ -9,22 +12,6 @@ use image_core::frame::skippable_frame;
 use image_core::session::hex;
 use image_core::{ErrorCode, ImageWriter, TargetSpec, WriteOutcome, WriterOptions};
 use sha2::{Digest, Sha384};
-
-/// Compressible, non-trivial data with a zero run in the middle.
-fn image(len: usize, seed: u64) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    for (i, b) in out.iter_mut().enumerate() {
-        if (len / 3..len / 3 + 300_000).contains(&i) {
-            continue;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = b"trident cosi image "[(x % 19) as usize] ^ ((i / 4096) as u8 & 1);
-    }
-    out
-}
 
 fn zstd(data: &[u8], level: i32) -> Vec<u8> {
     let mut c = zstd_safe::CCtx::create();

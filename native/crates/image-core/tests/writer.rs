@@ -1,5 +1,8 @@
 //! End-to-end tests of the writer session and the compressor on real files.
 
+mod common;
+use common::image;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -9,22 +12,6 @@ use image_core::frame::{build_seek_table, parse_seek_table, skippable_frame};
 use image_core::session::hex;
 use image_core::{ErrorCode, ImageWriter, TargetSpec, WriterOptions};
 use sha2::{Digest, Sha384};
-
-/// Compressible, non-trivial data: text-like runs with a zero hole in the middle.
-fn image(len: usize, seed: u64) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    for (i, b) in out.iter_mut().enumerate() {
-        if (len / 3..len / 3 + 300_000).contains(&i) {
-            continue;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = b"trident cosi image "[(x % 19) as usize] ^ ((i / 4096) as u8 & 1);
-    }
-    out
-}
 
 /// One frame with a content checksum, as the zstd CLI writes.
 fn zstd(data: &[u8], level: i32) -> Vec<u8> {
