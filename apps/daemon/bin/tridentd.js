@@ -11,20 +11,8 @@
 // would stay in between and not pass SIGTERM on (systemd stops the daemon with it). The process
 // systemd starts, and whose LISTEN_PID must match, is Node itself.
 // Then the daemon: compiled, or the sources under --conditions=@trident/source.
-// `--max-semi-space-size=1` (MiB) keeps V8's young generation small: Node 24 grows it to 32 MiB
-// under the streaming hot path's allocation rate, which was 25-30 MiB of a stream-disk's peak RSS;
-// the extra scavenges cost ~70 ms over a 1 GiB disk (`pnpm bench:memory`, issue 14).
-// `MALLOC_ARENA_MAX=1` (unless set): one glibc arena for every thread; the per-thread arenas of
-// V8's and the addon's threads held ~10 MiB they had freed (RssAnon 48 -> 37-42 MiB, same CPU time).
-// `MALLOC_MMAP_THRESHOLD_=65536` (unless set): libuv reads each socket into a fresh 64 KiB buffer
-// that Node shrinks to what arrived and the addon frees once copied; inside the heap those left
-// 6-10 MiB free but resident (glibc raises its threshold to 128 KiB and more as it goes, so they
-// never reached mmap). At 64 KiB they are mapped and returned on free: peak RSS -4 to -6 MiB, same
-// CPU time; 32 KiB cost 15 % more CPU.
-// `--no-opt --no-maglev`: V8's optimizing compilers never pay back here, where the bytes go through
-// the native addon and the JavaScript only steers; without them the binary's compiler code and
-// their compile memory stay out of RSS (-5 to -6 MiB of peak RSS, same wall and CPU time on the
-// 1 GiB bench disk; `pnpm bench:memory`).
+// The Node flags and malloc settings on the first line are the CLI's, for the same reasons (the
+// daemon runs the same pipeline): each is explained, with what it saved, in apps/cli/bin/trident.js.
 import { runDaemonCli } from '@trident/daemon';
 
 process.exit(await runDaemonCli(process.argv.slice(2)));

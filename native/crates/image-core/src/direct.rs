@@ -5,7 +5,7 @@
 //! aligned to the device's logical block size.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -24,15 +24,18 @@ pub struct DirectFd {
 }
 
 impl DirectFd {
-    /// Reopens the file behind `fd` (through `/proc/self/fd`, so fd targets work too) with
+    /// Reopens `file` (through `/proc/self/fd`, so fd targets work too) with
     /// `O_DIRECT`. A new open file description, not `fcntl(F_SETFL)` on a duplicate: status flags
     /// are shared between duplicates, and the caller's fd must stay buffered. `None` when the file
     /// system refuses `O_DIRECT` (EINVAL, e.g. tmpfs before Linux 6.6 or a character device) or
     /// `/proc` is not mounted: the writer then stays on the ordinary path.
-    pub fn reopen(fd: RawFd, file: &File) -> Option<DirectFd> {
+    pub fn reopen(file: &File) -> Option<DirectFd> {
         let is_block = file.metadata().map(|m| m.file_type().is_block_device()).unwrap_or(false);
-        let direct =
-            OpenOptions::new().write(true).custom_flags(libc::O_DIRECT | libc::O_CLOEXEC).open(format!("/proc/self/fd/{fd}")).ok()?;
+        let direct = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
+            .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .ok()?;
         let align = if is_block { logical_block_size(&direct).max(DIRECT_ALIGN) } else { DIRECT_ALIGN };
         Some(DirectFd { file: direct, align, usable: AtomicBool::new(true), written: AtomicU64::new(0) })
     }
@@ -150,7 +153,7 @@ mod tests {
     fn split_keeps_unaligned_head_and_tail_buffered() {
         let dir = tempfile::tempdir_in("/var/tmp").unwrap();
         let file = OpenOptions::new().write(true).create(true).truncate(true).open(dir.path().join("t")).unwrap();
-        let Some(d) = DirectFd::reopen(file.as_raw_fd(), &file) else {
+        let Some(d) = DirectFd::reopen(&file) else {
             eprintln!("skipped: /var/tmp does not accept O_DIRECT here");
             return;
         };
