@@ -27,7 +27,10 @@ else
   say "compiling TypeScript of the CLI, the daemon and their workspace dependencies"
   pnpm -s --filter '@trident/cli...' --filter '!@trident/test-support' --workspace-concurrency=1 \
     exec tsc -p tsconfig.build.json
+  say "bundling the CLI (apps/cli/scripts/bundle.ts)"
+  pnpm -s --filter @trident/cli exec node scripts/bundle.ts
 fi
+[ -f apps/cli/bundle/trident.js ] || { say "apps/cli/bundle is missing: run pnpm build"; exit 1; }
 if ! ls packages/zstd-native/*.node >/dev/null 2>&1; then
   say "building the Rust addon"
   pnpm -s --filter @trident/zstd-native run build:native
@@ -38,7 +41,9 @@ mkdir -p "$bundle/lib" "$bundle/bin" "$bundle/systemd"
 # --legacy: the workspace links its packages instead of injecting them; legacy deploy copies each
 # workspace dependency as its package files.
 pnpm -s --filter @trident/cli deploy --legacy --prod "$bundle/lib/app" >/dev/null
-# Sources, type declarations, maps and build configs are not needed at run time.
+# Sources, type declarations, maps and build configs are not needed at run time; neither is the
+# CLI's unbundled dist/ (bin/trident.js runs bundle/, which holds all of it).
+rm -rf "$bundle/lib/app/dist"
 for dir in "$bundle/lib/app" "$bundle"/lib/app/node_modules/.pnpm/@trident+*/node_modules/@trident/*; do
   rm -rf "$dir/src" "$dir/scripts" "$dir/proto" "$dir"/tsconfig*.json
 done

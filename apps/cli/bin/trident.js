@@ -9,7 +9,8 @@
 // $TRIDENT_NODE, the `node` npm package's binary in a node_modules above this file, or the first
 // `node` on PATH that is a binary — never a shell wrapper such as node_modules/.bin/node, which
 // would stay in between and not pass SIGINT/SIGTERM on. The process started is Node itself.
-// Then the CLI: compiled, or the sources under --conditions=@trident/source (`pnpm trident`).
+// Then the CLI: its bundle (`bundle/`, made by `pnpm build`: scripts/bundle.ts says why), or the
+// sources under --conditions=@trident/source (`pnpm trident`).
 // `--max-semi-space-size=1` (MiB) keeps V8's young generation small: Node 24 grows it to 32 MiB
 // under the streaming hot path's allocation rate, which was 25-30 MiB of a stream-disk's peak RSS;
 // the extra scavenges cost ~70 ms over a 1 GiB disk (`pnpm bench:memory`, issue 14).
@@ -24,4 +25,4 @@
 // the native addon and the JavaScript only steers; without them the binary's compiler code and
 // their compile memory stay out of RSS (-5 to -6 MiB of peak RSS, same wall and CPU time on the
 // 1 GiB bench disk; `pnpm bench:memory`).
-import '@trident/cli';
+import '@trident/cli/launch';

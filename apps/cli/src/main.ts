@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { CliError, EXIT, exitCodeFor } from './cli-error.ts';
 import { OPTIONS } from './cli-options.ts';
@@ -67,10 +67,8 @@ Exit codes: 0 ok, 1 invalid input, 2 bad command line, 3 I/O or environment fail
 141 standard output closed by its reader (e.g. trident ... | head -1).`;
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  // By the package's own name: this module also runs from the bundle (scripts/bundle.ts).
+  return (createRequire(import.meta.url)('@trident/cli/package.json') as { version: string }).version;
 }
 
 async function main(argv: string[], signal: AbortSignal): Promise<number> {

@@ -16,7 +16,9 @@ import type { Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentClass } from 'un
  * `require` rather than `import`: an ESM import of a CommonJS file loads Node's CommonJS export
  * lexer (50 KiB of source on the heap) to find its named exports.
  */
-const require = createRequire(import.meta.url);
+// Resolved from this package's root (its own name finds it from `src/`, `dist/` and the CLI's
+// bundle alike), where undici is a dependency.
+const require = createRequire(createRequire(import.meta.url).resolve('@trident/remote-source/package.json'));
 
 /** The paths, kept in one list for the test that checks them against the index. */
 export const UNDICI_PATHS = {

@@ -12,8 +12,10 @@ let loaded: { binding: NativeBinding } | { error: Error } | undefined;
 export function loadNative(): { binding: NativeBinding } | { error: Error } {
   if (loaded === undefined) {
     try {
-      // `../binding.cjs` is the package root from both `src/` and `dist/`.
-      const binding = createRequire(import.meta.url)('../binding.cjs') as NativeBinding;
+      // Found from the package's root, which the package's own name resolves to from `src/`,
+      // `dist/` and the CLI's bundle (apps/cli/scripts/bundle.ts) alike.
+      const root = createRequire(import.meta.url).resolve('@trident/zstd-native/package.json');
+      const binding = createRequire(root)('./binding.cjs') as NativeBinding;
       loaded = { binding };
     } catch (err) {
       loaded = { error: err instanceof Error ? err : new Error(String(err)) };

@@ -1,5 +1,5 @@
 /** trident.v1.VersionService: our semver, no locks. */
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { VersionService } from '../gen/trident/v1/version_service_pb.ts';
 
@@ -10,9 +10,8 @@ export function daemonVersion(env: NodeJS.ProcessEnv = process.env): string {
   const override = env['TRIDENT_VERSION'];
   if (override !== undefined && /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(override))
     return override;
-  cached ??= (
-    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  ).version;
+  // By the package's own name: this module also runs from the CLI's bundle, elsewhere in the tree.
+  cached ??= (createRequire(import.meta.url)('@trident/daemon/package.json') as { version: string }).version;
   return cached;
 }
 
