@@ -61,6 +61,7 @@ export {
   parseMetadataBytes,
 } from './metadata/parse.ts';
 export * from './metadata/schema.ts';
+export { VERIFY_BUFFER_BYTES, VERIFY_BUFFERS, VERIFY_QUEUE_BYTES } from './writer/verify-buffers.ts';
 export {
   isJsonDocument,
   type MetadataDocument,

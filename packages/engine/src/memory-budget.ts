@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { VERIFY_BUFFER_BYTES, VERIFY_BUFFERS, VERIFY_QUEUE_BYTES } from '@trident/cosi-format';
 import { EngineError } from './errors.ts';
 
 /**
@@ -48,11 +49,11 @@ export function imageWriterBytes(windowLog: number, mode: WriterMode = 'buffered
 
 /**
  * Memory a verifier (decode and hash, output discarded: `cosi validate`) needs: the window, the
- * queued input, three output buffers (cosi-format's native codec sizes them as the writer's) and
- * libzstd's state.
+ * queued input, its output buffers (cosi-format's native codec, `verify-buffers.ts`) and libzstd's
+ * state.
  */
 export function verifierBytes(windowLog: number): number {
-  return 2 ** windowLog + ZSTD_DECODER_STATE + WRITER_QUEUE_BYTES + WRITER_BUFFERS * WRITER_BUFFER_BYTES;
+  return 2 ** windowLog + ZSTD_DECODER_STATE + VERIFY_QUEUE_BYTES + VERIFY_BUFFERS * VERIFY_BUFFER_BYTES;
 }
 
 /** The window a COSI's `compression.maxWindowLog` allows (0 or absent: libzstd's default). */

@@ -1,11 +1,8 @@
 import { type CodecInfo, codecInfo, compressFile, createImageWriter } from '@trident/zstd-native';
 import { createNodeZstdCodec, type FileRange, type ZstdCodec, type ZstdCompressOptions } from './codec.ts';
+import { VERIFY_BUFFER_BYTES, VERIFY_QUEUE_BYTES } from './verify-buffers.ts';
 
 /** What a native codec adds to `ZstdCodec`: whole-file work done off the event loop, in parallel. */
-/** Compressed bytes queued into a verifier before the reader waits. */
-const VERIFY_QUEUE_BYTES = 2 * 1024 * 1024;
-/** Each of the verifier's three output buffers (written to /dev/null). */
-const VERIFY_BUFFER_BYTES = 2 * 1024 * 1024;
 
 export interface NativeCodec extends ZstdCodec {
   /** Compresses a file range straight into `file` (multi-threaded); returns what the metadata records. */
@@ -78,9 +75,9 @@ async function load(): Promise<NativeCodec | undefined> {
         ...(options.maxWindowLog === undefined ? {} : { maxWindowLog: options.maxWindowLog }),
         sync: false,
         codec: 'native',
-        // As frugal as the engine's writer (engine memory-budget.ts `verifierBytes` counts these):
-        // 2 MiB of queued input and three 2 MiB output buffers instead of the 8 MiB defaults, and
-        // each source chunk freed once copied. Only the zstd window is left on the heap.
+        // Frugal (engine memory-budget.ts `verifierBytes` counts these): 2 MiB of queued input
+        // and three 256 KiB output buffers instead of the 8 MiB defaults, and each source chunk
+        // freed once copied. Only the zstd window is left on the heap.
         highWaterMark: VERIFY_QUEUE_BYTES,
         bufferSize: VERIFY_BUFFER_BYTES,
         consumeChunks: true,
