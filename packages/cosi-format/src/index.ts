@@ -61,7 +61,6 @@ export {
   parseMetadataBytes,
 } from './metadata/parse.ts';
 export * from './metadata/schema.ts';
-export { VERIFY_BUFFER_BYTES, VERIFY_BUFFERS, VERIFY_QUEUE_BYTES } from './writer/verify-buffers.ts';
 export {
   isJsonDocument,
   type MetadataDocument,
@@ -97,4 +96,5 @@ export {
 } from './writer/build.ts';
 export { createNodeZstdCodec, type ZstdCodec } from './writer/codec.ts';
 export { type ExtractCosiOptions, type ExtractedImage, extractCosi } from './writer/extract.ts';
+export { VERIFY_BUFFER_BYTES, VERIFY_BUFFERS, VERIFY_QUEUE_BYTES } from './writer/verify-buffers.ts';
 export { nodeZlibDecoder, type ZstdDecoder } from './zstd.ts';
