@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; V8="--max-semi-space-size=1 --no-opt --no-maglev"; export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-65536}"; self="$(readlink -f -- "$0")"; elf="$(printf '\177ELF')"
+//bin/true; V8="--max-semi-space-size=1 --no-opt --no-maglev --wasm-tiering-budget=2147483647"; export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"; self="$(readlink -f -- "$0")"; elf="$(printf '\177ELF')"
 //bin/true; run() { [ -n "$1" ] && [ -x "$1" ] && { [ "$1" = "$TRIDENT_NODE" ] || [ "$(head -c 4 -- "$1" 2>/dev/null)" = "$elf" ]; } && exec "$@"; }
 //bin/true; run "$TRIDENT_NODE" $V8 "$self" "$@"; d="${self%/*}"; while [ -n "$d" ]; do run "$d/node_modules/node/bin/node" $V8 "$self" "$@"; d="${d%/*}"; done
 //bin/true; IFS=:; for d in $PATH; do IFS=" "; run "$d/node" $V8 "$self" "$@"; done
