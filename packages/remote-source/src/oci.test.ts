@@ -309,7 +309,7 @@ describe('registry behind a token server (Bearer)', () => {
     registry = await startRegistry({
       auth: 'token',
       users: { bob: 'pw' },
-      tokenTtlSeconds: -59,
+      tokenTtlSeconds: -58,
       anonymousPull: ['public/'],
     });
   });

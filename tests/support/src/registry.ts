@@ -18,7 +18,9 @@ export interface RegistryOptions {
   anonymousPull?: string[];
   /**
    * `token` mode: token lifetime in seconds. distribution 2.8 allows 60 s of clock-skew leeway
-   * past `exp`, so `-59` gives a token the registry accepts for about one second (refresh tests).
+   * past `exp`, and `exp` is counted from the current whole second, so `-58` gives a token the
+   * registry accepts for 1 to 2 s after it is issued (refresh tests). `-59` would give 0 to 1 s: a
+   * token issued just before a second boundary is already expired when used.
    */
   tokenTtlSeconds?: number;
   /** Base URL blob GETs are redirected to (the distribution `redirect` storage middleware). */
