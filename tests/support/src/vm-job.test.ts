@@ -42,6 +42,21 @@ it('parses boot markers with their facts and jobs with exit codes from raw seria
   expect(parseJobOutputs('TRIDENT-JOB-BEGIN x\nno end yet\n')).toEqual([]);
 });
 
+it('finds the facts of a boot after console lines that came in between, and never in the next boot', () => {
+  const serial = [
+    'TRIDENT-BOOT-OK 1 host-a /dev/vda2',
+    '[   51.9] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:',
+    '[   51.9] rcu: All QSes seen, last rcu_preempt kthread activity 84037',
+    '[   51.9] rcu: rcu_preempt kthread starved for 84037 jiffies!',
+    '[   52.0] watchdog: BUG: soft lockup - CPU#0 stuck for 35s! [systemd:1]',
+    'TRIDENT-BOOT-FACTS loader-entry=a.efi',
+    'TRIDENT-BOOT-OK 2 host-a /dev/vda3',
+    'TRIDENT-BOOT-OK 3 host-a /dev/vda2',
+    'TRIDENT-BOOT-FACTS loader-entry=c.efi',
+  ].join('\n');
+  expect(parseBootMarkers(serial).map((m) => m.facts['loader-entry'])).toEqual(['a.efi', undefined, 'c.efi']);
+});
+
 it('writes a job disk as a tar and reads files back from a results disk', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'trident-vmjob-'));
   try {

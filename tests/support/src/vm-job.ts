@@ -115,7 +115,13 @@ export function parseBootMarkers(serial: string): BootMarker[] {
     const match = /TRIDENT-BOOT-OK (\S+) (\S+) (\S+)/u.exec(line);
     if (!match) continue;
     const facts: Record<string, string> = {};
-    const next = lines.slice(i + 1, i + 4).find((l) => l.includes('TRIDENT-BOOT-FACTS'));
+    // The marker unit prints the facts right after the marker, but other console output can come
+    // in between: getty's autologin banner (seen: the facts six lines down on the UKI fixture),
+    // kernel messages such as the RCU stalls of a TCG guest starved of CPU. The facts are the
+    // first line that has them before the next boot's marker.
+    const rest = lines.slice(i + 1);
+    const end = rest.findIndex((l) => l.includes('TRIDENT-BOOT-OK '));
+    const next = (end < 0 ? rest : rest.slice(0, end)).find((l) => l.includes('TRIDENT-BOOT-FACTS'));
     for (const pair of next?.replace(/^.*TRIDENT-BOOT-FACTS /u, '').split(' ') ?? []) {
       const at = pair.indexOf('=');
       if (at > 0) facts[pair.slice(0, at)] = pair.slice(at + 1);
