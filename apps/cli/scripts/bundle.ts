@@ -10,9 +10,9 @@
  *
  * What stays outside: Node's builtins, the native addon (`@trident/zstd-native` requires its
  * `.node` file at run time) and undici, which `@trident/remote-source` requires by deep path at run
- * time so its index stays unloaded. Both are found through `node_modules` from the package that
- * requires them (`import.meta.resolve` of the package's own name), so they resolve the same from
- * `dist/` and from here.
+ * time so its index stays unloaded. Both are required from the root of the package that needs
+ * them, found by that package's own name (`require.resolve('<name>/package.json')`), so they
+ * resolve the same from `dist/` and from here.
  */
 import { rm } from 'node:fs/promises';
 import { build } from 'rolldown';

@@ -3,7 +3,6 @@ import { createNodeZstdCodec, type FileRange, type ZstdCodec, type ZstdCompressO
 import { VERIFY_BUFFER_BYTES, VERIFY_QUEUE_BYTES } from './verify-buffers.ts';
 
 /** What a native codec adds to `ZstdCodec`: whole-file work done off the event loop, in parallel. */
-
 export interface NativeCodec extends ZstdCodec {
   /** Compresses a file range straight into `file` (multi-threaded); returns what the metadata records. */
   compressToFile(
